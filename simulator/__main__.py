@@ -1,0 +1,191 @@
+"""``bulksim`` and ``python -m simulator``: serve the simulator.
+
+    bulksim serve [--host 127.0.0.1] [--port 8700] [--seed 0] [--clock system|manual]
+                  [--start ISO] [--provider NAME ...] [--time-scale 1.0] [--option p.key=value ...]
+                  [--journal-size 1000] [--no-journal] [--control-token TOKEN]
+
+Every flag has a ``BULKSIM_*`` environment variable (``BULKSIM_PORT``, ``BULKSIM_PROVIDERS``
+comma-separated, ``BULKSIM_OPTIONS`` comma-separated, ...); flags win.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import socket
+import sys
+from collections.abc import Sequence
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from simulator.clock import parse_iso
+from simulator.settings import Settings, SettingsError, parse_option
+
+__all__ = ["main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bulksim", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the simulated providers over HTTP")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8700; 0 picks a free one)")
+    serve.add_argument("--seed", type=int, help="seed for every id and fake value (default 0)")
+    serve.add_argument("--clock", choices=("system", "manual"), help="time source (default system)")
+    serve.add_argument("--start", type=parse_iso, help="manual clock's first instant (ISO-8601)")
+    serve.add_argument(
+        "--provider",
+        action="append",
+        dest="providers",
+        metavar="NAME",
+        help="serve only this provider (repeatable); one alone is also served at /",
+    )
+    serve.add_argument(
+        "--time-scale", type=float, help="multiply processing durations (0: instant)"
+    )
+    serve.add_argument(
+        "--option",
+        action="append",
+        dest="options",
+        metavar="PROVIDER.KEY=VALUE",
+        type=_option,
+        help="a provider option (repeatable), e.g. deepvue.processing_seconds=5",
+    )
+    serve.add_argument("--journal-size", type=int, help="entries kept in the journal ring")
+    serve.add_argument(
+        "--no-journal",
+        dest="journal",
+        action="store_false",
+        default=None,
+        help="do not record traffic",
+    )
+    serve.add_argument(
+        "--control-token",
+        help="require this token on /_sim (generated when bound to a non-loopback address)",
+    )
+    serve.add_argument("--log-level", default="warning", help="uvicorn log level")
+    return parser
+
+
+def _option(text: str) -> tuple[str, str]:
+    try:
+        return parse_option(text)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
+    overrides = {
+        "host": args.host,
+        "port": args.port,
+        "seed": args.seed,
+        "clock": args.clock,
+        "start": args.start,
+        "providers": tuple(args.providers) if args.providers else None,
+        "time_scale": args.time_scale,
+        "options": tuple(args.options) if args.options else None,
+        "journal_size": args.journal_size,
+        "journal": args.journal,
+        "control_token": args.control_token,
+    }
+    settings = Settings.from_env(environ, **overrides)
+    if not settings.loopback and not settings.control_token:
+        settings = Settings.from_env(
+            environ, **{**overrides, "control_token": secrets.token_urlsafe(24)}
+        )
+    return settings
+
+
+def served(app: ASGIApp) -> ASGIApp:
+    """Close the connection, without a traceback, when a ``drop`` fault strikes."""
+    from simulator.gateway import ConnectionDropped
+
+    async def wrapper(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await app(scope, receive, send)
+        except ConnectionDropped:
+            return
+
+    return wrapper
+
+
+def banner(settings: Settings, port: int, generated_token: bool) -> str:
+    from simulator.providers import PROVIDERS
+
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    origin = f"http://{host}:{port}"
+    lines = [f"bulksim serving on {origin} (clock {settings.clock}, seed {settings.seed})"]
+    chosen = [p for p in PROVIDERS if not settings.providers or p.name in settings.providers]
+    for provider in chosen:
+        lines.append(f"  {provider.name:<12} {origin}{provider.mount}")
+    lines.append(
+        f"  {'control':<12} {origin}/_sim  (test credentials: GET {origin}/_sim/providers)"
+    )
+    if len(chosen) == 1:
+        lines.append(f"  {chosen[0].name} is also served at {origin}/")
+    if settings.control_token:
+        shown = settings.control_token if generated_token else "(as given)"
+        lines.append(f"  control token: {shown}  (send X-Bulksim-Token)")
+    return "\n".join(lines)
+
+
+def credentials_text(app_state: object) -> str:
+    from simulator.state import SimulatorState
+
+    assert isinstance(app_state, SimulatorState)
+    lines = []
+    for name, runtime in app_state.runtimes.items():
+        creds = runtime.provider.credentials(runtime.context)
+        flat = ", ".join(f"{k}={v}" for k, v in creds.items() if isinstance(v, str))
+        lines.append(f"  {name:<12} {flat}")
+    return "test credentials:\n" + "\n".join(lines)
+
+
+def serve(settings: Settings, log_level: str, generated_token: bool) -> int:
+    import uvicorn
+
+    from simulator.app import create_app
+
+    app = create_app(settings)
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        print(
+            f"bulksim: cannot bind {settings.host}:{settings.port}: {exc.strerror}", file=sys.stderr
+        )
+        return 2
+    port = sock.getsockname()[1]
+    print(banner(settings, port, generated_token), flush=True)
+    print(credentials_text(app.state.sim), flush=True)
+    config = uvicorn.Config(
+        served(app), log_level=log_level, access_log=False, lifespan="off", server_header=False
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``bulksim`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    environ = dict(os.environ)
+    try:
+        settings = settings_from_args(args, environ)
+        if args.command == "serve":
+            generated = (
+                settings.control_token is not None
+                and args.control_token is None
+                and not (environ.get("BULKSIM_CONTROL_TOKEN"))
+            )
+            return serve(settings, args.log_level, generated)
+    except SettingsError as exc:
+        print(f"bulksim: {exc}", file=sys.stderr)
+        return 2
+    return 2  # pragma: no cover - argparse requires a command
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""``create_app``: the Starlette app that serves every provider and the control plane."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import yaml
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from simulator.clock import Clock, ManualClock, SystemClock, wall_clock_now
+from simulator.control import control_app
+from simulator.gateway import Gateway
+from simulator.ids import IdFactory
+from simulator.kit.errors import ProviderError
+from simulator.kit.provider import Provider, ProviderRuntime
+from simulator.settings import Settings, SettingsError
+from simulator.state import SimulatorState, Sleep
+
+__all__ = ["create_app", "make_clock"]
+
+SPEC_ROUTE = "openapi_spec"
+
+
+def make_clock(settings: Settings) -> Clock:
+    """The clock ``settings`` ask for."""
+    if settings.clock == "manual":
+        return ManualClock(settings.start or wall_clock_now())
+    return SystemClock()
+
+
+def select_providers(available: Sequence[Provider], names: Sequence[str]) -> list[Provider]:
+    """The providers named (all when none is), in registry order; unknown names fail."""
+    known = {p.name: p for p in available}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SettingsError(f"unknown provider {unknown[0]!r}; known: {', '.join(known)}")
+    return [p for p in available if not names or p.name in names]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    ids: IdFactory | None = None,
+    providers: Sequence[Provider] | None = None,
+    sleep: Sleep | None = None,
+) -> Starlette:
+    """Build the simulator.
+
+    ``clock``, ``ids`` and ``sleep`` are injected so that tests run on a manual clock with a
+    fixed seed and never wait; by default they follow ``settings``. ``app.state.sim`` is the
+    :class:`~simulator.state.SimulatorState`.
+    """
+    from simulator.providers import PROVIDERS
+
+    settings = (settings or Settings()).checked()
+    chosen = select_providers(providers if providers is not None else PROVIDERS, settings.providers)
+    state = SimulatorState(
+        settings=settings,
+        clock=clock or make_clock(settings),
+        ids=ids or IdFactory(settings.seed),
+        providers=chosen,
+    )
+    if sleep is not None:
+        state.sleep = sleep
+    routes: list[BaseRoute] = [Mount("/_sim", control_app(state))]
+    gateways = [provider_app(runtime, state) for runtime in state.runtimes.values()]
+    routes += [Mount(g.runtime.provider.mount, g) for g in gateways]
+    if len(gateways) == 1:
+        # One provider served alone also answers at the root, as the real host does.
+        routes.append(Mount("", gateways[0]))
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _root_http_error})
+    app.router.redirect_slashes = False
+    app.state.sim = state
+    return app
+
+
+def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
+    """A provider's own sub-app, which answers every error in the provider's envelope."""
+    provider = runtime.provider
+    ctx = runtime.context
+
+    async def provider_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ProviderError)
+        return exc.response()
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        response = provider.error_for_status(exc.status_code, ctx).response()
+        response.headers.update(exc.headers or {})
+        return response
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        return provider.error_for_status(500, ctx).response()
+
+    spec_json: list[bytes] = []
+
+    async def openapi_spec(request: Request) -> Response:
+        if not spec_json:
+            document = yaml.safe_load(provider.spec_file.read_text(encoding="utf-8"))
+            spec_json.append(json.dumps(document).encode())
+        return Response(spec_json[0], media_type="application/json")
+
+    app = Starlette(
+        routes=[*provider.routes, Route("/openapi.json", openapi_spec, name=SPEC_ROUTE)],
+        exception_handlers={
+            ProviderError: provider_error,
+            HTTPException: http_error,
+            Exception: internal_error,
+        },
+    )
+    app.router.redirect_slashes = False
+    app.state.runtime = runtime
+    return Gateway(app, runtime, state)
+
+
+async def _root_http_error(request: Request, exc: Exception) -> Response:
+    """Outside every provider's routes; a path under a provider's prefix gets its envelope.
+
+    (Starlette's ``Mount`` does not match a path holding a newline, so such requests for a
+    provider land here.)
+    """
+    assert isinstance(exc, HTTPException)
+    state: SimulatorState = request.app.state.sim
+    path = request.url.path
+    runtimes = list(state.runtimes.values())
+    owner = next((rt for rt in runtimes if path.startswith(f"{rt.provider.mount}/")), None)
+    if owner is None and len(runtimes) == 1:
+        owner = runtimes[0]
+    if owner is not None:
+        response = owner.provider.error_for_status(exc.status_code, owner.context).response()
+        response.headers.update(exc.headers or {})
+        return response
+    mounts = [rt.provider.mount for rt in runtimes]
+    return JSONResponse(
+        {"error": f"no provider serves {path}", "providers": mounts},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )

@@ -1,0 +1,226 @@
+"""The control plane under ``/_sim``: JSON in, JSON out.
+
+=======================  =====================================================================
+``GET /_sim/health``     liveness, the clock and the served providers
+``GET /_sim/providers``  each provider's name, base path and URL, spec URL, test credentials,
+                         operations, error catalogue and options
+``POST /_sim/reset``     back to the fresh state (``?provider=NAME`` for one)
+``GET /_sim/clock``      the clock's kind and current instant
+``POST /_sim/clock/advance``  ``{"seconds": N}``
+``POST /_sim/clock/set``      ``{"now": "2026-01-01T00:00:00Z"}``
+``GET|POST|DELETE /_sim/faults``  list, schedule, clear (``?provider=NAME``) faults
+``GET|DELETE /_sim/journal``      recorded traffic (filters ``provider``, ``operation``,
+                                  ``since``: a sequence number or an ISO instant), clear
+=======================  =====================================================================
+
+When a control token is set (always, when bound to a non-loopback address), every call must
+carry it as ``Authorization: Bearer <token>`` or ``X-Bulksim-Token: <token>``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from simulator.clock import format_iso, parse_iso
+from simulator.faults import FaultError
+from simulator.state import SimulatorState
+
+__all__ = ["control_app"]
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _state(request: Request) -> SimulatorState:
+    state: SimulatorState = request.app.state.sim
+    token = state.settings.control_token
+    if token:
+        given = request.headers.get("x-bulksim-token") or ""
+        scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            given = given or bearer
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise ControlError(401, "control plane token required (X-Bulksim-Token)")
+    return state
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ControlError(400, "body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise ControlError(400, "body must be a JSON object")
+    return body
+
+
+def _provider_param(request: Request, state: SimulatorState) -> str | None:
+    name = request.query_params.get("provider") or None
+    if name is not None and name not in state.runtimes:
+        raise ControlError(404, f"unknown provider {name!r}; known: {', '.join(state.runtimes)}")
+    return name
+
+
+def origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+async def health(request: Request) -> Response:
+    state = _state(request)
+    return JSONResponse(
+        {
+            "status": "ok",
+            "providers": list(state.runtimes),
+            "clock": _clock_body(state),
+        }
+    )
+
+
+async def providers(request: Request) -> Response:
+    state = _state(request)
+    base = origin(request)
+    listing = []
+    for name, runtime in state.runtimes.items():
+        provider = runtime.provider
+        listing.append(
+            {
+                "name": name,
+                "title": provider.title,
+                "base_path": provider.mount,
+                "base_url": f"{base}{provider.mount}",
+                "spec_url": f"{base}{provider.mount}/openapi.json",
+                "credentials": provider.credentials(runtime.context),
+                "operations": provider.operations(),
+                "errors": [e.__name__ for e in provider.errors],
+                "options": asdict(runtime.context.options),
+            }
+        )
+    return JSONResponse({"providers": listing})
+
+
+async def reset(request: Request) -> Response:
+    state = _state(request)
+    names = state.reset(_provider_param(request, state))
+    return JSONResponse({"reset": names})
+
+
+def _clock_body(state: SimulatorState) -> dict[str, object]:
+    now = state.clock.now()
+    return {
+        "kind": state.clock.kind,
+        "now": format_iso(now),
+        "epoch_ms": math.floor(now.timestamp() * 1000),
+    }
+
+
+async def clock(request: Request) -> Response:
+    return JSONResponse(_clock_body(_state(request)))
+
+
+async def clock_advance(request: Request) -> Response:
+    state = _state(request)
+    seconds = (await _json_object(request)).get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        raise ControlError(400, "seconds must be a non-negative number")
+    if not math.isfinite(seconds) or seconds > 100 * 365 * 86400:
+        raise ControlError(400, "seconds must be at most 100 years")
+    state.clock.advance(timedelta(seconds=seconds))
+    return JSONResponse(_clock_body(state))
+
+
+async def clock_set(request: Request) -> Response:
+    state = _state(request)
+    now = (await _json_object(request)).get("now")
+    if not isinstance(now, str):
+        raise ControlError(400, 'now must be an ISO-8601 instant, e.g. "2026-01-01T00:00:00Z"')
+    try:
+        instant = parse_iso(now)
+    except ValueError:
+        raise ControlError(400, f"now is not an ISO-8601 instant: {now!r}") from None
+    state.clock.set(instant)
+    return JSONResponse(_clock_body(state))
+
+
+async def faults(request: Request) -> Response:
+    state = _state(request)
+    if request.method == "POST":
+        spec = await _json_object(request)
+        try:
+            fault = state.faults.schedule(spec, state.operations(), state.error_names())
+        except FaultError as exc:
+            raise ControlError(400, str(exc)) from None
+        return JSONResponse(fault.as_dict(), status_code=201)
+    provider = _provider_param(request, state)
+    if request.method == "DELETE":
+        return JSONResponse({"cleared": state.faults.clear(provider)})
+    return JSONResponse({"faults": [f.as_dict() for f in state.faults.list(provider)]})
+
+
+async def journal(request: Request) -> Response:
+    state = _state(request)
+    if request.method == "DELETE":
+        cleared = len(state.journal)
+        state.journal.clear()
+        return JSONResponse({"cleared": cleared})
+    params = request.query_params
+    since_text = params.get("since")
+    since = None
+    if since_text:
+        try:
+            since = int(since_text) if since_text.isdigit() else parse_iso(since_text)
+        except ValueError:
+            raise ControlError(400, "since must be a sequence number or an ISO instant") from None
+    entries = state.journal.select(
+        provider=_provider_param(request, state),
+        operation=params.get("operation") or None,
+        since=since,
+    )
+    return JSONResponse({"size": state.journal.size, "entries": [e.as_dict() for e in entries]})
+
+
+async def _control_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ControlError)
+    return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def control_app(state: SimulatorState) -> Starlette:
+    """The ``/_sim`` sub-app over ``state``."""
+    app = Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/providers", providers, methods=["GET"]),
+            Route("/reset", reset, methods=["POST"]),
+            Route("/clock", clock, methods=["GET"]),
+            Route("/clock/advance", clock_advance, methods=["POST"]),
+            Route("/clock/set", clock_set, methods=["POST"]),
+            Route("/faults", faults, methods=["GET", "POST", "DELETE"]),
+            Route("/journal", journal, methods=["GET", "DELETE"]),
+        ],
+        exception_handlers={ControlError: _control_error, HTTPException: _http_error},
+    )
+    app.router.redirect_slashes = False
+    app.state.sim = state
+    return app

@@ -1,0 +1,142 @@
+"""The gateway every provider request passes through.
+
+It finds the operation (the route name) a request is for, applies a scheduled fault if one
+strikes, and records the request and its response in the journal. It is pure ASGI so that it
+adds little to the hot path, and it captures at most ``BODY_CAP`` bytes of each body.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import Message, Receive, Scope, Send
+
+from simulator.faults import Fault
+from simulator.journal import ALWAYS_SECRET_FIELDS, BODY_CAP, Entry, mask_headers
+from simulator.kit.provider import ProviderRuntime
+from simulator.state import SimulatorState
+
+__all__ = ["ConnectionDropped", "Gateway"]
+
+MALFORMED_BODY = b'{"data": {"status": "in prog'
+
+
+class ConnectionDropped(Exception):
+    """A ``drop`` fault: the connection is to be closed without a complete response."""
+
+
+class Gateway:
+    """Wraps one provider's Starlette app with operation lookup, faults and the journal."""
+
+    def __init__(self, app: Starlette, runtime: ProviderRuntime, state: SimulatorState) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.state = state
+        self.routes = app.routes
+        provider = runtime.provider
+        self.faultable = frozenset(provider.operations())
+        self.secret_headers = provider.secret_headers
+        self.secret_fields = ALWAYS_SECRET_FIELDS | provider.secret_fields
+
+    def operation(self, scope: Scope) -> tuple[str, bool]:
+        """The route name for this request, and whether method and path both match."""
+        partial = None
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return getattr(route, "name", "unknown"), True
+            if match is Match.PARTIAL and partial is None:
+                partial = getattr(route, "name", "unknown")
+        return partial or "unknown", False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        name = self.runtime.provider.name
+        operation, full = self.operation(scope)
+        fault = None
+        if full and operation in self.faultable:
+            fault = self.state.faults.take(name, operation)
+        if not self.state.settings.journal:
+            await self._answer(fault, scope, receive, send)
+            return
+
+        state = self.state
+        entry = Entry(
+            seq=state.journal.next_seq(),
+            time=state.clock.now(),
+            provider=name,
+            operation=operation,
+            method=scope["method"],
+            path=scope["path"],
+            query=scope.get("query_string", b"").decode("latin-1"),
+            request_headers=mask_headers(scope["headers"], self.secret_headers),
+            request_body=b"",
+            request_size=0,
+            fault=fault.describe() if fault else None,
+            secret_fields=self.secret_fields,
+        )
+        request_body = bytearray()
+        response_body = bytearray()
+
+        async def tee_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = message.get("body", b"")
+                entry.request_size += len(chunk)
+                if len(request_body) < BODY_CAP:
+                    request_body.extend(chunk[: BODY_CAP - len(request_body)])
+            return message
+
+        async def tap_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                entry.status = message["status"]
+                entry.response_headers = mask_headers(message.get("headers", []), frozenset())
+            elif message["type"] == "http.response.body" and len(response_body) < BODY_CAP:
+                response_body.extend(message.get("body", b"")[: BODY_CAP - len(response_body)])
+            await send(message)
+
+        state.journal.record(entry)
+        try:
+            await self._answer(fault, scope, tee_receive, tap_send)
+        finally:
+            entry.request_body = bytes(request_body)
+            entry.response_body = bytes(response_body)
+
+    async def _answer(
+        self, fault: Fault | None, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        if fault is None:
+            await self.app(scope, receive, send)
+            return
+        ctx = self.runtime.context
+        provider = self.runtime.provider
+        response: Response
+        if fault.kind == "latency":
+            await self.state.sleep(fault.latency_ms / 1000)
+            await self.app(scope, receive, send)
+            return
+        if fault.kind == "drop":
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+                }
+            )
+            raise ConnectionDropped(f"{provider.name}.{fault.operation}")
+        if fault.kind == "malformed":
+            response = Response(MALFORMED_BODY, 200, media_type="application/json")
+        elif fault.kind == "rate_limit":
+            response = provider.rate_limited(fault.retry_after, ctx).response()
+            response.headers.setdefault("retry-after", str(fault.retry_after))
+        elif fault.kind == "status":
+            response = provider.error_for_status(fault.status or 500, ctx).response()
+        else:
+            error = provider.error_named(fault.error or "")
+            if error is None:  # pragma: no cover - validated when scheduled
+                raise LookupError(fault.error)
+            response = error.for_fault(ctx).response()
+        await response(scope, receive, send)

@@ -1,0 +1,186 @@
+"""The journal: every request a provider received and what it answered, in a bounded ring.
+
+Headers named as secret by the provider (and a few universal ones) are masked when an entry
+is recorded; secret fields inside JSON and form bodies are masked when entries are read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import parse_qsl, urlencode
+
+from simulator.clock import format_iso
+
+__all__ = ["Entry", "Journal", "mask"]
+
+BODY_CAP = 16 * 1024
+ALWAYS_SECRET_HEADERS = frozenset({"authorization", "cookie", "x-bulksim-token"})
+ALWAYS_SECRET_FIELDS = frozenset({"access_token", "client_secret", "token", "api_key", "password"})
+
+
+def mask(value: str) -> str:
+    """Hide a secret, keeping its last four characters when it is long enough to spare them."""
+    return f"***{value[-4:]}" if len(value) >= 12 else "***"
+
+
+@dataclass(slots=True)
+class Entry:
+    """One request and its response."""
+
+    seq: int
+    time: datetime
+    provider: str
+    operation: str
+    method: str
+    path: str
+    query: str
+    request_headers: dict[str, str]
+    request_body: bytes
+    request_size: int
+    status: int = 0
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: bytes = b""
+    fault: str | None = None
+    violations: list[str] = field(default_factory=list)
+    secret_fields: frozenset[str] = ALWAYS_SECRET_FIELDS
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "seq": self.seq,
+            "time": format_iso(self.time),
+            "provider": self.provider,
+            "operation": self.operation,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "request": {
+                "headers": self.request_headers,
+                "body": _render_body(
+                    self.request_body,
+                    self.request_headers.get("content-type", ""),
+                    self.secret_fields,
+                    self.request_size,
+                ),
+            },
+            "response": {
+                "status": self.status,
+                "headers": self.response_headers,
+                "body": _render_body(
+                    self.response_body,
+                    self.response_headers.get("content-type", ""),
+                    self.secret_fields,
+                    None,
+                ),
+            },
+            "fault": self.fault,
+            "violations": self.violations,
+        }
+
+
+class Journal:
+    """A ring of the last ``size`` entries; sequence numbers keep counting across evictions."""
+
+    def __init__(self, size: int) -> None:
+        self._entries: deque[Entry] = deque(maxlen=size)
+        self._seq = 0
+
+    @property
+    def size(self) -> int:
+        return self._entries.maxlen or 0
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def record(self, entry: Entry) -> None:
+        self._entries.append(entry)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(list(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def select(
+        self,
+        provider: str | None = None,
+        operation: str | None = None,
+        since: int | datetime | None = None,
+    ) -> list[Entry]:
+        """Entries matching every filter given; ``since`` is a sequence number or an instant."""
+        picked: Iterable[Entry] = list(self._entries)
+        if provider:
+            picked = (e for e in picked if e.provider == provider)
+        if operation:
+            picked = (e for e in picked if e.operation == operation)
+        if isinstance(since, int):
+            picked = (e for e in picked if e.seq > since)
+        elif isinstance(since, datetime):
+            picked = (e for e in picked if e.time >= since)
+        return list(picked)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def mask_headers(headers: Iterable[tuple[bytes, bytes]], secret: frozenset[str]) -> dict[str, str]:
+    """Decode ASGI headers, masking the secret ones (names compared lower-case)."""
+    out: dict[str, str] = {}
+    for raw_name, raw_value in headers:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        if name in ALWAYS_SECRET_HEADERS or name in secret:
+            value = _mask_credential(value)
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
+
+
+def _mask_credential(value: str) -> str:
+    scheme, sep, rest = value.partition(" ")
+    if sep and scheme.lower() in ("bearer", "basic", "token"):
+        return f"{scheme} {mask(rest)}"
+    return mask(value)
+
+
+_MULTIPART_PART = re.compile(rb'name="([^"]*)"(?:; filename="([^"]*)")?')
+
+
+def _render_body(
+    body: bytes, content_type: str, secret: frozenset[str], size: int | None
+) -> object:
+    if not body:
+        return None
+    kind = content_type.split(";")[0].strip().lower()
+    truncated = size is not None and size > len(body)
+    if kind == "multipart/form-data":
+        parts = [
+            {"name": n.decode(errors="replace"), "filename": f.decode(errors="replace") or None}
+            for n, f in _MULTIPART_PART.findall(body)
+        ]
+        return {"multipart": parts, "bytes": size if size is not None else len(body)}
+    text = body.decode("utf-8", errors="replace")
+    if kind == "application/x-www-form-urlencoded":
+        pairs = parse_qsl(text, keep_blank_values=True)
+        return urlencode([(k, mask(v) if k.lower() in secret else v) for k, v in pairs], safe="*")
+    if kind.endswith("json") and not truncated:
+        try:
+            return _mask_json(json.loads(text), secret)
+        except ValueError:
+            return text
+    return text + ("…" if truncated else "")
+
+
+def _mask_json(value: object, secret: frozenset[str]) -> object:
+    if isinstance(value, dict):
+        return {
+            k: mask(v) if isinstance(v, str) and k.lower() in secret else _mask_json(v, secret)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_mask_json(v, secret) for v in value]
+    return value

@@ -1,0 +1,1 @@
+"""Provider-agnostic building blocks. Nothing here imports ``simulator.providers``."""

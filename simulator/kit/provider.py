@@ -1,0 +1,119 @@
+"""The Provider record: everything ``create_app`` needs to know about one provider.
+
+A provider is a folder under ``simulator/providers`` whose ``__init__`` defines ``PROVIDER``;
+adding one means that folder plus one line in the registry.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+
+from simulator.clock import Clock
+from simulator.ids import IdFactory
+from simulator.kit.errors import ProviderError
+from simulator.settings import Settings, build_options
+
+__all__ = ["Provider", "ProviderContext", "ProviderRuntime", "base_url", "store_of"]
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True, slots=True)
+class NoOptions:
+    """A provider without options."""
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One simulated provider: its routes, state, error catalogue and test credentials."""
+
+    name: str
+    title: str
+    routes: tuple[BaseRoute, ...]
+    store_factory: Callable[[ProviderContext], object]
+    errors: tuple[type[ProviderError], ...]
+    error_for_status: Callable[[int, ProviderContext], ProviderError]
+    rate_limited: Callable[[int, ProviderContext], ProviderError]
+    credentials: Callable[[ProviderContext], Mapping[str, object]]
+    options_type: type = NoOptions
+    secret_headers: frozenset[str] = frozenset()
+    secret_fields: frozenset[str] = frozenset()
+    unsupported: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def mount(self) -> str:
+        return f"/{self.name}"
+
+    @property
+    def spec_file(self) -> Traversable:
+        return files("contracts") / "specs" / f"{self.name}.yaml"
+
+    def error_named(self, name: str) -> type[ProviderError] | None:
+        return next((e for e in self.errors if e.__name__ == name), None)
+
+    def operations(self) -> list[str]:
+        """Route names, which are the snake_case operationIds of the spec."""
+        return [r.name for r in self.routes if isinstance(r, Route)]
+
+
+@dataclass
+class ProviderContext:
+    """What a provider's store and errors may use: the clock, seeded ids, settings, options."""
+
+    provider: Provider
+    clock: Clock
+    ids: IdFactory
+    settings: Settings
+    options: Any
+
+    def scaled(self, seconds: float) -> float:
+        """A documented duration, scaled by ``--time-scale`` (0 makes everything immediate)."""
+        return seconds * self.settings.time_scale
+
+
+class ProviderRuntime:
+    """A provider's live state inside one app; ``reset`` builds its store anew."""
+
+    def __init__(self, provider: Provider, clock: Clock, ids: IdFactory, settings: Settings):
+        options: Any = build_options(
+            provider.options_type, provider.name, settings.options_for(provider.name)
+        )
+        self.provider = provider
+        self._root_ids = ids
+        self.context = ProviderContext(provider, clock, ids.child(provider.name), settings, options)
+        self.lock = threading.RLock()
+        self.store: object = provider.store_factory(self.context)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.context.ids = self._root_ids.child(self.provider.name)
+            self.store = self.provider.store_factory(self.context)
+
+
+def store_of(request: Request, kind: type[S]) -> S:
+    """The provider store behind ``request``, typed."""
+    store = request.app.state.runtime.store
+    if not isinstance(store, kind):  # pragma: no cover - wiring error, not input
+        raise TypeError(f"expected {kind.__name__}, found {type(store).__name__}")
+    return store
+
+
+def base_url(request: Request) -> str:
+    """The provider's base URL as the client reached it: origin plus mount (no trailing /)."""
+    return f"{request.url.scheme}://{request.url.netloc}{request.scope.get('root_path', '')}"
+
+
+@cache
+def snake_case(name: str) -> str:
+    """``getBatchStatus`` → ``get_batch_status``: how route names follow operationIds."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

@@ -1,0 +1,10 @@
+"""The provider registry: adding a provider is one line here."""
+
+from __future__ import annotations
+
+from simulator.kit.provider import Provider
+from simulator.providers import deepvue
+
+__all__ = ["PROVIDERS"]
+
+PROVIDERS: tuple[Provider, ...] = (deepvue.PROVIDER,)

@@ -1,0 +1,158 @@
+"""Settings: one frozen value, built from ``BULKSIM_*`` environment variables and CLI flags.
+
+Nothing reads the environment at import time; ``main()`` reads it once and passes the
+result down to :func:`simulator.app.create_app`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from simulator.clock import parse_iso
+
+__all__ = ["Settings", "SettingsError", "build_options"]
+
+ClockKind = Literal["system", "manual"]
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the setting."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything that shapes one simulator instance."""
+
+    host: str = "127.0.0.1"
+    port: int = 8700
+    seed: int = 0
+    clock: ClockKind = "system"
+    start: datetime | None = None
+    providers: tuple[str, ...] = ()
+    journal_size: int = 1000
+    journal: bool = True
+    validate_requests: bool = True
+    control_token: str | None = None
+    time_scale: float = 1.0
+    options: tuple[tuple[str, str], ...] = field(default=())
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Read ``BULKSIM_<FIELD>`` variables; ``overrides`` (CLI flags) win over them."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            key = f"BULKSIM_{f.name.upper()}"
+            if key in environ and environ[key] != "":
+                values[f.name] = _cast(key, environ[key], f.name)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values).checked()
+
+    def checked(self) -> Settings:
+        """Fail fast on values that cannot work together."""
+        if self.clock not in ("system", "manual"):
+            raise SettingsError(f"clock must be 'system' or 'manual', not {self.clock!r}")
+        if not 0 <= self.port <= 65535:
+            raise SettingsError(f"port must be 0..65535, not {self.port}")
+        if self.journal_size < 1:
+            raise SettingsError("journal_size must be at least 1")
+        if self.time_scale < 0:
+            raise SettingsError("time_scale must not be negative")
+        if self.start is not None and self.clock != "manual":
+            raise SettingsError("start only applies to --clock manual")
+        return self
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the simulator only listens on this machine."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def options_for(self, provider: str) -> dict[str, str]:
+        """The ``provider.key=value`` options that name ``provider``, keyed by ``key``."""
+        prefix = f"{provider}."
+        return {k.removeprefix(prefix): v for k, v in self.options if k.startswith(prefix)}
+
+
+def parse_option(text: str) -> tuple[str, str]:
+    """Split ``provider.key=value``."""
+    name, sep, value = text.partition("=")
+    if not sep or "." not in name:
+        raise SettingsError(f"option {text!r} is not of the form provider.key=value")
+    return name.strip(), value.strip()
+
+
+def _cast(key: str, raw: str, name: str) -> Any:
+    try:
+        if name in ("port", "seed", "journal_size"):
+            return int(raw)
+        if name == "time_scale":
+            return float(raw)
+        if name in ("journal", "validate_requests"):
+            return _bool(raw)
+        if name == "start":
+            return parse_iso(raw)
+        if name == "providers":
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+        if name == "options":
+            return tuple(parse_option(p) for p in raw.split(",") if p.strip())
+    except ValueError as exc:
+        raise SettingsError(f"{key}={raw!r}: {exc}") from None
+    return raw
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{raw!r} is not a boolean (use on/off)")
+
+
+def build_options(cls: type[T], provider: str, raw: Mapping[str, str]) -> T:
+    """Build a provider's frozen options dataclass from ``key=value`` strings.
+
+    Each value is cast to the field's declared type; an unknown key or a bad value raises
+    :class:`SettingsError` naming ``provider.key``.
+    """
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, text in raw.items():
+        if key not in known:
+            choices = ", ".join(sorted(known)) or "none"
+            raise SettingsError(f"unknown option {provider}.{key} (known: {choices})")
+        values[key] = _cast_to(hints[key], text, f"{provider}.{key}")
+    return cls(**values)
+
+
+def _cast_to(kind: Any, text: str, label: str) -> Any:
+    if isinstance(kind, types.UnionType):
+        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    try:
+        if kind is bool:
+            return _bool(text)
+        if kind in (int, float):
+            return kind(text)
+        if typing.get_origin(kind) is Literal:
+            allowed = typing.get_args(kind)
+            if text not in allowed:
+                raise ValueError(f"must be one of {', '.join(map(str, allowed))}")
+            return text
+    except ValueError as exc:
+        raise SettingsError(f"{label}={text!r}: {exc}") from None
+    return text

@@ -1,0 +1,59 @@
+"""SimulatorState: the one place a running simulator keeps what it knows.
+
+It holds the clock, the seeded ids, the journal, the fault plan and one
+:class:`~simulator.kit.provider.ProviderRuntime` per served provider. There are no module
+globals: two apps built in one process share nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from simulator.clock import Clock
+from simulator.faults import FaultPlan
+from simulator.ids import IdFactory
+from simulator.journal import Journal
+from simulator.kit.provider import Provider, ProviderRuntime
+from simulator.settings import Settings
+
+__all__ = ["SimulatorState"]
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class SimulatorState:
+    """Clock, ids, journal, faults and per-provider state of one simulator."""
+
+    settings: Settings
+    clock: Clock
+    ids: IdFactory
+    providers: Sequence[Provider]
+    sleep: Sleep = asyncio.sleep
+    journal: Journal = field(init=False)
+    faults: FaultPlan = field(init=False)
+    runtimes: dict[str, ProviderRuntime] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.journal = Journal(self.settings.journal_size)
+        self.faults = FaultPlan(self.settings.seed)
+        self.runtimes = {
+            p.name: ProviderRuntime(p, self.clock, self.ids, self.settings) for p in self.providers
+        }
+
+    def reset(self, provider: str | None = None) -> list[str]:
+        """Back to the fresh state (seeded examples included); returns what was reset."""
+        names = [provider] if provider else list(self.runtimes)
+        for name in names:
+            self.runtimes[name].reset()
+        return names
+
+    def operations(self) -> dict[str, list[str]]:
+        return {name: rt.provider.operations() for name, rt in self.runtimes.items()}
+
+    def error_names(self) -> dict[str, list[str]]:
+        return {
+            name: [e.__name__ for e in rt.provider.errors] for name, rt in self.runtimes.items()
+        }

@@ -1,0 +1,71 @@
+"""Shared fixtures: a manual clock at a fixed instant, a seeded app, a test client per app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, settings
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from simulator import ManualClock, Settings, create_app
+
+START = datetime(2026, 3, 9, 8, 14, 8, tzinfo=UTC)
+
+settings.register_profile(
+    "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=60
+)
+settings.register_profile(
+    "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=200
+)
+settings.load_profile("default")
+
+
+class Sleeps(list[float]):
+    """Records the latency the simulator asked for instead of waiting."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+AppFactory = Callable[..., Starlette]
+
+
+@pytest.fixture
+def app_factory(clock: ManualClock, sleeps: Sleeps) -> AppFactory:
+    """Build an app on the test clock; keyword arguments become Settings fields."""
+
+    def build(**fields: object) -> Starlette:
+        fields.setdefault("seed", 7)
+        return create_app(Settings(**fields), clock=clock, sleep=sleeps)  # type: ignore[arg-type]
+
+    return build
+
+
+@pytest.fixture
+def app(app_factory: AppFactory) -> Starlette:
+    return app_factory()
+
+
+@pytest.fixture
+def client(app: Starlette) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+def advance(client: TestClient, seconds: float) -> None:
+    """Move the simulator's clock through the control plane, as a served user would."""
+    response = client.post("/_sim/clock/advance", json={"seconds": seconds})
+    assert response.status_code == 200, response.text
