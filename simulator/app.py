@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import yaml
 from starlette.applications import Starlette
@@ -92,7 +92,7 @@ def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         response = provider.error_for_status(exc.status_code, ctx).response()
-        response.headers.update(exc.headers or {})
+        response.headers.update(_ordered_allow(exc.headers))
         return response
 
     async def internal_error(request: Request, exc: Exception) -> Response:
@@ -119,6 +119,22 @@ def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
     return Gateway(app, runtime, state)
 
 
+METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _method_rank(method: str) -> int:
+    return METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
+
+
+def _ordered_allow(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """Starlette lists allowed methods from a set; give them one stable order."""
+    out = dict(headers or {})
+    for key in [k for k in out if k.lower() == "allow"]:
+        methods = {m.strip() for m in out.pop(key).split(",")}
+        out["allow"] = ", ".join(sorted(methods, key=_method_rank))
+    return out
+
+
 async def _root_http_error(request: Request, exc: Exception) -> Response:
     """Outside every provider's routes; a path under a provider's prefix gets its envelope.
 
@@ -134,7 +150,7 @@ async def _root_http_error(request: Request, exc: Exception) -> Response:
         owner = runtimes[0]
     if owner is not None:
         response = owner.provider.error_for_status(exc.status_code, owner.context).response()
-        response.headers.update(exc.headers or {})
+        response.headers.update(_ordered_allow(exc.headers))
         return response
     mounts = [rt.provider.mount for rt in runtimes]
     return JSONResponse(

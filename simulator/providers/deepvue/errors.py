@@ -95,6 +95,13 @@ class BadRequest(DeepvueError):
     detail = "Bad Request"
 
 
+class BodyParseError(DeepvueError):
+    """FastAPI's answer to a form or multipart body it cannot parse."""
+
+    status_code = 400
+    detail = "There was an error parsing the body"
+
+
 class RateLimitExceeded(DeepvueError):
     status_code = 429
     detail = "Rate limit exceeded. Please retry after some time."
@@ -243,6 +250,7 @@ CATALOGUE: tuple[type[ProviderError], ...] = (
     IncorrectClientIdOrClientSecret,
     InactiveClientId,
     BadRequest,
+    BodyParseError,
     RateLimitExceeded,
     SourceUnavailable,
     InternalServerError,

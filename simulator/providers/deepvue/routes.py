@@ -32,7 +32,7 @@ async def authorize(request: Request) -> Response:
         request,
         max_bytes=64 * 1024,
         too_large=errors.BadRequest,
-        malformed=lambda _: errors.BadRequest(),
+        malformed=lambda _: errors.BodyParseError(),
     )
     fields = {name: form.get(name) for name in ("client_id", "client_secret")}
     missing = [("body", name) for name, value in fields.items() if not isinstance(value, str)]
@@ -60,7 +60,7 @@ async def submit_upi_basic_batch(request: Request) -> Response:
         request,
         max_bytes=store.options.max_upload_bytes + 64 * 1024,
         too_large=too_large,
-        malformed=lambda _: errors.BadRequest(),
+        malformed=lambda _: errors.BodyParseError(),
     )
     try:
         upload = form.get("batch_file")
