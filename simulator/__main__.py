@@ -158,6 +158,7 @@ def serve(settings: Settings, log_level: str, generated_token: bool) -> int:
             f"bulksim: cannot bind {settings.host}:{settings.port}: {exc.strerror}", file=sys.stderr
         )
         return 2
+    sock.listen(2048)  # connections queue from here on, before the banner says where to go
     port = sock.getsockname()[1]
     print(banner(settings, port, generated_token), flush=True)
     print(credentials_text(app.state.sim), flush=True)

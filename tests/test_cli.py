@@ -1,0 +1,131 @@
+"""``bulksim serve``: flags, environment, fail-fast errors, and a real served process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from simulator.__main__ import build_parser, main, settings_from_args
+from simulator.settings import Settings, SettingsError
+
+
+def settings_for(argv: list[str], environ: dict[str, str] | None = None) -> Settings:
+    return settings_from_args(build_parser().parse_args(argv), environ or {})
+
+
+def test_serve_defaults_bind_loopback_8700_without_control_token() -> None:
+    settings = settings_for(["serve"])
+    assert (settings.host, settings.port, settings.seed, settings.clock) == (
+        "127.0.0.1",
+        8700,
+        0,
+        "system",
+    )
+    assert settings.control_token is None
+
+
+def test_serve_flags_override_environment() -> None:
+    environ = {"BULKSIM_PORT": "9000", "BULKSIM_SEED": "3", "BULKSIM_PROVIDERS": "deepvue"}
+    settings = settings_for(["serve", "--port", "9100"], environ)
+    assert (settings.port, settings.seed, settings.providers) == (9100, 3, ("deepvue",))
+
+
+def test_serve_manual_clock_with_start_and_options() -> None:
+    settings = settings_for(
+        [
+            "serve",
+            "--clock",
+            "manual",
+            "--start",
+            "2026-01-01T00:00:00Z",
+            "--option",
+            "deepvue.max_rows=5",
+        ]
+    )
+    assert settings.start == datetime(2026, 1, 1, tzinfo=UTC)
+    assert settings.options_for("deepvue") == {"max_rows": "5"}
+
+
+def test_serve_on_a_public_address_generates_a_control_token() -> None:
+    settings = settings_for(["serve", "--host", "0.0.0.0"])
+    assert settings.control_token
+    assert len(settings.control_token) >= 24
+
+
+def test_environment_bad_value_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="BULKSIM_PORT"):
+        Settings.from_env({"BULKSIM_PORT": "eighty"})
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve", "--provider", "nope"], "unknown provider 'nope'"),
+        (["serve", "--option", "deepvue.nope=1"], "unknown option deepvue.nope"),
+        (["serve", "--option", "deepvue.max_rows=many"], "deepvue.max_rows='many'"),
+        (["serve", "--start", "2026-01-01T00:00:00Z"], "start only applies to --clock manual"),
+        (["serve", "--port", "70000"], "port must be"),
+    ],
+)
+def test_serve_bad_settings_exit_2_with_message(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_serve_malformed_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--option", "nonsense"])
+    assert exit_info.value.code == 2
+    assert "provider.key=value" in capsys.readouterr().err
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "serve",
+            "--port",
+            "0",
+            "--clock",
+            "manual",
+            "--seed",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines = [process.stdout.readline()]
+    while lines[-1].strip() and not lines[-1].startswith("test credentials"):
+        lines.append(process.stdout.readline())
+    try:
+        yield process, lines
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()
+
+
+def test_served_process_prints_urls_and_answers(
+    served: tuple[subprocess.Popen[str], list[str]],
+) -> None:
+    _, lines = served
+    origin = lines[0].split()[3]
+    assert origin.startswith("http://127.0.0.1:")
+    assert any(line.split()[:2] == ["deepvue", f"{origin}/deepvue"] for line in lines)
+    health = httpx.get(f"{origin}/_sim/health", timeout=10)
+    assert health.status_code == 200
+    assert health.json()["clock"]["kind"] == "manual"
+    listing = httpx.get(f"{origin}/_sim/providers", timeout=10).json()["providers"]
+    assert listing[0]["base_url"] == f"{origin}/{listing[0]['name']}"
