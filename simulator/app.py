@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 
-import yaml
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -14,7 +12,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from simulator.clock import Clock, ManualClock, SystemClock, wall_clock_now
 from simulator.control import control_app
-from simulator.gateway import Gateway
+from simulator.gateway import SPEC_ROUTE, Gateway
 from simulator.ids import IdFactory
 from simulator.kit.errors import ProviderError
 from simulator.kit.provider import Provider, ProviderRuntime
@@ -22,8 +20,6 @@ from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState, Sleep
 
 __all__ = ["create_app", "make_clock"]
-
-SPEC_ROUTE = "openapi_spec"
 
 
 def make_clock(settings: Settings) -> Clock:
@@ -98,13 +94,8 @@ def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
     async def internal_error(request: Request, exc: Exception) -> Response:
         return provider.error_for_status(500, ctx).response()
 
-    spec_json: list[bytes] = []
-
     async def openapi_spec(request: Request) -> Response:
-        if not spec_json:
-            document = yaml.safe_load(provider.spec_file.read_text(encoding="utf-8"))
-            spec_json.append(json.dumps(document).encode())
-        return Response(spec_json[0], media_type="application/json")
+        return JSONResponse(runtime.spec_document)
 
     app = Starlette(
         routes=[*provider.routes, Route("/openapi.json", openapi_spec, name=SPEC_ROUTE)],

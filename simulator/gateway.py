@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
 
+from contracts.validate import SpecValidator
 from simulator.faults import Fault
 from simulator.journal import ALWAYS_SECRET_FIELDS, BODY_CAP, Entry, mask_headers
 from simulator.kit.provider import ProviderRuntime
@@ -20,6 +21,7 @@ from simulator.state import SimulatorState
 __all__ = ["ConnectionDropped", "Gateway"]
 
 MALFORMED_BODY = b'{"data": {"status": "in prog'
+SPEC_ROUTE = "openapi_spec"  # served by the simulator itself, not part of any provider's spec
 
 
 class ConnectionDropped(Exception):
@@ -38,6 +40,9 @@ class Gateway:
         self.faultable = frozenset(provider.operations())
         self.secret_headers = provider.secret_headers
         self.secret_fields = ALWAYS_SECRET_FIELDS | provider.secret_fields
+
+    def _validator(self) -> SpecValidator:
+        return self.runtime.validator
 
     def operation(self, scope: Scope) -> tuple[str, bool]:
         """The route name for this request, and whether method and path both match."""
@@ -77,17 +82,28 @@ class Gateway:
             request_size=0,
             fault=fault.describe() if fault else None,
             secret_fields=self.secret_fields,
+            local_path=scope["path"][len(scope.get("root_path", "")) :] or "/",
+            validator=(
+                self._validator
+                if state.settings.validate_requests and operation != SPEC_ROUTE
+                else None
+            ),
         )
         request_body = bytearray()
         response_body = bytearray()
+        body_done = False
 
         async def tee_receive() -> Message:
+            nonlocal body_done
             message = await receive()
             if message["type"] == "http.request":
                 chunk = message.get("body", b"")
                 entry.request_size += len(chunk)
                 if len(request_body) < BODY_CAP:
                     request_body.extend(chunk[: BODY_CAP - len(request_body)])
+                body_done = not message.get("more_body", False)
+            elif message["type"] == "http.disconnect":
+                body_done = True
             return message
 
         async def tap_send(message: Message) -> None:
@@ -101,6 +117,11 @@ class Gateway:
         state.journal.record(entry)
         try:
             await self._answer(fault, scope, tee_receive, tap_send)
+            # A body the handler had no use for is still what the client sent: keep it when small.
+            declared = entry.request_headers.get("content-length", "")
+            if not body_done and declared.isdigit() and int(declared) <= BODY_CAP:
+                while not body_done:
+                    await tee_receive()
         finally:
             entry.request_body = bytes(request_body)
             entry.response_body = bytes(response_body)

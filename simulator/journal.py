@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
 from simulator.clock import format_iso
+
+if TYPE_CHECKING:
+    from contracts.validate import SpecValidator
 
 __all__ = ["Entry", "Journal", "mask"]
 
@@ -46,8 +50,27 @@ class Entry:
     response_headers: dict[str, str] = field(default_factory=dict)
     response_body: bytes = b""
     fault: str | None = None
-    violations: list[str] = field(default_factory=list)
     secret_fields: frozenset[str] = ALWAYS_SECRET_FIELDS
+    local_path: str = ""
+    validator: Callable[[], SpecValidator] | None = None
+    _violations: list[str] | None = None
+
+    @property
+    def violations(self) -> list[str]:
+        """How this request breaks the provider's spec; validated on first read."""
+        if self._violations is None:
+            if self.validator is None:
+                self._violations = []
+            else:
+                whole = self.request_size == len(self.request_body)
+                self._violations = self.validator().violations(
+                    self.method,
+                    self.local_path,
+                    self.query,
+                    self.request_headers,
+                    self.request_body if whole else None,
+                )
+        return self._violations
 
     def as_dict(self) -> dict[str, object]:
         return {

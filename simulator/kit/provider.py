@@ -10,10 +10,10 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib.resources import files
 from importlib.resources.abc import Traversable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
@@ -22,6 +22,9 @@ from simulator.clock import Clock
 from simulator.ids import IdFactory
 from simulator.kit.errors import ProviderError
 from simulator.settings import Settings, build_options
+
+if TYPE_CHECKING:
+    from contracts.validate import SpecValidator
 
 __all__ = ["Provider", "ProviderContext", "ProviderRuntime", "base_url", "store_of"]
 
@@ -83,6 +86,23 @@ class ProviderContext:
 
 class ProviderRuntime:
     """A provider's live state inside one app; ``reset`` builds its store anew."""
+
+    @cached_property
+    def spec_document(self) -> dict[str, Any]:
+        """The provider's OpenAPI document, read on first use."""
+        import yaml
+
+        document: dict[str, Any] = yaml.safe_load(
+            self.provider.spec_file.read_text(encoding="utf-8")
+        )
+        return document
+
+    @cached_property
+    def validator(self) -> SpecValidator:
+        """Validates recorded requests against the spec (built on first use: it is slow)."""
+        from contracts.validate import SpecValidator
+
+        return SpecValidator(self.spec_document)
 
     def __init__(self, provider: Provider, clock: Clock, ids: IdFactory, settings: Settings):
         options: Any = build_options(

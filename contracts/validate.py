@@ -1,0 +1,98 @@
+"""Request validation against a provider's OpenAPI spec (openapi-core underneath).
+
+The simulator records each request raw and validates it here lazily, the first time the
+journal is read, so validation costs nothing on the serving path. :func:`violations` turns
+openapi-core's exception chain into short, readable sentences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+from urllib.parse import parse_qsl
+
+__all__ = ["SpecValidator"]
+
+SERVER = "http://provider.invalid"
+
+
+def _multipart_as_text(value: bytes, **parameters: str) -> Any:
+    """openapi-core's multipart loader, with file parts as text so ``format: binary`` holds."""
+    from openapi_core.deserializing.media_types.util import data_form_loads
+    from werkzeug.datastructures import ImmutableMultiDict
+
+    form = data_form_loads(value, **parameters)
+    return ImmutableMultiDict(
+        [(k, v.decode("latin-1") if isinstance(v, bytes) else v) for k, v in form.items(multi=True)]
+    )
+
+
+class SpecValidator:
+    """Validates requests (method, path, parameters, headers, body) against one spec."""
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        self.document = {**document, "servers": [{"url": SERVER}]}
+
+    @cached_property
+    def _api(self) -> Any:
+        from openapi_core import Config, OpenAPI
+
+        config = Config(extra_media_type_deserializers={"multipart/form-data": _multipart_as_text})
+        return OpenAPI.from_dict(self.document, config=config)
+
+    def violations(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+    ) -> list[str]:
+        """What is wrong with this request by the spec; empty when it conforms.
+
+        ``path`` is relative to the provider's base URL. ``body`` is None when it was not
+        captured whole, in which case the body is not judged.
+        """
+        from openapi_core.testing import MockRequest
+        from werkzeug.datastructures import ImmutableMultiDict
+
+        content_type = headers.get("content-type", "")
+        request = MockRequest(
+            SERVER,
+            method.lower(),
+            path,
+            args=ImmutableMultiDict(parse_qsl(query, keep_blank_values=True)),
+            headers=dict(headers),
+            data=body if body is not None else b"",
+            content_type=content_type or "application/octet-stream",
+        )
+        try:
+            self._api.validate_request(request)
+        except Exception as exc:  # every openapi-core error is a finding about the request
+            found = describe(exc)
+            if body is None:
+                found = [f for f in found if not f.startswith("body")]
+            return found
+        return []
+
+
+def describe(exc: BaseException) -> list[str]:
+    """Readable sentences from openapi-core's chained validation errors."""
+    name = type(exc).__name__
+    if name == "SecurityValidationError":
+        return ["security: no credentials the spec accepts (missing or malformed auth headers)"]
+    if name in ("PathNotFound", "ServerNotFound"):
+        return [f"path: {exc}"]
+    if name == "OperationNotFound":
+        return [f"method: {exc}"]
+    cause = exc.__cause__
+    where = "body" if "Body" in name or "MediaType" in name else "parameters"
+    schema_errors = getattr(cause, "schema_errors", None)
+    if schema_errors:
+        return [f"{where}: {error.message}" for error in schema_errors]
+    if cause is not None and type(cause).__name__ == "MediaTypeNotFound":
+        return [f"body: content type not in the spec: {cause}"]
+    if cause is not None and where == "body":
+        return [f"body: {cause}"]
+    return [f"{where}: {exc or name}"]
