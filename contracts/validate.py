@@ -22,7 +22,7 @@ def _multipart_as_text(value: bytes, **parameters: str) -> Any:
     from openapi_core.deserializing.media_types.util import data_form_loads
     from werkzeug.datastructures import ImmutableMultiDict
 
-    form = data_form_loads(value, **parameters)
+    form: Any = data_form_loads(value, **parameters)
     return ImmutableMultiDict(
         [(k, v.decode("latin-1") if isinstance(v, bytes) else v) for k, v in form.items(multi=True)]
     )
@@ -95,4 +95,4 @@ def describe(exc: BaseException) -> list[str]:
         return [f"body: content type not in the spec: {cause}"]
     if cause is not None and where == "body":
         return [f"body: {cause}"]
-    return [f"{where}: {exc or name}"]
+    return [f"{where}: {str(exc) or name}"]
