@@ -11,6 +11,7 @@
 ``GET|POST|DELETE /_sim/faults``  list, schedule, clear (``?provider=NAME``) faults
 ``GET|DELETE /_sim/journal``      recorded traffic (filters ``provider``, ``operation``,
                                   ``since``: a sequence number or an ISO instant), clear
+``GET|POST /_sim/options``        provider options; POST ``{"provider", "options": {...}}``
 =======================  =====================================================================
 
 When a control token is set (always, when bound to a non-loopback address), every call must
@@ -34,6 +35,7 @@ from starlette.routing import Route
 
 from simulator.clock import format_iso, parse_iso
 from simulator.faults import FaultError
+from simulator.settings import SettingsError
 from simulator.state import SimulatorState
 
 __all__ = ["control_app"]
@@ -196,6 +198,33 @@ async def journal(request: Request) -> Response:
     return JSONResponse({"size": state.journal.size, "entries": [e.as_dict() for e in entries]})
 
 
+async def options(request: Request) -> Response:
+    """GET: every provider's options; POST ``{"provider": ..., "options": {...}}``: change some."""
+    state = _state(request)
+    if request.method == "POST":
+        body = await _json_object(request)
+        name = body.get("provider")
+        changes = body.get("options")
+        if not isinstance(name, str) or name not in state.runtimes:
+            raise ControlError(400, f"provider must be one of {', '.join(state.runtimes)}")
+        if not isinstance(changes, dict) or not changes:
+            raise ControlError(400, 'options must be an object, e.g. {"processing_seconds": 5}')
+        raw = {str(k): _option_text(v) for k, v in changes.items()}
+        try:
+            state.runtimes[name].set_options(raw)
+        except SettingsError as exc:
+            raise ControlError(400, str(exc)) from None
+    return JSONResponse({name: asdict(rt.context.options) for name, rt in state.runtimes.items()})
+
+
+def _option_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    raise ControlError(400, f"option values must be strings, numbers or booleans, not {value!r}")
+
+
 async def _control_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ControlError)
     return JSONResponse({"error": exc.message}, status_code=exc.status)
@@ -218,6 +247,7 @@ def control_app(state: SimulatorState) -> Starlette:
             Route("/clock/set", clock_set, methods=["POST"]),
             Route("/faults", faults, methods=["GET", "POST", "DELETE"]),
             Route("/journal", journal, methods=["GET", "DELETE"]),
+            Route("/options", options, methods=["GET", "POST"]),
         ],
         exception_handlers={ControlError: _control_error, HTTPException: _http_error},
     )

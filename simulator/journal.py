@@ -7,6 +7,7 @@ is recorded; secret fields inside JSON and form bodies are masked when entries a
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -76,6 +77,7 @@ class Entry:
         return {
             "seq": self.seq,
             "time": format_iso(self.time),
+            "epoch_ms": math.floor(self.time.timestamp() * 1000),
             "provider": self.provider,
             "operation": self.operation,
             "method": self.method,

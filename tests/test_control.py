@@ -326,3 +326,43 @@ def test_single_provider_is_also_served_at_root(app_factory: AppFactory) -> None
         assert response.status_code == 200
         assert client.get("/elsewhere").json() == {"detail": "Not Found"}
         assert client.get("/_sim/health").json()["providers"] == ["deepvue"]
+
+
+def test_options_change_at_runtime_and_apply_to_new_work(client: TestClient) -> None:
+    headers = deepvue_headers(client)
+    changed = client.post(
+        "/_sim/options", json={"provider": "deepvue", "options": {"processing_seconds": 5}}
+    )
+    assert changed.status_code == 200
+    assert changed.json()["deepvue"]["processing_seconds"] == 5.0
+    submitted = client.post(
+        "/deepvue/v1/verification/upi-basic/batch",
+        headers=headers,
+        files={"batch_file": ("a.csv", b"vpa\nx@okaxis\n")},
+    ).json()
+    client.post("/_sim/clock/advance", json={"seconds": 5.01})
+    status = client.get(
+        "/deepvue/v1/verification/batch-processing-status",
+        params={"request_id": submitted["request_id"]},
+        headers=headers,
+    )
+    assert status.json()["data"]["status"] == 200
+    assert client.get("/_sim/options").json()["deepvue"]["processing_seconds"] == 5.0
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"provider": "nope", "options": {"x": 1}}, "provider must be one of"),
+        ({"provider": "deepvue", "options": {}}, "options must be an object"),
+        ({"provider": "deepvue", "options": {"nope": 1}}, "unknown option deepvue.nope"),
+        ({"provider": "deepvue", "options": {"max_rows": "many"}}, "deepvue.max_rows='many'"),
+        ({"provider": "deepvue", "options": {"max_rows": [1]}}, "option values must be"),
+    ],
+)
+def test_options_bad_change_returns_400(
+    client: TestClient, body: dict[str, object], message: str
+) -> None:
+    response = client.post("/_sim/options", json=body)
+    assert response.status_code == 400
+    assert message in response.json()["error"]

@@ -6,6 +6,7 @@ adding one means that folder plus one line in the registry.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -118,6 +119,13 @@ class ProviderRuntime:
         with self.lock:
             self.context.ids = self._root_ids.child(self.provider.name)
             self.store = self.provider.store_factory(self.context)
+
+    def set_options(self, raw: Mapping[str, str]) -> Any:
+        """Change some options from now on (``key=value`` strings); others keep their value."""
+        changed = build_options(self.provider.options_type, self.provider.name, raw)
+        given = {key: getattr(changed, key) for key in raw}
+        self.context.options = dataclasses.replace(self.context.options, **given)
+        return self.context.options
 
 
 def store_of(request: Request, kind: type[S]) -> S:

@@ -82,8 +82,13 @@ class DeepvueStore:
     batches: dict[str, Batch] = field(init=False)
     signing_key: bytes = field(init=False)
 
+    @property
+    def options(self) -> DeepvueOptions:
+        """Read live: ``/_sim/options`` may change them while the simulator runs."""
+        options: DeepvueOptions = self.ctx.options
+        return options
+
     def __post_init__(self) -> None:
-        self.options: DeepvueOptions = self.ctx.options
         self.clients = {c.client_id: c for c in TEST_CLIENTS}
         self.batches = {}
         # Per instance: a token from another simulator (or provider) never verifies here.
