@@ -122,7 +122,7 @@ class ProviderRuntime:
 
     def set_options(self, raw: Mapping[str, str]) -> Any:
         """Change some options from now on (``key=value`` strings); others keep their value."""
-        changed = build_options(self.provider.options_type, self.provider.name, raw)
+        changed: Any = build_options(self.provider.options_type, self.provider.name, raw)
         given = {key: getattr(changed, key) for key in raw}
         self.context.options = dataclasses.replace(self.context.options, **given)
         return self.context.options
