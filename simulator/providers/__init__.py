@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from simulator.kit.provider import Provider
-from simulator.providers import deepvue
+from simulator.providers import deepvue, passcreator
 
 __all__ = ["PROVIDERS"]
 
-PROVIDERS: tuple[Provider, ...] = (deepvue.PROVIDER,)
+PROVIDERS: tuple[Provider, ...] = (deepvue.PROVIDER, passcreator.PROVIDER)
