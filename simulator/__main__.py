@@ -17,8 +17,6 @@ import socket
 import sys
 from collections.abc import Sequence
 
-from starlette.types import ASGIApp, Receive, Scope, Send
-
 from simulator.clock import parse_iso
 from simulator.settings import Settings, SettingsError, parse_option
 
@@ -97,19 +95,6 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
     return settings
 
 
-def served(app: ASGIApp) -> ASGIApp:
-    """Close the connection, without a traceback, when a ``drop`` fault strikes."""
-    from simulator.gateway import ConnectionDropped
-
-    async def wrapper(scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await app(scope, receive, send)
-        except ConnectionDropped:
-            return
-
-    return wrapper
-
-
 def banner(settings: Settings, port: int, generated_token: bool) -> str:
     from simulator.providers import PROVIDERS
 
@@ -146,6 +131,7 @@ def serve(settings: Settings, log_level: str, generated_token: bool) -> int:
     import uvicorn
 
     from simulator.app import create_app
+    from simulator.gateway import served
 
     app = create_app(settings)
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET

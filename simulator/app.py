@@ -92,6 +92,7 @@ def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
         return response
 
     async def internal_error(request: Request, exc: Exception) -> Response:
+        state.crashes.append(exc)
         return provider.error_for_status(500, ctx).response()
 
     async def openapi_spec(request: Request) -> Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Match
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.validate import SpecValidator
 from simulator.faults import Fault
@@ -18,7 +18,7 @@ from simulator.journal import ALWAYS_SECRET_FIELDS, BODY_CAP, Entry, mask_header
 from simulator.kit.provider import ProviderRuntime
 from simulator.state import SimulatorState
 
-__all__ = ["ConnectionDropped", "Gateway"]
+__all__ = ["ConnectionDropped", "Gateway", "served"]
 
 MALFORMED_BODY = b'{"data": {"status": "in prog'
 SPEC_ROUTE = "openapi_spec"  # served by the simulator itself, not part of any provider's spec
@@ -117,12 +117,13 @@ class Gateway:
         state.journal.record(entry)
         try:
             await self._answer(fault, scope, tee_receive, tap_send)
-            # A body the handler had no use for is still what the client sent: keep it when small.
+        finally:
+            # A body nobody read (a fault answered, or the handler had no use for it) is still
+            # what the client sent: keep it when it is small.
             declared = entry.request_headers.get("content-length", "")
             if not body_done and declared.isdigit() and int(declared) <= BODY_CAP:
                 while not body_done:
                     await tee_receive()
-        finally:
             entry.request_body = bytes(request_body)
             entry.response_body = bytes(response_body)
 
@@ -161,3 +162,19 @@ class Gateway:
                 raise LookupError(fault.error)
             response = error.for_fault(ctx).response()
         await response(scope, receive, send)
+
+
+def served(app: ASGIApp) -> ASGIApp:
+    """For a real server: close the connection, without a traceback, when a ``drop`` strikes.
+
+    The response has started (headers with a Content-Length) and no body follows, so the
+    server closes the connection and the client sees it cut off mid-response.
+    """
+
+    async def wrapper(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await app(scope, receive, send)
+        except ConnectionDropped:
+            return
+
+    return wrapper

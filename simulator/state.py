@@ -8,6 +8,7 @@ globals: two apps built in one process share nothing.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +36,8 @@ class SimulatorState:
     journal: Journal = field(init=False)
     faults: FaultPlan = field(init=False)
     runtimes: dict[str, ProviderRuntime] = field(init=False)
+    # Exceptions no handler caught (each answered as the provider's 500): a bug to surface.
+    crashes: deque[BaseException] = field(default_factory=lambda: deque(maxlen=100))
 
     def __post_init__(self) -> None:
         self.journal = Journal(self.settings.journal_size)

@@ -112,12 +112,15 @@ class ProviderRuntime:
         self.provider = provider
         self._root_ids = ids
         self.context = ProviderContext(provider, clock, ids.child(provider.name), settings, options)
+        self.initial_options = options
         self.lock = threading.RLock()
         self.store: object = provider.store_factory(self.context)
 
     def reset(self) -> None:
+        """Construct again: fresh ids, the options the simulator started with, a new store."""
         with self.lock:
             self.context.ids = self._root_ids.child(self.provider.name)
+            self.context.options = self.initial_options
             self.store = self.provider.store_factory(self.context)
 
     def set_options(self, raw: Mapping[str, str]) -> Any:

@@ -1,0 +1,242 @@
+"""Client checks over recorded traffic: the spec, and what only a stateful simulator sees.
+
+Each provider's suite (``contracts.suites.<name>``) describes its behaviour once: which
+operation is a status poll and when a status is terminal, which operation pages and how,
+which answer means "your token expired" or "that one-shot resource was already used". The
+checks below read the journal with that description and name each mistake they find:
+
+============================  ==========================================================
+check                          the client...
+============================  ==========================================================
+``spec``                       sent a request the provider's spec does not allow
+``hot-poll``                   polled one resource faster than ``min_poll_interval``
+``poll-after-terminal``        kept polling after the resource reached a terminal status
+``stopped-polling``            stopped polling while the resource was still in progress
+``stopped-paging``             stopped paging while the provider said more pages exist
+``expired-token``              sent a token the provider had already expired
+``reused-one-shot``            used a one-shot resource (a fileId) a second time
+``ignored-retry-after``        called again sooner than a 429's Retry-After allowed
+============================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Behaviour",
+    "ClientNotConformant",
+    "Finding",
+    "Paging",
+    "Polling",
+    "check_entries",
+]
+
+Entry = Mapping[str, Any]
+Key = Callable[[Entry], str | None]
+Predicate = Callable[[Entry], bool]
+
+
+def never(entry: Entry) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Polling:
+    """A status poll: the resource it is about, and whether its answer is terminal."""
+
+    operation: str
+    key: Key
+    terminal: Predicate
+    answered: Predicate = lambda e: 200 <= e["response"]["status"] < 300
+
+
+@dataclass(frozen=True)
+class Paging:
+    """A paged listing: the resource, this page's position, whether more follow."""
+
+    operation: str
+    key: Key
+    position: Callable[[Entry], int]
+    has_more: Predicate
+    next_position: Callable[[Entry], int]
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """What the checks need to know of one provider."""
+
+    polling: Sequence[Polling] = ()
+    paging: Sequence[Paging] = ()
+    expired_token: Predicate = never
+    reused_one_shot: Predicate = never
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One mistake, with the journal entry (sequence number) that shows it."""
+
+    check: str
+    message: str
+    seq: int
+    request: str = ""
+
+    def __str__(self) -> str:
+        where = f"  [{self.request}, journal #{self.seq}]" if self.request else ""
+        return f"{self.check}: {self.message}{where}"
+
+
+class ClientNotConformant(AssertionError):
+    """The client broke the spec or a behaviour rule; ``findings`` lists each instance."""
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        self.findings = list(findings)
+        lines = "\n".join(f"- {f}" for f in self.findings)
+        super().__init__(f"the client is not conformant ({len(self.findings)} findings):\n{lines}")
+
+
+def describe_request(entry: Entry) -> str:
+    query = f"?{entry['query']}" if entry.get("query") else ""
+    return f"{entry['method']} {entry['path']}{query} → {entry['response']['status']}"
+
+
+def check_entries(
+    entries: Sequence[Entry],
+    behaviours: Mapping[str, Behaviour],
+    *,
+    min_poll_interval: float = 1.0,
+    skip: Iterable[str] = (),
+) -> list[Finding]:
+    """Every finding in ``entries`` (one simulator's journal, oldest first)."""
+    skipped = set(skip)
+    findings: list[Finding] = []
+    for provider, behaviour in behaviours.items():
+        mine = [e for e in entries if e["provider"] == provider]
+        for check in (_spec, _expired, _reused, _retry_after):
+            findings += check(mine, behaviour)
+        for polling in behaviour.polling:
+            findings += _polls(mine, polling, min_poll_interval)
+        for paging in behaviour.paging:
+            findings += _pages(mine, paging)
+    findings = [f for f in findings if f.check not in skipped]
+    return sorted(findings, key=lambda f: (f.seq, f.check))
+
+
+def _finding(check: str, message: str, entry: Entry) -> Finding:
+    return Finding(check, message, int(entry["seq"]), describe_request(entry))
+
+
+def _spec(entries: Sequence[Entry], behaviour: Behaviour) -> list[Finding]:
+    return [
+        _finding("spec", f"request does not match the spec: {violation}", e)
+        for e in entries
+        for violation in e.get("violations", [])
+    ]
+
+
+def _expired(entries: Sequence[Entry], behaviour: Behaviour) -> list[Finding]:
+    return [
+        _finding("expired-token", "sent an expired token; refresh it before it expires", e)
+        for e in entries
+        if behaviour.expired_token(e)
+    ]
+
+
+def _reused(entries: Sequence[Entry], behaviour: Behaviour) -> list[Finding]:
+    return [
+        _finding(
+            "reused-one-shot", "used a one-shot resource (a fileId) that was already consumed", e
+        )
+        for e in entries
+        if behaviour.reused_one_shot(e)
+    ]
+
+
+def _retry_after(entries: Sequence[Entry], behaviour: Behaviour) -> list[Finding]:
+    findings = []
+    for index, entry in enumerate(entries):
+        response = entry["response"]
+        wait = response.get("headers", {}).get("retry-after", "")
+        if response["status"] != 429 or not wait.strip().isdigit() or index + 1 >= len(entries):
+            continue
+        following = entries[index + 1]
+        waited = (following["epoch_ms"] - entry["epoch_ms"]) / 1000
+        if waited < int(wait):
+            findings.append(
+                _finding(
+                    "ignored-retry-after",
+                    f"called again {waited:g}s after a 429 whose Retry-After asked for {wait}s",
+                    following,
+                )
+            )
+    return findings
+
+
+def _polls(entries: Sequence[Entry], polling: Polling, min_interval: float) -> list[Finding]:
+    findings = []
+    by_key: dict[str, list[Entry]] = {}
+    for entry in entries:
+        if entry["operation"] == polling.operation and polling.answered(entry):
+            key = polling.key(entry)
+            if key is not None:
+                by_key.setdefault(key, []).append(entry)
+    for key, polls in by_key.items():
+        hot = [
+            later
+            for earlier, later in itertools.pairwise(polls)
+            if (later["epoch_ms"] - earlier["epoch_ms"]) / 1000 < min_interval
+            and not polling.terminal(earlier)
+        ]
+        if hot:
+            findings.append(
+                _finding(
+                    "hot-poll",
+                    f"polled {key} {len(hot) + 1} times less than {min_interval:g}s apart "
+                    "(a hot loop: wait between polls, with backoff)",
+                    hot[0],
+                )
+            )
+        done_at = next((i for i, e in enumerate(polls) if polling.terminal(e)), None)
+        if done_at is not None and done_at + 1 < len(polls):
+            findings.append(
+                _finding(
+                    "poll-after-terminal",
+                    f"kept polling {key} after it reached a terminal status",
+                    polls[done_at + 1],
+                )
+            )
+        if not polling.terminal(polls[-1]):
+            findings.append(
+                _finding(
+                    "stopped-polling",
+                    f"stopped polling {key} while it was still in progress "
+                    "(an in-progress answer is not a result)",
+                    polls[-1],
+                )
+            )
+    return findings
+
+
+def _pages(entries: Sequence[Entry], paging: Paging) -> list[Finding]:
+    findings = []
+    fetched: dict[str, dict[int, Entry]] = {}
+    for entry in entries:
+        if entry["operation"] == paging.operation and 200 <= entry["response"]["status"] < 300:
+            key = paging.key(entry)
+            if key is not None:
+                fetched.setdefault(key, {})[paging.position(entry)] = entry
+    for key, pages in fetched.items():
+        for entry in pages.values():
+            if paging.has_more(entry) and paging.next_position(entry) not in pages:
+                findings.append(
+                    _finding(
+                        "stopped-paging",
+                        f"stopped paging {key} at {paging.position(entry)} while the answer said "
+                        "more follow (has_next/hasMore was true)",
+                        entry,
+                    )
+                )
+    return findings

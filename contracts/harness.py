@@ -1,0 +1,400 @@
+"""The simulator as a test drives it: in-process or served, always through ``/_sim``.
+
+:class:`Simulator` is one API over both modes:
+
+- :func:`in_process` runs the app inside the test (ASGI, no sockets); its clients use an
+  in-process transport, and a ``drop`` fault reaches them as ``httpx.RemoteProtocolError``
+  just as a cut connection does.
+- :func:`serve_in_thread` runs uvicorn on a free loopback port in a background thread, for
+  clients that need a real socket (requests, curl, another language).
+
+Both give ``url(provider)``, ``credentials(provider)``, ``client(provider)``, ``clock``,
+``faults``, ``journal``, ``options(...)`` and ``reset()``, mirroring the control plane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import anyio.from_thread
+import httpx
+from starlette.applications import Starlette
+
+from contracts.checks import (
+    Behaviour,
+    ClientNotConformant,
+    Finding,
+    check_entries,
+    describe_request,
+)
+from simulator.app import create_app, make_clock
+from simulator.clock import format_iso, parse_iso
+from simulator.gateway import ConnectionDropped, served
+from simulator.settings import Settings
+from simulator.state import SimulatorState
+
+__all__ = [
+    "Clock",
+    "Faults",
+    "InProcessTransport",
+    "Journal",
+    "Simulator",
+    "in_process",
+    "serve_in_thread",
+]
+
+Entry = Mapping[str, Any]
+T = TypeVar("T")
+
+
+class InProcessTransport(httpx.BaseTransport):
+    """A synchronous httpx transport into an ASGI app, run on a private event-loop thread."""
+
+    def __init__(self, app: Starlette) -> None:
+        self._asgi = httpx.ASGITransport(app=app)
+        self._portal_cm: AbstractContextManager[anyio.from_thread.BlockingPortal] = (
+            anyio.from_thread.start_blocking_portal()
+        )
+        self._portal = self._portal_cm.__enter__()
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+
+        async def call() -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+            inner = httpx.Request(
+                request.method, request.url, headers=request.headers, content=body
+            )
+            response = await self._asgi.handle_async_request(inner)
+            content = b"".join([chunk async for chunk in response.stream])  # type: ignore[union-attr]
+            return response.status_code, response.headers.raw, content
+
+        try:
+            with self._lock:
+                status, headers, content = self._portal.call(call)
+        except ConnectionDropped:
+            raise httpx.RemoteProtocolError(
+                "peer closed connection without sending complete message body", request=request
+            ) from None
+        return httpx.Response(status, headers=headers, content=content, request=request)
+
+    def close(self) -> None:
+        """Clients share this transport: closing one of them must not stop it."""
+
+    def shutdown(self) -> None:
+        self._portal_cm.__exit__(None, None, None)
+
+
+def _instant(body: Mapping[str, Any]) -> datetime:
+    return datetime.fromtimestamp(body["epoch_ms"] / 1000, UTC)
+
+
+@dataclass
+class Clock:
+    """The simulator's clock, through ``/_sim/clock``."""
+
+    http: httpx.Client
+
+    def now(self) -> datetime:
+        return _instant(self._call("GET", "/_sim/clock"))
+
+    def advance(self, seconds: float) -> datetime:
+        return _instant(self._call("POST", "/_sim/clock/advance", {"seconds": seconds}))
+
+    def set(self, instant: datetime | str) -> datetime:
+        text = instant if isinstance(instant, str) else format_iso(instant)
+        return _instant(self._call("POST", "/_sim/clock/set", {"now": text}))
+
+    def sleep(self, seconds: float) -> None:
+        """Pass as a client's ``sleep``: waiting becomes moving the simulator's clock."""
+        if seconds > 0:
+            self.advance(seconds)
+
+    def _call(self, method: str, path: str, body: object = None) -> Any:
+        response = self.http.request(method, path, json=body)
+        response.raise_for_status()
+        return response.json()
+
+
+@dataclass
+class Faults:
+    """Scheduled faults, through ``/_sim/faults``."""
+
+    http: httpx.Client
+
+    def schedule(
+        self, provider: str, kind: str, operation: str = "*", **fields: object
+    ) -> dict[str, Any]:
+        """Schedule one fault: ``schedule("deepvue", "rate_limit", retry_after=5, count=2)``."""
+        spec = {"provider": provider, "kind": kind, "operation": operation, **fields}
+        response = self.http.post("/_sim/faults", json=spec)
+        if response.status_code != 201:
+            raise ValueError(response.json().get("error", response.text))
+        created: dict[str, Any] = response.json()
+        return created
+
+    def list(self, provider: str | None = None) -> list[dict[str, Any]]:
+        params = {"provider": provider} if provider else {}
+        faults: list[dict[str, Any]] = self.http.get("/_sim/faults", params=params).json()["faults"]
+        return faults
+
+    def clear(self, provider: str | None = None) -> int:
+        params = {"provider": provider} if provider else {}
+        cleared: int = self.http.delete("/_sim/faults", params=params).json()["cleared"]
+        return cleared
+
+
+@dataclass
+class Journal:
+    """Recorded traffic, through ``/_sim/journal``."""
+
+    http: httpx.Client
+
+    def entries(
+        self, provider: str | None = None, operation: str | None = None, since: int | None = None
+    ) -> list[dict[str, Any]]:
+        params: dict[str, str] = {}
+        if provider:
+            params["provider"] = provider
+        if operation:
+            params["operation"] = operation
+        if since is not None:
+            params["since"] = str(since)
+        response = self.http.get("/_sim/journal", params=params)
+        response.raise_for_status()
+        entries: list[dict[str, Any]] = response.json()["entries"]
+        return entries
+
+    def last_seq(self) -> int:
+        entries = self.entries()
+        return int(entries[-1]["seq"]) if entries else 0
+
+    def clear(self) -> int:
+        cleared: int = self.http.delete("/_sim/journal").json()["cleared"]
+        return cleared
+
+
+@dataclass
+class Simulator:
+    """A running simulator, driven the way a test (or a user at a shell) would."""
+
+    origin: str
+    http: httpx.Client
+    client_factory: Callable[..., httpx.Client]
+    state: SimulatorState
+    clock: Clock = field(init=False)
+    faults: Faults = field(init=False)
+    journal: Journal = field(init=False)
+    _listing: dict[str, dict[str, Any]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.clock = Clock(self.http)
+        self.faults = Faults(self.http)
+        self.journal = Journal(self.http)
+
+    def providers(self) -> dict[str, dict[str, Any]]:
+        """What ``/_sim/providers`` says of each provider, by name."""
+        if not self._listing:
+            listing = self.http.get("/_sim/providers").json()["providers"]
+            self._listing = {p["name"]: p for p in listing}
+        return self._listing
+
+    def url(self, provider: str) -> str:
+        """The provider's base URL: point a client here instead of the real host."""
+        return f"{self.origin}/{provider}"
+
+    def credentials(self, provider: str) -> dict[str, Any]:
+        """The provider's test credentials, as ``/_sim/providers`` lists them."""
+        credentials: dict[str, Any] = self.providers()[provider]["credentials"]
+        return credentials
+
+    def client(self, provider: str | None = None, **kwargs: Any) -> httpx.Client:
+        """An ``httpx.Client`` whose base URL is the provider's (or the simulator's origin)."""
+        base = self.url(provider) if provider else self.origin
+        return self.client_factory(base_url=base, **kwargs)
+
+    def options(self, provider: str, **values: object) -> dict[str, Any]:
+        """Change provider options from now on: ``options("deepvue", processing_seconds=5)``."""
+        response = self.http.post("/_sim/options", json={"provider": provider, "options": values})
+        if response.status_code != 200:
+            raise ValueError(response.json().get("error", response.text))
+        current: dict[str, Any] = response.json()[provider]
+        return current
+
+    def reset(self, provider: str | None = None) -> None:
+        """Fresh state (seeded examples included), no faults, an empty journal."""
+        params = {"provider": provider} if provider else {}
+        self.http.post("/_sim/reset", params=params).raise_for_status()
+        self.faults.clear(provider)
+        if provider is None:
+            self.journal.clear()
+
+    def behaviours(self) -> dict[str, Behaviour]:
+        """Each served provider's behaviour description, from ``contracts.suites``."""
+        return {name: behaviour_of(name) for name in self.providers()}
+
+    def findings(
+        self,
+        provider: str | None = None,
+        *,
+        since: int | None = None,
+        min_poll_interval: float = 1.0,
+        skip: Iterable[str] = (),
+    ) -> list[Finding]:
+        """Every spec violation and behaviour mistake in the journal (after ``since``)."""
+        behaviours = self.behaviours()
+        if provider is not None:
+            behaviours = {provider: behaviours[provider]}
+        entries = self.journal.entries(provider=provider, since=since)
+        return check_entries(entries, behaviours, min_poll_interval=min_poll_interval, skip=skip)
+
+    def assert_client_conformant(
+        self,
+        provider: str | None = None,
+        *,
+        since: int | None = None,
+        min_poll_interval: float = 1.0,
+        skip: Iterable[str] = (),
+    ) -> None:
+        """Fail, listing each offending request, if the client broke the spec or a rule.
+
+        ``skip`` names checks to leave out (see :mod:`contracts.checks`), e.g. a test that
+        deliberately stops polling early can skip ``"stopped-polling"``.
+        """
+        found = self.findings(provider, since=since, min_poll_interval=min_poll_interval, skip=skip)
+        if found:
+            raise ClientNotConformant(found)
+
+    def run_client(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run the client under test; if it raises, say what the provider had just answered.
+
+        A client that gives up on a 429, a 5xx, a dropped connection or a status it does not
+        know fails with :class:`ClientCrashed`, whose message names that answer.
+        """
+        since = self.journal.last_seq()
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:
+            raise ClientCrashed(diagnose(exc, self.journal.entries(since=since))) from exc
+
+    def raise_crashes(self) -> None:
+        """Re-raise, in the test, an exception a provider handler hit (it answered 500)."""
+        if self.state.crashes:
+            crash = self.state.crashes.popleft()
+            self.state.crashes.clear()
+            raise AssertionError(f"the simulator crashed while answering: {crash!r}") from crash
+
+
+class ClientCrashed(AssertionError):
+    """The client under test raised; the message names the answer it could not handle."""
+
+
+def diagnose(exc: BaseException, entries: list[dict[str, Any]]) -> str:
+    """Why a client probably failed, from the last answers it got."""
+    crash = f"{type(exc).__name__}: {exc}"
+    if not entries:
+        return f"the client raised {crash} before sending any request"
+    last = entries[-1]
+    status = last["response"]["status"]
+    where = describe_request(last)
+    fault = last.get("fault") or ""
+    if fault == "drop":
+        return f"the client does not survive a dropped connection (retry it): {crash} after {where}"
+    if fault == "malformed":
+        return (
+            f"the client does not survive a response body that is not JSON: {crash} after {where}"
+        )
+    if status == 429:
+        wait = last["response"]["headers"].get("retry-after", "?")
+        return (
+            f"the client gave up on a 429 rate limit instead of retrying after Retry-After "
+            f"({wait}s): {crash} after {where}"
+        )
+    if status >= 500:
+        return (
+            f"the client gave up on a {status} server error instead of retrying with backoff: "
+            f"{crash} after {where}"
+        )
+    body = json.dumps(last["response"]["body"])[:300]
+    return f"the client raised {crash} after {where} answered {body}"
+
+
+def behaviour_of(provider: str) -> Behaviour:
+    try:
+        module = importlib.import_module(f"contracts.suites.{provider}")
+    except ModuleNotFoundError:
+        return Behaviour()
+    behaviour: Behaviour = getattr(module, "BEHAVIOUR", Behaviour())
+    return behaviour
+
+
+def _manual_settings(settings: Settings | None) -> Settings:
+    return settings or Settings(clock="manual", start=parse_iso("2026-03-09T08:14:08Z"))
+
+
+@contextmanager
+def in_process(settings: Settings | None = None) -> Iterator[Simulator]:
+    """The simulator inside this process: no sockets, no threads but the transport's loop."""
+    settings = _manual_settings(settings)
+    clock = make_clock(settings)
+
+    async def latency(seconds: float) -> None:
+        # In-process, a latency fault passes on the simulator's clock: nothing really waits.
+        if clock.kind == "manual":
+            clock.advance(timedelta(seconds=seconds))
+        else:
+            await asyncio.sleep(seconds)
+
+    app = create_app(settings, clock=clock, sleep=latency)
+    state: SimulatorState = app.state.sim
+    transport = InProcessTransport(app)
+    origin = "http://bulksim.local"
+
+    def factory(**kwargs: Any) -> httpx.Client:
+        return httpx.Client(transport=transport, **kwargs)
+
+    http = factory(base_url=origin)
+    try:
+        yield Simulator(origin, http, factory, state)
+    finally:
+        http.close()
+        transport.shutdown()
+
+
+@contextmanager
+def serve_in_thread(settings: Settings | None = None) -> Iterator[Simulator]:
+    """uvicorn on a free loopback port in a background thread, stopped on exit."""
+    import uvicorn
+
+    settings = _manual_settings(settings)
+    app = create_app(settings)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)  # connections queue from here on: no need to wait for start-up
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(served(app), lifespan="off", log_level="error", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    origin = f"http://127.0.0.1:{port}"
+
+    def factory(**kwargs: Any) -> httpx.Client:
+        return httpx.Client(**kwargs)
+
+    http = factory(base_url=origin, timeout=30)
+    try:
+        yield Simulator(origin, http, factory, app.state.sim)
+    finally:
+        http.close()
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
