@@ -79,8 +79,8 @@ class PasscreatorOptions:
     page_size: int = 100
     public_base_url: str = "https://app.passcreator.com"
 
-    def check(self) -> None:
-        """Fail fast on values that cannot work."""
+    def __post_init__(self) -> None:
+        """Fail fast on values that cannot work (at start-up, or a change through /_sim)."""
         rate = self.items_per_second
         if not (math.isfinite(rate) and 0.001 <= rate <= 1_000_000):
             raise SettingsError("passcreator.items_per_second must be from 0.001 to 1000000")
@@ -262,19 +262,26 @@ class PasscreatorStore:
     processes: dict[str, Process] = field(init=False)
     user_ids: dict[tuple[str, str], set[str]] = field(init=False)
 
+    @property
+    def options(self) -> PasscreatorOptions:
+        """Read live: ``/_sim/options`` may change them while the simulator runs."""
+        options: PasscreatorOptions = self.ctx.options
+        return options
+
+    def step_us(self) -> Fraction:
+        """Microseconds per item for a process started now (0 when time is scaled away)."""
+        scale = _decimal(self.ctx.settings.time_scale)
+        return Fraction(10**6) * scale / _decimal(self.options.items_per_second)
+
     def __post_init__(self) -> None:
-        self.options: PasscreatorOptions = self.ctx.options
-        self.options.check()
-        scale = self.ctx.settings.time_scale
-        if not math.isfinite(scale):
+        if not math.isfinite(self.ctx.settings.time_scale):
             raise SettingsError("time_scale must be finite")
-        self.step_us = Fraction(10**6) * _decimal(scale) / _decimal(self.options.items_per_second)
         self.accounts = {a.api_key: a for a in TEST_ACCOUNTS}
         self.passes = {}
         self.processes = {}
         self.user_ids = {}
         now = self.now()
-        seed = Process(SEED_PROCESS, None, now, SEED_PROCESS_TOTAL, self.step_us, pinned=True)
+        seed = Process(SEED_PROCESS, None, now, SEED_PROCESS_TOTAL, self.step_us(), pinned=True)
         # Started just long enough ago to be exactly SEED_PROCESS_DONE items in.
         seed.created_at = now - (seed.reached_at(SEED_PROCESS_DONE) - now)
         self.processes[seed.identifier] = seed
@@ -527,7 +534,7 @@ class PasscreatorStore:
             self.user_ids.setdefault((account, user_id), set()).add(identifier)
 
     def _new_process(self, account: Account, total: int) -> Process:
-        process = Process(self.ctx.ids.uuid(), account.id, self.now(), total, self.step_us)
+        process = Process(self.ctx.ids.uuid(), account.id, self.now(), total, self.step_us())
         self.processes[process.identifier] = process
         return process
 
