@@ -24,6 +24,7 @@ from simulator.providers.passcreator.query import Query, QueryError, parse_query
 __all__ = ["ROUTES"]
 
 MAX_PAGE = 1_000_000
+STANDARD_TO_URLSAFE = str.maketrans("+/", "-_")
 
 
 def _store(request: Request) -> PasscreatorStore:
@@ -105,7 +106,10 @@ async def _json_body(request: Request, store: PasscreatorStore) -> dict[str, obj
 
 
 def _query_param(request: Request) -> Query:
-    """``?query=``: a Query Language object as base64url-encoded JSON (padding optional)."""
+    """``?query=``: a Query Language object as base64url-encoded JSON (padding optional).
+
+    Standard base64 is taken too, including a ``+`` that the query string turned into a space.
+    """
     raw = request.query_params.get("query")
     if raw is None or not raw.strip():
         return Query()
@@ -113,7 +117,7 @@ def _query_param(request: Request) -> Query:
     def invalid() -> errors.PasscreatorError:
         return errors.InvalidFilter(errors.QUERY_INVALID.format(reason="not base64url JSON"))
 
-    text = raw.strip()
+    text = raw.strip().replace(" ", "+").translate(STANDARD_TO_URLSAFE)
     try:
         decoded = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -146,6 +147,16 @@ def test_list_passes_query_with_padding_is_accepted(passcreator: TestClient) -> 
     assert raw.endswith("=")
     response = passcreator.get(PASSES, params={"query": raw}, headers=KEY)
     assert [p["firstname"] for p in response.json()["data"]] == ["Ray"]
+
+
+def test_list_passes_query_in_standard_base64_is_accepted(passcreator: TestClient) -> None:
+    query = json.dumps(where("firstname", "doesNotContain", "~~~???"))
+    raw = base64.b64encode(query.encode()).decode()
+    assert "+" in raw
+    assert "/" in raw
+    for sent in (raw, raw.replace("+", " ")):
+        response = passcreator.get(PASSES, params={"query": sent}, headers=KEY)
+        assert [p["firstname"] for p in response.json()["data"]] == ["David", "Ray"]
 
 
 def test_list_passes_pages_follow_the_next_link(passcreator: TestClient) -> None:
