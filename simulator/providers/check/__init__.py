@@ -1,0 +1,61 @@
+"""Check batch verification (api.check.ai/v1).
+
+Modelled: ``Authorization: Bearer vfy_...`` with one test key per plan (free, pro,
+enterprise); ``POST /v1/batch/upload`` (multipart ``file``, CSV or JSON per the File Formats
+page, every response of the upload page, the size cap enforced while the body streams);
+one-shot fileIds that expire on the clock and are consumed atomically by ``POST /v1/batch``;
+batch create from a fileId or ``items`` with methods, name and options and their plan rules;
+``GET /v1/batch`` (limit, offset, status), ``GET /v1/batch/{id}``,
+``GET /v1/batch/{id}/results`` (limit, offset) and ``POST /v1/batch/{id}/cancel``; items
+moving pending → queued → processing → completed | failed on the clock, with deterministic
+verdicts, confidences, decisions and costs, and magic content prefixes; ``X-RateLimit-*``
+headers on every response, with 429 enforcement as an option; the documentation's fileId
+and batch ids, owned by the pro test key.
+
+Not modelled: ``POST /v1/verify``, ``GET /v1/verify/{id}``, ``GET /v1/status``; webhooks
+(``webhookUrl`` is accepted and stored, never called); monthly verification quotas;
+deduplication by ``idempotencyKey`` (stored and echoed only); ``requestId`` in error bodies
+(the upload page's examples have none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from simulator.kit.errors import ProviderError
+from simulator.kit.provider import Provider, ProviderContext
+from simulator.providers.check import errors
+from simulator.providers.check.models import KEYS_BY_PLAN, CheckOptions, CheckStore
+from simulator.providers.check.routes import ROUTES
+
+
+def _credentials(ctx: ProviderContext) -> Mapping[str, object]:
+    return {"api_key": KEYS_BY_PLAN["pro"], "plans": dict(KEYS_BY_PLAN)}
+
+
+def _rate_limited(retry_after: int, ctx: ProviderContext) -> ProviderError:
+    error = errors.RateLimited(retry_after)
+    headers = errors.anonymous_rate_headers(ctx)
+    now = int(ctx.clock.now().timestamp())
+    headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(now + retry_after)})
+    error.extra_headers.update(headers)
+    return error
+
+
+def _error_for_status(status: int, ctx: ProviderContext) -> ProviderError:
+    error = errors.StatusError(status)
+    error.extra_headers.update(errors.anonymous_rate_headers(ctx))
+    return error
+
+
+PROVIDER = Provider(
+    name="check",
+    title="Check batch verification",
+    routes=ROUTES,
+    store_factory=CheckStore,
+    errors=errors.CATALOGUE,
+    error_for_status=_error_for_status,
+    rate_limited=_rate_limited,
+    credentials=_credentials,
+    options_type=CheckOptions,
+)
