@@ -37,6 +37,7 @@ from contracts.checks import (
     describe_request,
 )
 from simulator.app import create_app, make_clock
+from simulator.clock import Clock as SimulatorClock
 from simulator.clock import format_iso, parse_iso
 from simulator.gateway import ConnectionDropped, served
 from simulator.settings import Settings
@@ -100,12 +101,21 @@ def _instant(body: Mapping[str, Any]) -> datetime:
 
 @dataclass
 class Clock:
-    """The simulator's clock, through ``/_sim/clock``."""
+    """The simulator's clock, through ``/_sim/clock``.
+
+    ``now``, ``seconds`` and ``sleep`` read and move the simulator's clock object directly
+    (both modes run it in this process): a polling client calls them often.
+    """
 
     http: httpx.Client
+    source: SimulatorClock
 
     def now(self) -> datetime:
-        return _instant(self._call("GET", "/_sim/clock"))
+        return self.source.now()
+
+    def seconds(self) -> float:
+        """Now as epoch seconds: pass as a client's ``now``."""
+        return self.source.now().timestamp()
 
     def advance(self, seconds: float) -> datetime:
         return _instant(self._call("POST", "/_sim/clock/advance", {"seconds": seconds}))
@@ -117,7 +127,7 @@ class Clock:
     def sleep(self, seconds: float) -> None:
         """Pass as a client's ``sleep``: waiting becomes moving the simulator's clock."""
         if seconds > 0:
-            self.advance(seconds)
+            self.source.advance(timedelta(seconds=seconds))
 
     def _call(self, method: str, path: str, body: object = None) -> Any:
         response = self.http.request(method, path, json=body)
@@ -160,9 +170,15 @@ class Journal:
     http: httpx.Client
 
     def entries(
-        self, provider: str | None = None, operation: str | None = None, since: int | None = None
+        self,
+        provider: str | None = None,
+        operation: str | None = None,
+        since: int | None = None,
+        tail: int | None = None,
     ) -> list[dict[str, Any]]:
         params: dict[str, str] = {}
+        if tail:
+            params["tail"] = str(tail)
         if provider:
             params["provider"] = provider
         if operation:
@@ -175,7 +191,7 @@ class Journal:
         return entries
 
     def last_seq(self) -> int:
-        entries = self.entries()
+        entries = self.entries(tail=1)
         return int(entries[-1]["seq"]) if entries else 0
 
     def clear(self) -> int:
@@ -197,7 +213,7 @@ class Simulator:
     _listing: dict[str, dict[str, Any]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.clock = Clock(self.http)
+        self.clock = Clock(self.http, self.state.clock)
         self.faults = Faults(self.http)
         self.journal = Journal(self.http)
 

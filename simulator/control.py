@@ -10,7 +10,8 @@
 ``POST /_sim/clock/set``      ``{"now": "2026-01-01T00:00:00Z"}``
 ``GET|POST|DELETE /_sim/faults``  list, schedule, clear (``?provider=NAME``) faults
 ``GET|DELETE /_sim/journal``      recorded traffic (filters ``provider``, ``operation``,
-                                  ``since``: a sequence number or an ISO instant), clear
+                                  ``since``: a sequence number or an ISO instant, ``tail``:
+                                  the last N), clear
 ``GET|POST /_sim/options``        provider options; POST ``{"provider", "options": {...}}``
 =======================  =====================================================================
 
@@ -190,10 +191,14 @@ async def journal(request: Request) -> Response:
             since = int(since_text) if since_text.isdigit() else parse_iso(since_text)
         except ValueError:
             raise ControlError(400, "since must be a sequence number or an ISO instant") from None
+    tail_text = params.get("tail", "")
+    if tail_text and not tail_text.isdigit():
+        raise ControlError(400, "tail must be a whole number")
     entries = state.journal.select(
         provider=_provider_param(request, state),
         operation=params.get("operation") or None,
         since=since,
+        tail=int(tail_text) if tail_text else None,
     )
     return JSONResponse({"size": state.journal.size, "entries": [e.as_dict() for e in entries]})
 

@@ -136,8 +136,10 @@ class Journal:
         provider: str | None = None,
         operation: str | None = None,
         since: int | datetime | None = None,
+        tail: int | None = None,
     ) -> list[Entry]:
-        """Entries matching every filter given; ``since`` is a sequence number or an instant."""
+        """Entries matching every filter given; ``since`` is a sequence number or an instant,
+        ``tail`` keeps only the last so many."""
         picked: Iterable[Entry] = list(self._entries)
         if provider:
             picked = (e for e in picked if e.provider == provider)
@@ -147,7 +149,8 @@ class Journal:
             picked = (e for e in picked if e.seq > since)
         elif isinstance(since, datetime):
             picked = (e for e in picked if e.time >= since)
-        return list(picked)
+        chosen = list(picked)
+        return chosen[-tail:] if tail else chosen
 
     def clear(self) -> None:
         self._entries.clear()

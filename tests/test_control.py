@@ -259,6 +259,11 @@ def test_journal_filters_by_operation_and_since(client: TestClient) -> None:
     assert [e["seq"] for e in later] == [polls[1]["seq"], polls[2]["seq"]]
     assert client.get("/_sim/journal?since=2026-03-09T08:14:08Z").json()["entries"]
     assert client.get("/_sim/journal?since=yesterday").status_code == 400
+    assert [e["seq"] for e in client.get("/_sim/journal?tail=2").json()["entries"]] == [
+        polls[1]["seq"],
+        polls[2]["seq"],
+    ]
+    assert client.get("/_sim/journal?tail=-1").status_code == 400
     assert client.get("/_sim/journal?provider=nope").status_code == 404
 
 

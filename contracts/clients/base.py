@@ -38,13 +38,15 @@ def call_with_retries(
     sleep: Sleep,
     policy: RetryPolicy,
     *,
-    json_body: bool = True,
+    intact: Callable[[httpx.Response], bool] | None = None,
 ) -> httpx.Response:
     """``send()`` until it gives an answer worth acting on; returns that response.
 
-    A retryable status, a transport error, or (with ``json_body``) a body that is not JSON
-    is retried after a backoff, or after ``Retry-After`` when the answer gives one.
+    A retryable status, a transport error, or a successful answer whose body is not
+    ``intact`` (by default: not JSON) is retried after a backoff, or after ``Retry-After``
+    when the answer gives one.
     """
+    intact = intact or _is_json
     last: str = "no attempt"
     for attempt in range(policy.attempts):
         try:
@@ -57,8 +59,8 @@ def call_with_retries(
             last = f"HTTP {response.status_code}"
             sleep(_retry_after(response) or policy.backoff(attempt))
             continue
-        if json_body and response.status_code < 300 and not _is_json(response):
-            last = "a response body that is not JSON"
+        if response.status_code < 300 and not intact(response):
+            last = "a response body that is cut short or not what was asked for"
             sleep(policy.backoff(attempt))
             continue
         return response

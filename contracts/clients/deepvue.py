@@ -87,7 +87,7 @@ class DeepvueClient:
 
     def download(self, url: str) -> list[dict[str, str]]:
         response = call_with_retries(
-            lambda: self.http.get(url), self.sleep, self.retry, json_body=False
+            lambda: self.http.get(url), self.sleep, self.retry, intact=_is_output_csv
         )
         if response.status_code != 200:
             raise DeepvueError(response)
@@ -130,3 +130,9 @@ class DeepvueClient:
                 raise DeepvueError(response)
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_output_csv(response: httpx.Response) -> bool:
+    """The output file starts with its header row; anything else was cut or mangled."""
+    header = response.text.split("\n", 1)[0].split(",")
+    return {"vpa", "status"} <= set(header)

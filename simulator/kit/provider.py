@@ -11,7 +11,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -60,7 +60,7 @@ class Provider:
 
     @property
     def spec_file(self) -> Traversable:
-        return files("contracts") / "specs" / f"{self.name}.yaml"
+        return spec_file(self.name)
 
     def error_named(self, name: str) -> type[ProviderError] | None:
         return next((e for e in self.errors if e.__name__ == name), None)
@@ -88,22 +88,15 @@ class ProviderContext:
 class ProviderRuntime:
     """A provider's live state inside one app; ``reset`` builds its store anew."""
 
-    @cached_property
+    @property
     def spec_document(self) -> dict[str, Any]:
-        """The provider's OpenAPI document, read on first use."""
-        import yaml
+        """The provider's OpenAPI document, read on first use (shared: it never changes)."""
+        return _spec_document(self.provider.name)
 
-        document: dict[str, Any] = yaml.safe_load(
-            self.provider.spec_file.read_text(encoding="utf-8")
-        )
-        return document
-
-    @cached_property
+    @property
     def validator(self) -> SpecValidator:
-        """Validates recorded requests against the spec (built on first use: it is slow)."""
-        from contracts.validate import SpecValidator
-
-        return SpecValidator(self.spec_document)
+        """Validates recorded requests against the spec (built once, on first use: it is slow)."""
+        return _validator(self.provider.name)
 
     def __init__(self, provider: Provider, clock: Clock, ids: IdFactory, settings: Settings):
         options: Any = build_options(
@@ -137,6 +130,26 @@ def store_of(request: Request, kind: type[S]) -> S:
     if not isinstance(store, kind):  # pragma: no cover - wiring error, not input
         raise TypeError(f"expected {kind.__name__}, found {type(store).__name__}")
     return store
+
+
+def spec_file(provider: str) -> Traversable:
+    """Where a provider's OpenAPI spec lives: ``contracts/specs/<provider>.yaml``."""
+    return files("contracts") / "specs" / f"{provider}.yaml"
+
+
+@cache
+def _spec_document(provider: str) -> dict[str, Any]:
+    import yaml
+
+    document: dict[str, Any] = yaml.safe_load(spec_file(provider).read_text(encoding="utf-8"))
+    return document
+
+
+@cache
+def _validator(provider: str) -> SpecValidator:
+    from contracts.validate import SpecValidator
+
+    return SpecValidator(_spec_document(provider))
 
 
 def base_url(request: Request) -> str:

@@ -9,6 +9,7 @@ import pytest
 from contracts.checks import ClientNotConformant
 from contracts.clients.deepvue import DeepvueClient, DeepvueError
 from contracts.harness import ClientCrashed, Simulator
+from contracts.strategies import Scenario, fuzz
 
 VPAS = b"vpa,name\nrahul.sharma@okaxis,Rahul Sharma\nnoaccount.x@ybl,\ninvalid.y@ybl,\n"
 
@@ -22,7 +23,7 @@ def client_for(
         credentials["client_id"],
         credentials["client_secret"],
         sleep=sim.clock.sleep,
-        now=lambda: sim.clock.now().timestamp(),
+        now=sim.clock.seconds,
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -52,6 +53,14 @@ def test_reference_client_survives_every_fault_kind(sim: Simulator) -> None:
     sim.faults.schedule(
         "deepvue", "error", operation="get_batch_processing_status", error="SourceUnavailable"
     )
+    rows = sim.run_client(client_for(sim).verify, VPAS)
+    assert len(rows) == 3
+    sim.assert_client_conformant()
+
+
+def test_reference_client_retries_a_cut_off_output_file(sim: Simulator) -> None:
+    # Found by fuzzing: a mangled 200 on the download must be retried, not parsed as no rows.
+    sim.faults.schedule("deepvue", "malformed", operation="download_batch_output_file")
     rows = sim.run_client(client_for(sim).verify, VPAS)
     assert len(rows) == 3
     sim.assert_client_conformant()
@@ -118,6 +127,7 @@ def test_wrong_client_treating_201_as_done_is_caught(sim: Simulator) -> None:
 
 
 def test_wrong_client_polling_in_a_hot_loop_is_caught(sim: Simulator) -> None:
+    sim.options("deepvue", processing_seconds=3)
     sim.run_client(client_for(sim, PollsInAHotLoop).verify, VPAS)
     with pytest.raises(ClientNotConformant, match=r"hot-poll: polled .* less than 1s apart"):
         sim.assert_client_conformant()
@@ -149,3 +159,46 @@ def test_wrong_client_without_retries_is_caught_on_a_dropped_connection(sim: Sim
     sim.faults.schedule("deepvue", "drop", operation="get_batch_processing_status")
     with pytest.raises(ClientCrashed, match="does not survive a dropped connection"):
         sim.run_client(client_for(sim, NoRetries).verify, VPAS)
+
+
+@fuzz("deepvue", max_examples=25)
+def test_reference_client_survives_any_scenario(bulksim_app: Simulator, scenario: Scenario) -> None:
+    scenario.apply(bulksim_app)
+    rows = bulksim_app.run_client(client_for(bulksim_app).verify, scenario.input())
+    assert [row["vpa"] for row in rows] == list(scenario.items)
+    bulksim_app.assert_client_conformant()
+
+
+def test_fuzzing_shrinks_a_wrong_client_to_one_fault(bulksim_app: Simulator) -> None:
+    tried: list[Scenario] = []
+
+    @fuzz("deepvue", max_examples=20, max_faults=2)
+    def check(scenario: Scenario) -> None:
+        tried.append(scenario)
+        scenario.apply(bulksim_app)
+        bulksim_app.run_client(client_for(bulksim_app, NoRetries).verify, scenario.input())
+
+    with pytest.raises(ClientCrashed, match=r"gave up|does not survive"):
+        check()
+    # Hypothesis replays the smallest failing scenario last: one fault, striking once.
+    smallest = tried[-1]
+    assert len(smallest.faults) == 1
+    assert smallest.faults[0]["count"] == 1
+    assert smallest.options == {}
+
+
+def test_scenario_replay_lists_the_control_plane_calls() -> None:
+    scenario = Scenario(
+        "deepvue",
+        options={"processing_seconds": 5.0},
+        items=("a@okaxis",),
+        faults=({"kind": "drop", "operation": "authorize", "count": 1},),
+    )
+    assert scenario.replay().splitlines() == [
+        "curl -s -X POST http://127.0.0.1:8700/_sim/reset",
+        "curl -s -X POST http://127.0.0.1:8700/_sim/options -H 'Content-Type: application/json' "
+        '-d \'{"provider": "deepvue", "options": {"processing_seconds": 5.0}}\'',
+        "curl -s -X POST http://127.0.0.1:8700/_sim/faults -H 'Content-Type: application/json' "
+        '-d \'{"provider": "deepvue", "kind": "drop", "operation": "authorize", "count": 1}\'',
+    ]
+    assert scenario.input() == b"vpa,name\na@okaxis,\n"
