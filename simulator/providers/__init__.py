@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from simulator.kit.provider import Provider
-from simulator.providers import deepvue, passcreator
+from simulator.providers import check, deepvue, passcreator
 
 __all__ = ["PROVIDERS"]
 
-PROVIDERS: tuple[Provider, ...] = (deepvue.PROVIDER, passcreator.PROVIDER)
+PROVIDERS: tuple[Provider, ...] = (deepvue.PROVIDER, passcreator.PROVIDER, check.PROVIDER)
