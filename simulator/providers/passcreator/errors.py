@@ -20,7 +20,7 @@ body not JSON / not an object                   400   ``INVALID_JSON`` / ``BODY_
 no ``data``, or ``data`` of the wrong shape     400   ``DATA_MISSING`` / ``DATA_INVALID`` ...
 a bulk with no items or too many                400   ``BULK_EMPTY`` / ``BULK_TOO_LARGE``
 single create: the item fails validation        400   the item's messages (see ``ITEM_*``)
-bulk update: no filter, or a bad query          400   ``FILTER_MISSING`` / ``QUERY_INVALID``
+bulk update: no filter, bad query or fields     400   ``FILTER_MISSING`` / ``QUERY_INVALID`` ...
 a bad query parameter                           400   ``PARAMETER_INVALID``
 a body over the size cap                        413   ``BODY_TOO_LARGE``
 fault only                                      429   ``Too many requests``
@@ -49,6 +49,7 @@ UPDATE_DATA_INVALID = "data must be an object."
 BULK_EMPTY = "data must contain at least one item."
 BULK_TOO_LARGE = "A bulk request can contain at most {limit} items."
 FILTER_MISSING = "The request body must contain a filter with a query."
+FILTER_FIELDS_INVALID = "filter.fields must be a list of field names."
 QUERY_INVALID = "Invalid query: {reason}"
 PARAMETER_INVALID = "Invalid value for parameter {name}."
 BODY_TOO_LARGE = "The request body must not be larger than {limit} bytes."

@@ -93,9 +93,7 @@ def parse_query(raw: object) -> Query:
     template_id = _optional_text(raw, "templateId")
     project_id = _optional_text(raw, "projectId")
     search_phrase = _optional_text(raw, "searchPhrase")
-    groups_raw = raw.get("groups")
-    if groups_raw is None:
-        groups_raw = []
+    groups_raw = raw.get("groups", [])
     if not isinstance(groups_raw, list) or len(groups_raw) > MAX_GROUPS:
         raise QueryError(f"groups must be a list of at most {MAX_GROUPS} groups")
     groups = []

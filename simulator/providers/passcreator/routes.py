@@ -154,6 +154,9 @@ async def update_passes(request: Request) -> Response:
     selection = body.get("filter")
     if not isinstance(selection, dict) or "query" not in selection:
         raise errors.InvalidFilter(errors.FILTER_MISSING)
+    fields = selection.get("fields", [])
+    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+        raise errors.InvalidFilter(errors.FILTER_FIELDS_INVALID)
     try:
         query = parse_query(selection["query"])
     except QueryError as exc:

@@ -181,6 +181,11 @@ def test_update_passes_can_change_the_user_id_others_must_respect(
         ({"filter": "all", "data": {"x": 1}}, errors.FILTER_MISSING),
         ({"filter": {"query": []}, "data": {"x": 1}}, "Invalid query: the query must be an object"),
         (
+            {"filter": {"query": {"groups": None}}, "data": {"x": 1}},
+            "Invalid query: groups must be a list of at most 50 groups",
+        ),
+        ({"filter": {"query": {}, "fields": [1]}, "data": {"x": 1}}, errors.FILTER_FIELDS_INVALID),
+        (
             {
                 "filter": {"query": {"groups": [[{"field": "a", "operator": "like", "value": 1}]]}},
                 "data": {},
