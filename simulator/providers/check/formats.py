@@ -145,9 +145,9 @@ class CsvScanner:
     def feed(self, text: str, final: bool = False) -> list[Record]:
         text = self.held + text
         self.held = ""
-        # A CRLF or a "" escape split between two chunks is read whole with the next one.
-        if not final and text[-1:] in ("\r", '"'):
-            text, self.held = text[:-1], text[-1]
+        # A CRLF split between two chunks is read whole with the next one.
+        if not final and text.endswith("\r"):
+            text, self.held = text[:-1], "\r"
         out: list[Record] = []
         i, n = 0, len(text)
         while i < n:
@@ -158,6 +158,10 @@ class CsvScanner:
                 self._add(text[i:end])
                 self.line += len(_NEWLINE.findall(text, i, end))
                 if j < 0:
+                    break
+                if j + 1 == n and not final:
+                    # A closing quote or the first of a "" escape: the next chunk tells.
+                    self.held = '"' + self.held
                     break
                 if text.startswith('""', j):
                     self._add('"')

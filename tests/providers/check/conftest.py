@@ -19,9 +19,13 @@ Body = dict[str, Any]
 
 @pytest.fixture
 def check(app: Starlette) -> Iterator[TestClient]:
-    """A client whose base URL is Check's prefix; /_sim is reached by absolute URL."""
+    """A client whose base URL is Check's prefix; /_sim is reached by absolute URL.
+
+    No request may have crashed a handler (each crash is answered as a 500).
+    """
     with TestClient(app, base_url=BASE) as client:
         yield client
+    assert not app.state.sim.crashes, list(app.state.sim.crashes)
 
 
 def auth(plan: str = "pro") -> dict[str, str]:
