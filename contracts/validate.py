@@ -12,6 +12,8 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
+
 __all__ = ["SpecValidator"]
 
 SERVER = "http://provider.invalid"
@@ -75,6 +77,57 @@ class SpecValidator:
                 found = [f for f in found if not f.startswith("body")]
             return found
         return []
+
+    def response_violations(
+        self,
+        request: httpx.Request,
+        response: httpx.Response,
+        base_path: str,
+    ) -> list[str]:
+        """What is wrong with ``response`` (to ``request``) by the spec; empty when it conforms.
+
+        ``base_path`` is the path of the provider's base URL, cut from the request's path.
+        """
+        from openapi_core.testing import MockRequest, MockResponse
+        from werkzeug.datastructures import ImmutableMultiDict
+
+        path = request.url.path.removeprefix(base_path.rstrip("/")) or "/"
+        mock_request = MockRequest(
+            SERVER,
+            request.method.lower(),
+            path,
+            args=ImmutableMultiDict(request.url.params.multi_items()),
+            headers=dict(request.headers),
+            content_type=request.headers.get("content-type", "application/octet-stream"),
+        )
+        content_type = response.headers.get("content-type", "").split(";")[0].strip()
+        mock_response = MockResponse(
+            response.content,
+            status_code=response.status_code,
+            headers=dict(response.headers),
+            content_type=content_type or "application/octet-stream",
+        )
+        try:
+            self._api.validate_response(mock_request, mock_response)
+        except Exception as exc:  # every openapi-core error is a finding about the response
+            return describe_response(exc)
+        return []
+
+
+def describe_response(exc: BaseException) -> list[str]:
+    """Readable sentences from openapi-core's response validation errors."""
+    name = type(exc).__name__
+    cause = exc.__cause__
+    schema_errors = getattr(cause, "schema_errors", None)
+    if schema_errors:
+        return [f"response body: {error.message}" for error in schema_errors]
+    if name == "ResponseNotFound" or (
+        cause is not None and type(cause).__name__ == "ResponseNotFound"
+    ):
+        return [f"response status: not in the spec: {cause or exc}"]
+    if cause is not None:
+        return [f"response: {cause}"]
+    return [f"response: {str(exc) or name}"]
 
 
 def describe(exc: BaseException) -> list[str]:

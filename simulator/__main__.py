@@ -2,7 +2,10 @@
 
     bulksim serve [--host 127.0.0.1] [--port 8700] [--seed 0] [--clock system|manual]
                   [--start ISO] [--provider NAME ...] [--time-scale 1.0] [--option p.key=value ...]
-                  [--journal-size 1000] [--no-journal] [--control-token TOKEN]
+                  [--drift p.operation:status=N ...] [--journal-size 1000] [--no-journal]
+                  [--control-token TOKEN]
+    bulksim verify --provider NAME --base-url URL [--credential KEY=VALUE ...]
+                   [--junit-xml PATH] [--max-examples 10] [--timeout 900]
 
 Every flag has a ``BULKSIM_*`` environment variable (``BULKSIM_PORT``, ``BULKSIM_PROVIDERS``
 comma-separated, ``BULKSIM_OPTIONS`` comma-separated, ...); flags win.
@@ -50,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_option,
         help="a provider option (repeatable), e.g. deepvue.processing_seconds=5",
     )
+    serve.add_argument(
+        "--drift",
+        action="append",
+        metavar="PROVIDER.OPERATION:status=N|drop=FIELD",
+        help="depart from the spec on purpose (repeatable), to see a drift check fail",
+    )
     serve.add_argument("--journal-size", type=int, help="entries kept in the journal ring")
     serve.add_argument(
         "--no-journal",
@@ -63,6 +72,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="require this token on /_sim (generated when bound to a non-loopback address)",
     )
     serve.add_argument("--log-level", default="warning", help="uvicorn log level")
+
+    check = commands.add_parser(
+        "verify", help="run a provider's contract suite against a base URL (bulksim or real)"
+    )
+    check.add_argument("--provider", required=True, help="which provider's contract to check")
+    check.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8700/deepvue")
+    check.add_argument(
+        "--credential",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a credential (repeatable); else <PROVIDER>_<KEY> variables, else a bulksim's own",
+    )
+    check.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report here")
+    check.add_argument("--max-examples", type=int, default=10, help="generated cases per operation")
+    check.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for a batch")
     return parser
 
 
@@ -71,6 +96,45 @@ def _option(text: str) -> tuple[str, str]:
         return parse_option(text)
     except SettingsError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def run_verify(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    from pathlib import Path
+
+    from contracts.verify import verify
+    from simulator.providers import PROVIDERS
+
+    known = [p.name for p in PROVIDERS]
+    if args.provider not in known:
+        print(
+            f"bulksim: unknown provider {args.provider!r}; known: {', '.join(known)}",
+            file=sys.stderr,
+        )
+        return 2
+    given = dict(_credential(text) for text in args.credential)
+    try:
+        report = verify(
+            args.provider,
+            args.base_url,
+            credentials=given,
+            environ=environ,
+            max_examples=args.max_examples,
+            timeout=args.timeout,
+        )
+    except ValueError as exc:
+        print(f"bulksim: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    if args.junit_xml:
+        Path(args.junit_xml).write_bytes(report.junit_xml())
+    return 1 if report.drifted else 0
+
+
+def _credential(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SettingsError(f"credential {text!r} is not KEY=VALUE")
+    return key.strip(), value
 
 
 def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
@@ -83,6 +147,7 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         "providers": tuple(args.providers) if args.providers else None,
         "time_scale": args.time_scale,
         "options": tuple(args.options) if args.options else None,
+        "drift": tuple(args.drift) if args.drift else None,
         "journal_size": args.journal_size,
         "journal": args.journal,
         "control_token": args.control_token,
@@ -160,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     environ = dict(os.environ)
     try:
+        if args.command == "verify":
+            return run_verify(args, environ)
         settings = settings_from_args(args, environ)
         if args.command == "serve":
             generated = (

@@ -7,6 +7,8 @@ adds little to the hot path, and it captures at most ``BODY_CAP`` bytes of each 
 
 from __future__ import annotations
 
+import json
+
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Match
@@ -16,6 +18,7 @@ from contracts.validate import SpecValidator
 from simulator.faults import Fault
 from simulator.journal import ALWAYS_SECRET_FIELDS, BODY_CAP, Entry, mask_headers
 from simulator.kit.provider import ProviderRuntime
+from simulator.settings import Drift, parse_drift
 from simulator.state import SimulatorState
 
 __all__ = ["ConnectionDropped", "Gateway", "served"]
@@ -38,6 +41,11 @@ class Gateway:
         self.routes = app.routes
         provider = runtime.provider
         self.faultable = frozenset(provider.operations())
+        self.drifts: dict[str, list[Drift]] = {}
+        for text in state.settings.drift:
+            drift = parse_drift(text)
+            if drift.provider == provider.name:
+                self.drifts.setdefault(drift.operation, []).append(drift)
         self.secret_headers = provider.secret_headers
         self.secret_fields = ALWAYS_SECRET_FIELDS | provider.secret_fields
 
@@ -64,8 +72,9 @@ class Gateway:
         fault = None
         if full and operation in self.faultable:
             fault = self.state.faults.take(name, operation)
+        drifts = self.drifts.get(operation) if full else None
         if not self.state.settings.journal:
-            await self._answer(fault, scope, receive, send)
+            await self._answer(fault, scope, receive, _drifting(send, drifts) if drifts else send)
             return
 
         state = self.state
@@ -116,7 +125,9 @@ class Gateway:
 
         state.journal.record(entry)
         try:
-            await self._answer(fault, scope, tee_receive, tap_send)
+            # Drift applies before the tap, so the journal shows what the client received.
+            answer_send = _drifting(tap_send, drifts) if drifts else tap_send
+            await self._answer(fault, scope, tee_receive, answer_send)
         finally:
             # A body nobody read (a fault answered, or the handler had no use for it) is still
             # what the client sent: keep it when it is small.
@@ -178,3 +189,43 @@ def served(app: ASGIApp) -> ASGIApp:
             return
 
     return wrapper
+
+
+def _drifting(send: Send, drifts: list[Drift]) -> Send:
+    """Hold back a successful JSON answer and change it as the drift settings say."""
+    start: Message = {}
+    body = bytearray()
+
+    async def drifted_send(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = dict(message)
+            return
+        body.extend(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        status, content = start["status"], bytes(body)
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        is_json = any(k.lower() == b"content-type" and b"json" in v for k, v in headers)
+        if 200 <= status < 300 and is_json:
+            status, content = _apply_drifts(status, content, drifts)
+        headers.append((b"content-length", str(len(content)).encode()))
+        await send({**start, "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+    return drifted_send
+
+
+def _apply_drifts(status: int, content: bytes, drifts: list[Drift]) -> tuple[int, bytes]:
+    document = json.loads(content)
+    for drift in drifts:
+        if drift.kind == "status":
+            status = int(drift.value)
+            continue
+        *parents, leaf = drift.value.split(".")
+        holder = document
+        for part in parents:
+            holder = holder.get(part) if isinstance(holder, dict) else None
+        if isinstance(holder, dict):
+            holder.pop(leaf, None)
+    return status, json.dumps(document, separators=(",", ":")).encode()

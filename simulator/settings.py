@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 
 from simulator.clock import parse_iso
 
-__all__ = ["Settings", "SettingsError", "build_options"]
+__all__ = ["Drift", "Settings", "SettingsError", "build_options", "parse_drift"]
 
 ClockKind = Literal["system", "manual"]
 T = TypeVar("T")
@@ -43,6 +43,7 @@ class Settings:
     control_token: str | None = None
     time_scale: float = 1.0
     options: tuple[tuple[str, str], ...] = field(default=())
+    drift: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -67,6 +68,8 @@ class Settings:
             raise SettingsError("time_scale must not be negative")
         if self.start is not None and self.clock != "manual":
             raise SettingsError("start only applies to --clock manual")
+        for text in self.drift:
+            parse_drift(text)
         return self
 
     @property
@@ -93,6 +96,34 @@ def parse_option(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """A deliberate departure from the spec on one operation's successful JSON answers.
+
+    ``deepvue.get_batch_processing_status:status=202`` answers 202 instead of the
+    documented status; ``...:drop=data.batch_output_file_url`` leaves that field out.
+    """
+
+    provider: str
+    operation: str
+    kind: Literal["status", "drop"]
+    value: str
+
+
+def parse_drift(text: str) -> Drift:
+    """Parse ``provider.operation:status=NNN`` or ``provider.operation:drop=a.b.c``."""
+    target, _, change = text.partition(":")
+    provider, _, operation = target.partition(".")
+    kind, _, value = change.partition("=")
+    if not provider or not operation or kind not in ("status", "drop") or not value:
+        raise SettingsError(
+            f"drift {text!r} is not provider.operation:status=NNN or provider.operation:drop=field"
+        )
+    if kind == "status" and not (value.isdigit() and 100 <= int(value) <= 599):
+        raise SettingsError(f"drift {text!r}: status must be 100..599")
+    return Drift(provider, operation, "status" if kind == "status" else "drop", value)
+
+
 def _cast(key: str, raw: str, name: str) -> Any:
     try:
         if name in ("port", "seed", "journal_size"):
@@ -107,6 +138,8 @@ def _cast(key: str, raw: str, name: str) -> Any:
             return tuple(p.strip() for p in raw.split(",") if p.strip())
         if name == "options":
             return tuple(parse_option(p) for p in raw.split(",") if p.strip())
+        if name == "drift":
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
     except ValueError as exc:
         raise SettingsError(f"{key}={raw!r}: {exc}") from None
     return raw

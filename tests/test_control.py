@@ -371,3 +371,27 @@ def test_options_bad_change_returns_400(
     response = client.post("/_sim/options", json=body)
     assert response.status_code == 400
     assert message in response.json()["error"]
+
+
+def test_drift_setting_changes_status_and_drops_a_field(app_factory: AppFactory) -> None:
+    drift = (
+        "deepvue.get_batch_processing_status:status=202",
+        "deepvue.get_batch_processing_status:drop=data.batch_output_file_url",
+    )
+    with TestClient(app_factory(drift=drift)) as client:
+        response = client.get(STATUS, headers=deepvue_headers(client))
+        assert response.status_code == 202
+        assert "batch_output_file_url" not in response.json()["data"]
+        assert response.json()["data"]["status"] == 200
+        # Errors and other operations are left as they are.
+        assert client.get("/deepvue/v1/verification/batch-processing-status").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "text", ["deepvue", "deepvue.op:status=99", "deepvue.op:rename=x", "deepvue.op:drop="]
+)
+def test_drift_setting_malformed_is_refused(text: str) -> None:
+    from simulator.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="drift"):
+        Settings(drift=(text,)).checked()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
@@ -11,6 +14,7 @@ from hypothesis import strategies as st
 
 from contracts.checks import Behaviour, Polling
 from contracts.strategies import ScenarioSpace
+from contracts.verify import Target
 
 Entry = Mapping[str, Any]
 
@@ -81,3 +85,79 @@ SPACE = ScenarioSpace(
     transient_errors=("RateLimitExceeded", "SourceUnavailable", "InternalServerError"),
     render=_csv,
 )
+
+
+CREDENTIAL_KEYS = ("client_id", "client_secret")
+STATUS = "/v1/verification/batch-processing-status"
+LIFECYCLE_VPAS = ("rahul.sharma@okaxis", "9876543210@paytm")
+
+
+def lifecycle(target: Target) -> None:
+    """authorize → submit → poll (201 until done, then 200 with a URL) → download."""
+    secret = str(target.credentials["client_secret"])
+    auth = target.call(
+        "authorize",
+        "POST",
+        "/v1/authorize",
+        data={"client_id": target.credentials["client_id"], "client_secret": secret},
+    )
+    target.expect("authorize", auth.status_code == 200, f"answered {auth.status_code}, not 200")
+    headers = {"Authorization": f"Bearer {auth.json()['access_token']}", "x-api-key": secret}
+
+    anonymous = target.call("poll without a token", "GET", STATUS, params={"request_id": "x"})
+    target.expect(
+        "poll without a token",
+        anonymous.status_code == 401 and anonymous.json() == {"detail": "Not authenticated"},
+        f"answered {anonymous.status_code} {anonymous.text[:200]}, not 401 Not authenticated",
+    )
+    unknown = target.call(
+        "poll an unknown request_id",
+        "GET",
+        STATUS,
+        params={"request_id": "0" * 32},
+        headers=headers,
+    )
+    target.expect(
+        "poll an unknown request_id",
+        unknown.status_code == 422 and unknown.json().get("sub_code") == "INVALID_REQUEST_ID",
+        f"answered {unknown.status_code} {unknown.text[:200]}, not 422 INVALID_REQUEST_ID",
+    )
+
+    content = ("vpa,name\n" + "".join(f"{vpa},\n" for vpa in LIFECYCLE_VPAS)).encode()
+    submit = target.call(
+        "submit",
+        "POST",
+        "/v1/verification/upi-basic/batch",
+        headers=headers,
+        files={"batch_file": ("vpas.csv", content, "text/csv")},
+    )
+    target.expect("submit", submit.status_code in (200, 201), f"answered {submit.status_code}")
+    request_id = submit.json()["request_id"]
+
+    deadline = time.monotonic() + target.timeout
+    while True:
+        poll = target.call(
+            "poll", "GET", STATUS, params={"request_id": request_id}, headers=headers
+        )
+        data = poll.json()["data"]
+        target.expect("poll", data["status"] in (200, 201), f"data.status is {data['status']}")
+        if data["status"] == 200:
+            break
+        target.expect(
+            "poll", time.monotonic() < deadline, f"not completed within {target.timeout:g}s"
+        )
+        target.wait(60 if target.is_bulksim else 10)
+    url = data["batch_output_file_url"]
+    target.expect("poll", isinstance(url, str) and url.startswith("http"), f"output URL is {url!r}")
+
+    target.steps.append("download")
+    output = target.http.get(url)
+    target.expect(
+        "download", output.status_code == 200, f"output file answered {output.status_code}"
+    )
+    rows = list(csv.DictReader(io.StringIO(output.text)))
+    target.expect(
+        "download",
+        [row.get("vpa") for row in rows] == list(LIFECYCLE_VPAS),
+        f"output rows do not echo the input VPAs: {[row.get('vpa') for row in rows]}",
+    )
