@@ -444,7 +444,8 @@ class PasscreatorStore:
         elif not isinstance(template_id, str):
             messages.append(errors.ITEM_FIELD_TYPE.format(field="templateId", kind="a string"))
         elif self.options.known_templates_only and not account.has_template(template_id):
-            messages.append(errors.ITEM_TEMPLATE_NOT_FOUND.format(template_id=template_id))
+            shown = template_id if len(template_id) <= 100 else f"{template_id[:100]}..."
+            messages.append(errors.ITEM_TEMPLATE_NOT_FOUND.format(template_id=shown))
         enforce = raw.get("enforceUniqueUserProvidedId")
         if enforce is not None and not isinstance(enforce, bool):
             messages.append(

@@ -93,6 +93,7 @@ def test_create_pass_single_same_seed_gives_same_identifiers(app_factory: AppFac
         ({"templateId": ""}, [errors.ITEM_TEMPLATE_ID_MISSING]),
         ({"templateId": 7}, ["templateId must be a string."]),
         ({"templateId": "nope"}, ["Template nope not found."]),
+        ({"templateId": "t" * 500}, [f"Template {'t' * 100}... not found."]),
         (
             {"templateId": TEMPLATE, "userProvidedId": 5, "voided": "no"},
             ["userProvidedId must be a string.", "voided must be a boolean."],
