@@ -71,8 +71,10 @@ class SpecValidator:
         )
         try:
             self._api.validate_request(request)
+        except UnicodeDecodeError:
+            return ["body: not valid UTF-8"]
         except Exception as exc:  # every openapi-core error is a finding about the request
-            found = describe(exc)
+            found = _described(exc)
             if body is None:
                 found = [f for f in found if not f.startswith("body")]
             return found
@@ -128,6 +130,14 @@ def describe_response(exc: BaseException) -> list[str]:
     if cause is not None:
         return [f"response: {cause}"]
     return [f"response: {str(exc) or name}"]
+
+
+def _described(exc: BaseException) -> list[str]:
+    """``describe``, safe against errors whose text cannot be rendered (undecodable bodies)."""
+    try:
+        return describe(exc)
+    except UnicodeDecodeError:
+        return ["body: not valid UTF-8"]
 
 
 def describe(exc: BaseException) -> list[str]:

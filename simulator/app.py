@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 
 from simulator.clock import Clock, ManualClock, SystemClock, wall_clock_now
 from simulator.control import control_app
@@ -88,7 +88,11 @@ def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         response = provider.error_for_status(exc.status_code, ctx).response()
-        response.headers.update(_ordered_allow(exc.headers))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
+            headers["allow"] = ", ".join(_path_methods(routes, request))
+        response.headers.update(_ordered_allow(headers))
         return response
 
     async def internal_error(request: Request, exc: Exception) -> Response:
@@ -98,8 +102,10 @@ def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
     async def openapi_spec(request: Request) -> Response:
         return JSONResponse(runtime.spec_document)
 
+    routes = [*provider.routes, Route("/openapi.json", openapi_spec, name=SPEC_ROUTE)]
+
     app = Starlette(
-        routes=[*provider.routes, Route("/openapi.json", openapi_spec, name=SPEC_ROUTE)],
+        routes=routes,
         exception_handlers={
             ProviderError: provider_error,
             HTTPException: http_error,
@@ -112,6 +118,20 @@ def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
 
 
 METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _path_methods(routes: Sequence[BaseRoute], request: Request) -> set[str]:
+    """Every method the routes of this path allow (Starlette names only the first route's).
+
+    A route whose path is fixed text shadows the routes that match it through a parameter:
+    ``/v1/batch/upload`` is not ``/v1/batch/{id}``.
+    """
+    matching = [r for r in routes if r.matches(request.scope)[0] is not Match.NONE]
+    fixed = [r for r in matching if not getattr(r, "param_convertors", None)]
+    methods: set[str] = set()
+    for route in fixed or matching:
+        methods |= getattr(route, "methods", None) or set()
+    return methods
 
 
 def _method_rank(method: str) -> int:

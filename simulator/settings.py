@@ -64,8 +64,8 @@ class Settings:
             raise SettingsError(f"port must be 0..65535, not {self.port}")
         if self.journal_size < 1:
             raise SettingsError("journal_size must be at least 1")
-        if self.time_scale < 0:
-            raise SettingsError("time_scale must not be negative")
+        if not 0 <= self.time_scale < float("inf"):
+            raise SettingsError("time_scale must be a finite number, not negative")
         if self.start is not None and self.clock != "manual":
             raise SettingsError("start only applies to --clock manual")
         for text in self.drift:

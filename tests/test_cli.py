@@ -129,3 +129,9 @@ def test_served_process_prints_urls_and_answers(
     assert health.json()["clock"]["kind"] == "manual"
     listing = httpx.get(f"{origin}/_sim/providers", timeout=10).json()["providers"]
     assert listing[0]["base_url"] == f"{origin}/{listing[0]['name']}"
+
+
+@pytest.mark.parametrize("value", ["-1", "inf", "nan"])
+def test_time_scale_must_be_finite_and_not_negative(value: str) -> None:
+    with pytest.raises(SettingsError, match="time_scale"):
+        Settings.from_env({"BULKSIM_TIME_SCALE": value})

@@ -79,3 +79,14 @@ def test_validation_can_be_switched_off(app_factory: AppFactory) -> None:
     with TestClient(app_factory(validate_requests=False)) as client:
         client.get("/deepvue/nowhere")
         assert violations(client) == [("unknown", [])]
+
+
+def test_a_body_that_is_not_utf8_is_a_violation_not_a_crash(client: TestClient) -> None:
+    client.post(
+        "/deepvue/v1/authorize",
+        content=b"client_id=\xff\xfe&client_secret=\xc3",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    response = client.get("/_sim/journal")
+    assert response.status_code == 200
+    assert response.json()["entries"][0]["violations"] == ["body: not valid UTF-8"]

@@ -12,13 +12,10 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 
-from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
 
 from simulator.clock import format_iso
 from simulator.kit.provider import store_of
@@ -169,35 +166,6 @@ async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-def _closed_multipart(request: Request) -> tuple[Request, list[bool]]:
-    """The request, its multipart body sure to end with the closing delimiter.
-
-    Starlette's parser leaves the temporary file of a part that never ends unclosed, so a
-    truncated body gets its delimiter appended (and the flag set) to be answered as malformed.
-    """
-    media, params = parse_options_header(request.headers.get("content-type", ""))
-    boundary = params.get(b"boundary")
-    truncated = [False]
-    if media != b"multipart/form-data" or not boundary:
-        return request, truncated
-    closing = b"--" + boundary + b"--"
-    tail = bytearray()
-
-    async def receive() -> Message:
-        message = await request.receive()
-        if message["type"] != "http.request":
-            return message
-        body = message.get("body", b"")
-        tail.extend(body)
-        del tail[: max(0, len(tail) - len(closing) - 256)]
-        if not message.get("more_body", False) and closing not in tail:
-            truncated[0] = True
-            return {**message, "body": body + b"\r\n" + closing + b"\r\n"}
-        return message
-
-    return Request(request.scope, receive), truncated
-
-
 async def _json_body(request: Request, plan: Plan) -> object:
     """The request's JSON body, read with the plan's size cap while it streams."""
     limit = plan.max_file_bytes
@@ -230,7 +198,6 @@ async def upload_batch_file(request: Request, store: CheckStore, org: Org) -> Re
     def too_large() -> errors.CheckError:
         return errors.PayloadTooLarge.file(plan.max_file_mb)
 
-    request, truncated = _closed_multipart(request)
     form = await read_form(
         request,
         max_bytes=plan.max_file_bytes + FORM_OVERHEAD,
@@ -239,8 +206,6 @@ async def upload_batch_file(request: Request, store: CheckStore, org: Org) -> Re
         max_fields=20,
     )
     try:
-        if truncated[0]:
-            raise errors.BadRequest("Invalid multipart body: the closing boundary is missing")
         upload = form.get("file")
         if isinstance(upload, UploadFile):
             if upload.size is not None and upload.size > plan.max_file_bytes:
@@ -375,36 +340,10 @@ async def cancel_batch(request: Request, store: CheckStore, org: Org) -> Respons
     )
 
 
-class SharedPathRoute(Route):
-    """One operation of a path that has others: a 405 lists every method the path allows.
-
-    (Starlette's own 405 names only the methods of the first route that matches the path.)
-    """
-
-    def __init__(
-        self,
-        path: str,
-        endpoint: Handler | Callable[..., object],
-        *,
-        methods: list[str],
-        path_methods: list[str],
-    ) -> None:
-        super().__init__(path, endpoint, methods=methods)
-        self.path_methods = path_methods
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.methods and scope["method"] not in self.methods:
-            allowed = set(self.path_methods)
-            if "GET" in allowed:
-                allowed.add("HEAD")
-            raise HTTPException(405, headers={"Allow": ", ".join(sorted(allowed))})
-        await super().handle(scope, receive, send)
-
-
 ROUTES = (
     Route("/v1/batch/upload", upload_batch_file, methods=["POST"]),
-    SharedPathRoute("/v1/batch", create_batch, methods=["POST"], path_methods=["GET", "POST"]),
-    SharedPathRoute("/v1/batch", list_batches, methods=["GET"], path_methods=["GET", "POST"]),
+    Route("/v1/batch", create_batch, methods=["POST"]),
+    Route("/v1/batch", list_batches, methods=["GET"]),
     Route("/v1/batch/{id}", get_batch, methods=["GET"]),
     Route("/v1/batch/{id}/results", get_batch_results, methods=["GET"]),
     Route("/v1/batch/{id}/cancel", cancel_batch, methods=["POST"]),

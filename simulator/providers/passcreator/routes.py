@@ -10,11 +10,9 @@ from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from simulator.kit.provider import base_url, store_of
 from simulator.providers.passcreator import errors
@@ -209,35 +207,11 @@ async def get_process(request: Request) -> Response:
     return _answer(store.process_body(process))
 
 
-class SharedPathRoute(Route):
-    """One operation of several on one path: a wrong method's 405 lists all of the path's."""
-
-    def __init__(self, path: str, endpoint: Callable[..., Any], method: str) -> None:
-        super().__init__(path, endpoint, methods=[method])
-        self.allow: set[str] = set(self.methods or ())
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.methods and scope["method"] not in self.methods:
-            raise HTTPException(status_code=405, headers={"Allow": ", ".join(sorted(self.allow))})
-        await super().handle(scope, receive, send)
-
-
-def _share(*routes: SharedPathRoute) -> tuple[SharedPathRoute, ...]:
-    allow = set().union(*(r.allow for r in routes))
-    for route in routes:
-        route.allow = allow
-    return routes
-
-
 ROUTES = (
-    *_share(
-        SharedPathRoute("/api/v3/pass", list_passes, "GET"),
-        SharedPathRoute("/api/v3/pass", create_pass, "POST"),
-        SharedPathRoute("/api/v3/pass", update_passes, "PATCH"),
-    ),
-    *_share(
-        SharedPathRoute("/api/v3/pass/{identifier}", get_pass, "GET"),
-        SharedPathRoute("/api/v3/pass/{identifier}", update_pass, "PATCH"),
-    ),
+    Route("/api/v3/pass", list_passes, methods=["GET"]),
+    Route("/api/v3/pass", create_pass, methods=["POST"]),
+    Route("/api/v3/pass", update_passes, methods=["PATCH"]),
+    Route("/api/v3/pass/{identifier}", get_pass, methods=["GET"]),
+    Route("/api/v3/pass/{identifier}", update_pass, methods=["PATCH"]),
     Route("/api/v3/process/{identifier}", get_process, methods=["GET"]),
 )
