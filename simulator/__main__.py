@@ -18,7 +18,9 @@ import os
 import secrets
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+from starlette.types import ASGIApp
 
 from simulator.clock import parse_iso
 from simulator.settings import Settings, SettingsError, parse_option
@@ -193,26 +195,40 @@ def credentials_text(app_state: object) -> str:
 
 
 def serve(settings: Settings, log_level: str, generated_token: bool) -> int:
-    import uvicorn
-
     from simulator.app import create_app
-    from simulator.gateway import served
 
     app = create_app(settings)
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+
+    def announce(port: int) -> None:
+        print(banner(settings, port, generated_token), flush=True)
+        print(credentials_text(app.state.sim), flush=True)
+
+    return run_uvicorn(app, settings.host, settings.port, log_level, announce)
+
+
+def run_uvicorn(
+    app: ASGIApp,
+    host: str,
+    port: int,
+    log_level: str,
+    announce: Callable[[int], None] | None = None,
+) -> int:
+    """Serve ``app`` with bulksim's uvicorn settings (the benchmark's baseline uses them too)."""
+    import uvicorn
+
+    from simulator.gateway import served
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((settings.host, settings.port))
+        sock.bind((host, port))
     except OSError as exc:
-        print(
-            f"bulksim: cannot bind {settings.host}:{settings.port}: {exc.strerror}", file=sys.stderr
-        )
+        print(f"bulksim: cannot bind {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 2
     sock.listen(2048)  # connections queue from here on, before the banner says where to go
-    port = sock.getsockname()[1]
-    print(banner(settings, port, generated_token), flush=True)
-    print(credentials_text(app.state.sim), flush=True)
+    if announce is not None:
+        announce(sock.getsockname()[1])
     config = uvicorn.Config(
         served(app), log_level=log_level, access_log=False, lifespan="off", server_header=False
     )

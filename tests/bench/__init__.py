@@ -1,0 +1,1 @@
+"""``make bench``: the simulator measured against a minimal Starlette app in the same run."""
