@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 
 from contracts.checks import Behaviour, Paging, Polling
 from contracts.strategies import ScenarioSpace
+from contracts.verify import Target
 
 Entry = Mapping[str, Any]
 TERMINAL = ("completed", "failed", "cancelled")
@@ -117,3 +119,127 @@ SPACE = ScenarioSpace(
     transient_errors=("RateLimited", "InternalError"),
     render=_csv,
 )
+
+
+CREDENTIAL_KEYS = ("api_key",)
+LIFECYCLE_ROWS = (
+    ("claim-001", "wikipedia", "The Earth is approximately 4.5 billion years old."),
+    ("claim-002", "textbook", "Water boils at 100 degrees Celsius at sea level."),
+    ("claim-003", "folklore", "Honey never spoils when stored properly."),
+)
+LIFECYCLE_PAGE = 2  # smaller than the batch, so the results take more than one page
+UNKNOWN_BATCH = "batch_000000000000"
+
+
+def _error_of(response: httpx.Response) -> dict[str, Any]:
+    body = response.json()
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def lifecycle(target: Target) -> None:
+    """401 without a key → upload → create (202) → the fileId refused a second time → poll to a
+    terminal status → results paged to the end → 404 for an unknown batch."""
+    headers = {"Authorization": f"Bearer {target.credentials['api_key']}"}
+
+    anonymous = target.call("list without a key", "GET", "/v1/batch")
+    target.expect(
+        "list without a key",
+        anonymous.status_code == 401
+        and _error_of(anonymous).get("code") == "unauthorized"
+        and str(_error_of(anonymous).get("message", "")).startswith("API key is required"),
+        f"answered {anonymous.status_code} {anonymous.text[:200]}, "
+        "not 401 unauthorized 'API key is required...'",
+    )
+
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["idempotencyKey", "context.source", "content"])
+    writer.writerows(LIFECYCLE_ROWS)
+    upload = target.call(
+        "upload",
+        "POST",
+        "/v1/batch/upload",
+        headers=headers,
+        files={"file": ("claims.csv", out.getvalue().encode(), "text/csv")},
+    )
+    target.expect("upload", upload.status_code == 200, f"answered {upload.status_code}, not 200")
+    uploaded = upload.json()
+    target.expect(
+        "upload",
+        uploaded["itemCount"] == len(LIFECYCLE_ROWS) and uploaded["format"] == "csv",
+        f"itemCount {uploaded['itemCount']} format {uploaded['format']!r}, "
+        f"not {len(LIFECYCLE_ROWS)} csv",
+    )
+    file_id = uploaded["fileId"]
+
+    body = {"fileId": file_id, "name": "bulksim verify lifecycle", "methods": {"reasoning": 1}}
+    create = target.call("create", "POST", "/v1/batch", headers=headers, json=body)
+    target.expect("create", create.status_code == 202, f"answered {create.status_code}, not 202")
+    batch_id = create.json()["id"]
+    target.expect(
+        "create",
+        create.json()["totalItems"] == len(LIFECYCLE_ROWS),
+        f"totalItems is {create.json()['totalItems']}, not {len(LIFECYCLE_ROWS)}",
+    )
+
+    again = target.call(
+        "create again with the same fileId", "POST", "/v1/batch", headers=headers, json=body
+    )
+    target.expect(
+        "create again with the same fileId",
+        again.status_code == 409 and _error_of(again).get("code") == "conflict",
+        f"answered {again.status_code} {again.text[:200]}, not 409 conflict (a fileId is one-shot)",
+    )
+
+    deadline = time.monotonic() + target.timeout
+    while True:
+        poll = target.call("poll", "GET", f"/v1/batch/{batch_id}", headers=headers)
+        target.expect("poll", poll.status_code == 200, f"answered {poll.status_code}, not 200")
+        status = poll.json()["status"]
+        if status in TERMINAL:
+            break
+        target.expect(
+            "poll", time.monotonic() < deadline, f"still {status} after {target.timeout:g}s"
+        )
+        target.wait(10 if target.is_bulksim else 5)
+    target.expect("poll", status == "completed", f"ended {status}, not completed")
+
+    items: list[dict[str, Any]] = []
+    while True:
+        page = target.call(
+            "results",
+            "GET",
+            f"/v1/batch/{batch_id}/results",
+            headers=headers,
+            params={"limit": LIFECYCLE_PAGE, "offset": len(items)},
+        )
+        target.expect("results", page.status_code == 200, f"answered {page.status_code}, not 200")
+        items += page.json()["items"]
+        if not page.json()["pagination"]["hasMore"]:
+            break
+        target.expect("results", bool(page.json()["items"]), "an empty page says more follow")
+    echoed = [
+        (i["idempotencyKey"], (i["itemContext"] or {}).get("source"), i["content"]) for i in items
+    ]
+    target.expect(
+        "results",
+        echoed == list(LIFECYCLE_ROWS),
+        f"items do not echo the file's rows in order: {echoed}",
+    )
+    target.expect(
+        "results",
+        all(i["status"] == "completed" and i["verdict"] is not None for i in items),
+        "a completed batch has items without a completed verdict: "
+        f"{[(i['status'], i['verdict']) for i in items]}",
+    )
+
+    unknown = target.call(
+        "get an unknown batch", "GET", f"/v1/batch/{UNKNOWN_BATCH}", headers=headers
+    )
+    target.expect(
+        "get an unknown batch",
+        unknown.status_code == 404
+        and _error_of(unknown) == {"code": "not_found", "message": "Batch not found"},
+        f"answered {unknown.status_code} {unknown.text[:200]}, not 404 not_found 'Batch not found'",
+    )
