@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -36,6 +35,7 @@ from contracts.checks import (
     check_entries,
     describe_request,
 )
+from simulator.__main__ import listening_socket
 from simulator.app import create_app, make_clock
 from simulator.clock import Clock as SimulatorClock
 from simulator.clock import format_iso, parse_iso
@@ -393,9 +393,7 @@ def serve_in_thread(settings: Settings | None = None) -> Iterator[Simulator]:
 
     settings = _manual_settings(settings)
     app = create_app(settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(2048)  # connections queue from here on: no need to wait for start-up
+    sock = listening_socket("127.0.0.1", 0)  # connections queue: no need to wait for start-up
     port = sock.getsockname()[1]
     config = uvicorn.Config(served(app), lifespan="off", log_level="error", access_log=False)
     server = uvicorn.Server(config)

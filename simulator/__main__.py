@@ -206,6 +206,25 @@ def serve(settings: Settings, log_level: str, generated_token: bool) -> int:
     return run_uvicorn(app, settings.host, settings.port, log_level, announce)
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening TCP socket: connections queue from here on, before anyone is told.
+
+    It is made with ``proto=IPPROTO_TCP`` because asyncio sets TCP_NODELAY on accepted
+    connections only when the listening socket says it is TCP; without it every keep-alive
+    response waits some 40 ms on the peer's delayed ACK.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def run_uvicorn(
     app: ASGIApp,
     host: str,
@@ -218,15 +237,11 @@ def run_uvicorn(
 
     from simulator.gateway import served
 
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        sock = listening_socket(host, port)
     except OSError as exc:
         print(f"bulksim: cannot bind {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 2
-    sock.listen(2048)  # connections queue from here on, before the banner says where to go
     if announce is not None:
         announce(sock.getsockname()[1])
     config = uvicorn.Config(

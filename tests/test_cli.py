@@ -135,3 +135,32 @@ def test_served_process_prints_urls_and_answers(
 def test_time_scale_must_be_finite_and_not_negative(value: str) -> None:
     with pytest.raises(SettingsError, match="time_scale"):
         Settings.from_env({"BULKSIM_TIME_SCALE": value})
+
+
+def test_listening_socket_is_tcp_so_accepted_connections_get_nodelay() -> None:
+    import asyncio
+    import socket
+
+    from simulator.__main__ import listening_socket
+
+    sock = listening_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    nodelay: list[int] = []
+
+    async def accept_one() -> None:
+        def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nodelay.append(
+                writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            )
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, sock=sock)
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        while not nodelay:
+            await asyncio.sleep(0)
+        writer.close()
+        server.close()
+
+    asyncio.run(accept_one())
+    assert sock.proto == socket.IPPROTO_TCP
+    assert nodelay == [1]

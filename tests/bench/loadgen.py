@@ -46,14 +46,19 @@ async def _connection(
 
 
 async def run(
-    host: str, port: int, request: bytes, connections: int, seconds: float
+    host: str, port: int, request: bytes, connections: int, seconds: float, requests: int
 ) -> dict[str, float]:
+    """Load for ``seconds`` or until ``requests`` were sent, whichever comes first."""
     latencies: list[float] = []
     errors: list[str] = []
+    budget = [requests]
     started = time.perf_counter()
     deadline = started + seconds
     await asyncio.gather(
-        *(_connection(host, port, request, deadline, latencies, errors) for _ in range(connections))
+        *(
+            _connection(host, port, request, deadline, budget, latencies, errors)
+            for _ in range(connections)
+        )
     )
     elapsed = time.perf_counter() - started
     ordered = sorted(latencies)
