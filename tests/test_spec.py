@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hypothesis
+import hypothesis.errors
 import pytest
 import schemathesis
 import yaml
@@ -68,3 +69,46 @@ def test_schemathesis_finds_nothing_against_the_app(
     # The run must have got through auth and validation to real answers, not only rejections.
     succeeded = {e.operation for e in app.state.sim.journal if 200 <= e.status < 300}
     assert set(provider.operations()) <= succeeded
+
+
+@pytest.mark.parametrize("provider", PROVIDERS, ids=lambda p: p.name)
+def test_negative_data_is_rejected_in_the_providers_own_shape(
+    provider: Provider, app_factory: AppFactory
+) -> None:
+    """Invalid requests: never a 5xx, and every rejection is a response the spec documents."""
+    app = app_factory()
+    with TestClient(app, base_url=f"http://testserver{provider.mount}") as http:
+        listing = http.get("http://testserver/_sim/providers").json()["providers"]
+        credentials = next(p["credentials"] for p in listing if p["name"] == provider.name)
+        headers = suite_for(provider.name).auth_headers(http, credentials)  # type: ignore[arg-type]
+    schema = schemathesis.openapi.from_asgi(f"{provider.mount}/openapi.json", app)
+    schema.config.update(base_url=f"http://testserver{provider.mount}")
+    authenticate(schema, headers)
+    checks = [
+        schemathesis.checks.not_a_server_error,
+        schemathesis.checks.status_code_conformance,
+        schemathesis.checks.content_type_conformance,
+        schemathesis.checks.response_schema_conformance,
+    ]
+    failures = []
+    for result in schema.get_all_operations():
+        operation = result.ok()  # type: ignore[union-attr]
+
+        @given(case=operation.as_strategy(generation_mode=schemathesis.GenerationMode.NEGATIVE))
+        @hypothesis.settings(
+            max_examples=60,
+            deadline=None,
+            database=None,
+            suppress_health_check=[hypothesis.HealthCheck.filter_too_much],
+        )
+        def check(case: object) -> None:
+            case.call_and_validate(checks=checks)  # type: ignore[attr-defined]
+
+        try:
+            check()
+        except hypothesis.errors.Unsatisfiable:
+            continue  # every input is valid for this operation: nothing negative to send
+        except (Exception, BaseExceptionGroup) as exc:  # schemathesis groups its findings
+            failures.append(f"{operation.label}: {exc}")
+    assert not failures, "\n\n".join(failures)
+    assert not app.state.sim.crashes
