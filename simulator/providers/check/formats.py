@@ -276,6 +276,9 @@ class CsvItems:
         if self.first and text:
             text = text.removeprefix("\ufeff")
             self.first = False
+        if "\x00" in text:
+            line = self.scanner.line + text.count("\n", 0, text.index("\x00"))
+            raise _fail(line, "File contains a NUL byte; upload a text file")
         if text:
             self._take(self.scanner.feed(text))
 

@@ -210,7 +210,8 @@ async def upload_batch_file(request: Request, store: CheckStore, org: Org) -> Re
         if isinstance(upload, UploadFile):
             if upload.size is not None and upload.size > plan.max_file_bytes:
                 raise too_large()
-            filename = upload.filename or ""
+            # Only the name: a client may send a path ("../../claims.csv", "C:\\claims.csv").
+            filename = re.split(r"[\\/]", upload.filename or "")[-1]
             chunks = _file_chunks(upload)
             media = upload.content_type or ""
         elif isinstance(upload, str) and upload:
