@@ -138,11 +138,9 @@ class _Attempts:
     """Wraps a submit's ``send`` to tell whether a failed attempt may have been processed."""
 
     send: Callable[[], httpx.Response]
-    count: int = 0
     ambiguous: bool = False
 
     def __call__(self) -> httpx.Response:
-        self.count += 1
         try:
             response = self.send()
         except (httpx.ConnectError, httpx.ConnectTimeout):
