@@ -323,7 +323,7 @@ def diagnose(exc: BaseException, entries: list[dict[str, Any]]) -> str:
     status = last["response"]["status"]
     where = describe_request(last)
     fault = last.get("fault") or ""
-    if fault == "drop":
+    if fault in ("drop", "drop_after"):
         return f"the client does not survive a dropped connection (retry it): {crash} after {where}"
     if fault == "malformed":
         return (
@@ -341,6 +341,11 @@ def diagnose(exc: BaseException, entries: list[dict[str, Any]]) -> str:
             f"{crash} after {where}"
         )
     body = json.dumps(last["response"]["body"])[:300]
+    if status < 400:
+        return (
+            f"the client cannot handle a documented answer: it raised {crash} after {where} "
+            f"answered {body}"
+        )
     return f"the client raised {crash} after {where} answered {body}"
 
 

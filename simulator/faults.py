@@ -10,7 +10,9 @@ Kinds:
 - ``status``: any HTTP status (``status``), in the provider's generic error envelope.
 - ``latency``: wait ``latency_ms`` before answering normally.
 - ``rate_limit``: the provider's 429 with ``Retry-After: retry_after``.
-- ``drop``: the connection is closed before a complete response is sent.
+- ``drop``: the connection is closed before the request is handled.
+- ``drop_after``: the request is handled (its effects happen), then the connection is closed
+  before the answer: what tests whether a retrying client does the work twice.
 - ``malformed``: a 200 whose body is truncated JSON.
 """
 
@@ -23,7 +25,7 @@ from typing import Literal, get_args
 
 __all__ = ["Fault", "FaultError", "FaultPlan"]
 
-FaultKind = Literal["error", "status", "latency", "rate_limit", "drop", "malformed"]
+FaultKind = Literal["error", "status", "latency", "rate_limit", "drop", "drop_after", "malformed"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 

@@ -151,7 +151,9 @@ class Gateway:
             await self.state.sleep(fault.latency_ms / 1000)
             await self.app(scope, receive, send)
             return
-        if fault.kind == "drop":
+        if fault.kind in ("drop", "drop_after"):
+            if fault.kind == "drop_after":
+                await self.app(scope, receive, _discard)
             await send(
                 {
                     "type": "http.response.start",
@@ -189,6 +191,10 @@ def served(app: ASGIApp) -> ASGIApp:
             return
 
     return wrapper
+
+
+async def _discard(message: Message) -> None:
+    """The answer of a request whose connection is about to drop: it never leaves."""
 
 
 def _drifting(send: Send, drifts: list[Drift]) -> Send:

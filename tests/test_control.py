@@ -14,6 +14,7 @@ from tests.conftest import AppFactory, Sleeps
 from tests.providers.deepvue.conftest import CLIENT
 
 SEED_DONE = "06d0d7c340ed460d96103aaa0b26f0de"
+SEEDED_CHECK = 2  # the documentation's example batches of the pro key
 STATUS = f"/deepvue/v1/verification/batch-processing-status?request_id={SEED_DONE}"
 
 
@@ -395,3 +396,25 @@ def test_drift_setting_malformed_is_refused(text: str) -> None:
 
     with pytest.raises(SettingsError, match="drift"):
         Settings(drift=(text,)).checked()
+
+
+def test_fault_drop_after_does_the_work_then_closes_the_connection(client: TestClient) -> None:
+    key = {"Authorization": "Bearer vfy_test_pro_8c2e6a4f1b9d7e35"}
+    upload = client.post(
+        "/check/v1/batch/upload", headers=key, files={"file": ("a.csv", b"content\nx\n")}
+    )
+    file_id = upload.json()["fileId"]
+    client.post(
+        "/_sim/faults",
+        json={"provider": "check", "operation": "create_batch", "kind": "drop_after"},
+    )
+    with pytest.raises(ConnectionDropped):
+        client.post("/check/v1/batch", headers=key, json={"fileId": file_id})
+    # The batch was made although its answer never left: a blind retry meets the used fileId.
+    assert (
+        client.get("/check/v1/batch", headers=key).json()["pagination"]["total"] == 1 + SEEDED_CHECK
+    )
+    retry = client.post("/check/v1/batch", headers=key, json={"fileId": file_id})
+    assert retry.status_code == 409
+    entry = client.get("/_sim/journal?operation=create_batch").json()["entries"][0]
+    assert entry["fault"] == "drop_after"
