@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from simulator.kit.provider import Provider
-from simulator.providers import check, deepvue, passcreator
+from simulator.providers import check, deepvue, helloatlas, passcreator
 
 __all__ = ["PROVIDERS"]
 
-PROVIDERS: tuple[Provider, ...] = (deepvue.PROVIDER, passcreator.PROVIDER, check.PROVIDER)
+PROVIDERS: tuple[Provider, ...] = (
+    deepvue.PROVIDER,
+    passcreator.PROVIDER,
+    helloatlas.PROVIDER,
+    check.PROVIDER,
+)

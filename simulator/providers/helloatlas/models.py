@@ -1,0 +1,281 @@
+"""HelloAtlas's state: test clients, signed tokens and batches, all on the injected clock.
+
+A batch keeps only its documents' ids and URLs (``documents.py``); each document's
+processing time and extracted data are derived from ``(seed, batch_id, index)`` when its
+page is read, so reading page 20,000 of a million-document batch costs what page 1 does.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import jwt
+
+from simulator.kit.pagination import PageRequest, PageRules, PageWindow
+from simulator.kit.provider import ProviderContext
+from simulator.providers.helloatlas import errors
+from simulator.providers.helloatlas.documents import Documents
+from simulator.providers.helloatlas.fakes import FAILED, UNIDENTIFIED, DocumentFaker, traits_of
+from simulator.providers.helloatlas.upload import Multiupload
+
+__all__ = ["Batch", "Client", "HelloAtlasOptions", "HelloAtlasStore"]
+
+AUDIENCE = "helloatlas-bulk"
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class HelloAtlasOptions:
+    """HelloAtlas's knobs (``--option helloatlas.<name>=<value>``)."""
+
+    token_ttl_seconds: int = 3600
+    # Each document finishes at a point of this window after upload, derived from the seed.
+    min_processing_seconds: float = 5.0
+    max_processing_seconds: float = 30.0
+    slow_extra_seconds: float = 600.0
+    # A document still processing: in its place with "file_data": null, or left out.
+    pending_documents: Literal["null", "omit"] = "null"
+    # per_page above 50: served as 50, or refused with a 400.
+    per_page_above_max: Literal["clamp", "reject"] = "clamp"
+    max_files: int = 1_000_000
+    max_upload_bytes: int = 128 * 1024 * 1024
+    max_batches: int = 1000
+    max_metadata_bytes: int = 256 * 1024 * 1024
+    retention_days: int = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    client_id: str
+    client_secret: str
+
+
+TEST_CLIENTS = (
+    Client("helloatlas_test_client", "ha_sim_secret_4b1d9e7c2a6f3058"),
+    Client("helloatlas_other_client", "ha_sim_secret_other_9c3e5a71d2b8"),
+)
+
+# The batch of the extracts page, with its one document verbatim.
+SEED_BATCH_ID = "BATCH-69469-BBRSS-20260309081408"
+SEED_DOCUMENT = {
+    "document_type": "AADHAAR",
+    "name": {"value": "D MANIKANDAN DURAISAMY", "confidence_score": 0.95},
+    "date_of_birth": {"value": "16/07/1986", "confidence_score": 0.98},
+    "address": {
+        "value": "4-CH-64, NEAR COMMUNITY HALL, BHILWARA, BHILWARA, Bhilwara, Rajasthan, 311001",
+        "confidence_score": 0.95,
+    },
+    "aadhaar_number": {"value": "1234 5678 9012", "confidence_score": 0.99},
+}
+# The batch of the multiupload page's example response (its files: sample1.jpg, ...).
+EXAMPLE_BATCH_ID = "BATCH-30732-SIYKJ-20251121113228"
+SAMPLE_BUCKET = "https://helloatlas-samples.s3.ap-south-1.amazonaws.com/bulk"
+
+
+@dataclass
+class Batch:
+    """One multiupload: its documents' metadata; everything else is derived."""
+
+    batch_id: str
+    owner: str | None
+    product_type: str
+    created_at: datetime
+    documents: Documents
+    pinned: bool = False
+    fixed: Mapping[int, Mapping[str, object]] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return self.documents.count
+
+
+@dataclass
+class HelloAtlasStore:
+    ctx: ProviderContext
+    clients: dict[str, Client] = field(init=False)
+    batches: dict[str, Batch] = field(init=False)
+    signing_key: bytes = field(init=False)
+
+    @property
+    def options(self) -> HelloAtlasOptions:
+        """Read live: ``/_sim/options`` may change them while the simulator runs."""
+        options: HelloAtlasOptions = self.ctx.options
+        return options
+
+    @property
+    def rules(self) -> PageRules:
+        return PageRules(DEFAULT_PER_PAGE, MAX_PER_PAGE, self.options.per_page_above_max)
+
+    def __post_init__(self) -> None:
+        self.clients = {c.client_id: c for c in TEST_CLIENTS}
+        self.batches = {}
+        # Per instance: a token from another simulator (or provider) never verifies here.
+        self.signing_key = secrets.token_bytes(32)
+        self.fakes = DocumentFaker(self.ctx.ids)
+        self._add(
+            Batch(
+                SEED_BATCH_ID,
+                None,
+                "POC_CDL",
+                _stamp(SEED_BATCH_ID),
+                Documents.of([("1", f"{SAMPLE_BUCKET}/aadhaar_front_1.jpg")]),
+                pinned=True,
+                fixed={0: SEED_DOCUMENT},
+            )
+        )
+        self._add(
+            Batch(
+                EXAMPLE_BATCH_ID,
+                None,
+                "POC_CDL",
+                _stamp(EXAMPLE_BATCH_ID),
+                Documents.of([(str(n), f"{SAMPLE_BUCKET}/sample{n}.jpg") for n in (1, 2)]),
+                pinned=True,
+            )
+        )
+
+    def now(self) -> datetime:
+        return self.ctx.clock.now()
+
+    # -- auth ------------------------------------------------------------------------------
+
+    def issue_token(self, client_id: str, client_secret: str) -> tuple[str, int]:
+        client = self.clients.get(client_id)
+        if client is None or not secrets.compare_digest(
+            client.client_secret.encode(), client_secret.encode()
+        ):
+            raise errors.InvalidClientCredentials()
+        issued = self.now().replace(microsecond=0)
+        ttl = self.options.token_ttl_seconds
+        claims = {
+            "sub": client.client_id,
+            "aud": AUDIENCE,
+            "iat": int(issued.timestamp()),
+            "exp": int((issued + timedelta(seconds=ttl)).timestamp()),
+            "jti": self.ctx.ids.hex32(),
+        }
+        return jwt.encode(claims, self.signing_key, algorithm="HS256"), ttl
+
+    def verify(self, token: str) -> Client:
+        """The client a ``Token`` header belongs to, or HelloAtlas's 401."""
+        try:
+            if jwt.get_unverified_header(token).get("alg") != "HS256":
+                raise errors.InvalidToken()
+            # Expiry is checked against the simulator's clock below, not the wall clock.
+            claims = jwt.decode(
+                token,
+                self.signing_key,
+                algorithms=["HS256"],
+                audience=AUDIENCE,
+                options={
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "require": ["sub", "exp", "iat"],
+                },
+            )
+        except (jwt.PyJWTError, ValueError):
+            raise errors.InvalidToken() from None
+        client = self.clients.get(str(claims["sub"]))
+        expiry = claims["exp"]
+        if client is None or isinstance(expiry, bool) or not isinstance(expiry, int):
+            raise errors.InvalidToken()
+        if expiry <= self.now().timestamp():
+            raise errors.ExpiredToken()
+        return client
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def create_batch(self, owner: str, upload: Multiupload) -> Batch:
+        now = self.now()
+        self.evict(incoming=upload.documents.nbytes())
+        batch_id = self._new_batch_id(now)
+        batch = Batch(batch_id, owner, upload.product_type, now, upload.documents)
+        self._add(batch)
+        return batch
+
+    def batch_for(self, batch_id: str, owner: str) -> Batch:
+        batch = self.batches.get(batch_id)
+        if batch is None or batch.owner not in (None, owner):
+            raise errors.InvalidBatchId()
+        return batch
+
+    def file_uuids(self, batch: Batch, start: int, stop: int) -> Iterator[str]:
+        return self.fakes.file_uuids(batch.batch_id, start, stop)
+
+    def page(self, batch: Batch, request: PageRequest) -> dict[str, object]:
+        """The extracts response body for one page of ``batch``."""
+        window = PageWindow(request.page, request.per_page, batch.count)
+        now = self.now()
+        data = []
+        for index in window.indices():
+            item = self.document(batch, index, now)
+            if item is not None:
+                data.append(item)
+        return {
+            "data": data,
+            "page": window.page,
+            "per_page": window.per_page,
+            "total_pages": window.total_pages,
+            "total_items": window.total_items,
+            "has_next": window.has_next,
+            "has_prev": window.has_prev,
+        }
+
+    def document(self, batch: Batch, index: int, now: datetime) -> dict[str, object] | None:
+        """Document ``index`` as the extracts page shows it at ``now`` (None: left out)."""
+        document_id = batch.documents.document_id(index)
+        if index in batch.fixed:
+            return {"document_id": document_id, "file_data": dict(batch.fixed[index])}
+        traits = traits_of(batch.documents.file_url(index))
+        options = self.options
+        window = max(0.0, options.max_processing_seconds - options.min_processing_seconds)
+        seconds = options.min_processing_seconds
+        seconds += window * self.fakes.processing_fraction(batch.batch_id, index)
+        if traits.slow:
+            seconds += options.slow_extra_seconds
+        if now < batch.created_at + timedelta(seconds=self.ctx.scaled(seconds)):
+            if options.pending_documents == "omit":
+                return None
+            return {"document_id": document_id, "file_data": None}
+        if traits.outcome != "extracted":
+            text = FAILED if traits.outcome == "failed" else UNIDENTIFIED
+            return {"document_id": document_id, "file_data": None, **errors.envelope(422, text)}
+        file_data = self.fakes.file_data(batch.batch_id, index, batch.created_at, traits)
+        return {"document_id": document_id, "file_data": file_data}
+
+    def evict(self, incoming: int = 0) -> None:
+        """Drop batches past retention, then the oldest while over the count or size cap."""
+        cutoff = self.now() - timedelta(days=self.options.retention_days)
+        for batch_id in [
+            k for k, b in self.batches.items() if not b.pinned and b.created_at < cutoff
+        ]:
+            del self.batches[batch_id]
+        unpinned = [k for k, b in self.batches.items() if not b.pinned]
+        held = sum(self.batches[k].documents.nbytes() for k in unpinned) + incoming
+        for batch_id in unpinned:
+            if len(self.batches) < self.options.max_batches and (
+                held <= self.options.max_metadata_bytes
+            ):
+                break
+            held -= self.batches.pop(batch_id).documents.nbytes()
+
+    def _new_batch_id(self, now: datetime) -> str:
+        stamp = now.astimezone(UTC).strftime("%Y%m%d%H%M%S")
+        while True:
+            batch_id = f"BATCH-{self.ctx.ids.digits(5)}-{self.ctx.ids.letters(5)}-{stamp}"
+            if batch_id not in self.batches:
+                return batch_id
+
+    def _add(self, batch: Batch) -> None:
+        self.batches[batch.batch_id] = batch
+
+
+def _stamp(batch_id: str) -> datetime:
+    """The upload instant a batch id ends with (``...-YYYYMMDDhhmmss``), in UTC."""
+    return datetime.strptime(batch_id[-14:], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
