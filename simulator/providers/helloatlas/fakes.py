@@ -295,8 +295,19 @@ class _Doc:
     def pin(self, place: Place) -> str:
         return place.pin + self.digits(3)
 
+    def house(self) -> str:
+        number, other = self.rng.randint(1, 999), self.rng.randint(1, 99)
+        return self.rng.choice(
+            (
+                f"{number}",
+                f"{number}/{other}",
+                f"H NO {number}",
+                f"{other}-{self.letters(2)}-{number}",
+            )
+        )
+
     def address(self, place: Place) -> tuple[str, dict[str, dict[str, object]]]:
-        house = self.fake.building_number().upper()
+        house = self.house()
         landmark = self.rng.choice(LANDMARKS)
         street = self.fake.street_name().upper()
         pin = self.pin(place)
