@@ -46,9 +46,12 @@ class CheckError(RuntimeError):
 
 class _Outcome(enum.Enum):
     CREATED = "created"
-    NOT_CREATED = "not created"  # the fileId is still unused: the same one may be sent again
-    FILE_GONE = "file gone"  # the fileId expired or is unknown: upload again
-    UNKNOWN = "unknown"  # the create may or may not have landed
+    # Refused before it was processed: the fileId is unused and may be sent again.
+    NOT_CREATED = "refused before it was processed"
+    # The fileId expired or is unknown: upload again.
+    FILE_GONE = "the fileId is gone"
+    # The create may or may not have landed.
+    UNKNOWN = "outcome unknown"
 
 
 def _fresh_tag() -> str:
@@ -148,7 +151,7 @@ class CheckClient:
             outcome, detail = self._create_once({"fileId": file_id, **body})
             if outcome is _Outcome.CREATED:
                 return detail
-            last = f"the create {outcome.value}: {detail}"
+            last = f"{detail} ({outcome.value})"
             if outcome is _Outcome.NOT_CREATED:
                 continue  # _create_once has waited out the Retry-After
             file_id = None  # from here on this fileId is never sent again
@@ -158,7 +161,7 @@ class CheckClient:
                 found = self.find_batch(marker)
                 if found is not None:
                     return found
-        raise GaveUp(f"gave up creating a batch after {self.retry.attempts} attempts; {last}")
+        raise GaveUp(f"gave up creating a batch after {self.retry.attempts} attempts; last: {last}")
 
     def _create_once(self, body: Mapping[str, object]) -> tuple[_Outcome, str]:
         """Send one create; the batch id, or why there is none and what that means."""

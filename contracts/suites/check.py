@@ -106,6 +106,9 @@ SPACE = ScenarioSpace(
         "queue_seconds": st.floats(0, 30, allow_nan=False),
         "concurrency": st.integers(1, 10),
         "pro_file_expiry_seconds": st.integers(300, 3600),
+        # Enforced, a low limit answers 429 with Retry-After until the minute's window resets.
+        "enforce_rate_limits": st.booleans(),
+        "pro_requests_per_minute": st.integers(3, 200),
     },
     items=st.lists(_item, min_size=1, max_size=20),
     operations=(
