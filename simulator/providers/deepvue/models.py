@@ -124,7 +124,9 @@ class DeepvueStore:
 
     def authorize(self, client_id: str, client_secret: str) -> tuple[str, datetime]:
         client = self.clients.get(client_id)
-        if client is None or not secrets.compare_digest(client.client_secret, client_secret):
+        if client is None or not secrets.compare_digest(
+            client.client_secret.encode(), client_secret.encode()
+        ):
             raise errors.IncorrectClientIdOrClientSecret()
         if not client.active:
             raise errors.InactiveClientId()
@@ -172,7 +174,9 @@ class DeepvueStore:
             raise errors.CouldNotValidateCredentials()
         if claims["exp"] <= self.now().timestamp():
             raise errors.AuthorizationFailure()
-        if api_key is None or not secrets.compare_digest(api_key, client.client_secret):
+        if api_key is None or not secrets.compare_digest(
+            api_key.encode(), client.client_secret.encode()
+        ):
             raise errors.InvalidClientIdAccessDenied()
         return client
 

@@ -47,8 +47,13 @@ def test_authorize_multipart_is_accepted(deepvue: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("client_id", "client_secret"),
-    [(CLIENT.client_id, "wrong"), ("nobody", CLIENT.client_secret), ("", "")],
-    ids=["wrong-secret", "unknown-client", "empty"],
+    [
+        (CLIENT.client_id, "wrong"),
+        ("nobody", CLIENT.client_secret),
+        ("", ""),
+        (CLIENT.client_id, "sécret"),
+    ],
+    ids=["wrong-secret", "unknown-client", "empty", "non-ascii-secret"],
 )
 def test_authorize_wrong_credentials_returns_401(
     deepvue: TestClient, client_id: str, client_secret: str
@@ -170,13 +175,22 @@ def test_status_token_expires_after_24h_on_the_clock(deepvue: TestClient) -> Non
     assert response.json() == {"detail": "Authorization failure"}
 
 
-@pytest.mark.parametrize("api_key", [None, "wrong", "free_tier_sim_inactive_8d2e71b0"])
+@pytest.mark.parametrize(
+    "api_key", [None, "wrong", "free_tier_sim_inactive_8d2e71b0", "clé-ünïcode"]
+)
 def test_status_missing_or_wrong_api_key_returns_401_access_denied(
     deepvue: TestClient, api_key: str | None
 ) -> None:
     headers = {"Authorization": f"Bearer {token(deepvue)}"}
     if api_key is not None:
         headers["x-api-key"] = api_key
+    response = deepvue.get(STATUS, headers=headers)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Invalid client_id, access Denied"}
+
+
+def test_status_api_key_in_non_ascii_bytes_returns_401_access_denied(deepvue: TestClient) -> None:
+    headers = {"Authorization": f"Bearer {token(deepvue)}".encode(), "x-api-key": "clé".encode()}
     response = deepvue.get(STATUS, headers=headers)
     assert response.status_code == 401
     assert response.json() == {"detail": "Invalid client_id, access Denied"}
