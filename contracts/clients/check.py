@@ -3,8 +3,9 @@
 The one delicate step is the create. A fileId is one-shot: the first create that uses it
 consumes it, and any later one is refused with 409 ``conflict``. So when a create's outcome
 is unknown (the connection dropped, the body was cut off, a 5xx came back), sending the same
-fileId again is never right: if the first create landed, the retry is refused and the batch
-it made is orphaned. See :meth:`CheckClient.submit` for what the client does instead.
+fileId again is never right: if the first create landed, the retry is refused and the client
+is left without the id of the batch it made. See :meth:`CheckClient.submit` for what the
+client does instead.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class CheckClient:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     poll_interval: float = 2.0
     max_poll_interval: float = 30.0
-    max_polls: int = 500
+    max_wait: float = 6 * 3600.0
     page_size: int = MAX_PAGE
     max_lookup_pages: int = 10
     tag: Callable[[], str] = _fresh_tag
@@ -219,13 +220,17 @@ class CheckClient:
     def wait(self, batch_id: str) -> dict[str, Any]:
         """Poll with backoff until the batch is completed, failed or cancelled; returns it."""
         interval = self.poll_interval
-        for _ in range(self.max_polls):
+        deadline = self.now() + self.max_wait
+        while True:
             batch = self.status(batch_id)
             if batch["status"] in TERMINAL:
                 return batch
+            if self.now() >= deadline:
+                raise TimeoutError(
+                    f"batch {batch_id} still {batch['status']} after {self.max_wait:g}s"
+                )
             self.sleep(interval)
             interval = min(self.max_poll_interval, interval * 1.5)
-        raise TimeoutError(f"batch {batch_id} did not finish after {self.max_polls} polls")
 
     def results(self, batch_id: str) -> list[dict[str, Any]]:
         """Every result item, paging with ``limit``/``offset`` while ``hasMore``."""

@@ -3,6 +3,11 @@
 A batch is polled with ``GET /v1/batch/{id}`` until it is completed, failed or cancelled; its
 results are paged with ``limit``/``offset`` while ``pagination.hasMore``; a fileId is one-shot
 (a second create with it answers 409 ``conflict``).
+
+``BEHAVIOUR`` tells the client checks the above; ``SPACE`` is what client fuzzing varies.
+For ``bulksim verify``: ``CREDENTIAL_KEYS`` is the one ``api_key`` (``--credential api_key=...``
+or ``CHECK_API_KEY``; a bulksim lists its pro-plan test key), and ``lifecycle`` walks the
+documented flow against any target.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -136,6 +137,24 @@ def test_reference_client_returns_a_batch_in_which_every_item_failed(sim: Simula
     items = sim.run_client(client.results, batch_id)
     assert [i["status"] for i in items] == ["failed", "failed"]
     sim.assert_client_conformant()
+
+
+def test_reference_client_polls_with_growing_intervals(sim: Simulator) -> None:
+    # The documentation's batch_inprogress01 runs for ten minutes from the start.
+    batch = sim.run_client(client_for(sim).wait, "batch_inprogress01")
+    assert batch["status"] == "completed"
+    polls = sim.journal.entries(provider="check", operation="get_batch")
+    gaps = [(b["epoch_ms"] - a["epoch_ms"]) / 1000 for a, b in itertools.pairwise(polls)]
+    assert gaps[:3] == [2.0, 3.0, 4.5]
+    assert gaps == sorted(gaps)
+    assert max(gaps) == 30.0
+    assert len(polls) < 40
+    sim.assert_client_conformant()
+
+
+def test_reference_client_stops_waiting_after_max_wait(sim: Simulator) -> None:
+    with pytest.raises(TimeoutError, match="batch_inprogress01 still processing after 60s"):
+        client_for(sim, max_wait=60).wait("batch_inprogress01")
 
 
 def test_reference_client_survives_every_fault_kind(sim: Simulator) -> None:
