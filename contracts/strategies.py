@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
@@ -128,6 +128,7 @@ def faults(
             {"kind": st.just("status"), "status": st.sampled_from(TRANSIENT_STATUSES)}
         ),
         st.fixed_dictionaries({"kind": st.just("drop")}),
+        st.fixed_dictionaries({"kind": st.just("drop_after")}),
         st.fixed_dictionaries({"kind": st.just("malformed")}),
         st.fixed_dictionaries({"kind": st.just("latency"), "latency_ms": st.integers(0, 10_000)}),
     ]
@@ -171,12 +172,17 @@ def scenarios(provider: str, *, max_faults: int = 4) -> st.SearchStrategy[Scenar
 
 
 def fuzz(
-    provider: str, *, max_examples: int = 50, max_faults: int = 4
+    provider: str,
+    *,
+    max_examples: int = 50,
+    max_faults: int = 4,
+    phases: Sequence[Phase] | None = None,
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Decorate a test taking ``scenario`` (and fixtures) to run it over drawn scenarios.
 
     The simulator fixture is reused across examples, which is why ``Scenario.apply``
-    resets it first; the health check that warns of that is switched off here.
+    resets it first; the health check that warns of that is switched off here. ``phases``
+    passes on to Hypothesis (leaving out ``Phase.explain`` makes a failing run quicker).
     """
 
     def decorate(test: Callable[..., None]) -> Callable[..., None]:
@@ -185,6 +191,7 @@ def fuzz(
             max_examples=max_examples,
             deadline=None,
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+            phases=phases if phases is not None else settings.default.phases,
         )(run)
 
     return decorate
