@@ -191,7 +191,7 @@ def fuzz(
             max_examples=max_examples,
             deadline=None,
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-            phases=phases if phases is not None else settings.default.phases,
+            phases=phases if phases is not None else tuple(Phase),
         )(run)
 
     return decorate
