@@ -2,7 +2,7 @@
 
     bulksim serve [--host 127.0.0.1] [--port 8700] [--seed 0] [--clock system|manual]
                   [--start ISO] [--provider NAME ...] [--time-scale 1.0] [--option p.key=value ...]
-                  [--drift p.operation:status=N ...] [--journal-size 1000] [--no-journal]
+                  [--drift p.operation:status=N ...] [--journal-size 1000] [--no-journal] [--no-validation]
                   [--control-token TOKEN]
     bulksim verify --provider NAME --base-url URL [--credential KEY=VALUE ...]
                    [--junit-xml PATH] [--max-examples 10] [--timeout 900]
@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         default=None,
         help="do not record traffic",
+    )
+    serve.add_argument(
+        "--no-validation",
+        dest="validate_requests",
+        action="store_false",
+        default=None,
+        help="do not check recorded requests against the specs",
     )
     serve.add_argument(
         "--control-token",
@@ -152,6 +159,7 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         "drift": tuple(args.drift) if args.drift else None,
         "journal_size": args.journal_size,
         "journal": args.journal,
+        "validate_requests": args.validate_requests,
         "control_token": args.control_token,
     }
     settings = Settings.from_env(environ, **overrides)

@@ -164,3 +164,9 @@ def test_listening_socket_is_tcp_so_accepted_connections_get_nodelay() -> None:
     asyncio.run(accept_one())
     assert sock.proto == socket.IPPROTO_TCP
     assert nodelay == [1]
+
+
+def test_serve_no_validation_and_no_journal_flags() -> None:
+    settings = settings_for(["serve", "--no-validation", "--no-journal"])
+    assert (settings.validate_requests, settings.journal) == (False, False)
+    assert settings_for(["serve"]).validate_requests is True
