@@ -7,6 +7,7 @@ page is read, so reading page 20,000 of a million-document batch costs what page
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Literal
 
 import jwt
 
+from simulator.kit.cache import ByteCache
 from simulator.kit.pagination import PageRequest, PageRules, PageWindow
 from simulator.kit.provider import ProviderContext
 from simulator.providers.helloatlas import errors
@@ -46,6 +48,8 @@ class HelloAtlasOptions:
     max_upload_bytes: int = 128 * 1024 * 1024
     max_batches: int = 1000
     max_metadata_bytes: int = 256 * 1024 * 1024
+    # Pages of finished documents kept as bytes, so that reading one again is a lookup.
+    page_cache_bytes: int = 8 * 1024 * 1024
     retention_days: int = 7
 
 
@@ -117,6 +121,7 @@ class HelloAtlasStore:
         # Per instance: a token from another simulator (or provider) never verifies here.
         self.signing_key = secrets.token_bytes(32)
         self.fakes = DocumentFaker(self.ctx.ids)
+        self.pages = ByteCache(self.options.page_cache_bytes)
         self._add(
             Batch(
                 SEED_BATCH_ID,
@@ -208,13 +213,38 @@ class HelloAtlasStore:
     def file_uuids(self, batch: Batch, start: int, stop: int) -> Iterator[str]:
         return self.fakes.file_uuids(batch.batch_id, start, stop)
 
-    def page(self, batch: Batch, request: PageRequest) -> dict[str, object]:
-        """The extracts response body for one page of ``batch``."""
+    def page_bytes(self, batch: Batch, request: PageRequest) -> bytes:
+        """The extracts response body for one page, as JSON bytes.
+
+        A page whose documents have all finished can no longer change, so it is kept (in a
+        bounded cache) and reading it again costs a lookup, not generating it again.
+        """
+        key = (
+            batch.batch_id,
+            request.page,
+            request.per_page,
+            self.options,
+            self.ctx.settings.time_scale,
+        )
+        cached = self.pages.get(key)
+        if cached is not None:
+            return cached
+        body, final = self.page(batch, request)
+        data = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        if final:
+            self.pages.put(key, data)
+        return data
+
+    def page(self, batch: Batch, request: PageRequest) -> tuple[dict[str, object], bool]:
+        """The extracts response body for one page of ``batch``, and whether it is final."""
         window = PageWindow(request.page, request.per_page, batch.count)
         now = self.now()
         data = []
+        final = True
         for index in window.indices():
             item = self.document(batch, index, now)
+            if item is None or (item["file_data"] is None and "error_code" not in item):
+                final = False
             if item is not None:
                 data.append(item)
         return {
@@ -225,7 +255,7 @@ class HelloAtlasStore:
             "total_items": window.total_items,
             "has_next": window.has_next,
             "has_prev": window.has_prev,
-        }
+        }, final
 
     def document(self, batch: Batch, index: int, now: datetime) -> dict[str, object] | None:
         """Document ``index`` as the extracts page shows it at ``now`` (None: left out)."""

@@ -91,7 +91,7 @@ async def get_bulk_extracts(request: Request) -> Response:
         page = parse_page_request(params.get("page"), params.get("per_page"), store.rules)
     except PageParamError as exc:
         raise errors.InvalidPageParameter(field=exc.param, reason=exc.reason) from None
-    return JSONResponse(store.page(batch, page))
+    return Response(store.page_bytes(batch, page), media_type="application/json")
 
 
 ROUTES = (
