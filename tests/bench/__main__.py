@@ -294,11 +294,13 @@ def million(figures: Figures) -> None:
         created = time.perf_counter() - started
         httpx.post(f"{server.origin}/_sim/clock/advance", json={"seconds": 3600})
         token = helloatlas_token(server)
-        timings = {}
+        timings: dict[str, float] = {}
+        # Each page read once, so no answer comes from the cache of finished pages.
+        ranges = {"first": range(1, 21), "last": range(19_981, 20_001)}
         with httpx.Client(base_url=server.origin, headers={"Token": token}) as client:
-            for page in (1, 20_000):
+            for name, pages in ranges.items():
                 samples = []
-                for _ in range(20):
+                for page in pages:
                     t0 = time.perf_counter()
                     response = client.get(
                         "/helloatlas/v1/bulk/extracts",
@@ -306,21 +308,24 @@ def million(figures: Figures) -> None:
                     )
                     samples.append(time.perf_counter() - t0)
                     assert response.status_code == 200
-                timings[page] = statistics.median(samples)
+                timings[name] = statistics.median(samples)
             last = response.json()
+            t0 = time.perf_counter()
+            client.get(
+                "/helloatlas/v1/bulk/extracts", params={"batch_id": batch_id, "page": 20_000}
+            )
+            timings["again"] = time.perf_counter() - t0
         growth = (server.rss_kb() - before) * 1024
     assert last["has_next"] is False
-    figures.data["million"] = {
-        "create_s": created,
-        "first_s": timings[1],
-        "last_s": timings[20_000],
-        "growth": growth,
-    }
+    figures.data["million"] = {"create_s": created, **timings, "growth": growth}
     figures.add("upload of 1,000,000 documents", f"{created:.1f} s")
     figures.add(
-        "first page / last page (median of 20)",
-        f"{timings[1] * 1000:.1f} ms / {timings[20_000] * 1000:.1f} ms",
-        f"last {timings[20_000] / timings[1]:.2f}x first",
+        "pages 1-20 / pages 19,981-20,000, first reads (median)",
+        f"{timings['first'] * 1000:.1f} ms / {timings['last'] * 1000:.1f} ms",
+        f"last {timings['last'] / timings['first']:.2f}x first",
+    )
+    figures.add(
+        "the last page read again (finished pages are kept)", f"{timings['again'] * 1000:.1f} ms"
     )
     figures.add("server memory growth for the batch", f"{growth / 1e6:.1f} MB", "target < 20 MB")
 
