@@ -8,10 +8,9 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import jwt
-
 from simulator.clock import format_iso
 from simulator.kit.provider import ProviderContext
+from simulator.kit.tokens import Problem, TokenRejected, TokenSigner
 from simulator.providers.deepvue import errors
 from simulator.providers.deepvue.fakes import (
     OUTPUT_COLUMNS,
@@ -80,7 +79,7 @@ class DeepvueStore:
     ctx: ProviderContext
     clients: dict[str, Client] = field(init=False)
     batches: dict[str, Batch] = field(init=False)
-    signing_key: bytes = field(init=False)
+    tokens: TokenSigner = field(init=False)
 
     @property
     def options(self) -> DeepvueOptions:
@@ -91,8 +90,7 @@ class DeepvueStore:
     def __post_init__(self) -> None:
         self.clients = {c.client_id: c for c in TEST_CLIENTS}
         self.batches = {}
-        # Per instance: a token from another simulator (or provider) never verifies here.
-        self.signing_key = secrets.token_bytes(32)
+        self.tokens = TokenSigner(AUDIENCE, self.ctx.clock, self.ctx.ids)
         now = self.now()
         self._add(
             Batch(
@@ -130,50 +128,20 @@ class DeepvueStore:
             raise errors.IncorrectClientIdOrClientSecret()
         if not client.active:
             raise errors.InactiveClientId()
-        issued = self.now().replace(microsecond=0)
-        expiry = issued + timedelta(seconds=self.options.token_ttl_seconds)
-        claims = {
-            "sub": client.client_id,
-            "aud": AUDIENCE,
-            "iat": int(issued.timestamp()),
-            "exp": int(expiry.timestamp()),
-            "jti": self.ctx.ids.hex32(),
-        }
-        return jwt.encode(claims, self.signing_key, algorithm="HS256"), expiry
+        return self.tokens.issue(client.client_id, self.options.token_ttl_seconds)
 
     def verify(self, token: str, api_key: str | None) -> Client:
         """The client a bearer token and ``x-api-key`` belong to, or Deepvue's error."""
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
-            raise errors.NotAValidToken() from None
-        if header.get("alg") != "HS256":
+            client = self.clients.get(self.tokens.subject(token))
+        except TokenRejected as exc:
+            raise {
+                Problem.MALFORMED: errors.NotAValidToken,
+                Problem.INVALID: errors.CouldNotValidateCredentials,
+                Problem.EXPIRED: errors.AuthorizationFailure,
+            }[exc.problem]() from None
+        if client is None:
             raise errors.CouldNotValidateCredentials()
-        try:
-            # Expiry is checked against the simulator's clock below, not the wall clock.
-            claims = jwt.decode(
-                token,
-                self.signing_key,
-                algorithms=["HS256"],
-                audience=AUDIENCE,
-                options={
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                    "require": ["sub", "exp"],
-                },
-            )
-        except jwt.InvalidSignatureError:
-            raise errors.CouldNotValidateCredentials() from None
-        except jwt.DecodeError:
-            raise errors.NotAValidToken() from None
-        except jwt.InvalidTokenError:
-            raise errors.CouldNotValidateCredentials() from None
-        client = self.clients.get(str(claims["sub"]))
-        if client is None or not isinstance(claims["exp"], int):
-            raise errors.CouldNotValidateCredentials()
-        if claims["exp"] <= self.now().timestamp():
-            raise errors.AuthorizationFailure()
         if api_key is None or not secrets.compare_digest(
             api_key.encode(), client.client_secret.encode()
         ):

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-import jwt
-
 from simulator.kit.cache import ByteCache
 from simulator.kit.pagination import PageRequest, PageRules, PageWindow
 from simulator.kit.provider import ProviderContext
+from simulator.kit.tokens import Problem, TokenRejected, TokenSigner
 from simulator.providers.helloatlas import errors
 from simulator.providers.helloatlas.documents import Documents
 from simulator.providers.helloatlas.fakes import FAILED, UNIDENTIFIED, DocumentFaker, traits_of
@@ -103,7 +102,7 @@ class HelloAtlasStore:
     ctx: ProviderContext
     clients: dict[str, Client] = field(init=False)
     batches: dict[str, Batch] = field(init=False)
-    signing_key: bytes = field(init=False)
+    tokens: TokenSigner = field(init=False)
 
     @property
     def options(self) -> HelloAtlasOptions:
@@ -118,8 +117,7 @@ class HelloAtlasStore:
     def __post_init__(self) -> None:
         self.clients = {c.client_id: c for c in TEST_CLIENTS}
         self.batches = {}
-        # Per instance: a token from another simulator (or provider) never verifies here.
-        self.signing_key = secrets.token_bytes(32)
+        self.tokens = TokenSigner(AUDIENCE, self.ctx.clock, self.ctx.ids)
         self.fakes = DocumentFaker(self.ctx.ids)
         self.pages = ByteCache(self.options.page_cache_bytes)
         self._add(
@@ -155,43 +153,20 @@ class HelloAtlasStore:
             client.client_secret.encode(), client_secret.encode()
         ):
             raise errors.InvalidClientCredentials()
-        issued = self.now().replace(microsecond=0)
         ttl = self.options.token_ttl_seconds
-        claims = {
-            "sub": client.client_id,
-            "aud": AUDIENCE,
-            "iat": int(issued.timestamp()),
-            "exp": int((issued + timedelta(seconds=ttl)).timestamp()),
-            "jti": self.ctx.ids.hex32(),
-        }
-        return jwt.encode(claims, self.signing_key, algorithm="HS256"), ttl
+        token, _ = self.tokens.issue(client.client_id, ttl)
+        return token, ttl
 
     def verify(self, token: str) -> Client:
         """The client a ``Token`` header belongs to, or HelloAtlas's 401."""
         try:
-            if jwt.get_unverified_header(token).get("alg") != "HS256":
-                raise errors.InvalidToken()
-            # Expiry is checked against the simulator's clock below, not the wall clock.
-            claims = jwt.decode(
-                token,
-                self.signing_key,
-                algorithms=["HS256"],
-                audience=AUDIENCE,
-                options={
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                    "require": ["sub", "exp", "iat"],
-                },
-            )
-        except (jwt.PyJWTError, ValueError):
-            raise errors.InvalidToken() from None
-        client = self.clients.get(str(claims["sub"]))
-        expiry = claims["exp"]
-        if client is None or isinstance(expiry, bool) or not isinstance(expiry, int):
+            client = self.clients.get(self.tokens.subject(token))
+        except TokenRejected as exc:
+            raise (
+                errors.ExpiredToken if exc.problem is Problem.EXPIRED else errors.InvalidToken
+            )() from None
+        if client is None:
             raise errors.InvalidToken()
-        if expiry <= self.now().timestamp():
-            raise errors.ExpiredToken()
         return client
 
     # -- batches ---------------------------------------------------------------------------
