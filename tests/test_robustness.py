@@ -346,3 +346,43 @@ def test_concurrent_clients_lose_and_double_nothing(app: Starlette) -> None:
         listed = client.get("/check/v1/batch", params={"limit": 100}, headers=check).json()
         assert set(check_ids) <= {b["id"] for b in listed["data"]}
     assert not app.state.sim.crashes
+
+
+# -- security ----------------------------------------------------------------------------------
+
+
+def test_one_providers_credentials_are_refused_by_every_other(app: Starlette) -> None:
+    deepvue = headers_for(app, "deepvue")["Authorization"].removeprefix("Bearer ")
+    helloatlas = headers_for(app, "helloatlas")["Token"]
+    passcreator = headers_for(app, "passcreator")["Authorization"]
+    check = headers_for(app, "check")["Authorization"].removeprefix("Bearer ")
+    deepvue_secret = headers_for(app, "deepvue")["x-api-key"]
+    with TestClient(app) as client:
+        deepvue_status = "/deepvue/v1/verification/batch-processing-status?request_id=x"
+        for foreign in (helloatlas, passcreator, check):
+            answer = client.get(
+                deepvue_status,
+                headers={"Authorization": f"Bearer {foreign}", "x-api-key": deepvue_secret},
+            )
+            assert answer.status_code in (401, 403), foreign
+        for foreign in (deepvue, passcreator, check):
+            answer = client.get(
+                "/helloatlas/v1/bulk/extracts?batch_id=x", headers={"Token": foreign}
+            )
+            assert answer.status_code == 401
+            assert answer.json()["error_code"] == "401"
+        for foreign in (deepvue, helloatlas, f"Bearer {check}", check):
+            answer = client.get("/passcreator/api/v3/process/x", headers={"Authorization": foreign})
+            assert answer.status_code == 401
+        for foreign in (deepvue, helloatlas, passcreator):
+            answer = client.get("/check/v1/batch", headers={"Authorization": f"Bearer {foreign}"})
+            assert answer.status_code == 401
+            assert answer.json()["error"]["code"] == "unauthorized"
+
+
+def test_jwt_secrets_differ_per_instance(app_factory: AppFactory) -> None:
+    first, second = app_factory(), app_factory()
+    token = headers_for(first, "helloatlas")["Token"]
+    with TestClient(second) as client:
+        answer = client.get("/helloatlas/v1/bulk/extracts?batch_id=x", headers={"Token": token})
+    assert answer.status_code == 401
