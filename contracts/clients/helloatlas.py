@@ -101,9 +101,15 @@ def page_finished(page: Mapping[str, Any]) -> bool:
     no error. Both ways of showing an unfinished document are covered: in place with
     ``"file_data": null``, or left out (the page is short).
     """
-    data = page.get("data")
-    number, per_page, total = (page.get(k) for k in ("page", "per_page", "total_items"))
-    if not isinstance(data, list) or not all(isinstance(v, int) for v in (number, per_page, total)):
+    data, number, per_page, total = (
+        page.get(k) for k in ("data", "page", "per_page", "total_items")
+    )
+    if not (
+        isinstance(data, list)
+        and isinstance(number, int)
+        and isinstance(per_page, int)
+        and isinstance(total, int)
+    ):
         return False
     covered = max(0, min(per_page, total - (number - 1) * per_page))
     return len(data) >= covered and all(_document_finished(entry) for entry in data)
