@@ -87,6 +87,12 @@ def _read(entry: Entry) -> _Read | None:
     larger (up to about 50 KB). A cut-off page is judged by what is left: its place from the
     query, unfinished if an unfinished document shows, otherwise taken as finished, and
     ``has_next`` unknown (so never said to be missed). Whole pages are judged exactly.
+
+    Taking a cut-off page as finished is the lesser error: ``stopped-polling`` stays right
+    (a page's last read is finished), but a page whose unfinished documents fall past the cut,
+    or are left out (``pending_documents=omit``), may be reported as ``poll-after-terminal``
+    when a correct client reads it again. Judging it unfinished instead would report nearly
+    every large finished page as ``stopped-polling``.
     """
     response = entry["response"]
     if not 200 <= response["status"] < 300 or entry.get("fault") in _LOST:
