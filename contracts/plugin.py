@@ -29,8 +29,17 @@ START = "2026-03-09T08:14:08Z"
 
 @pytest.fixture(scope="session")
 def bulksim_settings() -> Settings:
-    """A manual clock at a fixed instant and seed 0: every run is the same run."""
-    return Settings(clock="manual", start=parse_iso(START), seed=0, journal_size=10_000)
+    """A manual clock at a fixed instant and seed 0: every run is the same run.
+
+    The journal keeps 128 KiB of each body, so the checks see whole pages of results.
+    """
+    return Settings(
+        clock="manual",
+        start=parse_iso(START),
+        seed=0,
+        journal_size=10_000,
+        journal_body_bytes=128 * 1024,
+    )
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
     bulksim serve [--host 127.0.0.1] [--port 8700] [--seed 0] [--clock system|manual]
                   [--start ISO] [--provider NAME ...] [--time-scale 1.0] [--option p.key=value ...]
-                  [--drift p.operation:status=N ...] [--journal-size 1000] [--no-journal] [--no-validation]
-                  [--control-token TOKEN]
+                  [--drift p.operation:status=N ...] [--journal-size 1000] [--journal-body-bytes N]
+                  [--no-journal] [--no-validation] [--control-token TOKEN]
     bulksim verify --provider NAME --base-url URL [--credential KEY=VALUE ...]
                    [--junit-xml PATH] [--max-examples 10] [--timeout 900]
 
@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="depart from the spec on purpose (repeatable), to see a drift check fail",
     )
     serve.add_argument("--journal-size", type=int, help="entries kept in the journal ring")
+    serve.add_argument(
+        "--journal-body-bytes", type=int, help="bytes of each body the journal keeps (16384)"
+    )
     serve.add_argument(
         "--no-journal",
         dest="journal",
@@ -158,6 +161,7 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         "options": tuple(args.options) if args.options else None,
         "drift": tuple(args.drift) if args.drift else None,
         "journal_size": args.journal_size,
+        "journal_body_bytes": args.journal_body_bytes,
         "journal": args.journal,
         "validate_requests": args.validate_requests,
         "control_token": args.control_token,

@@ -2,7 +2,7 @@
 
 It finds the operation (the route name) a request is for, applies a scheduled fault if one
 strikes, and records the request and its response in the journal. It is pure ASGI so that it
-adds little to the hot path, and it captures at most ``BODY_CAP`` bytes of each body.
+adds little to the hot path, and it keeps at most ``journal_body_bytes`` of each body.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.validate import SpecValidator
 from simulator.faults import Fault
-from simulator.journal import ALWAYS_SECRET_FIELDS, BODY_CAP, Entry, mask_headers
+from simulator.journal import ALWAYS_SECRET_FIELDS, Entry, mask_headers
 from simulator.kit.provider import ProviderRuntime
 from simulator.settings import Drift, parse_drift
 from simulator.state import SimulatorState
@@ -98,6 +98,7 @@ class Gateway:
                 else None
             ),
         )
+        cap = state.settings.journal_body_bytes
         request_body = bytearray()
         response_body = bytearray()
         body_done = False
@@ -108,8 +109,8 @@ class Gateway:
             if message["type"] == "http.request":
                 chunk = message.get("body", b"")
                 entry.request_size += len(chunk)
-                if len(request_body) < BODY_CAP:
-                    request_body.extend(chunk[: BODY_CAP - len(request_body)])
+                if len(request_body) < cap:
+                    request_body.extend(chunk[: cap - len(request_body)])
                 body_done = not message.get("more_body", False)
             elif message["type"] == "http.disconnect":
                 body_done = True
@@ -119,8 +120,11 @@ class Gateway:
             if message["type"] == "http.response.start":
                 entry.status = message["status"]
                 entry.response_headers = mask_headers(message.get("headers", []), frozenset())
-            elif message["type"] == "http.response.body" and len(response_body) < BODY_CAP:
-                response_body.extend(message.get("body", b"")[: BODY_CAP - len(response_body)])
+            elif message["type"] == "http.response.body":
+                chunk = message.get("body", b"")
+                entry.response_size += len(chunk)
+                if len(response_body) < cap:
+                    response_body.extend(chunk[: cap - len(response_body)])
             await send(message)
 
         state.journal.record(entry)
@@ -132,7 +136,7 @@ class Gateway:
             # A body nobody read (a fault answered, or the handler had no use for it) is still
             # what the client sent: keep it when it is small.
             declared = entry.request_headers.get("content-length", "")
-            if not body_done and declared.isdigit() and int(declared) <= BODY_CAP:
+            if not body_done and declared.isdigit() and int(declared) <= cap:
                 while not body_done:
                     await tee_receive()
             entry.request_body = bytes(request_body)

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Entry", "Journal", "mask"]
 
-BODY_CAP = 16 * 1024
 ALWAYS_SECRET_HEADERS = frozenset({"authorization", "cookie", "x-bulksim-token"})
 ALWAYS_SECRET_FIELDS = frozenset({"access_token", "client_secret", "token", "api_key", "password"})
 
@@ -48,6 +47,7 @@ class Entry:
     request_body: bytes
     request_size: int
     status: int = 0
+    response_size: int = 0
     response_headers: dict[str, str] = field(default_factory=dict)
     response_body: bytes = b""
     fault: str | None = None
@@ -99,7 +99,7 @@ class Entry:
                     self.response_body,
                     self.response_headers.get("content-type", ""),
                     self.secret_fields,
-                    None,
+                    self.response_size,
                 ),
             },
             "fault": self.fault,
@@ -194,7 +194,8 @@ def _render_body(
     text = body.decode("utf-8", errors="replace")
     if kind == "application/x-www-form-urlencoded":
         pairs = parse_qsl(text, keep_blank_values=True)
-        return urlencode([(k, mask(v) if k.lower() in secret else v) for k, v in pairs], safe="*")
+        masked = urlencode([(k, mask(v) if k.lower() in secret else v) for k, v in pairs], safe="*")
+        return masked + ("…" if truncated else "")
     if kind.endswith("json") and not truncated:
         try:
             return _mask_json(json.loads(text), secret)

@@ -38,6 +38,7 @@ class Settings:
     start: datetime | None = None
     providers: tuple[str, ...] = ()
     journal_size: int = 1000
+    journal_body_bytes: int = 16 * 1024
     journal: bool = True
     validate_requests: bool = True
     control_token: str | None = None
@@ -64,6 +65,8 @@ class Settings:
             raise SettingsError(f"port must be 0..65535, not {self.port}")
         if self.journal_size < 1:
             raise SettingsError("journal_size must be at least 1")
+        if self.journal_body_bytes < 0:
+            raise SettingsError("journal_body_bytes must not be negative")
         if not 0 <= self.time_scale < float("inf"):
             raise SettingsError("time_scale must be a finite number, not negative")
         if self.start is not None and self.clock != "manual":
@@ -126,7 +129,7 @@ def parse_drift(text: str) -> Drift:
 
 def _cast(key: str, raw: str, name: str) -> Any:
     try:
-        if name in ("port", "seed", "journal_size"):
+        if name in ("port", "seed", "journal_size", "journal_body_bytes"):
             return int(raw)
         if name == "time_scale":
             return float(raw)

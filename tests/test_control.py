@@ -418,3 +418,15 @@ def test_fault_drop_after_does_the_work_then_closes_the_connection(client: TestC
     assert retry.status_code == 409
     entry = client.get("/_sim/journal?operation=create_batch").json()["entries"][0]
     assert entry["fault"] == "drop_after"
+
+
+def test_journal_keeps_journal_body_bytes_of_each_body_and_marks_the_cut(
+    app_factory: AppFactory,
+) -> None:
+    with TestClient(app_factory(journal_body_bytes=40)) as client:
+        client.post("/deepvue/v1/authorize", data={"client_id": "x" * 100, "client_secret": "y"})
+        entry = client.get("/_sim/journal").json()["entries"][0]
+    assert entry["request"]["body"] == "client_id=" + "x" * 30 + "…"
+    assert (
+        entry["response"]["body"] == '{"detail":"Incorrect client_id or client_secret"}'[:40] + "…"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -14,9 +15,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from contracts.checks import ClientNotConformant
 from contracts.clients.base import RetryPolicy
 from contracts.clients.helloatlas import Extraction, HelloAtlasClient, HelloAtlasError, Page
-from contracts.harness import ClientCrashed, Simulator
+from contracts.harness import ClientCrashed, Simulator, in_process
 from contracts.strategies import Scenario, fuzz, scenarios
 from contracts.suites.helloatlas import files_of
+from simulator.settings import Settings
 
 # Three pages of 50, 50 and 20: every type, and each magic outcome.
 NAMES = (
@@ -56,12 +58,9 @@ def client_for(
 
 
 @pytest.fixture
-def whole_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("simulator.gateway.BODY_CAP", WHOLE_PAGE_CAP)
-
-
-@pytest.fixture
-def sim(bulksim_app: Simulator, whole_pages: None) -> Simulator:
+def sim(bulksim_app: Simulator) -> Simulator:
+    # The plugin's journal keeps whole pages of results: the checks judge every document.
+    assert bulksim_app.state.settings.journal_body_bytes >= WHOLE_PAGE_CAP
     return bulksim_app
 
 
@@ -182,7 +181,7 @@ def test_reference_client_survives_every_fault_kind(sim: Simulator) -> None:
     sim.assert_client_conformant()
 
 
-def test_reference_client_over_a_real_socket(bulksim_server: Simulator, whole_pages: None) -> None:
+def test_reference_client_over_a_real_socket(bulksim_server: Simulator) -> None:
     sim = bulksim_server
     sim.faults.schedule("helloatlas", "drop", operation="bulk_multiupload")
     sim.faults.schedule("helloatlas", "drop", operation="get_bulk_extracts")
@@ -194,9 +193,13 @@ def test_reference_client_over_a_real_socket(bulksim_server: Simulator, whole_pa
     sim.assert_client_conformant()
 
 
-def test_checks_judge_pages_the_journal_cut_off(bulksim_app: Simulator) -> None:
-    """At the journal's own cap, a cut-off page is judged by what is left of it."""
-    sim = bulksim_app
+def test_checks_judge_pages_the_journal_cut_off(bulksim_settings: Settings) -> None:
+    """With the served default of 16 KiB a body, a cut-off page is judged by what is left."""
+    with in_process(dataclasses.replace(bulksim_settings, journal_body_bytes=16 * 1024)) as sim:
+        _judge_cut_off_pages(sim)
+
+
+def _judge_cut_off_pages(sim: Simulator) -> None:
     names = ["aadhaar_front.jpg"] * 100
     sim.run_client(client_for(sim).extract, files_of(names))
     cut = [
@@ -382,7 +385,7 @@ def test_wrong_client_without_retries_is_caught_on_a_cut_off_body(sim: Simulator
 
 
 @pytest.fixture
-def fuzz_sim(bulksim_app: Simulator, whole_pages: None) -> Simulator:
+def fuzz_sim(bulksim_app: Simulator) -> Simulator:
     return bulksim_app
 
 
