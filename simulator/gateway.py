@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.validate import SpecValidator
 from simulator.faults import Fault
-from simulator.journal import ALWAYS_SECRET_FIELDS, Entry, mask_headers
+from simulator.journal import ALWAYS_SECRET_FIELDS, Entry
 from simulator.kit.provider import ProviderRuntime
 from simulator.settings import Drift, parse_drift
 from simulator.state import SimulatorState
@@ -48,12 +48,22 @@ class Gateway:
                 self.drifts.setdefault(drift.operation, []).append(drift)
         self.secret_headers = provider.secret_headers
         self.secret_fields = ALWAYS_SECRET_FIELDS | provider.secret_fields
+        self._operations: dict[tuple[str, str], tuple[str, bool]] = {}
 
     def _validator(self) -> SpecValidator:
         return self.runtime.validator
 
     def operation(self, scope: Scope) -> tuple[str, bool]:
         """The route name for this request, and whether method and path both match."""
+        key = (scope["method"], scope["path"])
+        known = self._operations.get(key)
+        if known is None:
+            if len(self._operations) >= 4096:
+                self._operations.clear()
+            known = self._operations[key] = self._match(scope)
+        return known
+
+    def _match(self, scope: Scope) -> tuple[str, bool]:
         partial = None
         for route in self.routes:
             match, _ = route.matches(scope)
@@ -86,7 +96,8 @@ class Gateway:
             method=scope["method"],
             path=scope["path"],
             query=scope.get("query_string", b"").decode("latin-1"),
-            request_headers=mask_headers(scope["headers"], self.secret_headers),
+            raw_request_headers=scope["headers"],
+            secret_headers=self.secret_headers,
             request_body=b"",
             request_size=0,
             fault=fault.describe() if fault else None,
@@ -119,7 +130,7 @@ class Gateway:
         async def tap_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 entry.status = message["status"]
-                entry.response_headers = mask_headers(message.get("headers", []), frozenset())
+                entry.raw_response_headers = message.get("headers", [])
             elif message["type"] == "http.response.body":
                 chunk = message.get("body", b"")
                 entry.response_size += len(chunk)
@@ -135,7 +146,8 @@ class Gateway:
         finally:
             # A body nobody read (a fault answered, or the handler had no use for it) is still
             # what the client sent: keep it when it is small.
-            declared = entry.request_headers.get("content-length", "")
+            lengths = [v for k, v in scope["headers"] if k.lower() == b"content-length"]
+            declared = lengths[0].decode("latin-1") if lengths else ""
             if not body_done and declared.isdigit() and int(declared) <= cap:
                 while not body_done:
                     await tee_receive()

@@ -1,7 +1,8 @@
 """The journal: every request a provider received and what it answered, in a bounded ring.
 
-Headers named as secret by the provider (and a few universal ones) are masked when an entry
-is recorded; secret fields inside JSON and form bodies are masked when entries are read.
+Headers named as secret by the provider (and a few universal ones), and secret fields inside
+JSON and form bodies, are masked whenever an entry is read: nothing leaves the journal
+unmasked, and the serving path does no masking work.
 """
 
 from __future__ import annotations
@@ -43,18 +44,28 @@ class Entry:
     method: str
     path: str
     query: str
-    request_headers: dict[str, str]
+    raw_request_headers: list[tuple[bytes, bytes]]
     request_body: bytes
     request_size: int
     status: int = 0
     response_size: int = 0
-    response_headers: dict[str, str] = field(default_factory=dict)
+    raw_response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     response_body: bytes = b""
     fault: str | None = None
     secret_fields: frozenset[str] = ALWAYS_SECRET_FIELDS
+    secret_headers: frozenset[str] = frozenset()
     local_path: str = ""
     validator: Callable[[], SpecValidator] | None = None
     _violations: list[str] | None = None
+
+    @property
+    def request_headers(self) -> dict[str, str]:
+        """The request's headers, secrets masked (masked when read, not on the serving path)."""
+        return mask_headers(self.raw_request_headers, self.secret_headers)
+
+    @property
+    def response_headers(self) -> dict[str, str]:
+        return mask_headers(self.raw_response_headers, frozenset())
 
     @property
     def violations(self) -> list[str]:

@@ -5,12 +5,16 @@ never verifies. PyJWT checks the signature, the audience and the claims; expiry 
 here against the injected clock (a manual clock may stand hours from the wall clock), so
 PyJWT's own time checks are off. A rejection says what was wrong; each provider maps that
 to its own error.
+
+A client sends the same token on every call for hours, so a token that verified once is
+remembered (a bounded few thousand, by its exact text) and only its expiry is judged again.
 """
 
 from __future__ import annotations
 
 import enum
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -46,6 +50,10 @@ class TokenSigner:
     clock: Clock
     ids: IdFactory
     key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    remembered: int = 4096
+    _verified: OrderedDict[str, tuple[str, int]] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
 
     def issue(self, subject: str, ttl_seconds: float) -> tuple[str, datetime]:
         """A token for ``subject`` and its expiry (whole seconds on the clock)."""
@@ -62,6 +70,18 @@ class TokenSigner:
 
     def subject(self, token: str) -> str:
         """The subject of a token issued here and not expired; else :class:`TokenRejected`."""
+        known = self._verified.get(token)
+        if known is None:
+            known = self._verify(token)
+            self._verified[token] = known
+            if len(self._verified) > self.remembered:
+                self._verified.popitem(last=False)
+        subject, expiry = known
+        if expiry <= self.clock.now().timestamp():
+            raise TokenRejected(Problem.EXPIRED)
+        return subject
+
+    def _verify(self, token: str) -> tuple[str, int]:
         try:
             if jwt.get_unverified_header(token).get("alg") != ALGORITHM:
                 raise TokenRejected(Problem.INVALID)
@@ -86,6 +106,4 @@ class TokenSigner:
         expiry = claims["exp"]
         if isinstance(expiry, bool) or not isinstance(expiry, int):
             raise TokenRejected(Problem.INVALID)
-        if expiry <= self.clock.now().timestamp():
-            raise TokenRejected(Problem.EXPIRED)
-        return str(claims["sub"])
+        return str(claims["sub"]), expiry

@@ -312,10 +312,28 @@ def test_reference_client_survives_any_scenario(bulksim_app: Simulator, scenario
         for i, kind in enumerate(scenario.items)
         if kind == "locked"
     }
-    assert (updated.total, updated.errors) == (len(created.succeeded_items(items)), locked)
+    lost_create = any(
+        f["kind"] == "drop_after" and f["operation"] == "create_pass" for f in scenario.faults
+    )
+    if lost_create:  # the items may exist twice; the update selects every copy
+        assert updated.total >= len(created.succeeded_items(items))
+        assert updated.errors.keys() <= locked.keys()
+    else:
+        assert (updated.total, updated.errors) == (len(created.succeeded_items(items)), locked)
     for made in bulksim_app.run_client(lambda: list(client.find_passes(BATCH))):
         assert made.get("tier") == (None if made["userProvidedId"] in locked else "gold")
-    assert processes_started(bulksim_app) == 2
+    # An answer lost after the work (drop_after) makes a retried submit start its process
+    # twice: Passcreator has no idempotency key, so the client can only say it may have.
+    lost = [
+        f
+        for f in scenario.faults
+        if f["kind"] == "drop_after" and f["operation"] in ("create_pass", "update_passes")
+    ]
+    if lost:
+        assert created.maybe_duplicated or updated.maybe_duplicated
+        assert processes_started(bulksim_app) >= 2
+    else:
+        assert processes_started(bulksim_app) == 2
     bulksim_app.assert_client_conformant()
 
 

@@ -51,3 +51,13 @@ def test_unsigned_or_claimless_tokens_do_not_verify() -> None:
     no_iat = jwt.encode({"sub": "c", "aud": "acme", "exp": 4_000_000_000}, tokens.key, "HS256")
     assert problem(tokens, unsigned) is Problem.INVALID
     assert problem(tokens, no_iat) is Problem.INVALID
+
+
+def test_a_remembered_token_still_expires_and_the_memory_is_bounded() -> None:
+    clock = ManualClock(START)
+    tokens = TokenSigner("acme", clock, IdFactory(1), remembered=2)
+    issued = [tokens.issue(f"client-{n}", 60)[0] for n in range(3)]
+    assert [tokens.subject(t) for t in issued] == ["client-0", "client-1", "client-2"]
+    assert len(tokens._verified) == 2
+    clock.advance(timedelta(seconds=60))
+    assert problem(tokens, issued[2]) is Problem.EXPIRED
