@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import Receive, Scope, Send
 
 from simulator.clock import Clock, ManualClock, SystemClock, wall_clock_now
 from simulator.control import control_app
@@ -64,16 +65,46 @@ def create_app(
     )
     if sleep is not None:
         state.sleep = sleep
-    routes: list[BaseRoute] = [Mount("/_sim", control_app(state))]
     gateways = [provider_app(runtime, state) for runtime in state.runtimes.values()]
-    routes += [Mount(g.runtime.provider.mount, g) for g in gateways]
-    if len(gateways) == 1:
-        # One provider served alone also answers at the root, as the real host does.
-        routes.append(Mount("", gateways[0]))
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _root_http_error})
-    app.router.redirect_slashes = False
+    app = SimulatorApp(gateways, control_app(state))
     app.state.sim = state
     return app
+
+
+class SimulatorApp(Starlette):
+    """The simulator's root: a provider's requests go straight to its gateway by prefix.
+
+    The control plane, a single provider served at the root, and every path no provider
+    owns go through Starlette's router (whose 404 names the providers). Dispatching by
+    prefix keeps one routing layer off every provider call, and a path holding a newline
+    (which ``Mount``'s pattern does not match) still reaches its provider.
+    """
+
+    def __init__(self, gateways: Sequence[Gateway], control: Starlette) -> None:
+        routes: list[BaseRoute] = [Mount("/_sim", control)]
+        if len(gateways) == 1:
+            # One provider served alone also answers at the root, as the real host does.
+            routes.append(Mount("", gateways[0]))
+        super().__init__(routes=routes, exception_handlers={HTTPException: _root_http_error})
+        self.router.redirect_slashes = False
+        self.prefixes = [(g.runtime.provider.mount, g) for g in gateways]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            root = scope.get("root_path", "")
+            path = scope["path"]
+            path = path[len(root) :] if root and path.startswith(root) else path
+            for prefix, gateway in self.prefixes:
+                if path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] in ("", "/"):
+                    child = {
+                        **scope,
+                        "path_params": {},
+                        "app_root_path": scope.get("app_root_path", root),
+                        "root_path": root + prefix,
+                    }
+                    await gateway(child, receive, send)
+                    return
+        await super().__call__(scope, receive, send)
 
 
 def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:

@@ -153,8 +153,17 @@ def _validator(provider: str) -> SpecValidator:
 
 
 def base_url(request: Request) -> str:
-    """The provider's base URL as the client reached it: origin plus mount (no trailing /)."""
-    return f"{request.url.scheme}://{request.url.netloc}{request.scope.get('root_path', '')}"
+    """The provider's base URL as the client reached it: origin plus mount (no trailing /).
+
+    Read from the scope (the Host header, else the server address) rather than by building
+    ``request.url``, which parses a whole URL: this is on the path of every status poll.
+    """
+    scope = request.scope
+    host = request.headers.get("host")
+    if not host:
+        server_host, server_port = scope.get("server") or ("localhost", 80)
+        host = f"{server_host}:{server_port}"
+    return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}"
 
 
 @cache
