@@ -1,18 +1,19 @@
-"""A batch's documents as compact metadata: only each document's id and file URL.
+"""A batch's documents as compact metadata: each document's id, and what its URL says.
 
 Nothing about a document's extracted data is stored; it is generated when its page is read
-(``fakes.py``). The ids and URLs themselves are kept in the smallest form that reproduces
-them exactly:
+(``fakes.py``). The simulator never fetches or echoes a file URL: it only reads the
+document's traits (its type and magic words) from it. So what is kept is:
 
 - document ids ``"N"``, ``"N+1"``, ``"N+2"``, ... (canonical decimals counting up by one, as
-  most clients number them) are a start and a count, whatever the batch's size;
-- file URLs that differ only by the document id (``.../scan-{id}.jpg``) are a prefix and a
-  suffix, and one URL shared by every document is that URL;
-- anything else is packed: the UTF-8 bytes of every value in one buffer plus a 4-byte offset
-  each, about ``len(value) + 4`` bytes per document.
+  most clients number them) as a start and a count, whatever the batch's size; other ids
+  packed: the UTF-8 bytes of every id in one buffer plus a 4-byte offset each;
+- file URLs that differ only by the document id (``.../scan-{id}.jpg``), or one URL shared
+  by every document, as that pattern (traits are read from it when a page is); other URLs
+  as one byte of traits each, read when the document is uploaded.
 
-So a million documents numbered 1..1000000 whose URLs follow one pattern cost a few hundred
-bytes, and reading document ``i`` costs the same for every ``i``.
+So a million documents numbered 1..1000000 cost a few hundred bytes when their URLs follow
+one pattern and a megabyte when they do not, and reading document ``i`` costs the same for
+every ``i``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from array import array
 from dataclasses import dataclass, field
 
 from simulator.providers.helloatlas import errors
+from simulator.providers.helloatlas.fakes import Traits, decode_traits, encode_traits, traits_of
 
 __all__ = ["Documents", "DocumentsBuilder"]
 
@@ -87,22 +89,36 @@ class Packed:
 
 
 @dataclass(frozen=True, slots=True)
+class TraitCodes:
+    """One byte of traits per document, for URLs that follow no pattern."""
+
+    codes: bytearray = field(default_factory=bytearray)
+
+    def get(self, index: int) -> Traits:
+        return decode_traits(self.codes[index])
+
+    def nbytes(self) -> int:
+        return len(self.codes)
+
+
+@dataclass(frozen=True, slots=True)
 class Documents:
-    """The ids and file URLs of a batch's documents, in upload order."""
+    """The ids of a batch's documents and what their URLs say, in upload order."""
 
     count: int
     ids: Counting | Packed
-    urls: Template | Packed
+    urls: Template | TraitCodes
 
     def document_id(self, index: int) -> str:
         if not 0 <= index < self.count:
             raise IndexError(index)
         return self.ids.get(index)
 
-    def file_url(self, index: int) -> str:
-        if isinstance(self.urls, Packed):
+    def traits(self, index: int) -> Traits:
+        """The type and magic words document ``index``'s file URL gave it."""
+        if isinstance(self.urls, TraitCodes):
             return self.urls.get(index)
-        return self.urls.get(self.document_id(index))
+        return traits_of(self.urls.get(self.document_id(index)))
 
     def nbytes(self) -> int:
         """Bytes of metadata held for the documents (beyond a fixed few hundred)."""
@@ -131,7 +147,7 @@ class DocumentsBuilder:
         self._packed_ids: Packed | None = None
         self._seen: set[str] = set()
         self._template: Template | None = None
-        self._packed_urls: Packed | None = None
+        self._codes: TraitCodes | None = None
 
     def add_object(self, index: int, entry: object) -> None:
         """Validate one decoded ``file_urls`` entry and add it."""
@@ -194,7 +210,7 @@ class DocumentsBuilder:
         self._packed_ids.append(document_id)
 
     def _add_url(self, index: int, document_id: str, file_url: str) -> None:
-        if self._packed_urls is None:
+        if self._codes is None:
             if index == 0:
                 # The id's last occurrence: ".../batch-7/doc-7.jpg" varies in its file name.
                 at = file_url.rfind(document_id)
@@ -208,11 +224,11 @@ class DocumentsBuilder:
             if file_url == self._template.get(document_id):
                 return
             template = self._template
-            self._packed_urls = Packed()
+            self._codes = TraitCodes()
             for earlier in range(index):
-                self._packed_urls.append(template.get(self._id(earlier)))
+                self._codes.codes.append(encode_traits(traits_of(template.get(self._id(earlier)))))
             self._template = None
-        self._packed_urls.append(file_url)
+        self._codes.codes.append(encode_traits(traits_of(file_url)))
 
     def _id(self, index: int) -> str:
         if self._packed_ids is not None:
@@ -223,7 +239,7 @@ class DocumentsBuilder:
     def build(self) -> Documents:
         self._seen = set()
         ids = self._packed_ids if self._packed_ids is not None else self._counting
-        urls = self._packed_urls if self._packed_urls is not None else self._template
+        urls = self._codes if self._codes is not None else self._template
         if ids is None or urls is None:
             raise errors.InvalidParameter(field="file_urls", expected="a non-empty array")
         return Documents(self.count, ids, urls)

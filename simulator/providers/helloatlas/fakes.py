@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlsplit
 
 from simulator.ids import IdFactory
 
@@ -74,12 +73,15 @@ class Traits:
     slow: bool
 
 
+_WORD = re.compile(r"[a-z]+")
+
+
 def _words(file_url: str) -> list[str]:
-    try:
-        path = urlsplit(file_url).path
-    except ValueError:
-        path = file_url
-    return re.findall(r"[a-z]+", path.rsplit("/", 1)[-1].lower())
+    """The lower-case words of the URL's file name (the last path segment)."""
+    rest = file_url.split("://", 1)[-1]
+    path = rest[rest.find("/") :] if "/" in rest else ""
+    path = path.split("?", 1)[0].split("#", 1)[0]
+    return _WORD.findall(path.rsplit("/", 1)[-1].lower())
 
 
 def traits_of(file_url: str) -> Traits:
@@ -107,6 +109,28 @@ def traits_of(file_url: str) -> Traits:
     elif has("unknown"):
         outcome = "unidentified"
     return Traits(detected, outcome, low_confidence=has("blurry"), slow=has("slow"))
+
+
+_OUTCOMES: tuple[Outcome, ...] = ("extracted", "failed", "unidentified")
+
+
+def encode_traits(traits: Traits) -> int:
+    """Traits in one byte: type (3 bits), outcome (2 bits), low confidence, slow."""
+    return (
+        DOCUMENT_TYPES.index(traits.document_type)
+        | _OUTCOMES.index(traits.outcome) << 3
+        | traits.low_confidence << 5
+        | traits.slow << 6
+    )
+
+
+def decode_traits(code: int) -> Traits:
+    return Traits(
+        DOCUMENT_TYPES[code & 0b111],
+        _OUTCOMES[code >> 3 & 0b11],
+        low_confidence=bool(code >> 5 & 1),
+        slow=bool(code >> 6 & 1),
+    )
 
 
 # -- Verhoeff ------------------------------------------------------------------------------

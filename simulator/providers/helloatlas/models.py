@@ -20,7 +20,7 @@ from simulator.kit.provider import ProviderContext
 from simulator.kit.tokens import Problem, TokenRejected, TokenSigner
 from simulator.providers.helloatlas import errors
 from simulator.providers.helloatlas.documents import Documents
-from simulator.providers.helloatlas.fakes import FAILED, UNIDENTIFIED, DocumentFaker, traits_of
+from simulator.providers.helloatlas.fakes import FAILED, UNIDENTIFIED, DocumentFaker
 from simulator.providers.helloatlas.upload import Multiupload
 
 __all__ = ["Batch", "Client", "HelloAtlasOptions", "HelloAtlasStore"]
@@ -237,7 +237,7 @@ class HelloAtlasStore:
         document_id = batch.documents.document_id(index)
         if index in batch.fixed:
             return {"document_id": document_id, "file_data": dict(batch.fixed[index])}
-        traits = traits_of(batch.documents.file_url(index))
+        traits = batch.documents.traits(index)
         options = self.options
         window = max(0.0, options.max_processing_seconds - options.min_processing_seconds)
         seconds = options.min_processing_seconds

@@ -70,7 +70,7 @@ def test_million_document_batch_is_created_and_its_last_page_read(
     assert metadata_bytes(app, batch_id) < 100
 
 
-def test_batch_with_irregular_ids_and_urls_is_packed_and_pages_alike(
+def test_batch_with_irregular_ids_and_urls_keeps_ids_and_traits_and_pages_alike(
     app: Starlette, helloatlas: TestClient
 ) -> None:
     count = 20_000
@@ -91,10 +91,10 @@ def test_batch_with_irregular_ids_and_urls_is_packed_and_pages_alike(
     assert [d["document_id"] for d in documents(page)] == [
         f"doc-{n}" for n in range(count - 50, count)
     ]
-    # About the ids' and URLs' own bytes plus four bytes each for offsets.
+    # The ids' own bytes and a 4-byte offset each; of each URL, one byte of traits.
     held = metadata_bytes(app, batch_id)
-    own = sum(len(f"doc-{n}") + len(f"https://cdn.example.com/{7 * n}.pdf") for n in range(count))
-    assert own <= held <= own + 8 * (count + 1)
+    ids = sum(len(f"doc-{n}") for n in range(count))
+    assert held == ids + 4 * (count + 1) + count
 
 
 def test_ids_that_stop_counting_switch_to_packed_without_losing_any(
