@@ -250,9 +250,6 @@ class Simulator:
         """Fresh state (seeded examples included), no faults, an empty journal."""
         params = {"provider": provider} if provider else {}
         self.http.post("/_sim/reset", params=params).raise_for_status()
-        self.faults.clear(provider)
-        if provider is None:
-            self.journal.clear()
 
     def behaviours(self) -> dict[str, Behaviour]:
         """Each served provider's behaviour description, from ``contracts.suites``."""

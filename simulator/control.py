@@ -4,7 +4,8 @@
 ``GET /_sim/health``     liveness, the clock and the served providers
 ``GET /_sim/providers``  each provider's name, base path and URL, spec URL, test credentials,
                          operations, error catalogue and options
-``POST /_sim/reset``     back to the fresh state (``?provider=NAME`` for one)
+``POST /_sim/reset``     back to the fresh state, faults cleared (``?provider=NAME`` for one;
+                         resetting all clears the journal too)
 ``GET /_sim/clock``      the clock's kind and current instant
 ``POST /_sim/clock/advance``  ``{"seconds": N}``
 ``POST /_sim/clock/set``      ``{"now": "2026-01-01T00:00:00Z"}``
@@ -120,8 +121,13 @@ async def providers(request: Request) -> Response:
 
 
 async def reset(request: Request) -> Response:
+    """Fresh state: seeded examples back, no faults (and, for all providers, no journal)."""
     state = _state(request)
-    names = state.reset(_provider_param(request, state))
+    provider = _provider_param(request, state)
+    names = state.reset(provider)
+    state.faults.clear(provider)
+    if provider is None:
+        state.journal.clear()
     return JSONResponse({"reset": names})
 
 

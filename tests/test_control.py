@@ -430,3 +430,15 @@ def test_journal_keeps_journal_body_bytes_of_each_body_and_marks_the_cut(
     assert (
         entry["response"]["body"] == '{"detail":"Incorrect client_id or client_secret"}'[:40] + "…"
     )
+
+
+def test_reset_clears_faults_and_the_journal(client: TestClient) -> None:
+    schedule(client, kind="drop", count=5)
+    client.post("/passcreator/api/v3/pass", json={})
+    client.post("/_sim/faults", json={"provider": "passcreator", "kind": "malformed"})
+    assert client.post("/_sim/reset?provider=deepvue").status_code == 200
+    assert [f["provider"] for f in client.get("/_sim/faults").json()["faults"]] == ["passcreator"]
+    assert client.get("/_sim/journal").json()["entries"]  # one provider's reset keeps the ring
+    client.post("/_sim/reset")
+    assert client.get("/_sim/faults").json() == {"faults": []}
+    assert client.get("/_sim/journal").json()["entries"] == []
