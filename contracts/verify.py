@@ -22,7 +22,8 @@ import os
 import time
 import traceback
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ import httpx
 from contracts.validate import SpecValidator
 from simulator.kit.provider import spec_file
 
-__all__ = ["Case", "Drift", "Report", "Target", "verify"]
+__all__ = ["Case", "Drift", "Report", "Target", "open_target", "verify"]
 
 
 class Drift(AssertionError):
@@ -188,19 +189,43 @@ def verify(
     timeout: float = 900.0,
 ) -> Report:
     """Run the provider's contract suite against ``base_url``; the report says what drifted."""
-    import yaml
-
     base_url = base_url.rstrip("/")
-    document = yaml.safe_load(spec_file(provider).read_text(encoding="utf-8"))
+    document = _spec(provider)
     origin = find_simulator(base_url, provider)
     creds = credentials_for(provider, credentials or {}, environ or os.environ, origin)
     suite = importlib.import_module(f"contracts.suites.{provider}")
     report = Report(provider, base_url)
-    with httpx.Client(base_url=base_url, timeout=60) as http:
-        target = Target(provider, base_url, creds, http, SpecValidator(document), origin, timeout)
+    with open_target(provider, base_url, creds, origin, timeout) as target:
         _conformance(report, target, document, suite, max_examples)
         _run(report, "lifecycle", "documented flow", lambda: suite.lifecycle(target))
     return report
+
+
+@contextmanager
+def open_target(
+    provider: str,
+    base_url: str,
+    credentials: Mapping[str, Any],
+    simulator_origin: str | None = None,
+    timeout: float = 900.0,
+) -> Iterator[Target]:
+    """A :class:`Target` on ``base_url``, its HTTP client closed on exit.
+
+    ``simulator_origin`` is the bulksim's origin when the target is one (time then moves
+    through its control plane), ``None`` for a real provider.
+    """
+    validator = SpecValidator(_spec(provider))
+    with httpx.Client(base_url=base_url.rstrip("/"), timeout=60) as http:
+        yield Target(
+            provider, base_url.rstrip("/"), credentials, http, validator, simulator_origin, timeout
+        )
+
+
+def _spec(provider: str) -> dict[str, Any]:
+    import yaml
+
+    document: dict[str, Any] = yaml.safe_load(spec_file(provider).read_text(encoding="utf-8"))
+    return document
 
 
 def _run(report: Report, group: str, name: str, check: Callable[[], object]) -> None:

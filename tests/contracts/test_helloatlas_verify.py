@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from contracts.harness import Simulator, serve_in_thread
 from contracts.suites import helloatlas as suite
-from contracts.validate import SpecValidator
-from contracts.verify import Drift, Target, credentials_for, verify
+from contracts.verify import Drift, Target, credentials_for, open_target, verify
 from simulator.__main__ import main
 from simulator.clock import parse_iso
-from simulator.kit.provider import spec_file
 from simulator.settings import Settings
 
 AUTH_STEPS = [
@@ -38,22 +35,14 @@ def settings(*drift: str, time_scale: float = 1.0) -> Settings:
     return Settings(clock="manual", start=START, drift=drift, time_scale=time_scale)
 
 
-@contextmanager
 def target(
     sim: Simulator, credentials: Mapping[str, Any] | None = None, *, bulksim: bool = True
-) -> Iterator[Target]:
+) -> AbstractContextManager[Target]:
     """A Target as ``verify`` builds it; ``bulksim=False`` treats it as a real provider."""
-    document = yaml.safe_load(spec_file("helloatlas").read_text(encoding="utf-8"))
-    with httpx.Client(base_url=sim.url("helloatlas"), timeout=30) as http:
-        yield Target(
-            "helloatlas",
-            sim.url("helloatlas"),
-            credentials or sim.credentials("helloatlas"),
-            http,
-            SpecValidator(document),
-            sim.origin if bulksim else None,
-            timeout=60,
-        )
+    creds = credentials or sim.credentials("helloatlas")
+    return open_target(
+        "helloatlas", sim.url("helloatlas"), creds, sim.origin if bulksim else None, 60
+    )
 
 
 def test_verify_against_bulksim_finds_no_drift() -> None:
