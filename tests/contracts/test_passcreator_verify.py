@@ -5,17 +5,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import httpx
 import pytest
-import yaml
 
 from contracts.harness import Simulator, serve_in_thread
 from contracts.suites import passcreator
-from contracts.validate import SpecValidator
-from contracts.verify import Drift, Report, Target, verify
+from contracts.verify import Drift, Report, open_target, verify
 from simulator.__main__ import main
 from simulator.clock import parse_iso
-from simulator.kit.provider import spec_file
 from simulator.settings import Settings
 
 LIFECYCLE = "documented flow"
@@ -80,17 +76,8 @@ def test_verify_names_a_changed_status_code_of_the_bulk_create() -> None:
 
 def lifecycle_drift(sim: Simulator, **credentials: str) -> str:
     """Run only the lifecycle against ``sim`` with some credentials changed; its Drift."""
-    document = yaml.safe_load(spec_file("passcreator").read_text(encoding="utf-8"))
-    base_url = sim.url("passcreator")
-    with httpx.Client(base_url=base_url, timeout=30) as http:
-        target = Target(
-            "passcreator",
-            base_url,
-            {**sim.credentials("passcreator"), **credentials},
-            http,
-            SpecValidator(document),
-            simulator_origin=sim.origin,
-        )
+    changed = {**sim.credentials("passcreator"), **credentials}
+    with open_target("passcreator", sim.url("passcreator"), changed, sim.origin) as target:
         with pytest.raises(Drift) as caught:
             passcreator.lifecycle(target)
     return str(caught.value)
