@@ -77,9 +77,11 @@ def test_verify_names_a_changed_status_code_of_the_bulk_create() -> None:
 def lifecycle_drift(sim: Simulator, **credentials: str) -> str:
     """Run only the lifecycle against ``sim`` with some credentials changed; its Drift."""
     changed = {**sim.credentials("passcreator"), **credentials}
-    with open_target("passcreator", sim.url("passcreator"), changed, sim.origin) as target:
-        with pytest.raises(Drift) as caught:
-            passcreator.lifecycle(target)
+    with (
+        open_target("passcreator", sim.url("passcreator"), changed, sim.origin) as target,
+        pytest.raises(Drift) as caught,
+    ):
+        passcreator.lifecycle(target)
     return str(caught.value)
 
 
