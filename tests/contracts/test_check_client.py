@@ -10,13 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import Phase
 
 from contracts.checks import ClientNotConformant
 from contracts.clients.base import RetryPolicy
 from contracts.clients.check import CheckClient, CheckError
 from contracts.harness import ClientCrashed, Simulator
-from contracts.strategies import Scenario, fuzz, scenarios
+from contracts.strategies import Scenario, fuzz
 from contracts.suites.check import SPACE
 
 CLAIMS = (
@@ -423,16 +423,8 @@ def test_reference_client_survives_any_scenario(bulksim_app: Simulator, scenario
 def test_fuzzing_shrinks_a_wrong_client_to_one_fault(bulksim_app: Simulator) -> None:
     tried: list[Scenario] = []
 
-    # fuzz() as it is, but without Hypothesis's explain phase: it replays variations of the
-    # shrunk scenario to annotate the report, which is most of the time spent and not tested.
-    @settings(
-        max_examples=20,
-        deadline=None,
-        phases=[Phase.generate, Phase.shrink],
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
-    @given(scenario=scenarios("check", max_faults=2))
+    # Without Hypothesis's explain phase: it only annotates the report, and takes most of the time.
+    @fuzz("check", max_examples=20, max_faults=2, phases=[Phase.generate, Phase.shrink])
     def check(scenario: Scenario) -> None:
         tried.append(scenario)
         scenario.apply(bulksim_app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import Phase
 
 from contracts.checks import ClientNotConformant
 from contracts.clients.deepvue import DeepvueClient, DeepvueError
@@ -172,7 +173,7 @@ def test_reference_client_survives_any_scenario(bulksim_app: Simulator, scenario
 def test_fuzzing_shrinks_a_wrong_client_to_one_fault(bulksim_app: Simulator) -> None:
     tried: list[Scenario] = []
 
-    @fuzz("deepvue", max_examples=20, max_faults=2)
+    @fuzz("deepvue", max_examples=20, max_faults=2, phases=[Phase.generate, Phase.shrink])
     def check(scenario: Scenario) -> None:
         tried.append(scenario)
         scenario.apply(bulksim_app)

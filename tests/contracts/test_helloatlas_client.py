@@ -10,13 +10,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import Phase
 
 from contracts.checks import ClientNotConformant
 from contracts.clients.base import RetryPolicy
 from contracts.clients.helloatlas import Extraction, HelloAtlasClient, HelloAtlasError, Page
 from contracts.harness import ClientCrashed, Simulator, in_process
-from contracts.strategies import Scenario, fuzz, scenarios
+from contracts.strategies import Scenario, fuzz
 from contracts.suites.helloatlas import files_of
 from simulator.settings import Settings
 
@@ -404,16 +404,8 @@ def test_reference_client_survives_any_scenario(fuzz_sim: Simulator, scenario: S
 def test_fuzzing_shrinks_a_wrong_client_to_one_fault(fuzz_sim: Simulator) -> None:
     tried: list[Scenario] = []
 
-    # fuzz() as it is, without Hypothesis's explain phase (it replays variations of the
-    # shrunk scenario to annotate the report, which is most of the time spent).
-    @settings(
-        max_examples=20,
-        deadline=None,
-        phases=[Phase.generate, Phase.shrink],
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
-    @given(scenario=scenarios("helloatlas", max_faults=2))
+    # Without Hypothesis's explain phase: it only annotates the report, and takes most of the time.
+    @fuzz("helloatlas", max_examples=20, max_faults=2, phases=[Phase.generate, Phase.shrink])
     def check(scenario: Scenario) -> None:
         tried.append(scenario)
         scenario.apply(fuzz_sim)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import Phase
 
 from contracts.checks import ClientNotConformant
 from contracts.clients.base import GaveUp, RetryPolicy
@@ -340,7 +341,7 @@ def test_reference_client_survives_any_scenario(bulksim_app: Simulator, scenario
 def test_fuzzing_shrinks_a_wrong_client_to_one_fault(bulksim_app: Simulator) -> None:
     tried: list[Scenario] = []
 
-    @fuzz("passcreator", max_examples=20, max_faults=2)
+    @fuzz("passcreator", max_examples=20, max_faults=2, phases=[Phase.generate, Phase.shrink])
     def check(scenario: Scenario) -> None:
         tried.append(scenario)
         scenario.apply(bulksim_app)
