@@ -9,6 +9,8 @@ the benchmark's baseline all serve through this module, so they serve alike:
   background thread while a ``with`` block runs.
 - :func:`served` and the protocols from :func:`http_protocol` make a ``drop`` fault cut the
   connection before a single byte of the answer is written: no status line, no headers.
+- :class:`HttpDate` gives every response a ``Date`` header from the simulator's clock
+  (uvicorn's own, from the wall clock, is turned off).
 - :func:`configure_logging` sets up bulksim's request log (``bulksim.access``, one line per
   provider request, text or JSON) and keeps uvicorn's start-up chatter out of it.
 """
@@ -25,10 +27,13 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from simulator.clock import Clock
 from simulator.gateway import ACCESS_LOG, ConnectionDropped
 
 if TYPE_CHECKING:
@@ -37,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DROP_EXTENSION",
     "LOG_LEVELS",
+    "HttpDate",
     "configure_logging",
     "http_protocol",
     "listening_socket",
@@ -146,6 +152,39 @@ def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
     return DroppingH11Protocol
 
 
+# -- the Date header ------------------------------------------------------------------------
+
+
+class HttpDate:
+    """The ``Date`` header value (RFC 7231) for the simulator's clock, formatted once a second."""
+
+    __slots__ = ("_clock", "_second", "_value")
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._second: datetime | None = None
+        self._value = b""
+
+    def value(self) -> bytes:
+        second = self._clock.now().replace(microsecond=0)
+        if second != self._second:
+            self._second = second
+            self._value = format_datetime(second.astimezone(UTC), usegmt=True).encode("ascii")
+        return self._value
+
+    def stamp(self, send: Send) -> Send:
+        """``send``, with this clock's ``Date`` added to the response's headers."""
+
+        async def dated_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                headers.append((b"date", self.value()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return dated_send
+
+
 # -- uvicorn --------------------------------------------------------------------------------
 
 
@@ -154,9 +193,10 @@ def uvicorn_config(
 ) -> uvicorn.Config:
     """bulksim's uvicorn settings, in one place.
 
-    No lifespan, no ``Server`` header, no uvicorn access log (bulksim has its own), and
-    uvicorn's logging left as :func:`configure_logging` (or the embedding program) set it.
-    ``log_level`` sets uvicorn's own loggers only.
+    No lifespan, no ``Server`` header, no wall-clock ``Date`` (the app sends the simulator's),
+    no uvicorn access log (bulksim has its own), and uvicorn's logging left as
+    :func:`configure_logging` (or the embedding program) set it. ``log_level`` sets uvicorn's
+    own loggers only.
     """
     import uvicorn
 
@@ -165,6 +205,7 @@ def uvicorn_config(
         http=http_protocol(http),
         lifespan="off",
         server_header=False,
+        date_header=False,
         access_log=False,
         log_config=None,
         log_level=log_level,

@@ -1,5 +1,5 @@
-"""Serving: a dropped connection carries no answer, and the request log of ``bulksim serve``
-(one line per provider request, secrets never)."""
+"""Serving: a dropped connection carries no answer, ``Date`` follows the simulator's clock,
+and the request log (one line per provider request, secrets never) of ``bulksim serve``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,7 +19,9 @@ from starlette.applications import Starlette
 
 from contracts.harness import in_process, serve_in_thread
 from simulator import Settings, create_app
+from simulator.clock import parse_iso
 from simulator.server import running_in_thread
+from simulator.state import SimulatorState
 from tests.conftest import START
 from tests.providers.deepvue.conftest import CLIENT
 
@@ -126,6 +129,33 @@ def test_drop_leaves_the_client_checks_working() -> None:
         assert [f.request for f in sim.findings(skip=["spec"])] == []
         [spec] = sim.findings()
         assert spec.request.endswith("→ dropped")
+
+
+# -- Date -----------------------------------------------------------------------------------
+
+
+def test_date_header_follows_the_simulated_clock_in_process() -> None:
+    with in_process(Settings(clock="manual", start=parse_iso("2026-03-09T08:14:08Z"))) as sim:
+        assert sim.http.get("/_sim/health").headers["date"] == "Mon, 09 Mar 2026 08:14:08 GMT"
+        sim.clock.advance(3600)
+        with sim.client("deepvue") as deepvue:
+            answer = deepvue.post("/v1/authorize", data={"client_id": "x", "client_secret": "y"})
+        assert answer.headers.get_list("date") == ["Mon, 09 Mar 2026 09:14:08 GMT"]
+        state: SimulatorState = sim.state
+        state.clock.advance(timedelta(milliseconds=999))  # same second, same header
+        assert sim.http.get("/_sim/clock").headers["date"] == "Mon, 09 Mar 2026 09:14:08 GMT"
+
+
+def test_date_header_served_is_one_header_from_the_simulated_clock(origin: str) -> None:
+    httpx.post(f"{origin}/_sim/clock/advance", json={"seconds": 3600})
+    for path in ("/_sim/health", f"{STATUS}?request_id=x"):
+        answer = exchange(
+            origin, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+        )
+        head = answer.split(b"\r\n\r\n")[0].lower().split(b"\r\n")
+        assert [h for h in head if h.startswith(b"date:")] == [
+            b"date: mon, 09 mar 2026 09:14:08 gmt"
+        ]
 
 
 # -- the request log ------------------------------------------------------------------------
