@@ -35,11 +35,11 @@ from contracts.checks import (
     check_entries,
     describe_request,
 )
-from simulator.__main__ import listening_socket
 from simulator.app import create_app, make_clock
 from simulator.clock import Clock as SimulatorClock
 from simulator.clock import format_iso, parse_iso
-from simulator.gateway import ConnectionDropped, served
+from simulator.gateway import ConnectionDropped
+from simulator.server import running_in_thread
 from simulator.settings import Settings
 from simulator.state import SimulatorState
 
@@ -84,7 +84,7 @@ class InProcessTransport(httpx.BaseTransport):
                 status, headers, content = self._portal.call(call)
         except ConnectionDropped:
             raise httpx.RemoteProtocolError(
-                "peer closed connection without sending complete message body", request=request
+                "Server disconnected without sending a response.", request=request
             ) from None
         return httpx.Response(status, headers=headers, content=content, request=request)
 
@@ -320,8 +320,10 @@ def diagnose(exc: BaseException, entries: list[dict[str, Any]]) -> str:
     status = last["response"]["status"]
     where = describe_request(last)
     fault = last.get("fault") or ""
-    if fault in ("drop", "drop_after"):
+    if last.get("dropped") or fault in ("drop", "drop_after"):
         return f"the client does not survive a dropped connection (retry it): {crash} after {where}"
+    if status is None:
+        return f"the client raised {crash} after {where}, which was never answered"
     if fault == "malformed":
         return (
             f"the client does not survive a response body that is not JSON: {crash} after {where}"
@@ -391,26 +393,11 @@ def in_process(settings: Settings | None = None) -> Iterator[Simulator]:
 @contextmanager
 def serve_in_thread(settings: Settings | None = None) -> Iterator[Simulator]:
     """uvicorn on a free loopback port in a background thread, stopped on exit."""
-    import uvicorn
-
     settings = _manual_settings(settings)
     app = create_app(settings)
-    sock = listening_socket("127.0.0.1", 0)  # connections queue: no need to wait for start-up
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(served(app), lifespan="off", log_level="error", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    origin = f"http://127.0.0.1:{port}"
 
     def factory(**kwargs: Any) -> httpx.Client:
         return httpx.Client(**kwargs)
 
-    http = factory(base_url=origin, timeout=30)
-    try:
+    with running_in_thread(app) as origin, factory(base_url=origin, timeout=30) as http:
         yield Simulator(origin, http, factory, app.state.sim)
-    finally:
-        http.close()
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()

@@ -4,11 +4,14 @@
                   [--start ISO] [--provider NAME ...] [--time-scale 1.0] [--option p.key=value ...]
                   [--drift p.operation:status=N ...] [--journal-size 1000] [--journal-body-bytes N]
                   [--no-journal] [--no-validation] [--control-token TOKEN]
+                  [--log-level info] [--log-format text|json] [--access-log on|off]
     bulksim verify --provider NAME --base-url URL [--credential KEY=VALUE ...]
                    [--junit-xml PATH] [--max-examples 10] [--timeout 900]
 
 Every flag has a ``BULKSIM_*`` environment variable (``BULKSIM_PORT``, ``BULKSIM_PROVIDERS``
-comma-separated, ``BULKSIM_OPTIONS`` comma-separated, ...); flags win.
+comma-separated, ``BULKSIM_OPTIONS`` comma-separated, ``BULKSIM_ACCESS_LOG=off``, ...); flags
+win. The request log (one line per provider request, on stderr) and uvicorn's own warnings
+follow ``--log-level``; how the simulator is served lives in :mod:`simulator.server`.
 """
 
 from __future__ import annotations
@@ -16,20 +19,26 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import socket
 import sys
-from collections.abc import Callable, Sequence
-
-from starlette.types import ASGIApp
+from collections.abc import Sequence
+from typing import NoReturn
 
 from simulator.clock import parse_iso
+from simulator.server import LOG_LEVELS
 from simulator.settings import Settings, SettingsError, parse_option
 
 __all__ = ["main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (``bulksim serve: error: ...``), pointing at ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bulksim", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="bulksim", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the simulated providers over HTTP")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
@@ -83,7 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--control-token",
         help="require this token on /_sim (generated when bound to a non-loopback address)",
     )
-    serve.add_argument("--log-level", default="warning", help="uvicorn log level")
+    serve.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        help="info (default) shows the request log; debug and trace add uvicorn's own lines",
+    )
+    serve.add_argument(
+        "--log-format", choices=("text", "json"), help="text (default), or one JSON object a line"
+    )
+    serve.add_argument(
+        "--access-log",
+        type=_on_off,
+        metavar="on|off",
+        help="one line per provider request on stderr (default on)",
+    )
 
     check = commands.add_parser(
         "verify", help="run a provider's contract suite against a base URL (bulksim or real)"
@@ -108,6 +131,34 @@ def _option(text: str) -> tuple[str, str]:
         return parse_option(text)
     except SettingsError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _on_off(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("on", "true", "yes", "1"):
+        return True
+    if lowered in ("off", "false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not on or off")
+
+
+def logging_from_args(args: argparse.Namespace, environ: dict[str, str]) -> tuple[str, str, bool]:
+    """``(level, format, access_log)``: flags, else ``BULKSIM_LOG_LEVEL``, ``BULKSIM_LOG_FORMAT``
+    and ``BULKSIM_ACCESS_LOG``, else info, text, on."""
+    level = args.log_level or environ.get("BULKSIM_LOG_LEVEL", "").strip().lower() or "info"
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"BULKSIM_LOG_LEVEL={level!r}: must be one of {', '.join(LOG_LEVELS)}")
+    log_format = args.log_format or environ.get("BULKSIM_LOG_FORMAT", "").strip().lower() or "text"
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"BULKSIM_LOG_FORMAT={log_format!r}: must be text or json")
+    access_log = args.access_log
+    if access_log is None:
+        raw = environ.get("BULKSIM_ACCESS_LOG", "").strip()
+        try:
+            access_log = _on_off(raw) if raw else True
+        except argparse.ArgumentTypeError:
+            raise SettingsError(f"BULKSIM_ACCESS_LOG={raw!r}: must be on or off") from None
+    return level, log_format, access_log
 
 
 def run_verify(args: argparse.Namespace, environ: dict[str, str]) -> int:
@@ -206,61 +257,25 @@ def credentials_text(app_state: object) -> str:
     return "test credentials:\n" + "\n".join(lines)
 
 
-def serve(settings: Settings, log_level: str, generated_token: bool) -> int:
+def serve(
+    settings: Settings,
+    generated_token: bool,
+    log_level: str = "info",
+    log_format: str = "text",
+    access_log: bool = True,
+) -> int:
     from simulator.app import create_app
+    from simulator.server import configure_logging, run_uvicorn
 
+    # Before the app: each gateway reads the request log's level once, when it is built.
+    configure_logging(log_level, "json" if log_format == "json" else "text", access_log)
     app = create_app(settings)
 
     def announce(port: int) -> None:
         print(banner(settings, port, generated_token), flush=True)
         print(credentials_text(app.state.sim), flush=True)
 
-    return run_uvicorn(app, settings.host, settings.port, log_level, announce)
-
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A bound, listening TCP socket: connections queue from here on, before anyone is told.
-
-    It is made with ``proto=IPPROTO_TCP`` because asyncio sets TCP_NODELAY on accepted
-    connections only when the listening socket says it is TCP; without it every keep-alive
-    response waits some 40 ms on the peer's delayed ACK.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def run_uvicorn(
-    app: ASGIApp,
-    host: str,
-    port: int,
-    log_level: str,
-    announce: Callable[[int], None] | None = None,
-) -> int:
-    """Serve ``app`` with bulksim's uvicorn settings (the benchmark's baseline uses them too)."""
-    import uvicorn
-
-    from simulator.gateway import served
-
-    try:
-        sock = listening_socket(host, port)
-    except OSError as exc:
-        print(f"bulksim: cannot bind {host}:{port}: {exc.strerror}", file=sys.stderr)
-        return 2
-    if announce is not None:
-        announce(sock.getsockname()[1])
-    config = uvicorn.Config(
-        served(app), log_level=log_level, access_log=False, lifespan="off", server_header=False
-    )
-    uvicorn.Server(config).run(sockets=[sock])
-    return 0
+    return run_uvicorn(app, settings.host, settings.port, announce)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -277,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 and args.control_token is None
                 and not (environ.get("BULKSIM_CONTROL_TOKEN"))
             )
-            return serve(settings, args.log_level, generated)
+            return serve(settings, generated, *logging_from_args(args, environ))
     except SettingsError as exc:
         print(f"bulksim: {exc}", file=sys.stderr)
         return 2

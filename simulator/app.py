@@ -17,6 +17,7 @@ from simulator.gateway import SPEC_ROUTE, Gateway
 from simulator.ids import IdFactory
 from simulator.kit.errors import ProviderError
 from simulator.kit.provider import Provider, ProviderRuntime
+from simulator.server import HttpDate
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState, Sleep
 
@@ -66,7 +67,7 @@ def create_app(
     if sleep is not None:
         state.sleep = sleep
     gateways = [provider_app(runtime, state) for runtime in state.runtimes.values()]
-    app = SimulatorApp(gateways, control_app(state))
+    app = SimulatorApp(gateways, control_app(state), HttpDate(state.clock))
     app.state.sim = state
     return app
 
@@ -77,10 +78,11 @@ class SimulatorApp(Starlette):
     The control plane, a single provider served at the root, and every path no provider
     owns go through Starlette's router (whose 404 names the providers). Dispatching by
     prefix keeps one routing layer off every provider call, and a path holding a newline
-    (which ``Mount``'s pattern does not match) still reaches its provider.
+    (which ``Mount``'s pattern does not match) still reaches its provider. Every answer
+    carries ``Date`` from the simulator's clock.
     """
 
-    def __init__(self, gateways: Sequence[Gateway], control: Starlette) -> None:
+    def __init__(self, gateways: Sequence[Gateway], control: Starlette, date: HttpDate) -> None:
         routes: list[BaseRoute] = [Mount("/_sim", control)]
         if len(gateways) == 1:
             # One provider served alone also answers at the root, as the real host does.
@@ -88,9 +90,11 @@ class SimulatorApp(Starlette):
         super().__init__(routes=routes, exception_handlers={HTTPException: _root_http_error})
         self.router.redirect_slashes = False
         self.prefixes = [(g.runtime.provider.mount, g) for g in gateways]
+        self.date = date
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            send = self.date.stamp(send)
             root = scope.get("root_path", "")
             path = scope["path"]
             path = path[len(root) :] if root and path.startswith(root) else path

@@ -1,34 +1,45 @@
 """The gateway every provider request passes through.
 
 It finds the operation (the route name) a request is for, applies a scheduled fault if one
-strikes, and records the request and its response in the journal. It is pure ASGI so that it
-adds little to the hot path, and it keeps at most ``journal_body_bytes`` of each body.
+strikes, records the request and its response in the journal, and writes one line to the
+request log (``bulksim.access``). It is pure ASGI so that it adds little to the hot path, and
+it keeps at most ``journal_body_bytes`` of each body. The request log's level is read once,
+when the gateway is built: when it is off, a request pays nothing for it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from time import perf_counter
 
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from contracts.validate import SpecValidator
+from simulator.clock import format_iso
 from simulator.faults import Fault
 from simulator.journal import ALWAYS_SECRET_FIELDS, Entry
 from simulator.kit.provider import ProviderRuntime
 from simulator.settings import Drift, parse_drift
 from simulator.state import SimulatorState
 
-__all__ = ["ConnectionDropped", "Gateway", "served"]
+__all__ = ["ACCESS_LOG", "ConnectionDropped", "Gateway"]
+
+ACCESS_LOG = logging.getLogger("bulksim.access")
 
 MALFORMED_BODY = b'{"data": {"status": "in prog'
 SPEC_ROUTE = "openapi_spec"  # served by the simulator itself, not part of any provider's spec
 
 
 class ConnectionDropped(Exception):
-    """A ``drop`` fault: the connection is to be closed without a complete response."""
+    """A ``drop`` fault: the connection is to be closed with no response at all.
+
+    Raised before any part of the answer is sent; a server closes the connection (see
+    :func:`simulator.server.served`), an in-process transport raises as a cut connection does.
+    """
 
 
 class Gateway:
@@ -49,6 +60,7 @@ class Gateway:
         self.secret_headers = provider.secret_headers
         self.secret_fields = ALWAYS_SECRET_FIELDS | provider.secret_fields
         self._operations: dict[tuple[str, str], tuple[str, bool]] = {}
+        self.access_log = ACCESS_LOG.isEnabledFor(logging.INFO)
 
     def _validator(self) -> SpecValidator:
         return self.runtime.validator
@@ -83,10 +95,78 @@ class Gateway:
         if full and operation in self.faultable:
             fault = self.state.faults.take(name, operation)
         drifts = self.drifts.get(operation) if full else None
+        if self.access_log:
+            await self._logged(operation, fault, drifts, scope, receive, send)
+        else:
+            await self._journaled(operation, fault, drifts, scope, receive, send)
+
+    async def _logged(
+        self,
+        operation: str,
+        fault: Fault | None,
+        drifts: list[Drift] | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Answer, then write the request's line to the request log."""
+        instant = self.state.clock.now()
+        started = perf_counter()
+        status: int | None = None
+        dropped = False
+
+        async def status_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._journaled(operation, fault, drifts, scope, receive, status_send)
+        except ConnectionDropped:
+            dropped = True
+            raise
+        finally:
+            fields = {
+                "time": format_iso(instant),
+                "provider": self.runtime.provider.name,
+                "operation": operation,
+                "method": scope["method"],
+                # The path alone: a query string or a header may carry a credential.
+                "path": scope["path"],
+                "status": status,
+                "dropped": dropped,
+                "duration_ms": round((perf_counter() - started) * 1000, 2),
+                "fault": fault.describe() if fault else None,
+            }
+            ACCESS_LOG.info(
+                "%s %s %s %s %s.%s %.2fms%s",
+                fields["time"],
+                fields["method"],
+                fields["path"],
+                "dropped" if dropped else (status or "-"),
+                fields["provider"],
+                operation,
+                fields["duration_ms"],
+                f" fault={fields['fault']}" if fault else "",
+                extra={"access": fields},
+            )
+
+    async def _journaled(
+        self,
+        operation: str,
+        fault: Fault | None,
+        drifts: list[Drift] | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Answer, recording the request and its answer in the journal (when it is on)."""
         if not self.state.settings.journal:
             await self._answer(fault, scope, receive, _drifting(send, drifts) if drifts else send)
             return
 
+        name = self.runtime.provider.name
         state = self.state
         entry = Entry(
             seq=state.journal.next_seq(),
@@ -143,6 +223,9 @@ class Gateway:
             # Drift applies before the tap, so the journal shows what the client received.
             answer_send = _drifting(tap_send, drifts) if drifts else tap_send
             await self._answer(fault, scope, tee_receive, answer_send)
+        except ConnectionDropped:
+            entry.dropped = True
+            raise
         finally:
             # A body nobody read (a fault answered, or the handler had no use for it) is still
             # what the client sent: keep it when it is small.
@@ -170,13 +253,6 @@ class Gateway:
         if fault.kind in ("drop", "drop_after"):
             if fault.kind == "drop_after":
                 await self.app(scope, receive, _discard)
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
-                }
-            )
             raise ConnectionDropped(f"{provider.name}.{fault.operation}")
         if fault.kind == "malformed":
             response = Response(MALFORMED_BODY, 200, media_type="application/json")
@@ -191,22 +267,6 @@ class Gateway:
                 raise LookupError(fault.error)
             response = error.for_fault(ctx).response()
         await response(scope, receive, send)
-
-
-def served(app: ASGIApp) -> ASGIApp:
-    """For a real server: close the connection, without a traceback, when a ``drop`` strikes.
-
-    The response has started (headers with a Content-Length) and no body follows, so the
-    server closes the connection and the client sees it cut off mid-response.
-    """
-
-    async def wrapper(scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await app(scope, receive, send)
-        except ConnectionDropped:
-            return
-
-    return wrapper
 
 
 async def _discard(message: Message) -> None:

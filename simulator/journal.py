@@ -1,5 +1,8 @@
 """The journal: every request a provider received and what it answered, in a bounded ring.
 
+An entry whose connection a ``drop`` fault cut says ``"dropped": true``, and its response
+status is ``null``: not one byte of an answer left.
+
 Headers named as secret by the provider (and a few universal ones), and secret fields inside
 JSON and form bodies, are masked whenever an entry is read: nothing leaves the journal
 unmasked, and the serving path does no masking work.
@@ -47,11 +50,12 @@ class Entry:
     raw_request_headers: list[tuple[bytes, bytes]]
     request_body: bytes
     request_size: int
-    status: int = 0
+    status: int | None = None  # None: no answer was sent (dropped, or the client left first)
     response_size: int = 0
     raw_response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     response_body: bytes = b""
     fault: str | None = None
+    dropped: bool = False  # a ``drop`` fault cut the connection: nothing was answered
     secret_fields: frozenset[str] = ALWAYS_SECRET_FIELDS
     secret_headers: frozenset[str] = frozenset()
     local_path: str = ""
@@ -114,6 +118,7 @@ class Entry:
                 ),
             },
             "fault": self.fault,
+            "dropped": self.dropped,
             "violations": self.violations,
         }
 

@@ -141,7 +141,7 @@ def test_listening_socket_is_tcp_so_accepted_connections_get_nodelay() -> None:
     import asyncio
     import socket
 
-    from simulator.__main__ import listening_socket
+    from simulator.server import listening_socket
 
     sock = listening_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]

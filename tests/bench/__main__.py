@@ -66,7 +66,8 @@ def serve(*args: str) -> Iterator[Server]:
     if args == ("baseline",):
         command = [PYTHON, "-m", "tests.bench.baseline"]
     else:
-        command = [PYTHON, "-m", "simulator", "serve", "--port", "0", *args]
+        # The request log is off, as in the baseline: a line a request would be measured too.
+        command = [PYTHON, "-m", "simulator", "serve", "--port", "0", "--access-log", "off", *args]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     first = process.stdout.readline()

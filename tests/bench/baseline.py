@@ -20,9 +20,9 @@ app = Starlette(routes=[Route("/fixed", fixed)])
 
 
 if __name__ == "__main__":
-    from simulator.__main__ import run_uvicorn
+    from simulator.server import run_uvicorn
 
     def announce(port: int) -> None:
         print(f"baseline serving on http://127.0.0.1:{port}", flush=True)
 
-    sys.exit(run_uvicorn(app, "127.0.0.1", 0, "warning", announce))
+    sys.exit(run_uvicorn(app, "127.0.0.1", 0, announce))

@@ -1,0 +1,309 @@
+"""Serving the simulator on a real socket: the one place that knows uvicorn.
+
+The CLI (``bulksim serve``), the harness's :func:`~contracts.harness.serve_in_thread` and
+the benchmark's baseline all serve through this module, so they serve alike:
+
+- :func:`listening_socket` binds before anyone is told the port, so no client races start-up.
+- :func:`uvicorn_config` is bulksim's uvicorn configuration, built in this one function.
+- :func:`run_uvicorn` serves until interrupted; :func:`running_in_thread` serves in a
+  background thread while a ``with`` block runs.
+- :func:`served` and the protocols from :func:`http_protocol` make a ``drop`` fault cut the
+  connection before a single byte of the answer is written: no status line, no headers.
+- :class:`HttpDate` gives every response a ``Date`` header from the simulator's clock
+  (uvicorn's own, from the wall clock, is turned off).
+- :func:`configure_logging` sets up bulksim's request log (``bulksim.access``, one line per
+  provider request, text or JSON) and keeps uvicorn's start-up chatter out of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.util
+import json
+import logging
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from simulator.clock import Clock
+from simulator.gateway import ACCESS_LOG, ConnectionDropped
+
+if TYPE_CHECKING:
+    import uvicorn
+
+__all__ = [
+    "DROP_EXTENSION",
+    "LOG_LEVELS",
+    "HttpDate",
+    "configure_logging",
+    "http_protocol",
+    "listening_socket",
+    "run_uvicorn",
+    "running_in_thread",
+    "served",
+    "uvicorn_config",
+]
+
+HttpKind = Literal["auto", "h11", "httptools"]
+LogFormat = Literal["text", "json"]
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+# The ASGI scope extension through which the server lets the app cut the connection.
+DROP_EXTENSION = "bulksim.drop"
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening TCP socket: connections queue from here on, before anyone is told.
+
+    It is made with ``proto=IPPROTO_TCP`` because asyncio sets TCP_NODELAY on accepted
+    connections only when the listening socket says it is TCP; without it every keep-alive
+    response waits some 40 ms on the peer's delayed ACK.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+# -- dropping a connection ------------------------------------------------------------------
+
+
+def served(app: ASGIApp) -> ASGIApp:
+    """For a real server: a ``drop`` fault closes the connection with nothing written.
+
+    The gateway raises :class:`~simulator.gateway.ConnectionDropped` before it sends any part
+    of the answer. uvicorn would answer an app that raises (or returns without answering)
+    with a 500 and log a traceback, so the server's protocol (see :func:`http_protocol`)
+    hands each request a way to close its connection instead; the client sees the
+    connection closed with no response at all.
+    """
+
+    async def wrapper(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await app(scope, receive, send)
+        except ConnectionDropped:
+            drop = scope.get("extensions", {}).get(DROP_EXTENSION)
+            if drop is None:  # a server without bulksim's protocol cannot drop cleanly
+                raise
+            drop()
+
+    return wrapper
+
+
+def _offer_drop(cycle: Any, transport: asyncio.Transport) -> None:
+    """Put a ``drop()`` for this request's connection into its scope.
+
+    It marks the request's cycle as disconnected, so uvicorn writes nothing more, sends no
+    500 and logs nothing for it, then closes the transport.
+    """
+
+    def drop() -> None:
+        cycle.disconnected = True
+        transport.close()
+
+    cycle.scope.setdefault("extensions", {})[DROP_EXTENSION] = drop
+
+
+@functools.cache
+def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
+    """uvicorn's HTTP/1.1 protocol (h11 or httptools) that lets the app drop a connection.
+
+    ``auto`` picks httptools when it is installed, as uvicorn's own ``auto`` does. Each
+    request's cycle is made (and its task scheduled, not yet run) while the protocol parses;
+    the subclass adds the drop extension to the new cycle's scope right then.
+    """
+    if kind == "auto":
+        kind = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    if kind == "httptools":
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        class DroppingHttpToolsProtocol(HttpToolsProtocol):
+            def on_headers_complete(self) -> None:
+                before = self.cycle
+                super().on_headers_complete()
+                if self.cycle is not before:
+                    _offer_drop(self.cycle, self.transport)
+
+        return DroppingHttpToolsProtocol
+
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class DroppingH11Protocol(H11Protocol):
+        def handle_events(self) -> None:
+            # h11 pauses after each request until its response is done: one new cycle at most.
+            before = self.cycle
+            super().handle_events()
+            if self.cycle is not before:
+                _offer_drop(self.cycle, self.transport)
+
+    return DroppingH11Protocol
+
+
+# -- the Date header ------------------------------------------------------------------------
+
+
+class HttpDate:
+    """The ``Date`` header value (RFC 7231) for the simulator's clock, formatted once a second."""
+
+    __slots__ = ("_clock", "_second", "_value")
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._second: datetime | None = None
+        self._value = b""
+
+    def value(self) -> bytes:
+        second = self._clock.now().replace(microsecond=0)
+        if second != self._second:
+            self._second = second
+            self._value = format_datetime(second.astimezone(UTC), usegmt=True).encode("ascii")
+        return self._value
+
+    def stamp(self, send: Send) -> Send:
+        """``send``, with this clock's ``Date`` added to the response's headers."""
+
+        async def dated_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                headers.append((b"date", self.value()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return dated_send
+
+
+# -- uvicorn --------------------------------------------------------------------------------
+
+
+def uvicorn_config(
+    app: ASGIApp, *, http: HttpKind = "auto", log_level: str | None = None
+) -> uvicorn.Config:
+    """bulksim's uvicorn settings, in one place.
+
+    No lifespan, no ``Server`` header, no wall-clock ``Date`` (the app sends the simulator's),
+    no uvicorn access log (bulksim has its own), and uvicorn's logging left as
+    :func:`configure_logging` (or the embedding program) set it. ``log_level`` sets uvicorn's
+    own loggers only.
+    """
+    import uvicorn
+
+    return uvicorn.Config(
+        served(app),
+        http=http_protocol(http),
+        lifespan="off",
+        server_header=False,
+        date_header=False,
+        access_log=False,
+        log_config=None,
+        log_level=log_level,
+    )
+
+
+def run_uvicorn(
+    app: ASGIApp,
+    host: str,
+    port: int,
+    announce: Callable[[int], None] | None = None,
+    *,
+    http: HttpKind = "auto",
+) -> int:
+    """Serve ``app`` until interrupted; ``announce`` is told the port once it is bound."""
+    import uvicorn
+
+    try:
+        sock = listening_socket(host, port)
+    except OSError as exc:
+        print(f"bulksim: cannot bind {host}:{port}: {exc.strerror}", file=sys.stderr)  # noqa: T201
+        return 2
+    if announce is not None:
+        announce(sock.getsockname()[1])
+    uvicorn.Server(uvicorn_config(app, http=http)).run(sockets=[sock])
+    return 0
+
+
+@contextmanager
+def running_in_thread(
+    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, http: HttpKind = "auto"
+) -> Iterator[str]:
+    """uvicorn serving ``app`` in a background thread; yields its origin, stops on exit."""
+    import uvicorn
+
+    sock = listening_socket(host, port)  # connections queue: no need to wait for start-up
+    server = uvicorn.Server(uvicorn_config(app, http=http))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        yield f"http://{shown}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+# -- logging --------------------------------------------------------------------------------
+
+
+class TextFormatter(logging.Formatter):
+    """``LEVEL logger: message``; a request line is the message itself."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if hasattr(record, "access"):
+            return record.getMessage()
+        text = f"{record.levelname} {record.name}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: a request line's fields, or level, logger and message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, object] = {"level": record.levelname.lower(), "logger": record.name}
+        access = getattr(record, "access", None)
+        if isinstance(access, dict):
+            fields.update(access)
+        else:
+            fields["message"] = record.getMessage()
+            if record.exc_info:
+                fields["exception"] = self.formatException(record.exc_info)
+        return json.dumps(fields, separators=(",", ":"))
+
+
+def configure_logging(
+    level: str = "info", log_format: LogFormat = "text", access_log: bool = True
+) -> None:
+    """Send bulksim's and uvicorn's logs to stderr, in text or JSON.
+
+    At ``info`` (the default) the request log shows and uvicorn's start-up lines do not (the
+    banner says it all); uvicorn speaks at ``debug`` and ``trace``, and its warnings and
+    errors always show. ``access_log=False`` silences the request log whatever the level.
+    Call it before :func:`~simulator.app.create_app`: each gateway reads the request log's
+    level once, when it is built.
+    """
+    from uvicorn.config import LOG_LEVELS as UVICORN_LEVELS
+
+    number = UVICORN_LEVELS[level]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    uvicorn_level = number if number < logging.INFO else max(number, logging.WARNING)
+    for name, logger_level in (("bulksim", number), ("uvicorn", uvicorn_level)):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+        logger.setLevel(logger_level)
+    ACCESS_LOG.setLevel(logging.NOTSET if access_log else logging.CRITICAL + 1)
