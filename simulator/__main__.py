@@ -4,6 +4,7 @@
                   [--start ISO] [--provider NAME ...] [--time-scale 1.0] [--option p.key=value ...]
                   [--drift p.operation:status=N ...] [--journal-size 1000] [--journal-body-bytes N]
                   [--no-journal] [--no-validation] [--control-token TOKEN]
+                  [--tls [--tls-dir DIR] | --tls-cert PATH --tls-key PATH]
     bulksim verify --provider NAME --base-url URL [--credential KEY=VALUE ...]
                    [--junit-xml PATH] [--max-examples 10] [--timeout 900]
 
@@ -19,6 +20,7 @@ import secrets
 import socket
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from starlette.types import ASGIApp
 
@@ -83,6 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--control-token",
         help="require this token on /_sim (generated when bound to a non-loopback address)",
     )
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        default=None,
+        help="serve HTTPS with a certificate signed by a fresh local CA (its path is printed)",
+    )
+    serve.add_argument(
+        "--tls-dir", metavar="DIR", help="write the CA, certificate and key here (default: temp)"
+    )
+    serve.add_argument("--tls-cert", metavar="PATH", help="serve HTTPS with this PEM certificate")
+    serve.add_argument("--tls-key", metavar="PATH", help="the PEM private key of --tls-cert")
     serve.add_argument("--log-level", default="warning", help="uvicorn log level")
 
     check = commands.add_parser(
@@ -165,6 +178,10 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         "journal": args.journal,
         "validate_requests": args.validate_requests,
         "control_token": args.control_token,
+        "tls": args.tls,
+        "tls_cert": args.tls_cert,
+        "tls_key": args.tls_key,
+        "tls_dir": args.tls_dir,
     }
     settings = Settings.from_env(environ, **overrides)
     if not settings.loopback and not settings.control_token:
@@ -174,11 +191,13 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
     return settings
 
 
-def banner(settings: Settings, port: int, generated_token: bool) -> str:
+def banner(
+    settings: Settings, port: int, generated_token: bool, ca_file: Path | None = None
+) -> str:
     from simulator.providers import PROVIDERS
 
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    origin = f"http://{host}:{port}"
+    origin = f"{'https' if settings.tls else 'http'}://{host}:{port}"
     lines = [f"bulksim serving on {origin} (clock {settings.clock}, seed {settings.seed})"]
     chosen = [p for p in PROVIDERS if not settings.providers or p.name in settings.providers]
     for provider in chosen:
@@ -191,6 +210,11 @@ def banner(settings: Settings, port: int, generated_token: bool) -> str:
     if settings.control_token:
         shown = settings.control_token if generated_token else "(as given)"
         lines.append(f"  control token: {shown}  (send X-Bulksim-Token)")
+    if ca_file is not None:
+        lines.append(
+            f"  {'CA file':<12} {ca_file}  (trust it: SSL_CERT_FILE, REQUESTS_CA_BUNDLE, "
+            "NODE_EXTRA_CA_CERTS, curl --cacert)"
+        )
     return "\n".join(lines)
 
 
@@ -208,14 +232,25 @@ def credentials_text(app_state: object) -> str:
 
 def serve(settings: Settings, log_level: str, generated_token: bool) -> int:
     from simulator.app import create_app
+    from simulator.tls import tls_files
 
     app = create_app(settings)
+    with tls_files(settings) as tls:
 
-    def announce(port: int) -> None:
-        print(banner(settings, port, generated_token), flush=True)
-        print(credentials_text(app.state.sim), flush=True)
+        def announce(port: int) -> None:
+            ca_file = tls.ca_file if tls is not None else None
+            print(banner(settings, port, generated_token, ca_file), flush=True)
+            print(credentials_text(app.state.sim), flush=True)
 
-    return run_uvicorn(app, settings.host, settings.port, log_level, announce)
+        return run_uvicorn(
+            app,
+            settings.host,
+            settings.port,
+            log_level,
+            announce,
+            ssl_certfile=str(tls.certfile) if tls is not None else None,
+            ssl_keyfile=str(tls.keyfile) if tls is not None else None,
+        )
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -243,6 +278,8 @@ def run_uvicorn(
     port: int,
     log_level: str,
     announce: Callable[[int], None] | None = None,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
 ) -> int:
     """Serve ``app`` with bulksim's uvicorn settings (the benchmark's baseline uses them too)."""
     import uvicorn
@@ -257,7 +294,13 @@ def run_uvicorn(
     if announce is not None:
         announce(sock.getsockname()[1])
     config = uvicorn.Config(
-        served(app), log_level=log_level, access_log=False, lifespan="off", server_header=False
+        served(app),
+        log_level=log_level,
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )
     uvicorn.Server(config).run(sockets=[sock])
     return 0
