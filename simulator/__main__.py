@@ -21,6 +21,7 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from starlette.types import ASGIApp
 
@@ -242,15 +243,8 @@ def serve(settings: Settings, log_level: str, generated_token: bool) -> int:
             print(banner(settings, port, generated_token, ca_file), flush=True)
             print(credentials_text(app.state.sim), flush=True)
 
-        return run_uvicorn(
-            app,
-            settings.host,
-            settings.port,
-            log_level,
-            announce,
-            ssl_certfile=str(tls.certfile) if tls is not None else None,
-            ssl_keyfile=str(tls.keyfile) if tls is not None else None,
-        )
+        options = tls.uvicorn_options() if tls is not None else {}
+        return run_uvicorn(app, settings.host, settings.port, log_level, announce, **options)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -278,10 +272,12 @@ def run_uvicorn(
     port: int,
     log_level: str,
     announce: Callable[[int], None] | None = None,
-    ssl_certfile: str | None = None,
-    ssl_keyfile: str | None = None,
+    **options: Any,
 ) -> int:
-    """Serve ``app`` with bulksim's uvicorn settings (the benchmark's baseline uses them too)."""
+    """Serve ``app`` with bulksim's uvicorn settings (the benchmark's baseline uses them too).
+
+    ``options`` go to ``uvicorn.Config`` as they are (HTTPS: see ``TlsFiles.uvicorn_options``).
+    """
     import uvicorn
 
     from simulator.gateway import served
@@ -299,8 +295,7 @@ def run_uvicorn(
         access_log=False,
         lifespan="off",
         server_header=False,
-        ssl_certfile=ssl_certfile,
-        ssl_keyfile=ssl_keyfile,
+        **options,
     )
     uvicorn.Server(config).run(sockets=[sock])
     return 0
