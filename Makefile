@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
+	scripts/system-packages.sh
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -5,6 +5,7 @@
                   [--drift p.operation:status=N ...] [--journal-size 1000] [--journal-body-bytes N]
                   [--no-journal] [--no-validation] [--control-token TOKEN]
                   [--log-level info] [--log-format text|json] [--access-log on|off]
+                  [--tls [--tls-dir DIR] | --tls-cert PATH --tls-key PATH]
     bulksim verify --provider NAME --base-url URL [--credential KEY=VALUE ...]
                    [--junit-xml PATH] [--max-examples 10] [--timeout 900]
 
@@ -21,6 +22,7 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from simulator.clock import parse_iso
@@ -107,6 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="on|off",
         help="one line per provider request on stderr (default on)",
     )
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        default=None,
+        help="serve HTTPS with a certificate signed by a fresh local CA (its path is printed)",
+    )
+    serve.add_argument(
+        "--tls-dir", metavar="DIR", help="write the CA, certificate and key here (default: temp)"
+    )
+    serve.add_argument("--tls-cert", metavar="PATH", help="serve HTTPS with this PEM certificate")
+    serve.add_argument("--tls-key", metavar="PATH", help="the PEM private key of --tls-cert")
 
     check = commands.add_parser(
         "verify", help="run a provider's contract suite against a base URL (bulksim or real)"
@@ -216,6 +229,10 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         "journal": args.journal,
         "validate_requests": args.validate_requests,
         "control_token": args.control_token,
+        "tls": args.tls,
+        "tls_cert": args.tls_cert,
+        "tls_key": args.tls_key,
+        "tls_dir": args.tls_dir,
     }
     settings = Settings.from_env(environ, **overrides)
     if not settings.loopback and not settings.control_token:
@@ -225,11 +242,13 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
     return settings
 
 
-def banner(settings: Settings, port: int, generated_token: bool) -> str:
+def banner(
+    settings: Settings, port: int, generated_token: bool, ca_file: Path | None = None
+) -> str:
     from simulator.providers import PROVIDERS
 
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    origin = f"http://{host}:{port}"
+    origin = f"{'https' if settings.tls else 'http'}://{host}:{port}"
     lines = [f"bulksim serving on {origin} (clock {settings.clock}, seed {settings.seed})"]
     chosen = [p for p in PROVIDERS if not settings.providers or p.name in settings.providers]
     for provider in chosen:
@@ -242,6 +261,11 @@ def banner(settings: Settings, port: int, generated_token: bool) -> str:
     if settings.control_token:
         shown = settings.control_token if generated_token else "(as given)"
         lines.append(f"  control token: {shown}  (send X-Bulksim-Token)")
+    if ca_file is not None:
+        lines.append(
+            f"  {'CA file':<12} {ca_file}  (trust it: SSL_CERT_FILE, REQUESTS_CA_BUNDLE, "
+            "NODE_EXTRA_CA_CERTS, curl --cacert)"
+        )
     return "\n".join(lines)
 
 
@@ -266,16 +290,20 @@ def serve(
 ) -> int:
     from simulator.app import create_app
     from simulator.server import configure_logging, run_uvicorn
+    from simulator.tls import tls_files
 
     # Before the app: each gateway reads the request log's level once, when it is built.
     configure_logging(log_level, "json" if log_format == "json" else "text", access_log)
     app = create_app(settings)
+    with tls_files(settings) as tls:
 
-    def announce(port: int) -> None:
-        print(banner(settings, port, generated_token), flush=True)
-        print(credentials_text(app.state.sim), flush=True)
+        def announce(port: int) -> None:
+            ca_file = tls.ca_file if tls is not None else None
+            print(banner(settings, port, generated_token, ca_file), flush=True)
+            print(credentials_text(app.state.sim), flush=True)
 
-    return run_uvicorn(app, settings.host, settings.port, announce)
+        options = tls.uvicorn_options() if tls is not None else {}
+        return run_uvicorn(app, settings.host, settings.port, announce, **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

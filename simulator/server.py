@@ -189,14 +189,15 @@ class HttpDate:
 
 
 def uvicorn_config(
-    app: ASGIApp, *, http: HttpKind = "auto", log_level: str | None = None
+    app: ASGIApp, *, http: HttpKind = "auto", log_level: str | None = None, **options: Any
 ) -> uvicorn.Config:
     """bulksim's uvicorn settings, in one place.
 
     No lifespan, no ``Server`` header, no wall-clock ``Date`` (the app sends the simulator's),
     no uvicorn access log (bulksim has its own), and uvicorn's logging left as
     :func:`configure_logging` (or the embedding program) set it. ``log_level`` sets uvicorn's
-    own loggers only.
+    own loggers only. ``options`` go to ``uvicorn.Config`` as they are (HTTPS: see
+    :meth:`simulator.tls.TlsFiles.uvicorn_options`).
     """
     import uvicorn
 
@@ -209,6 +210,7 @@ def uvicorn_config(
         access_log=False,
         log_config=None,
         log_level=log_level,
+        **options,
     )
 
 
@@ -219,6 +221,7 @@ def run_uvicorn(
     announce: Callable[[int], None] | None = None,
     *,
     http: HttpKind = "auto",
+    **options: Any,
 ) -> int:
     """Serve ``app`` until interrupted; ``announce`` is told the port once it is bound."""
     import uvicorn
@@ -230,7 +233,7 @@ def run_uvicorn(
         return 2
     if announce is not None:
         announce(sock.getsockname()[1])
-    uvicorn.Server(uvicorn_config(app, http=http)).run(sockets=[sock])
+    uvicorn.Server(uvicorn_config(app, http=http, **options)).run(sockets=[sock])
     return 0
 
 

@@ -45,6 +45,10 @@ class Settings:
     time_scale: float = 1.0
     options: tuple[tuple[str, str], ...] = field(default=())
     drift: tuple[str, ...] = ()
+    tls: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_dir: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -73,6 +77,12 @@ class Settings:
             raise SettingsError("start only applies to --clock manual")
         for text in self.drift:
             parse_drift(text)
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise SettingsError("tls_cert and tls_key go together: give both or neither")
+        if self.tls_cert is not None and self.tls_dir is not None:
+            raise SettingsError("tls_dir holds a generated certificate; not with tls_cert")
+        if not self.tls and (self.tls_cert is not None or self.tls_dir is not None):
+            return dataclasses.replace(self, tls=True)
         return self
 
     @property
@@ -133,7 +143,7 @@ def _cast(key: str, raw: str, name: str) -> Any:
             return int(raw)
         if name == "time_scale":
             return float(raw)
-        if name in ("journal", "validate_requests"):
+        if name in ("journal", "validate_requests", "tls"):
             return _bool(raw)
         if name == "start":
             return parse_iso(raw)

@@ -47,7 +47,7 @@ def test_tokens_of_another_instance_or_audience_do_not_verify() -> None:
 
 def test_unsigned_or_claimless_tokens_do_not_verify() -> None:
     tokens = signer()
-    unsigned = jwt.encode({"sub": "c", "aud": "acme", "exp": 4_000_000_000, "iat": 1}, None, "none")
+    unsigned = jwt.encode({"sub": "c", "aud": "acme", "exp": 4_000_000_000, "iat": 1}, "", "none")
     no_iat = jwt.encode({"sub": "c", "aud": "acme", "exp": 4_000_000_000}, tokens.key, "HS256")
     assert problem(tokens, unsigned) is Problem.INVALID
     assert problem(tokens, no_iat) is Problem.INVALID
