@@ -32,6 +32,8 @@ SKIPPED = {
     "--drift deepvue.": "starts a second simulator on a fixed port; tests/contracts cover drift",
 }
 
+SEED_LOOP = 'PROCESS_ID="627d21f7-e1a0-4085-84cb-130906cd097c"'
+
 # What a block's output must show, each also shown in the README (in the block's comments or
 # the output printed after it). Values that depend on the time or on ids are left out.
 EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
@@ -70,7 +72,7 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         '{"statusCode":401,"success":false,"description":"Unauthorized","errors":["Invalid API key.'
         ' Send the API key itself in the Authorization header, without a Bearer prefix."]',
     ],
-    'PROCESS_ID="627d21f7-e1a0-4085-84cb-130906cd097c"': [
+    SEED_LOOP: [
         "Progress: 1000/1000 - Status: finished\nProcess completed!",
     ],
     "BASE=http://127.0.0.1:8700/helloatlas": [
@@ -225,3 +227,19 @@ def test_readme_shell_blocks_run_in_order_and_print_what_they_claim(
             )
             assert found, f"block {number} did not print {fragment!r}:\n{printed[-3000:]}"
     assert result.returncode == 0, result.stderr[-3000:]
+    loop = next(n for n, block in ran if key_of(block, EXPECTED) == SEED_LOOP)
+    assert_seed_loop_progress(outputs[str(loop)])
+
+
+def assert_seed_loop_progress(printed: str) -> None:
+    """250, 500, 750 (a few more when polls are slow, never fewer), then 1000/1000 finished."""
+    lines = re.findall(r"^Progress: (\d+)/(\d+) - Status: (.+)$", printed, re.MULTILINE)
+    *running, last = lines
+    assert last == ("1000", "1000", "finished")
+    assert 1 <= len(running) <= 3
+    for poll, (current, total, status) in enumerate(running, 1):
+        assert (total, status) == ("1000", "in progress")
+        assert 250 * poll <= int(current) < 1000
+    assert [int(current) for current, _, _ in running] == sorted(
+        {int(current) for current, _, _ in running}
+    )
