@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `make run PORT=8800` serves on another port (BULKSIM_PORT=8800 works too).
 run: $(STAMP)
-	$(BIN)/bulksim serve
+	$(BIN)/bulksim serve$(if $(PORT), --port $(PORT))
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

@@ -7,6 +7,7 @@ page is read, so reading page 20,000 of a million-document batch costs what page
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 from collections.abc import Iterator, Mapping
@@ -23,7 +24,7 @@ from simulator.providers.helloatlas.documents import Documents
 from simulator.providers.helloatlas.fakes import FAILED, UNIDENTIFIED, DocumentFaker
 from simulator.providers.helloatlas.upload import Multiupload
 
-__all__ = ["Batch", "Client", "HelloAtlasOptions", "HelloAtlasStore"]
+__all__ = ["Batch", "Client", "HelloAtlasOptions", "HelloAtlasStore", "Timing"]
 
 AUDIENCE = "helloatlas-bulk"
 DEFAULT_PER_PAGE = 50
@@ -50,6 +51,36 @@ class HelloAtlasOptions:
     # Pages of finished documents kept as bytes, so that reading one again is a lookup.
     page_cache_bytes: int = 8 * 1024 * 1024
     retention_days: int = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """When a batch's documents finish, fixed when the batch is uploaded.
+
+    A change of the timing options through ``/_sim/options`` reaches batches uploaded after
+    it, never one already uploaded, so a finished document stays finished.
+    """
+
+    min_seconds: float
+    window_seconds: float
+    slow_extra_seconds: float
+    time_scale: float
+
+    @classmethod
+    def of(cls, options: HelloAtlasOptions, ctx: ProviderContext) -> Timing:
+        return cls(
+            options.min_processing_seconds,
+            max(0.0, options.max_processing_seconds - options.min_processing_seconds),
+            options.slow_extra_seconds,
+            ctx.settings.time_scale,
+        )
+
+    def ready_after(self, fraction: float, slow: bool) -> timedelta:
+        """How long after upload a document finishes; ``fraction`` is its seeded point."""
+        seconds = self.min_seconds + self.window_seconds * fraction
+        if slow:
+            seconds += self.slow_extra_seconds
+        return timedelta(seconds=seconds * self.time_scale)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +120,10 @@ class Batch:
     product_type: str
     created_at: datetime
     documents: Documents
+    timing: Timing
+    # Unique within a store, never reused: the page cache's key, so that a batch_id that
+    # comes back after its batch was evicted can never be served the old batch's pages.
+    serial: int = 0
     pinned: bool = False
     fixed: Mapping[int, Mapping[str, object]] = field(default_factory=dict)
 
@@ -120,6 +155,8 @@ class HelloAtlasStore:
         self.tokens = TokenSigner(AUDIENCE, self.ctx.clock, self.ctx.ids)
         self.fakes = DocumentFaker(self.ctx.ids)
         self.pages = ByteCache(self.options.page_cache_bytes)
+        self.serials = itertools.count(1)
+        timing = Timing.of(self.options, self.ctx)
         self._add(
             Batch(
                 SEED_BATCH_ID,
@@ -127,6 +164,7 @@ class HelloAtlasStore:
                 "POC_CDL",
                 _stamp(SEED_BATCH_ID),
                 Documents.of([("1", f"{SAMPLE_BUCKET}/aadhaar_front_1.jpg")]),
+                timing,
                 pinned=True,
                 fixed={0: SEED_DOCUMENT},
             )
@@ -138,6 +176,7 @@ class HelloAtlasStore:
                 "POC_CDL",
                 _stamp(EXAMPLE_BATCH_ID),
                 Documents.of([(str(n), f"{SAMPLE_BUCKET}/sample{n}.jpg") for n in (1, 2)]),
+                timing,
                 pinned=True,
             )
         )
@@ -175,7 +214,8 @@ class HelloAtlasStore:
         now = self.now()
         self.evict(incoming=upload.documents.nbytes())
         batch_id = self._new_batch_id(now)
-        batch = Batch(batch_id, owner, upload.product_type, now, upload.documents)
+        timing = Timing.of(self.options, self.ctx)
+        batch = Batch(batch_id, owner, upload.product_type, now, upload.documents, timing)
         self._add(batch)
         return batch
 
@@ -191,16 +231,11 @@ class HelloAtlasStore:
     def page_bytes(self, batch: Batch, request: PageRequest) -> bytes:
         """The extracts response body for one page, as JSON bytes.
 
-        A page whose documents have all finished can no longer change, so it is kept (in a
+        A page whose documents have all finished can no longer change (its batch's timing is
+        fixed at upload, and no option changes a finished document), so it is kept (in a
         bounded cache) and reading it again costs a lookup, not generating it again.
         """
-        key = (
-            batch.batch_id,
-            request.page,
-            request.per_page,
-            self.options,
-            self.ctx.settings.time_scale,
-        )
+        key = (batch.serial, request.page, request.per_page)
         cached = self.pages.get(key)
         if cached is not None:
             return cached
@@ -238,14 +273,9 @@ class HelloAtlasStore:
         if index in batch.fixed:
             return {"document_id": document_id, "file_data": dict(batch.fixed[index])}
         traits = batch.documents.traits(index)
-        options = self.options
-        window = max(0.0, options.max_processing_seconds - options.min_processing_seconds)
-        seconds = options.min_processing_seconds
-        seconds += window * self.fakes.processing_fraction(batch.batch_id, index)
-        if traits.slow:
-            seconds += options.slow_extra_seconds
-        if now < batch.created_at + timedelta(seconds=self.ctx.scaled(seconds)):
-            if options.pending_documents == "omit":
+        fraction = self.fakes.processing_fraction(batch.batch_id, index)
+        if now < batch.created_at + batch.timing.ready_after(fraction, traits.slow):
+            if self.options.pending_documents == "omit":
                 return None
             return {"document_id": document_id, "file_data": None}
         if traits.outcome != "extracted":
@@ -278,6 +308,7 @@ class HelloAtlasStore:
                 return batch_id
 
     def _add(self, batch: Batch) -> None:
+        batch.serial = next(self.serials)
         self.batches[batch.batch_id] = batch
 
 

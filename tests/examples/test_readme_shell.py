@@ -1,0 +1,245 @@
+"""Every shell block of the README, pasted in order into one bash against a fresh `make run`.
+
+The simulator is started as `make run` starts it (`bulksim serve`: system clock, seed 0), on a
+free port that replaces 8700 in the blocks. The blocks run in a scratch directory holding
+`fixtures/`, as in a clone. Each block must finish without a failing command
+(``set -e -o pipefail``), and its output must show what the README says it shows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+BLOCK = re.compile(r"^```(?:sh|bash|console)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+# Blocks that cannot run here, each found by a line of it, with the reason.
+SKIPPED = {
+    "make run    #": "starts the simulator this test starts itself; `make test` runs this test",
+    'pip install "git+': "installs bulksim",
+    "> million.json": "an 85 MB upload; tests/providers/helloatlas/test_lazy.py covers it",
+    ".venv/bin/bulksim verify --provider deepvue --base-url https://": "calls the real Deepvue",
+    "--drift deepvue.": "starts a second simulator on a fixed port; tests/contracts cover drift",
+}
+
+SEED_LOOP = 'PROCESS_ID="627d21f7-e1a0-4085-84cb-130906cd097c"'
+
+# What a block's output must show, each also shown in the README (in the block's comments or
+# the output printed after it). Values that depend on the time or on ids are left out.
+EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
+    '"kind": "error", "error": "InternalServerError", "count": 2}': [
+        '"kind":"error","error":"InternalServerError"',
+        '{"cleared":1}',
+    ],
+    "BASE=http://127.0.0.1:8700/deepvue": [
+        '{"reset":["deepvue"]}',
+        '{"status":201,"message":"batch processing in progress"}',
+        '{"status":200,"message":"batch processing completed"}',
+        "vpa,name,status,account_exists,name_at_bank,name_at_bank_cleaned,message",
+        "rahul.sharma@okaxis,Rahul Sharma,SUCCESS,true,RAHUL SHARMA,Rahul Sharma,VPA is valid",
+        "9876543210@paytm,,SUCCESS,true,",
+        "noaccount.anil@ybl,Anil Kumar,SUCCESS,false,,,VPA does not exist",
+    ],
+    "request_id=06d0d7c340ed460d96103aaa0b26f0de": ['"sub_code":"SUCCESS"', '"status":200'],
+    "PC=http://127.0.0.1:8700/passcreator": [
+        '{"reset":["passcreator"]}',
+        '"total":1000,',
+        '"status":"in progress","errors":null}',
+    ],
+    "-d @bulk.json": ['"total":5000,', '"status":"in progress","errors":null}'],
+    'operator: "equals", value: ["walk-7"]': [
+        '{"identifier":"7d54007d-055d-45fc-a22b-c8f33bb439e1","userProvidedId":"walk-7",'
+        '"barcodeValue":"0db83a3a702c7b.75774004","firstname":"Guest 7",'
+    ],
+    '"tier": "gold"': [
+        '{"current":4998,"total":4998,',
+        '"status":"finished","errors":null}',
+        "gold",
+        '"errors":["userProvidedId member-0001 is already in use."]',
+    ],
+    "/api/v3/process/00000000-0000-4000-8000-000000000000": [
+        '{"statusCode":404,"success":false,"description":"Not Found","errors":["Object not found"]',
+        '{"statusCode":401,"success":false,"description":"Unauthorized","errors":["Invalid API key.'
+        ' Send the API key itself in the Authorization header, without a Bearer prefix."]',
+    ],
+    SEED_LOOP: [
+        "Progress: 1000/1000 - Status: finished\nProcess completed!",
+    ],
+    "BASE=http://127.0.0.1:8700/helloatlas": [
+        '{"reset":["helloatlas"]}',
+        '"file_data": null',
+        '"document_type": "AADHAAR"',
+        '"document_type": "PAN"',
+        '"total_pages": 2',
+        '"has_next": true',
+        re.compile(r'"type":"PASSPORT","confidence":0\.(3|4|5)[0-9],'),
+        '{"document_id":"4","type":null,"confidence":null,"error_code":"422",'
+        '"error_message":"Unprocessable: Unable to extract data from the document"}',
+        '{"error_code":"401","error_message":"Authentication Error: Token has expired"}',
+    ],
+    "batch_id=BATCH-69469-BBRSS-20260309081408": ["D MANIKANDAN DURAISAMY"],
+    "BASE=http://127.0.0.1:8700/check": [
+        '{"reset":["check"]}',
+        '"originalFileName":"claims.csv","format":"csv","itemCount":87,',
+        '"validationErrors":[],',
+        '"message":"File uploaded successfully"}',
+        '"itemCount":85,"validationErrors":[{"row":12,"error":"Content is empty, row skipped"},',
+        '{"row":45,"error":"Content exceeds maximum length (50000 chars), row skipped"}],',
+        '{"error":{"code":"conflict","message":"File has already been used to create a batch.',
+        '"status":"processing","totalItems":87,',
+        '"status":"completed","totalItems":87,"processedItems":87,"successCount":87,"failureCount":0,',
+        '"totalCostCents":870,',
+        '"items":[{"id":"item_001","itemIndex":0,"idempotencyKey":"claim-001",',
+        '"costCents":10,',
+        '"pagination":{"total":87,"limit":2,"offset":0,"hasMore":true}}',
+        '"status":"cancelled","message":"Batch cancelled successfully"}',
+        '{"error":{"code":"CANNOT_CANCEL","message":"Cannot cancel batch. Batch not found or'
+        ' already completed/cancelled."}}',
+        '"verdict":"false","confidence":0.91,"decision":"reject"',
+        '"errorMessage":"Verification timeout after 120 seconds",',
+        '"retryCount":3}',
+        "x-ratelimit-limit: 200",
+        "x-ratelimit-remaining: ",
+        "x-ratelimit-reset: ",
+        '{"error":{"code":"unauthorized","message":"API key is required. Include it in the'
+        " Authorization header as 'Bearer vfy_...'\"}} 401",
+        '{"error":{"code":"quota_exceeded","message":"Batch processing is not available on the'
+        ' free plan."}} 402',
+        '{"error":{"code":"validation_error","message":"File is required. Use form field name'
+        ' \\"file\\"."}} 400',
+        '{"error":"File parsing failed","validationErrors":[{"row":1,"error":"Missing required'
+        ' column: content"}]} 400',
+        '{"error":{"code":"FILE_STORAGE_UNAVAILABLE","message":"File upload is not configured.'
+        ' Please use direct JSON items array instead."}} 503',
+        '"verificationId":"ver_xyz789","verdict":"true","confidence":0.95,"decision":"accept"',
+        '"verificationId":"ver_abc456","verdict":"false","confidence":0.88,"decision":"reject"',
+        '"pagination":{"total":50,"limit":3,"offset":0,"hasMore":true}}',
+    ],
+}
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("bash") is None or shutil.which("curl") is None or shutil.which("jq") is None,
+    reason="the README's walkthroughs need bash, curl and jq",
+)
+
+
+def readme_blocks() -> list[str]:
+    return BLOCK.findall(README.read_text(encoding="utf-8"))
+
+
+def key_of(block: str, keys: object) -> str | None:
+    assert isinstance(keys, dict)
+    found = [key for key in keys if key in block]
+    assert len(found) <= 1, f"several keys match one block: {found}"
+    return found[0] if found else None
+
+
+@pytest.fixture(scope="module")
+def origin() -> Iterator[str]:
+    """`bulksim serve` as `make run` starts it, on a free port."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BULKSIM_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    banner = process.stdout.readline()
+    # The rest of its output is drained so that the server never blocks writing it.
+    drain = threading.Thread(target=process.stdout.read, daemon=True)
+    drain.start()
+    try:
+        match = re.match(
+            r"bulksim serving on (http://127\.0\.0\.1:\d+) \(clock system, seed 0\)", banner
+        )
+        assert match, banner
+        yield match.group(1)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        drain.join(timeout=30)
+        process.stdout.close()
+
+
+def test_readme_skip_list_and_expectations_name_real_blocks() -> None:
+    blocks = readme_blocks()
+    for table in (SKIPPED, EXPECTED):
+        for key in table:
+            assert sum(key in block for block in blocks) == 1, f"no single block holds {key!r}"
+    readme = README.read_text(encoding="utf-8")
+    for fragments in EXPECTED.values():
+        for fragment in fragments:
+            # Shown by the README itself (a comment or the printed output), not only asserted.
+            if isinstance(fragment, re.Pattern):
+                assert fragment.search(readme), f"the README does not show {fragment.pattern!r}"
+                continue
+            shown = fragment.replace("\\\\", "\\").split("\n")[0][:60]
+            assert shown in readme, f"the README does not show {fragment!r}"
+
+
+def test_readme_shell_blocks_run_in_order_and_print_what_they_claim(
+    origin: str, tmp_path: Path
+) -> None:
+    (tmp_path / "fixtures").symlink_to(ROOT / "fixtures", target_is_directory=True)
+    script = ["set -e -o pipefail"]
+    ran = []
+    for number, block in enumerate(readme_blocks()):
+        if key_of(block, SKIPPED) is not None:
+            continue
+        body = block.replace("http://127.0.0.1:8700", origin)
+        script += [f"printf '\\n@@begin {number}\\n'", body, f"printf '\\n@@end {number}\\n'"]
+        ran.append((number, block))
+    result = subprocess.run(
+        ["bash", "-c", "\n".join(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    outputs = dict(
+        re.findall(r"^@@begin (\d+)\n(.*?)^@@end \1$", result.stdout, re.MULTILINE | re.DOTALL)
+    )
+    for number, block in ran:
+        assert str(number) in outputs, (
+            f"block {number} failed (bash exit {result.returncode}):\n{block}\n"
+            f"--- output ---\n{result.stdout[-3000:]}\n--- errors ---\n{result.stderr[-3000:]}"
+        )
+        key = key_of(block, EXPECTED)
+        for fragment in EXPECTED.get(key, []) if key else []:
+            printed = outputs[str(number)]
+            found = (
+                fragment.search(printed)
+                if isinstance(fragment, re.Pattern)
+                else fragment in printed
+            )
+            assert found, f"block {number} did not print {fragment!r}:\n{printed[-3000:]}"
+    assert result.returncode == 0, result.stderr[-3000:]
+    loop = next(n for n, block in ran if key_of(block, EXPECTED) == SEED_LOOP)
+    assert_seed_loop_progress(outputs[str(loop)])
+
+
+def assert_seed_loop_progress(printed: str) -> None:
+    """250, 500, 750 (a few more when polls are slow, never fewer), then 1000/1000 finished."""
+    lines = re.findall(r"^Progress: (\d+)/(\d+) - Status: (.+)$", printed, re.MULTILINE)
+    *running, last = lines
+    assert last == ("1000", "1000", "finished")
+    assert 1 <= len(running) <= 3
+    for poll, (current, total, status) in enumerate(running, 1):
+        assert (total, status) == ("1000", "in progress")
+        assert 250 * poll <= int(current) < 1000
+    assert [int(current) for current, _, _ in running] == sorted(
+        {int(current) for current, _, _ in running}
+    )
