@@ -54,6 +54,9 @@ __all__ = [
 
 HttpKind = Literal["auto", "h11", "httptools"]
 LogFormat = Literal["text", "json"]
+# h11 bounds a request head that is still unfinished after 16 KiB (the README says so);
+# httptools, when installed, is chosen only when asked for.
+DEFAULT_HTTP: HttpKind = "h11"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 # The ASGI scope extension through which the server lets the app cut the connection.
 DROP_EXTENSION = "bulksim.drop"
@@ -189,7 +192,7 @@ class HttpDate:
 
 
 def uvicorn_config(
-    app: ASGIApp, *, http: HttpKind = "auto", log_level: str | None = None, **options: Any
+    app: ASGIApp, *, http: HttpKind = DEFAULT_HTTP, log_level: str | None = None, **options: Any
 ) -> uvicorn.Config:
     """bulksim's uvicorn settings, in one place.
 
@@ -220,7 +223,7 @@ def run_uvicorn(
     port: int,
     announce: Callable[[int], None] | None = None,
     *,
-    http: HttpKind = "auto",
+    http: HttpKind = DEFAULT_HTTP,
     **options: Any,
 ) -> int:
     """Serve ``app`` until interrupted; ``announce`` is told the port once it is bound."""
@@ -239,7 +242,7 @@ def run_uvicorn(
 
 @contextmanager
 def running_in_thread(
-    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, http: HttpKind = "auto"
+    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, http: HttpKind = DEFAULT_HTTP
 ) -> Iterator[str]:
     """uvicorn serving ``app`` in a background thread; yields its origin, stops on exit."""
     import uvicorn
