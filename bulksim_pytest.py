@@ -36,7 +36,7 @@ import pytest
 START = "2026-03-09T08:14:08Z"
 
 if TYPE_CHECKING:
-    from contracts.harness import Simulator
+    from contracts.harness import ServedSimulators, Simulator
     from simulator.settings import Settings
 
 
@@ -100,15 +100,18 @@ def bulksim_app(bulksim_settings: Settings) -> Iterator[Simulator]:
 
 
 @pytest.fixture(scope="session")
-def _bulksim_served(bulksim_settings: Settings) -> Iterator[Simulator]:
-    with _harness().serve_in_thread(bulksim_settings) as simulator:
-        yield simulator
+def _bulksim_servers() -> Iterator[ServedSimulators]:
+    """The session's served simulators, one per distinct Settings, all stopped at its end."""
+    with _harness().ServedSimulators() as servers:
+        yield servers
 
 
 @pytest.fixture
-def bulksim_server(_bulksim_served: Simulator, bulksim_settings: Settings) -> Iterator[Simulator]:
-    """The session's served simulator, reset (state, faults, journal, clock) for this test."""
-    simulator = _bulksim_served
+def bulksim_server(
+    _bulksim_servers: ServedSimulators, bulksim_settings: Settings
+) -> Iterator[Simulator]:
+    """The simulator serving these settings, reset (state, faults, journal, clock) for this test."""
+    simulator: Simulator = _bulksim_servers.get(bulksim_settings)
     simulator.reset()
     if bulksim_settings.start is not None:
         simulator.clock.set(bulksim_settings.start)

@@ -19,7 +19,7 @@ import importlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -48,6 +48,7 @@ __all__ = [
     "Faults",
     "InProcessTransport",
     "Journal",
+    "ServedSimulators",
     "Simulator",
     "in_process",
     "serve_in_thread",
@@ -386,6 +387,34 @@ def in_process(settings: Settings | None = None) -> Iterator[Simulator]:
     finally:
         http.close()
         transport.shutdown()
+
+
+class ServedSimulators:
+    """Served simulators, one per distinct :class:`Settings`, all stopped on :meth:`close`.
+
+    Tests whose directories ask for different settings each get a simulator serving theirs;
+    tests that ask for the same settings share one.
+    """
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self._served: dict[Settings, Simulator] = {}
+
+    def get(self, settings: Settings) -> Simulator:
+        """The simulator serving ``settings``, started on first use."""
+        if settings not in self._served:
+            self._served[settings] = self._stack.enter_context(serve_in_thread(settings))
+        return self._served[settings]
+
+    def close(self) -> None:
+        self._served.clear()
+        self._stack.close()
+
+    def __enter__(self) -> ServedSimulators:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @contextmanager
