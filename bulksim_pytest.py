@@ -33,8 +33,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-START = "2026-03-09T08:14:08Z"
-
 if TYPE_CHECKING:
     from contracts.harness import ServedSimulators, Simulator
     from simulator.settings import Settings
@@ -78,17 +76,8 @@ def bulksim_settings() -> Settings:
     The journal keeps 128 KiB of each body, so the checks see whole pages of results. To change
     some of it, override this fixture and return ``default_settings(field=value, ...)``.
     """
-    from simulator.clock import parse_iso
-    from simulator.settings import Settings
-
-    _harness()
-    return Settings(
-        clock="manual",
-        start=parse_iso(START),
-        seed=0,
-        journal_size=10_000,
-        journal_body_bytes=128 * 1024,
-    )
+    settings: Settings = _harness().default_settings()
+    return settings
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ Both give ``url(provider)``, ``credentials(provider)``, ``client(provider)``, ``
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import json
 import threading
@@ -50,6 +51,7 @@ __all__ = [
     "Journal",
     "ServedSimulators",
     "Simulator",
+    "default_settings",
     "in_process",
     "serve_in_thread",
 ]
@@ -356,8 +358,30 @@ def behaviour_of(provider: str) -> Behaviour:
     return behaviour
 
 
+START = "2026-03-09T08:14:08Z"
+
+
+def default_settings(**changes: Any) -> Settings:
+    """The harness's settings, with ``changes``: start from these when overriding them.
+
+    A manual clock at :data:`START` and seed 0, so every run is the same run, and a journal
+    of 10 000 entries keeping 128 KiB of each body, so the checks see whole pages of results
+    (the simulator's own default keeps 16 KiB). ``clock="system"`` drops the fixed start.
+    """
+    if changes.get("clock") == "system":
+        changes.setdefault("start", None)
+    base = Settings(
+        clock="manual",
+        start=parse_iso(START),
+        seed=0,
+        journal_size=10_000,
+        journal_body_bytes=128 * 1024,
+    )
+    return dataclasses.replace(base, **changes).checked()
+
+
 def _manual_settings(settings: Settings | None) -> Settings:
-    return settings or Settings(clock="manual", start=parse_iso("2026-03-09T08:14:08Z"))
+    return settings or default_settings()
 
 
 @contextmanager
