@@ -263,10 +263,16 @@ class Simulator:
         provider: str | None = None,
         *,
         since: int | None = None,
-        min_poll_interval: float = 1.0,
+        min_poll_interval: float | None = None,
         skip: Iterable[str] = (),
     ) -> list[Finding]:
-        """Every spec violation and behaviour mistake in the journal (after ``since``)."""
+        """Every spec violation and behaviour mistake in the journal (after ``since``).
+
+        Polls closer together than ``min_poll_interval`` seconds are a hot loop; by default
+        1 s times the settings' ``time_scale``, which shortens the simulated work alike.
+        """
+        if min_poll_interval is None:
+            min_poll_interval = 1.0 * self.state.settings.time_scale
         behaviours = self.behaviours()
         if provider is not None:
             behaviours = {provider: behaviours[provider]}
@@ -278,13 +284,15 @@ class Simulator:
         provider: str | None = None,
         *,
         since: int | None = None,
-        min_poll_interval: float = 1.0,
+        min_poll_interval: float | None = None,
         skip: Iterable[str] = (),
     ) -> None:
         """Fail, listing each offending request, if the client broke the spec or a rule.
 
-        ``skip`` names checks to leave out (see :mod:`contracts.checks`), e.g. a test that
-        deliberately stops polling early can skip ``"stopped-polling"``.
+        ``min_poll_interval`` is the shortest wait between two polls of one resource that is
+        not a hot loop: 1 s times the settings' ``time_scale`` unless given. ``skip`` names
+        checks to leave out (see :mod:`contracts.checks`), e.g. a test that deliberately stops
+        polling early can skip ``"stopped-polling"``.
         """
         found = self.findings(provider, since=since, min_poll_interval=min_poll_interval, skip=skip)
         if found:
