@@ -94,13 +94,19 @@ class Finding:
         return f"{self.check}: {self.message}{where}"
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 finding``, ``2 findings``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 class ClientNotConformant(AssertionError):
     """The client broke the spec or a behaviour rule; ``findings`` lists each instance."""
 
     def __init__(self, findings: Sequence[Finding]) -> None:
         self.findings = list(findings)
         lines = "\n".join(f"- {f}" for f in self.findings)
-        super().__init__(f"the client is not conformant ({len(self.findings)} findings):\n{lines}")
+        count = counted(len(self.findings), "finding")
+        super().__init__(f"the client is not conformant ({count}):\n{lines}")
 
 
 def describe_request(entry: Entry) -> str:
