@@ -210,6 +210,7 @@ class Simulator:
     http: httpx.Client
     client_factory: Callable[..., httpx.Client]
     state: SimulatorState
+    sockets: bool = True  # False in-process: its URLs reach it only through its own clients
     clock: Clock = field(init=False)
     faults: Faults = field(init=False)
     journal: Journal = field(init=False)
@@ -228,7 +229,12 @@ class Simulator:
         return self._listing
 
     def url(self, provider: str) -> str:
-        """The provider's base URL: point a client here instead of the real host."""
+        """The provider's base URL: point a client here instead of the real host.
+
+        In-process (``bulksim_app``) the URL's host does not exist: it works only through
+        :meth:`client` and :meth:`async_client`. Give a client that opens its own sockets
+        (requests, urllib, aiohttp) the served simulator's URL (``bulksim_server``) instead.
+        """
         return f"{self.origin}/{provider}"
 
     def credentials(self, provider: str) -> dict[str, Any]:
@@ -308,6 +314,13 @@ class Simulator:
         try:
             return call(*args, **kwargs)
         except Exception as exc:
+            if not self.sockets and _opened_a_socket(exc):
+                raise ClientCrashed(
+                    f"the client opened a socket to {self.origin}, the in-process simulator "
+                    "(bulksim_app), which has none: its URLs work only through "
+                    "bulksim_app.client(...) or async_client(...). For clients that open "
+                    f"sockets (requests, urllib, aiohttp), use bulksim_server. ({_crash(exc)})"
+                ) from exc
             raise ClientCrashed(diagnose(exc, self.journal.entries(since=since))) from exc
 
     def raise_crashes(self) -> None:
@@ -322,9 +335,25 @@ class ClientCrashed(AssertionError):
     """The client under test raised; the message names the answer it could not handle."""
 
 
+def _crash(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _opened_a_socket(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from connecting a socket (requests, urllib, aiohttp, httpx)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError | httpx.ConnectError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def diagnose(exc: BaseException, entries: list[dict[str, Any]]) -> str:
     """Why a client probably failed, from the last answers it got."""
-    crash = f"{type(exc).__name__}: {exc}"
+    crash = _crash(exc)
     if not entries:
         return f"the client raised {crash} before sending any request"
     last = entries[-1]
@@ -408,14 +437,14 @@ def in_process(settings: Settings | None = None) -> Iterator[Simulator]:
     app = create_app(settings, clock=clock, sleep=latency)
     state: SimulatorState = app.state.sim
     transport = InProcessTransport(app)
-    origin = "http://bulksim.local"
+    origin = "http://bulksim.local"  # no such host: see Simulator.url
 
     def factory(**kwargs: Any) -> httpx.Client:
         return httpx.Client(transport=transport, **kwargs)
 
     http = factory(base_url=origin)
     try:
-        yield Simulator(origin, http, factory, state)
+        yield Simulator(origin, http, factory, state, sockets=False)
     finally:
         http.close()
         transport.shutdown()
