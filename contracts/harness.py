@@ -45,6 +45,7 @@ from simulator.settings import Settings
 from simulator.state import SimulatorState
 
 __all__ = [
+    "AsyncInProcessTransport",
     "Clock",
     "Faults",
     "InProcessTransport",
@@ -71,20 +72,19 @@ class InProcessTransport(httpx.BaseTransport):
         self._portal = self._portal_cm.__enter__()
         self._lock = threading.Lock()
 
+    async def _call(
+        self, request: httpx.Request, body: bytes
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        inner = httpx.Request(request.method, request.url, headers=request.headers, content=body)
+        response = await self._asgi.handle_async_request(inner)
+        content = b"".join([chunk async for chunk in response.stream])  # type: ignore[union-attr]
+        return response.status_code, response.headers.raw, content
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
-
-        async def call() -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-            inner = httpx.Request(
-                request.method, request.url, headers=request.headers, content=body
-            )
-            response = await self._asgi.handle_async_request(inner)
-            content = b"".join([chunk async for chunk in response.stream])  # type: ignore[union-attr]
-            return response.status_code, response.headers.raw, content
-
         try:
             with self._lock:
-                status, headers, content = self._portal.call(call)
+                status, headers, content = self._portal.call(self._call, request, body)
         except ConnectionDropped:
             raise httpx.RemoteProtocolError(
                 "peer closed connection without sending complete message body", request=request
@@ -96,6 +96,28 @@ class InProcessTransport(httpx.BaseTransport):
 
     def shutdown(self) -> None:
         self._portal_cm.__exit__(None, None, None)
+
+
+class AsyncInProcessTransport(httpx.AsyncBaseTransport):
+    """An asyncio httpx transport into the same app and event-loop thread as ``transport``.
+
+    The app keeps running on the in-process transport's own loop, so sync and async clients
+    share one simulator; a ``drop`` fault reaches the client as ``httpx.RemoteProtocolError``.
+    """
+
+    def __init__(self, transport: InProcessTransport) -> None:
+        self._sync = transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        future = self._sync._portal.start_task_soon(self._sync._call, request, body)
+        try:
+            status, headers, content = await asyncio.wrap_future(future)
+        except ConnectionDropped:
+            raise httpx.RemoteProtocolError(
+                "peer closed connection without sending complete message body", request=request
+            ) from None
+        return httpx.Response(status, headers=headers, content=content, request=request)
 
 
 def _instant(body: Mapping[str, Any]) -> datetime:
@@ -131,6 +153,11 @@ class Clock:
         """Pass as a client's ``sleep``: waiting becomes moving the simulator's clock."""
         if seconds > 0:
             self.source.advance(timedelta(seconds=seconds))
+
+    async def async_sleep(self, seconds: float) -> None:
+        """``sleep`` for asyncio clients: moves the clock, then lets other tasks run."""
+        self.sleep(seconds)
+        await asyncio.sleep(0)
 
     def _call(self, method: str, path: str, body: object = None) -> Any:
         response = self.http.request(method, path, json=body)
@@ -211,6 +238,7 @@ class Simulator:
     client_factory: Callable[..., httpx.Client]
     state: SimulatorState
     sockets: bool = True  # False in-process: its URLs reach it only through its own clients
+    async_client_factory: Callable[..., httpx.AsyncClient] = httpx.AsyncClient
     clock: Clock = field(init=False)
     faults: Faults = field(init=False)
     journal: Journal = field(init=False)
@@ -246,6 +274,11 @@ class Simulator:
         """An ``httpx.Client`` whose base URL is the provider's (or the simulator's origin)."""
         base = self.url(provider) if provider else self.origin
         return self.client_factory(base_url=base, **kwargs)
+
+    def async_client(self, provider: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` whose base URL is the provider's (or the origin)."""
+        base = self.url(provider) if provider else self.origin
+        return self.async_client_factory(base_url=base, **kwargs)
 
     def options(self, provider: str, **values: object) -> dict[str, Any]:
         """Change provider options from now on: ``options("deepvue", processing_seconds=5)``."""
@@ -442,9 +475,14 @@ def in_process(settings: Settings | None = None) -> Iterator[Simulator]:
     def factory(**kwargs: Any) -> httpx.Client:
         return httpx.Client(transport=transport, **kwargs)
 
+    def async_factory(**kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=AsyncInProcessTransport(transport), **kwargs)
+
     http = factory(base_url=origin)
     try:
-        yield Simulator(origin, http, factory, state, sockets=False)
+        yield Simulator(
+            origin, http, factory, state, sockets=False, async_client_factory=async_factory
+        )
     finally:
         http.close()
         transport.shutdown()
