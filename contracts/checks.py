@@ -16,6 +16,10 @@ check                          the client...
 ``expired-token``              sent a token the provider had already expired
 ``reused-one-shot``            used a one-shot resource (a fileId) a second time
 ``ignored-retry-after``        called again sooner than a 429's Retry-After allowed
+``cut-off-body``               (not the client's mistake) got an answer the checks above
+                               need to read whole, but the journal kept only its start
+                               (``journal_body_bytes``): raise the cap rather than trust
+                               a pass
 ============================  ==========================================================
 """
 
@@ -33,6 +37,7 @@ __all__ = [
     "Paging",
     "Polling",
     "check_entries",
+    "cut_off",
 ]
 
 Entry = Mapping[str, Any]
@@ -89,13 +94,19 @@ class Finding:
         return f"{self.check}: {self.message}{where}"
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 finding``, ``2 findings``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 class ClientNotConformant(AssertionError):
     """The client broke the spec or a behaviour rule; ``findings`` lists each instance."""
 
     def __init__(self, findings: Sequence[Finding]) -> None:
         self.findings = list(findings)
         lines = "\n".join(f"- {f}" for f in self.findings)
-        super().__init__(f"the client is not conformant ({len(self.findings)} findings):\n{lines}")
+        count = counted(len(self.findings), "finding")
+        super().__init__(f"the client is not conformant ({count}):\n{lines}")
 
 
 def describe_request(entry: Entry) -> str:
@@ -103,6 +114,20 @@ def describe_request(entry: Entry) -> str:
     status = entry["response"]["status"]
     answer = "dropped" if entry.get("dropped") else "no answer" if status is None else status
     return f"{entry['method']} {entry['path']}{query} → {answer}"
+
+
+CUT_MARK = "…"  # how the journal ends a body it kept only the start of
+
+
+def cut_off(entry: Entry) -> bool:
+    """Whether the journal kept only the start of this entry's response body."""
+    response = entry["response"]
+    body = response.get("body")
+    if not isinstance(body, str) or not body.endswith(CUT_MARK):
+        return False
+    declared = response.get("headers", {}).get("content-length", "")
+    kept = len(body.encode()) - len(CUT_MARK.encode())
+    return not declared.isdigit() or int(declared) > kept
 
 
 def check_entries(
@@ -117,7 +142,7 @@ def check_entries(
     findings: list[Finding] = []
     for provider, behaviour in behaviours.items():
         mine = [e for e in entries if e["provider"] == provider]
-        for check in (_spec, _retry_after):
+        for check in (_spec, _retry_after, _cut_off):
             findings += check(mine, behaviour)
         # The rules about answers read only requests that got one (not a dropped connection).
         answered = [e for e in mine if e["response"]["status"] is not None]
@@ -176,6 +201,43 @@ def _retry_after(entries: Sequence[Entry], behaviour: Behaviour) -> list[Finding
                     "ignored-retry-after",
                     f"called again {waited:g}s after a 429 whose Retry-After asked for {wait}s",
                     following,
+                )
+            )
+    return findings
+
+
+def _cut_off(entries: Sequence[Entry], behaviour: Behaviour) -> list[Finding]:
+    """An answer a behaviour check reads, cut off in the journal: that check cannot judge it."""
+    readers: dict[str, list[str]] = {}
+    for polling in behaviour.polling:
+        readers.setdefault(polling.operation, []).extend(
+            ["poll-after-terminal", "stopped-polling", "hot-poll"]
+        )
+    for paging in behaviour.paging:
+        readers.setdefault(paging.operation, []).append("stopped-paging")
+    errors = [
+        name
+        for name, predicate in (
+            ("expired-token", behaviour.expired_token),
+            ("reused-one-shot", behaviour.reused_one_shot),
+        )
+        if predicate is not never
+    ]
+    findings = []
+    for entry in entries:
+        checks = list(readers.get(entry["operation"], []))
+        status = entry["response"]["status"]
+        if status is not None and status >= 400:
+            checks += errors
+        if checks and cut_off(entry):
+            size = entry["response"].get("headers", {}).get("content-length", "?")
+            findings.append(
+                _finding(
+                    "cut-off-body",
+                    f"the journal kept only the start of this {size}-byte answer, so "
+                    f"{', '.join(dict.fromkeys(checks))} cannot judge it; raise the settings' "
+                    "journal_body_bytes (contracts.harness.default_settings() keeps 128 KiB)",
+                    entry,
                 )
             )
     return findings

@@ -15,11 +15,12 @@ Both give ``url(provider)``, ``credentials(provider)``, ``client(provider)``, ``
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -44,11 +45,14 @@ from simulator.settings import Settings
 from simulator.state import SimulatorState
 
 __all__ = [
+    "AsyncInProcessTransport",
     "Clock",
     "Faults",
     "InProcessTransport",
     "Journal",
+    "ServedSimulators",
     "Simulator",
+    "default_settings",
     "in_process",
     "serve_in_thread",
 ]
@@ -68,20 +72,19 @@ class InProcessTransport(httpx.BaseTransport):
         self._portal = self._portal_cm.__enter__()
         self._lock = threading.Lock()
 
+    async def _call(
+        self, request: httpx.Request, body: bytes
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        inner = httpx.Request(request.method, request.url, headers=request.headers, content=body)
+        response = await self._asgi.handle_async_request(inner)
+        content = b"".join([chunk async for chunk in response.stream])  # type: ignore[union-attr]
+        return response.status_code, response.headers.raw, content
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
-
-        async def call() -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-            inner = httpx.Request(
-                request.method, request.url, headers=request.headers, content=body
-            )
-            response = await self._asgi.handle_async_request(inner)
-            content = b"".join([chunk async for chunk in response.stream])  # type: ignore[union-attr]
-            return response.status_code, response.headers.raw, content
-
         try:
             with self._lock:
-                status, headers, content = self._portal.call(call)
+                status, headers, content = self._portal.call(self._call, request, body)
         except ConnectionDropped:
             raise httpx.RemoteProtocolError(
                 "Server disconnected without sending a response.", request=request
@@ -93,6 +96,28 @@ class InProcessTransport(httpx.BaseTransport):
 
     def shutdown(self) -> None:
         self._portal_cm.__exit__(None, None, None)
+
+
+class AsyncInProcessTransport(httpx.AsyncBaseTransport):
+    """An asyncio httpx transport into the same app and event-loop thread as ``transport``.
+
+    The app keeps running on the in-process transport's own loop, so sync and async clients
+    share one simulator; a ``drop`` fault reaches the client as ``httpx.RemoteProtocolError``.
+    """
+
+    def __init__(self, transport: InProcessTransport) -> None:
+        self._sync = transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        future = self._sync._portal.start_task_soon(self._sync._call, request, body)
+        try:
+            status, headers, content = await asyncio.wrap_future(future)
+        except ConnectionDropped:
+            raise httpx.RemoteProtocolError(
+                "peer closed connection without sending complete message body", request=request
+            ) from None
+        return httpx.Response(status, headers=headers, content=content, request=request)
 
 
 def _instant(body: Mapping[str, Any]) -> datetime:
@@ -128,6 +153,11 @@ class Clock:
         """Pass as a client's ``sleep``: waiting becomes moving the simulator's clock."""
         if seconds > 0:
             self.source.advance(timedelta(seconds=seconds))
+
+    async def async_sleep(self, seconds: float) -> None:
+        """``sleep`` for asyncio clients: moves the clock, then lets other tasks run."""
+        self.sleep(seconds)
+        await asyncio.sleep(0)
 
     def _call(self, method: str, path: str, body: object = None) -> Any:
         response = self.http.request(method, path, json=body)
@@ -207,6 +237,8 @@ class Simulator:
     http: httpx.Client
     client_factory: Callable[..., httpx.Client]
     state: SimulatorState
+    sockets: bool = True  # False in-process: its URLs reach it only through its own clients
+    async_client_factory: Callable[..., httpx.AsyncClient] = httpx.AsyncClient
     clock: Clock = field(init=False)
     faults: Faults = field(init=False)
     journal: Journal = field(init=False)
@@ -225,7 +257,12 @@ class Simulator:
         return self._listing
 
     def url(self, provider: str) -> str:
-        """The provider's base URL: point a client here instead of the real host."""
+        """The provider's base URL: point a client here instead of the real host.
+
+        In-process (``bulksim_app``) the URL's host does not exist: it works only through
+        :meth:`client` and :meth:`async_client`. Give a client that opens its own sockets
+        (requests, urllib, aiohttp) the served simulator's URL (``bulksim_server``) instead.
+        """
         return f"{self.origin}/{provider}"
 
     def credentials(self, provider: str) -> dict[str, Any]:
@@ -237,6 +274,11 @@ class Simulator:
         """An ``httpx.Client`` whose base URL is the provider's (or the simulator's origin)."""
         base = self.url(provider) if provider else self.origin
         return self.client_factory(base_url=base, **kwargs)
+
+    def async_client(self, provider: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` whose base URL is the provider's (or the origin)."""
+        base = self.url(provider) if provider else self.origin
+        return self.async_client_factory(base_url=base, **kwargs)
 
     def options(self, provider: str, **values: object) -> dict[str, Any]:
         """Change provider options from now on: ``options("deepvue", processing_seconds=5)``."""
@@ -260,10 +302,16 @@ class Simulator:
         provider: str | None = None,
         *,
         since: int | None = None,
-        min_poll_interval: float = 1.0,
+        min_poll_interval: float | None = None,
         skip: Iterable[str] = (),
     ) -> list[Finding]:
-        """Every spec violation and behaviour mistake in the journal (after ``since``)."""
+        """Every spec violation and behaviour mistake in the journal (after ``since``).
+
+        Polls closer together than ``min_poll_interval`` seconds are a hot loop; by default
+        1 s times the settings' ``time_scale``, which shortens the simulated work alike.
+        """
+        if min_poll_interval is None:
+            min_poll_interval = 1.0 * self.state.settings.time_scale
         behaviours = self.behaviours()
         if provider is not None:
             behaviours = {provider: behaviours[provider]}
@@ -275,13 +323,15 @@ class Simulator:
         provider: str | None = None,
         *,
         since: int | None = None,
-        min_poll_interval: float = 1.0,
+        min_poll_interval: float | None = None,
         skip: Iterable[str] = (),
     ) -> None:
         """Fail, listing each offending request, if the client broke the spec or a rule.
 
-        ``skip`` names checks to leave out (see :mod:`contracts.checks`), e.g. a test that
-        deliberately stops polling early can skip ``"stopped-polling"``.
+        ``min_poll_interval`` is the shortest wait between two polls of one resource that is
+        not a hot loop: 1 s times the settings' ``time_scale`` unless given. ``skip`` names
+        checks to leave out (see :mod:`contracts.checks`), e.g. a test that deliberately stops
+        polling early can skip ``"stopped-polling"``.
         """
         found = self.findings(provider, since=since, min_poll_interval=min_poll_interval, skip=skip)
         if found:
@@ -297,6 +347,13 @@ class Simulator:
         try:
             return call(*args, **kwargs)
         except Exception as exc:
+            if not self.sockets and _opened_a_socket(exc):
+                raise ClientCrashed(
+                    f"the client opened a socket to {self.origin}, the in-process simulator "
+                    "(bulksim_app), which has none: its URLs work only through "
+                    "bulksim_app.client(...) or async_client(...). For clients that open "
+                    f"sockets (requests, urllib, aiohttp), use bulksim_server. ({_crash(exc)})"
+                ) from exc
             raise ClientCrashed(diagnose(exc, self.journal.entries(since=since))) from exc
 
     def raise_crashes(self) -> None:
@@ -311,9 +368,25 @@ class ClientCrashed(AssertionError):
     """The client under test raised; the message names the answer it could not handle."""
 
 
+def _crash(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _opened_a_socket(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from connecting a socket (requests, urllib, aiohttp, httpx)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError | httpx.ConnectError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def diagnose(exc: BaseException, entries: list[dict[str, Any]]) -> str:
     """Why a client probably failed, from the last answers it got."""
-    crash = f"{type(exc).__name__}: {exc}"
+    crash = _crash(exc)
     if not entries:
         return f"the client raised {crash} before sending any request"
     last = entries[-1]
@@ -357,8 +430,30 @@ def behaviour_of(provider: str) -> Behaviour:
     return behaviour
 
 
+START = "2026-03-09T08:14:08Z"
+
+
+def default_settings(**changes: Any) -> Settings:
+    """The harness's settings, with ``changes``: start from these when overriding them.
+
+    A manual clock at :data:`START` and seed 0, so every run is the same run, and a journal
+    of 10 000 entries keeping 128 KiB of each body, so the checks see whole pages of results
+    (the simulator's own default keeps 16 KiB). ``clock="system"`` drops the fixed start.
+    """
+    if changes.get("clock") == "system":
+        changes.setdefault("start", None)
+    base = Settings(
+        clock="manual",
+        start=parse_iso(START),
+        seed=0,
+        journal_size=10_000,
+        journal_body_bytes=128 * 1024,
+    )
+    return dataclasses.replace(base, **changes).checked()
+
+
 def _manual_settings(settings: Settings | None) -> Settings:
-    return settings or Settings(clock="manual", start=parse_iso("2026-03-09T08:14:08Z"))
+    return settings or default_settings()
 
 
 @contextmanager
@@ -377,17 +472,50 @@ def in_process(settings: Settings | None = None) -> Iterator[Simulator]:
     app = create_app(settings, clock=clock, sleep=latency)
     state: SimulatorState = app.state.sim
     transport = InProcessTransport(app)
-    origin = "http://bulksim.local"
+    origin = "http://bulksim.local"  # no such host: see Simulator.url
 
     def factory(**kwargs: Any) -> httpx.Client:
         return httpx.Client(transport=transport, **kwargs)
 
+    def async_factory(**kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=AsyncInProcessTransport(transport), **kwargs)
+
     http = factory(base_url=origin)
     try:
-        yield Simulator(origin, http, factory, state)
+        yield Simulator(
+            origin, http, factory, state, sockets=False, async_client_factory=async_factory
+        )
     finally:
         http.close()
         transport.shutdown()
+
+
+class ServedSimulators:
+    """Served simulators, one per distinct :class:`Settings`, all stopped on :meth:`close`.
+
+    Tests whose directories ask for different settings each get a simulator serving theirs;
+    tests that ask for the same settings share one.
+    """
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self._served: dict[Settings, Simulator] = {}
+
+    def get(self, settings: Settings) -> Simulator:
+        """The simulator serving ``settings``, started on first use."""
+        if settings not in self._served:
+            self._served[settings] = self._stack.enter_context(serve_in_thread(settings))
+        return self._served[settings]
+
+    def close(self) -> None:
+        self._served.clear()
+        self._stack.close()
+
+    def __enter__(self) -> ServedSimulators:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @contextmanager

@@ -74,7 +74,7 @@ class Settings:
         if not 0 <= self.time_scale < float("inf"):
             raise SettingsError("time_scale must be a finite number, not negative")
         if self.start is not None and self.clock != "manual":
-            raise SettingsError("start only applies to --clock manual")
+            raise SettingsError("start only applies to clock='manual'")
         for text in self.drift:
             parse_drift(text)
         if (self.tls_cert is None) != (self.tls_key is None):

@@ -68,7 +68,7 @@ def test_environment_bad_value_names_the_variable() -> None:
         (["serve", "--provider", "nope"], "unknown provider 'nope'"),
         (["serve", "--option", "deepvue.nope=1"], "unknown option deepvue.nope"),
         (["serve", "--option", "deepvue.max_rows=many"], "deepvue.max_rows='many'"),
-        (["serve", "--start", "2026-01-01T00:00:00Z"], "start only applies to --clock manual"),
+        (["serve", "--start", "2026-01-01T00:00:00Z"], "start only applies to clock='manual'"),
         (["serve", "--port", "70000"], "port must be"),
     ],
 )
