@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from contracts.harness import Simulator, serve_in_thread
+from simulator import Settings
 
 HEAD_LIMIT = 16 * 1024
 JOURNAL_BODY_BYTES = 16384  # the --journal-body-bytes default the README gives
@@ -17,7 +18,7 @@ JOURNAL_BODY_BYTES = 16384  # the --journal-body-bytes default the README gives
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Simulator]:
-    with serve_in_thread() as simulator:
+    with serve_in_thread(Settings()) as simulator:  # as `bulksim serve` runs, not the harness
         yield simulator
 
 
