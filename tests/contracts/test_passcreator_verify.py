@@ -122,8 +122,10 @@ def test_verify_command_without_credentials_for_a_real_target_exits_2(
 ) -> None:
     monkeypatch.delenv("PASSCREATOR_API_KEY", raising=False)
     monkeypatch.delenv("PASSCREATOR_TEMPLATE_ID", raising=False)
-    code = main(
-        ["verify", "--provider", "passcreator", "--base-url", "http://127.0.0.1:9/passcreator"]
-    )
+    # A bulksim that does not serve passcreator is, for passcreator, some other server.
+    with serve_in_thread(Settings(providers=("deepvue",))) as other:
+        code = main(
+            ["verify", "--provider", "passcreator", "--base-url", f"{other.origin}/passcreator"]
+        )
     assert code == 2
     assert "PASSCREATOR_API_KEY, PASSCREATOR_TEMPLATE_ID" in capsys.readouterr().err
