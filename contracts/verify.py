@@ -72,6 +72,28 @@ class Target:
             raise Drift(f"{step}: {method} {path} → {response.status_code}: " + "; ".join(problems))
         return response
 
+    def check_response(self, answer: Any) -> None:
+        """Fail with :class:`Drift` if a schemathesis JSON response breaks the spec, naming
+        the call, the status and each field at fault (as :meth:`call` does). Other media
+        types are left to schemathesis's own checks."""
+        media = answer.headers.get("content-type", [""])[0].split(";")[0].strip()
+        if media != "application/json" and not media.endswith("+json"):
+            return
+        sent = answer.request
+        request = httpx.Request(sent.method, sent.url, headers=dict(sent.headers))
+        response = httpx.Response(
+            answer.status_code,
+            headers=[(k, v) for k, values in answer.headers.items() for v in values],
+            content=answer.content,
+            request=request,
+        )
+        base_path = httpx.URL(self.base_url).path
+        problems = self.validator.response_violations(request, response, base_path)
+        if problems:
+            path = request.url.path.removeprefix(base_path.rstrip("/")) or "/"
+            status = response.status_code
+            raise Drift(f"{request.method} {path} → {status}: " + "; ".join(problems))
+
     def expect(self, step: str, condition: bool, message: str) -> None:
         """Fail with :class:`Drift` unless the documented behaviour holds."""
         if not condition:
@@ -343,14 +365,28 @@ def _conformance(
                     max_examples=max_examples, deadline=None, database=None, derandomize=True
                 )
                 def check(case: Any) -> None:
-                    case.call_and_validate(excluded_checks=excluded)
+                    response = case.call()
+                    target.check_response(response)
+                    case.validate_response(response, excluded_checks=excluded)
 
                 try:
                     check()
+                except Drift:
+                    raise
                 except (Exception, BaseExceptionGroup) as exc:  # schemathesis groups its findings
-                    raise Drift(str(exc)) from None
+                    drifts = _drifts_in(exc)
+                    raise Drift("\n".join(drifts) if drifts else str(exc)) from None
 
         _run(report, "conformance", operation.label, run)
+
+
+def _drifts_in(exc: BaseException) -> list[str]:
+    """The :class:`Drift` messages inside a (possibly nested) exception group."""
+    if isinstance(exc, Drift):
+        return [str(exc)]
+    if isinstance(exc, BaseExceptionGroup):
+        return [found for inner in exc.exceptions for found in _drifts_in(inner)]
+    return []
 
 
 def authenticate(schema: Any, headers: Mapping[str, str]) -> None:

@@ -111,7 +111,8 @@ def test_verify_command_writes_junit_and_exits_by_result(
     assert code == 1
     out = capsys.readouterr().out
     assert "FAIL lifecycle: documented flow" in out
-    assert "bulk update: PATCH /api/v3/pass → 200: response body: 'identifier'" in out
+    missing = "response body: at data: 'identifier' is a required property"
+    assert f"bulk update: PATCH /api/v3/pass → 200: {missing}" in out
     suite = ET.parse(report_file).getroot().find("testsuite")
     assert suite is not None
     assert (suite.get("tests"), suite.get("failures")) == ("7", "2")

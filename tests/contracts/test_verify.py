@@ -53,7 +53,33 @@ def test_verify_against_a_drifted_bulksim_names_the_drift() -> None:
     failed = {c.name: c.failure or "" for c in report.drifted}
     assert set(failed) == {"GET /v1/verification/batch-processing-status", "documented flow"}
     assert "poll: GET /v1/verification/batch-processing-status" in failed["documented flow"]
-    assert "not valid under any of the given schemas" in failed["documented flow"]
+    assert "at data: 'batch_output_file_url' is a required property" in failed["documented flow"]
+
+
+def test_verify_command_console_names_the_drifted_operation_status_and_field(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    drift = "deepvue.get_batch_processing_status:drop=data.batch_output_file_url"
+    with serve_in_thread(settings(drift)) as sim:
+        code = verify_command(sim.url("deepvue"))
+    out = capsys.readouterr().out
+    assert code == 1
+    field = "response body: at data: 'batch_output_file_url' is a required property"
+    assert (
+        f"""
+  FAIL conformance: GET /v1/verification/batch-processing-status
+         GET /v1/verification/batch-processing-status → 200: {field}
+"""
+        in out
+    )
+    assert (
+        f"""
+  FAIL lifecycle: documented flow
+         poll: GET /v1/verification/batch-processing-status → 200: {field}
+"""
+        in out
+    )
+    assert out.endswith("drift: 2 of 5 checks failed\n")
 
 
 def test_verify_notices_a_changed_status_code() -> None:
