@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from starlette.types import ASGIApp
 
 from simulator.clock import parse_iso
-from simulator.settings import Settings, SettingsError, parse_option
+from simulator.settings import Settings, SettingsError, check_drift, parse_option
 
 __all__ = ["main"]
 
@@ -167,6 +167,9 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         "control_token": args.control_token,
     }
     settings = Settings.from_env(environ, **overrides)
+    from simulator.providers import PROVIDERS
+
+    check_drift(settings.drift, {p.name: p.operations() for p in PROVIDERS})
     if not settings.loopback and not settings.control_token:
         settings = Settings.from_env(
             environ, **{**overrides, "control_token": secrets.token_urlsafe(24)}

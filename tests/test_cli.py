@@ -79,6 +79,48 @@ def test_serve_bad_settings_exit_2_with_message(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["serve", "--drift", "nope.authorize:status=500"],
+            "bulksim: drift 'nope.authorize:status=500': unknown provider 'nope'; "
+            "known: deepvue, passcreator, helloatlas, check\n",
+        ),
+        (
+            ["serve", "--drift", "deepvue.get_status:drop=data"],
+            "bulksim: drift 'deepvue.get_status:drop=data': unknown operation 'get_status' for "
+            "deepvue; known: authorize, submit_upi_basic_batch, get_batch_processing_status, "
+            "download_batch_output_file\n",
+        ),
+        (
+            ["serve", "--drift", "deepvue.authorize"],
+            "bulksim: drift 'deepvue.authorize' is not provider.operation:status=NNN or "
+            "provider.operation:drop=field\n",
+        ),
+    ],
+)
+def test_serve_refuses_a_drift_it_cannot_apply_listing_valid_names(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def never(*args: object, **kwargs: object) -> int:
+        pytest.fail("bulksim started serving despite the drift")
+
+    monkeypatch.setattr("simulator.__main__.run_uvicorn", never)
+    assert main(argv) == 2
+    assert capsys.readouterr().err == message
+
+
+def test_drift_from_the_environment_is_checked_too() -> None:
+    with pytest.raises(SettingsError, match="unknown operation 'nope' for check"):
+        settings_for(["serve"], {"BULKSIM_DRIFT": "check.nope:status=500"})
+    drift = "check.get_batch:status=202"
+    assert settings_for(["serve"], {"BULKSIM_DRIFT": drift}).drift == (drift,)
+
+
 def test_serve_malformed_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["serve", "--option", "nonsense"])
