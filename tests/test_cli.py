@@ -212,3 +212,39 @@ def test_serve_no_validation_and_no_journal_flags() -> None:
     settings = settings_for(["serve", "--no-validation", "--no-journal"])
     assert (settings.validate_requests, settings.journal) == (False, False)
     assert settings_for(["serve"]).validate_requests is True
+
+
+def test_version_prints_the_installed_package_version(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"bulksim {version('bulksim')}\n"
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["verify"]], ids=["bulksim", "serve", "verify"])
+def test_help_is_plain_text_without_rest_markup(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    shown = capsys.readouterr().out
+    assert "``" not in shown
+    for role in (":func:", ":class:", ":mod:", ":meth:", ".. "):
+        assert role not in shown
+
+
+def test_verify_help_gives_exit_codes_and_when_junit_is_written(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    shown = capsys.readouterr().out
+    assert "a JUnit XML report is written only when\n--junit-xml PATH is given" in shown
+    assert "  0  conformant" in shown
+    assert "  1  drift" in shown
+    assert "  2  could not check: unreachable, credentials missing or refused" in shown
