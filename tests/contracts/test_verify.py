@@ -82,6 +82,23 @@ def test_verify_command_console_names_the_drifted_operation_status_and_field(
     assert out.endswith("drift: 2 of 5 checks failed\n")
 
 
+def readme_drift_demo() -> str:
+    """The output the README's verify section shows for its ``--drift`` demo."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    demo = readme.index("--drift deepvue.get_batch_processing_status:drop=")
+    start = readme.index("```text\n", demo) + len("```text\n")
+    return readme[start : readme.index("```", start)]
+
+
+def test_readme_drift_demo_shows_what_really_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    drift = "deepvue.get_batch_processing_status:drop=data.batch_output_file_url"
+    with serve_in_thread(settings(drift)) as sim:
+        code = verify_command(sim.url("deepvue"))
+        shown = readme_drift_demo().replace("http://127.0.0.1:8701", sim.origin)
+    assert code == 1
+    assert capsys.readouterr().out == shown
+
+
 def test_verify_notices_a_changed_status_code() -> None:
     with serve_in_thread(settings("deepvue.authorize:status=201")) as sim:
         report = verify("deepvue", sim.url("deepvue"), max_examples=5)
