@@ -122,7 +122,11 @@ def describe_response(exc: BaseException) -> list[str]:
     cause = exc.__cause__
     schema_errors = getattr(cause, "schema_errors", None)
     if schema_errors:
-        return [f"response body: {error.message}" for error in schema_errors]
+        return [
+            f"response body: {_schema_error(found)}"
+            for error in schema_errors
+            for found in _closest(error)
+        ]
     if name == "ResponseNotFound" or (
         cause is not None and type(cause).__name__ == "ResponseNotFound"
     ):
@@ -130,6 +134,25 @@ def describe_response(exc: BaseException) -> list[str]:
     if cause is not None:
         return [f"response: {cause}"]
     return [f"response: {str(exc) or name}"]
+
+
+def _closest(error: Any) -> list[Any]:
+    """The errors that matter in a jsonschema error: for a ``oneOf``/``anyOf`` that nothing
+    matched, those of the branch that came closest (fewest errors), so a missing field is
+    named rather than "not valid under any of the given schemas"."""
+    if error.validator not in ("oneOf", "anyOf") or not error.context:
+        return [error]
+    branches: dict[Any, list[Any]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    nearest = min(branches.values(), key=len)
+    return [found for sub in nearest for found in _closest(sub)]
+
+
+def _schema_error(error: Any) -> str:
+    """``at data: 'x' is a required property``; the location is left out at the top."""
+    where = ".".join(str(part) for part in error.absolute_path)
+    return f"at {where}: {error.message}" if where else str(error.message)
 
 
 def _described(exc: BaseException) -> list[str]:

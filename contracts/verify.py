@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
 import time
 import traceback
 import xml.etree.ElementTree as ET
@@ -32,11 +33,16 @@ import httpx
 from contracts.validate import SpecValidator
 from simulator.kit.provider import spec_file
 
-__all__ = ["Case", "Drift", "Report", "Target", "open_target", "verify"]
+__all__ = ["Case", "Drift", "Report", "Target", "Unverifiable", "open_target", "verify"]
 
 
 class Drift(AssertionError):
     """The target departed from the spec or the documented behaviour."""
+
+
+class Unverifiable(ValueError):
+    """The target could not be checked at all (unreachable, credentials refused, wrong base
+    URL): nothing is known about drift. The message is one line saying what to fix."""
 
 
 @dataclass
@@ -65,6 +71,28 @@ class Target:
         if problems:
             raise Drift(f"{step}: {method} {path} → {response.status_code}: " + "; ".join(problems))
         return response
+
+    def check_response(self, answer: Any) -> None:
+        """Fail with :class:`Drift` if a schemathesis JSON response breaks the spec, naming
+        the call, the status and each field at fault (as :meth:`call` does). Other media
+        types are left to schemathesis's own checks."""
+        media = answer.headers.get("content-type", [""])[0].split(";")[0].strip()
+        if media != "application/json" and not media.endswith("+json"):
+            return
+        sent = answer.request
+        request = httpx.Request(sent.method, sent.url, headers=dict(sent.headers))
+        response = httpx.Response(
+            answer.status_code,
+            headers=[(k, v) for k, values in answer.headers.items() for v in values],
+            content=answer.content,
+            request=request,
+        )
+        base_path = httpx.URL(self.base_url).path
+        problems = self.validator.response_violations(request, response, base_path)
+        if problems:
+            path = request.url.path.removeprefix(base_path.rstrip("/")) or "/"
+            status = response.status_code
+            raise Drift(f"{request.method} {path} → {status}: " + "; ".join(problems))
 
     def expect(self, step: str, condition: bool, message: str) -> None:
         """Fail with :class:`Drift` unless the documented behaviour holds."""
@@ -162,21 +190,88 @@ def credentials_for(
     missing = [k for k in keys if k not in found]
     if missing:
         names = ", ".join(f"{provider.upper()}_{k.upper()}" for k in missing)
-        raise ValueError(f"credentials missing: give --credential KEY=VALUE or set {names}")
+        raise Unverifiable(f"credentials missing: give --credential KEY=VALUE or set {names}")
     return found
 
 
 def find_simulator(base_url: str, provider: str) -> str | None:
-    """The origin of the bulksim serving ``base_url``, or None when it is not one."""
+    """The origin of the bulksim serving ``base_url``, or None when it is not one.
+
+    Raises :class:`Unverifiable` when nothing answers there at all.
+    """
     url = httpx.URL(base_url)
     origin = f"{url.scheme}://{url.netloc.decode()}"
     try:
         response = httpx.get(f"{origin}/_sim/health", timeout=10)
-        if response.status_code == 200 and provider in response.json().get("providers", []):
-            return origin
-    except (httpx.HTTPError, ValueError):
+    except httpx.TransportError as exc:
+        raise Unverifiable(f"cannot reach {base_url}: {_reason(exc)}") from None
+    try:
+        served = response.json().get("providers", []) if response.status_code == 200 else []
+    except (ValueError, AttributeError):
         return None
-    return None
+    if provider not in served:
+        return None
+    _check_base_path(base_url, provider, origin, served)
+    return origin
+
+
+def _check_base_path(base_url: str, provider: str, origin: str, served: list[str]) -> None:
+    """On a bulksim, ``base_url`` must be where it serves ``provider``."""
+    listing = httpx.get(f"{origin}/_sim/providers", timeout=30).json()["providers"]
+    entry = next(p for p in listing if p["name"] == provider)
+    path = httpx.URL(base_url).path.rstrip("/")
+    if path == entry["base_path"].rstrip("/") or (not path and served == [provider]):
+        return
+    raise Unverifiable(
+        f"{base_url} is not {provider}'s base URL on this bulksim: use {origin}{entry['base_path']}"
+    )
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    """Why a connection failed, in a few words."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError) or "Connection refused" in str(cause):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return "unknown host"
+        cause = cause.__cause__ or cause.__context__
+    return str(exc) or type(exc).__name__
+
+
+def authenticate_target(target: Target, suite: Any) -> dict[str, str]:
+    """The suite's auth headers, after one call showing the base URL and credentials work.
+
+    Raises :class:`Unverifiable` when the target refuses the credentials (401, 403), has no
+    such path (404: the base URL lacks the provider's prefix) or cannot be reached. Any other
+    surprise is left for the checks to report as drift.
+    """
+    probe = getattr(suite, "probe", None)
+    try:
+        headers: dict[str, str] = suite.auth_headers(target.http, target.credentials)
+        if probe is not None:
+            probe(target.http, headers).raise_for_status()
+    except httpx.TransportError as exc:
+        raise Unverifiable(f"cannot reach {target.base_url}: {_reason(exc)}") from None
+    except httpx.HTTPStatusError as exc:
+        status = exc.response.status_code
+        call = f"{exc.request.method} {exc.request.url} answered {status}"
+        if status in (401, 403):
+            raise Unverifiable(
+                f"{target.provider} refused the credentials: {call}; check --credential "
+                f"or the {target.provider.upper()}_* variables"
+            ) from None
+        if status == 404:
+            raise Unverifiable(
+                f"{call}: is {target.base_url} {target.provider}'s base URL? "
+                f"(on a bulksim it ends with /{target.provider})"
+            ) from None
+        return {}
+    except (KeyError, ValueError, TypeError):
+        return {}
+    return headers
 
 
 def verify(
@@ -196,7 +291,8 @@ def verify(
     suite = importlib.import_module(f"contracts.suites.{provider}")
     report = Report(provider, base_url)
     with open_target(provider, base_url, creds, origin, timeout) as target:
-        _conformance(report, target, document, suite, max_examples)
+        headers = authenticate_target(target, suite)
+        _conformance(report, target, document, headers, max_examples)
         _run(report, "lifecycle", "documented flow", lambda: suite.lifecycle(target))
     return report
 
@@ -241,13 +337,16 @@ def _run(report: Report, group: str, name: str, check: Callable[[], object]) -> 
 
 
 def _conformance(
-    report: Report, target: Target, document: dict[str, Any], suite: Any, max_examples: int
+    report: Report,
+    target: Target,
+    document: dict[str, Any],
+    headers: Mapping[str, str],
+    max_examples: int,
 ) -> None:
     import hypothesis
     import schemathesis
     from hypothesis import given
 
-    headers = suite.auth_headers(target.http, target.credentials)
     if not target.is_bulksim:
         document = _without_bulksim_only(document)
     schema = schemathesis.openapi.from_dict(document)
@@ -266,14 +365,28 @@ def _conformance(
                     max_examples=max_examples, deadline=None, database=None, derandomize=True
                 )
                 def check(case: Any) -> None:
-                    case.call_and_validate(excluded_checks=excluded)
+                    response = case.call()
+                    target.check_response(response)
+                    case.validate_response(response, excluded_checks=excluded)
 
                 try:
                     check()
+                except Drift:
+                    raise
                 except (Exception, BaseExceptionGroup) as exc:  # schemathesis groups its findings
-                    raise Drift(str(exc)) from None
+                    drifts = _drifts_in(exc)
+                    raise Drift("\n".join(drifts) if drifts else str(exc)) from None
 
         _run(report, "conformance", operation.label, run)
+
+
+def _drifts_in(exc: BaseException) -> list[str]:
+    """The :class:`Drift` messages inside a (possibly nested) exception group."""
+    if isinstance(exc, Drift):
+        return [str(exc)]
+    if isinstance(exc, BaseExceptionGroup):
+        return [found for inner in exc.exceptions for found in _drifts_in(inner)]
+    return []
 
 
 def authenticate(schema: Any, headers: Mapping[str, str]) -> None:

@@ -1,18 +1,12 @@
-"""``bulksim`` and ``python -m simulator``: serve the simulator.
+"""bulksim: serve simulated bulk-job providers, and verify any provider against its contract.
 
-    bulksim serve [--host 127.0.0.1] [--port 8700] [--seed 0] [--clock system|manual]
-                  [--start ISO] [--provider NAME ...] [--time-scale 1.0] [--option p.key=value ...]
-                  [--drift p.operation:status=N ...] [--journal-size 1000] [--journal-body-bytes N]
-                  [--no-journal] [--no-validation] [--control-token TOKEN]
-                  [--log-level info] [--log-format text|json] [--access-log on|off]
-                  [--tls [--tls-dir DIR] | --tls-cert PATH --tls-key PATH]
-    bulksim verify --provider NAME --base-url URL [--credential KEY=VALUE ...]
-                   [--junit-xml PATH] [--max-examples 10] [--timeout 900]
+    bulksim serve [--host 127.0.0.1] [--port 8700] [--seed 0] [--clock system|manual] ...
+    bulksim verify --provider NAME --base-url URL [--credential KEY=VALUE ...] ...
 
-Every flag has a ``BULKSIM_*`` environment variable (``BULKSIM_PORT``, ``BULKSIM_PROVIDERS``
-comma-separated, ``BULKSIM_OPTIONS`` comma-separated, ``BULKSIM_ACCESS_LOG=off``, ...); flags
-win. The request log (one line per provider request, on stderr) and uvicorn's own warnings
-follow ``--log-level``; how the simulator is served lives in :mod:`simulator.server`.
+Also run as python -m simulator. Every serve flag has a BULKSIM_* environment variable
+(BULKSIM_PORT, BULKSIM_PROVIDERS comma-separated, BULKSIM_OPTIONS comma-separated,
+BULKSIM_ACCESS_LOG=off, ...); flags win. The request log (one line per provider request, on
+stderr) and uvicorn's own warnings follow --log-level.
 """
 
 from __future__ import annotations
@@ -27,7 +21,7 @@ from typing import NoReturn
 
 from simulator.clock import parse_iso
 from simulator.server import LOG_LEVELS
-from simulator.settings import Settings, SettingsError, parse_option
+from simulator.settings import Settings, SettingsError, check_drift, parse_option
 
 __all__ = ["main"]
 
@@ -39,10 +33,46 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+VERIFY_EPILOG = """\
+The summary is printed on the console; a JUnit XML report is written only when
+--junit-xml PATH is given.
+
+exit status:
+  0  conformant: every check passed
+  1  drift: the target departed from the spec or the documented behaviour
+  2  could not check: unreachable, credentials missing or refused, wrong base URL
+"""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bulksim")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree, not installed
+        from simulator import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="bulksim", description=__doc__.split("\n")[0])
+    # The module docstring is the command's --help: it stays plain text, no reST markup.
+    summary, _, rest = (__doc__ or "").partition("\n")
+    parser = _Parser(
+        prog="bulksim",
+        description=summary,
+        epilog=rest.strip("\n"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"bulksim {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the simulated providers over HTTP")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the simulated providers over HTTP",
+        description="Serve the simulated providers over HTTP. Every flag has a BULKSIM_* "
+        "environment variable (BULKSIM_PORT, BULKSIM_PROVIDERS comma-separated, ...); "
+        "flags win.",
+    )
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8700; 0 picks a free one)")
     serve.add_argument("--seed", type=int, help="seed for every id and fake value (default 0)")
@@ -122,7 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", metavar="PATH", help="the PEM private key of --tls-cert")
 
     check = commands.add_parser(
-        "verify", help="run a provider's contract suite against a base URL (bulksim or real)"
+        "verify",
+        help="run a provider's contract suite against a base URL (bulksim or real)",
+        description="Run a provider's contract suite (conformance of every operation, then\n"
+        "its documented lifecycle) against a base URL, a bulksim's or the real provider's.",
+        epilog=VERIFY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("--provider", required=True, help="which provider's contract to check")
     check.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8700/deepvue")
@@ -133,7 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a credential (repeatable); else <PROVIDER>_<KEY> variables, else a bulksim's own",
     )
-    check.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report here")
+    check.add_argument(
+        "--junit-xml",
+        metavar="PATH",
+        help="also write a JUnit XML report to PATH (none is written without this flag)",
+    )
     check.add_argument("--max-examples", type=int, default=10, help="generated cases per operation")
     check.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for a batch")
     return parser
@@ -235,6 +274,9 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         "tls_dir": args.tls_dir,
     }
     settings = Settings.from_env(environ, **overrides)
+    from simulator.providers import PROVIDERS
+
+    check_drift(settings.drift, {p.name: p.operations() for p in PROVIDERS})
     if not settings.loopback and not settings.control_token:
         settings = Settings.from_env(
             environ, **{**overrides, "control_token": secrets.token_urlsafe(24)}

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -290,6 +290,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(fields, separators=(",", ":"))
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not when it was built.
+
+    A program that embeds the server (a test run capturing output, say) may swap stderr;
+    a handler holding the old stream would write to a closed file.
+    """
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """The stream is always the current stderr; ``StreamHandler.__init__`` sets it."""
+
+
 def configure_logging(
     level: str = "info", log_format: LogFormat = "text", access_log: bool = True
 ) -> None:
@@ -304,7 +320,7 @@ def configure_logging(
     from uvicorn.config import LOG_LEVELS as UVICORN_LEVELS
 
     number = UVICORN_LEVELS[level]
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     uvicorn_level = number if number < logging.INFO else max(number, logging.WARNING)
     for name, logger_level in (("bulksim", number), ("uvicorn", uvicorn_level)):

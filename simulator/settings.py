@@ -10,14 +10,14 @@ import dataclasses
 import ipaddress
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from simulator.clock import parse_iso
 
-__all__ = ["Drift", "Settings", "SettingsError", "build_options", "parse_drift"]
+__all__ = ["Drift", "Settings", "SettingsError", "build_options", "check_drift", "parse_drift"]
 
 ClockKind = Literal["system", "manual"]
 T = TypeVar("T")
@@ -135,6 +135,24 @@ def parse_drift(text: str) -> Drift:
     if kind == "status" and not (value.isdigit() and 100 <= int(value) <= 599):
         raise SettingsError(f"drift {text!r}: status must be 100..599")
     return Drift(provider, operation, "status" if kind == "status" else "drop", value)
+
+
+def check_drift(drift: Iterable[str], operations: Mapping[str, Sequence[str]]) -> None:
+    """Refuse a drift that names no known provider or operation, listing the known ones
+    (``operations`` maps each provider to its operation names), as faults are refused."""
+    for text in drift:
+        parsed = parse_drift(text)
+        if parsed.provider not in operations:
+            known = ", ".join(operations)
+            raise SettingsError(
+                f"drift {text!r}: unknown provider {parsed.provider!r}; known: {known}"
+            )
+        if parsed.operation not in operations[parsed.provider]:
+            known = ", ".join(operations[parsed.provider])
+            raise SettingsError(
+                f"drift {text!r}: unknown operation {parsed.operation!r} for "
+                f"{parsed.provider}; known: {known}"
+            )
 
 
 def _cast(key: str, raw: str, name: str) -> Any:

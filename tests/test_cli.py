@@ -79,6 +79,48 @@ def test_serve_bad_settings_exit_2_with_message(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["serve", "--drift", "nope.authorize:status=500"],
+            "bulksim: drift 'nope.authorize:status=500': unknown provider 'nope'; "
+            "known: deepvue, passcreator, helloatlas, check\n",
+        ),
+        (
+            ["serve", "--drift", "deepvue.get_status:drop=data"],
+            "bulksim: drift 'deepvue.get_status:drop=data': unknown operation 'get_status' for "
+            "deepvue; known: authorize, submit_upi_basic_batch, get_batch_processing_status, "
+            "download_batch_output_file\n",
+        ),
+        (
+            ["serve", "--drift", "deepvue.authorize"],
+            "bulksim: drift 'deepvue.authorize' is not provider.operation:status=NNN or "
+            "provider.operation:drop=field\n",
+        ),
+    ],
+)
+def test_serve_refuses_a_drift_it_cannot_apply_listing_valid_names(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def never(*args: object, **kwargs: object) -> int:
+        pytest.fail("bulksim started serving despite the drift")
+
+    monkeypatch.setattr("simulator.server.run_uvicorn", never)
+    assert main(argv) == 2
+    assert capsys.readouterr().err == message
+
+
+def test_drift_from_the_environment_is_checked_too() -> None:
+    with pytest.raises(SettingsError, match="unknown operation 'nope' for check"):
+        settings_for(["serve"], {"BULKSIM_DRIFT": "check.nope:status=500"})
+    drift = "check.get_batch:status=202"
+    assert settings_for(["serve"], {"BULKSIM_DRIFT": drift}).drift == (drift,)
+
+
 def test_serve_malformed_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["serve", "--option", "nonsense"])
@@ -170,3 +212,39 @@ def test_serve_no_validation_and_no_journal_flags() -> None:
     settings = settings_for(["serve", "--no-validation", "--no-journal"])
     assert (settings.validate_requests, settings.journal) == (False, False)
     assert settings_for(["serve"]).validate_requests is True
+
+
+def test_version_prints_the_installed_package_version(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"bulksim {version('bulksim')}\n"
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["verify"]], ids=["bulksim", "serve", "verify"])
+def test_help_is_plain_text_without_rest_markup(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    shown = capsys.readouterr().out
+    assert "``" not in shown
+    for role in (":func:", ":class:", ":mod:", ":meth:", ".. "):
+        assert role not in shown
+
+
+def test_verify_help_gives_exit_codes_and_when_junit_is_written(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    shown = capsys.readouterr().out
+    assert "a JUnit XML report is written only when\n--junit-xml PATH is given" in shown
+    assert "  0  conformant" in shown
+    assert "  1  drift" in shown
+    assert "  2  could not check: unreachable, credentials missing or refused" in shown

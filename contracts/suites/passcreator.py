@@ -32,6 +32,12 @@ def auth_headers(client: httpx.Client, credentials: Mapping[str, object]) -> dic
     return {"Authorization": str(credentials["api_key"])}
 
 
+def probe(client: httpx.Client, headers: Mapping[str, str]) -> httpx.Response:
+    """One cheap authenticated call, so ``bulksim verify`` can tell refused credentials (401)
+    and a wrong base URL (404) from drift before it starts."""
+    return client.get("/api/v3/pass", params={"pageSize": 1}, headers=headers)
+
+
 def _body(entry: Entry) -> dict[str, Any]:
     body = entry["response"]["body"]
     return body if isinstance(body, dict) else {}

@@ -181,6 +181,8 @@ def test_verify_command_without_credentials_for_a_real_target_exits_2(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("CHECK_API_KEY", raising=False)
-    code = main(["verify", "--provider", "check", "--base-url", "http://127.0.0.1:9/check"])
+    # A bulksim that does not serve check is, for check, some other server.
+    with serve_in_thread(Settings(providers=("deepvue",))) as other:
+        code = main(["verify", "--provider", "check", "--base-url", f"{other.origin}/check"])
     assert code == 2
     assert "CHECK_API_KEY" in capsys.readouterr().err

@@ -224,8 +224,10 @@ def test_verify_command_without_credentials_for_a_real_target_exits_2(
 ) -> None:
     monkeypatch.delenv("HELLOATLAS_CLIENT_ID", raising=False)
     monkeypatch.delenv("HELLOATLAS_CLIENT_SECRET", raising=False)
-    code = main(
-        ["verify", "--provider", "helloatlas", "--base-url", "http://127.0.0.1:9/helloatlas"]
-    )
+    # A bulksim that does not serve helloatlas is, for helloatlas, some other server.
+    with serve_in_thread(Settings(providers=("deepvue",))) as other:
+        code = main(
+            ["verify", "--provider", "helloatlas", "--base-url", f"{other.origin}/helloatlas"]
+        )
     assert code == 2
     assert "HELLOATLAS_CLIENT_ID" in capsys.readouterr().err

@@ -111,7 +111,8 @@ def test_verify_command_writes_junit_and_exits_by_result(
     assert code == 1
     out = capsys.readouterr().out
     assert "FAIL lifecycle: documented flow" in out
-    assert "bulk update: PATCH /api/v3/pass → 200: response body: 'identifier'" in out
+    missing = "response body: at data: 'identifier' is a required property"
+    assert f"bulk update: PATCH /api/v3/pass → 200: {missing}" in out
     suite = ET.parse(report_file).getroot().find("testsuite")
     assert suite is not None
     assert (suite.get("tests"), suite.get("failures")) == ("7", "2")
@@ -122,8 +123,10 @@ def test_verify_command_without_credentials_for_a_real_target_exits_2(
 ) -> None:
     monkeypatch.delenv("PASSCREATOR_API_KEY", raising=False)
     monkeypatch.delenv("PASSCREATOR_TEMPLATE_ID", raising=False)
-    code = main(
-        ["verify", "--provider", "passcreator", "--base-url", "http://127.0.0.1:9/passcreator"]
-    )
+    # A bulksim that does not serve passcreator is, for passcreator, some other server.
+    with serve_in_thread(Settings(providers=("deepvue",))) as other:
+        code = main(
+            ["verify", "--provider", "passcreator", "--base-url", f"{other.origin}/passcreator"]
+        )
     assert code == 2
     assert "PASSCREATOR_API_KEY, PASSCREATOR_TEMPLATE_ID" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -14,8 +15,27 @@ from simulator.clock import parse_iso
 from simulator.settings import Settings
 
 
-def settings(*drift: str) -> Settings:
-    return Settings(clock="manual", start=parse_iso("2026-03-09T08:14:08Z"), drift=drift)
+def settings(*drift: str, providers: tuple[str, ...] = ()) -> Settings:
+    return Settings(
+        clock="manual",
+        start=parse_iso("2026-03-09T08:14:08Z"),
+        drift=drift,
+        providers=providers,
+    )
+
+
+def closed_port() -> int:
+    """A port nothing listens on: bound to find it free, then closed again."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def verify_command(base_url: str, *extra: str, provider: str = "deepvue") -> int:
+    return main(
+        ["verify", "--provider", provider, "--base-url", base_url, "--max-examples", "3", *extra]
+    )
 
 
 def test_verify_against_bulksim_finds_no_drift() -> None:
@@ -33,7 +53,50 @@ def test_verify_against_a_drifted_bulksim_names_the_drift() -> None:
     failed = {c.name: c.failure or "" for c in report.drifted}
     assert set(failed) == {"GET /v1/verification/batch-processing-status", "documented flow"}
     assert "poll: GET /v1/verification/batch-processing-status" in failed["documented flow"]
-    assert "not valid under any of the given schemas" in failed["documented flow"]
+    assert "at data: 'batch_output_file_url' is a required property" in failed["documented flow"]
+
+
+def test_verify_command_console_names_the_drifted_operation_status_and_field(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    drift = "deepvue.get_batch_processing_status:drop=data.batch_output_file_url"
+    with serve_in_thread(settings(drift)) as sim:
+        code = verify_command(sim.url("deepvue"))
+    out = capsys.readouterr().out
+    assert code == 1
+    field = "response body: at data: 'batch_output_file_url' is a required property"
+    assert (
+        f"""
+  FAIL conformance: GET /v1/verification/batch-processing-status
+         GET /v1/verification/batch-processing-status → 200: {field}
+"""
+        in out
+    )
+    assert (
+        f"""
+  FAIL lifecycle: documented flow
+         poll: GET /v1/verification/batch-processing-status → 200: {field}
+"""
+        in out
+    )
+    assert out.endswith("drift: 2 of 5 checks failed\n")
+
+
+def readme_drift_demo() -> str:
+    """The output the README's verify section shows for its ``--drift`` demo."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    demo = readme.index("--drift deepvue.get_batch_processing_status:drop=")
+    start = readme.index("```text\n", demo) + len("```text\n")
+    return readme[start : readme.index("```", start)]
+
+
+def test_readme_drift_demo_shows_what_really_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    drift = "deepvue.get_batch_processing_status:drop=data.batch_output_file_url"
+    with serve_in_thread(settings(drift)) as sim:
+        code = verify_command(sim.url("deepvue"))
+        shown = readme_drift_demo().replace("http://127.0.0.1:8701", sim.origin)
+    assert code == 1
+    assert capsys.readouterr().out == shown
 
 
 def test_verify_notices_a_changed_status_code() -> None:
@@ -77,9 +140,93 @@ def test_verify_command_without_credentials_for_a_real_target_exits_2(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DEEPVUE_CLIENT_ID", raising=False)
-    code = main(["verify", "--provider", "deepvue", "--base-url", "http://127.0.0.1:9/deepvue"])
+    # A bulksim that does not serve deepvue is, for deepvue, some other server.
+    with serve_in_thread(settings(providers=("check",))) as other:
+        code = verify_command(f"{other.origin}/deepvue")
     assert code == 2
     assert "DEEPVUE_CLIENT_ID" in capsys.readouterr().err
+
+
+def test_verify_command_against_nothing_listening_exits_2_cannot_reach(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DEEPVUE_CLIENT_ID", raising=False)
+    url = f"http://127.0.0.1:{closed_port()}/deepvue"
+    code = verify_command(url)
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err == f"bulksim: cannot reach {url}: connection refused\n"
+    assert captured.out == ""
+
+
+def test_verify_command_with_wrong_credentials_exits_2_not_drift(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with serve_in_thread(settings()) as sim:
+        code = verify_command(
+            sim.url("deepvue"),
+            "--credential",
+            "client_id=nobody",
+            "--credential",
+            "client_secret=x",
+        )
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("bulksim: deepvue refused the credentials: POST ")
+    assert "answered 401" in captured.err
+    assert "drift" not in captured.err
+    assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("provider", ["deepvue", "passcreator", "helloatlas", "check"])
+def test_verify_command_with_a_base_url_lacking_the_prefix_exits_2(
+    provider: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serve_in_thread(settings()) as sim:
+        code = verify_command(sim.origin, provider=provider)
+        expected = (
+            f"bulksim: {sim.origin} is not {provider}'s base URL on this bulksim: "
+            f"use {sim.url(provider)}\n"
+        )
+    captured = capsys.readouterr()
+    assert code == 2
+    assert (captured.out, captured.err) == ("", expected)
+
+
+@pytest.mark.parametrize("provider", ["passcreator", "check"])
+def test_verify_command_with_a_wrong_key_exits_2_for_static_key_providers(
+    provider: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serve_in_thread(settings()) as sim:
+        code = verify_command(
+            sim.url(provider),
+            "--credential",
+            "api_key=not-a-key",
+            "--credential",
+            "template_id=x",
+            provider=provider,
+        )
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err.startswith(f"bulksim: {provider} refused the credentials: GET ")
+    assert captured.err.count("\n") == 1
+
+
+def test_verify_command_on_a_server_without_the_path_says_404_not_drift(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Not a bulksim for deepvue: whatever answers at this origin has no /v1/authorize.
+    with serve_in_thread(settings(providers=("check",))) as other:
+        code = verify_command(
+            other.origin, "--credential", "client_id=a", "--credential", "client_secret=b"
+        )
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "answered 404: is " in captured.err
+    assert "deepvue's base URL?" in captured.err
+    assert captured.err.count("\n") == 1
 
 
 def test_verify_command_unknown_provider_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
