@@ -36,13 +36,10 @@ from contracts.checks import (
     check_entries,
     describe_request,
 )
-from simulator.app import create_app, make_clock
+from simulator import ConnectionDropped, Settings, SimulatorState, create_app, make_clock
 from simulator.clock import Clock as SimulatorClock
 from simulator.clock import format_iso, parse_iso
-from simulator.gateway import ConnectionDropped
 from simulator.server import running_in_thread
-from simulator.settings import Settings
-from simulator.state import SimulatorState
 
 __all__ = [
     "AsyncInProcessTransport",

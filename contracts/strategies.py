@@ -47,6 +47,9 @@ class ScenarioSpace:
     ``operations``: the operations faults may strike.
     ``transient_errors``: documented errors a correct client retries.
     ``render``: turns the items into what the client takes (a CSV, a JSON list, ...).
+    ``render_with_credentials``: instead of ``render``, for items that name something of the
+    test account (Passcreator's template id): it also takes the provider's credentials as
+    ``/_sim/providers`` lists them, which :meth:`Scenario.apply` records.
     """
 
     options: Mapping[str, st.SearchStrategy[Any]]
@@ -54,6 +57,7 @@ class ScenarioSpace:
     operations: Sequence[str]
     transient_errors: Sequence[str] = ()
     render: Callable[[Sequence[Any]], Any] = list
+    render_with_credentials: Callable[[Sequence[Any], Mapping[str, Any]], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class Scenario:
     options: dict[str, Any] = field(default_factory=dict)
     items: tuple[Any, ...] = ()
     faults: tuple[dict[str, Any], ...] = ()
+    # The provider's test credentials, from the simulator the scenario was last applied to.
+    credentials: dict[str, Any] = field(init=False, default_factory=dict, repr=False, compare=False)
 
     def apply(self, sim: Simulator) -> None:
         """Fresh state, clock at its start, then this scenario's options and faults.
@@ -73,6 +79,8 @@ class Scenario:
         """
         if currently_in_test_context():
             note(f"{self!r}\nto replay against a served bulksim:\n{self.replay()}")
+        self.credentials.clear()
+        self.credentials.update(sim.providers().get(self.provider, {}).get("credentials", {}))
         sim.reset()
         start = sim.state.settings.start
         if start is not None:
@@ -83,8 +91,20 @@ class Scenario:
             sim.faults.schedule(self.provider, **fault)
 
     def input(self) -> Any:
-        """The items in the form the provider's client takes (e.g. CSV bytes for Deepvue)."""
-        return space_of(self.provider).render(self.items)
+        """The items in the form the provider's client takes (e.g. CSV bytes for Deepvue).
+
+        Items that name something of the test account (Passcreator's template id) take it
+        from the credentials recorded by :meth:`apply`: apply the scenario first.
+        """
+        space = space_of(self.provider)
+        if space.render_with_credentials is None:
+            return space.render(self.items)
+        if not self.credentials:
+            raise RuntimeError(
+                f"{self.provider} items name its test account: apply the scenario to a "
+                "simulator before asking for its input"
+            )
+        return space.render_with_credentials(self.items, self.credentials)
 
     def replay(self, origin: str = "http://127.0.0.1:8700") -> str:
         """Shell commands that put a served simulator into this scenario."""

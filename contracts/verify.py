@@ -17,6 +17,7 @@ host) are only called on a bulksim.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 import socket
@@ -30,8 +31,8 @@ from typing import Any
 
 import httpx
 
+from contracts.specs import spec_document
 from contracts.validate import SpecValidator
-from simulator.kit.provider import spec_file
 
 __all__ = ["Case", "Drift", "Report", "Target", "Unverifiable", "open_target", "verify"]
 
@@ -318,10 +319,8 @@ def open_target(
 
 
 def _spec(provider: str) -> dict[str, Any]:
-    import yaml
-
-    document: dict[str, Any] = yaml.safe_load(spec_file(provider).read_text(encoding="utf-8"))
-    return document
+    """A private copy of the spec: schemathesis may change the document it is given."""
+    return copy.deepcopy(spec_document(provider))
 
 
 def _run(report: Report, group: str, name: str, check: Callable[[], object]) -> None:

@@ -1,20 +1,31 @@
-"""bulksim's simulator: four bulk-job providers and a control plane, in one Starlette app."""
+"""bulksim's simulator: four bulk-job providers and a control plane, in one Starlette app.
+
+This module is the simulator's public API: the harness, the contract suites and the CLI use
+what it exports (and :mod:`simulator.server`, :mod:`simulator.settings`, :mod:`simulator.clock`,
+:mod:`simulator.tls`), never the modules behind it. ARCHITECTURE.md draws the layers.
+"""
 
 from __future__ import annotations
 
-from simulator.app import create_app
+from simulator.app import available_providers, create_app, make_clock
 from simulator.clock import Clock, ManualClock, SystemClock
+from simulator.gateway import ConnectionDropped
 from simulator.ids import IdFactory
 from simulator.settings import Settings
+from simulator.state import SimulatorState
 
 __all__ = [
     "Clock",
+    "ConnectionDropped",
     "IdFactory",
     "ManualClock",
     "Settings",
+    "SimulatorState",
     "SystemClock",
     "__version__",
+    "available_providers",
     "create_app",
+    "make_clock",
 ]
 
 __version__ = "0.1.0"

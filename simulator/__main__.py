@@ -217,9 +217,9 @@ def run_verify(args: argparse.Namespace, environ: dict[str, str]) -> int:
     from pathlib import Path
 
     from contracts.verify import verify
-    from simulator.providers import PROVIDERS
+    from simulator import available_providers
 
-    known = [p.name for p in PROVIDERS]
+    known = [p.name for p in available_providers()]
     if args.provider not in known:
         print(
             f"bulksim: unknown provider {args.provider!r}; known: {', '.join(known)}",
@@ -287,12 +287,14 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
 def banner(
     settings: Settings, port: int, generated_token: bool, ca_file: Path | None = None
 ) -> str:
-    from simulator.providers import PROVIDERS
+    from simulator import available_providers
 
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     origin = f"{'https' if settings.tls else 'http'}://{host}:{port}"
     lines = [f"bulksim serving on {origin} (clock {settings.clock}, seed {settings.seed})"]
-    chosen = [p for p in PROVIDERS if not settings.providers or p.name in settings.providers]
+    chosen = [
+        p for p in available_providers() if not settings.providers or p.name in settings.providers
+    ]
     for provider in chosen:
         lines.append(f"  {provider.name:<12} {origin}{provider.mount}")
     lines.append(
@@ -312,7 +314,7 @@ def banner(
 
 
 def credentials_text(app_state: object) -> str:
-    from simulator.state import SimulatorState
+    from simulator import SimulatorState
 
     assert isinstance(app_state, SimulatorState)
     lines = []
@@ -330,7 +332,7 @@ def serve(
     log_format: str = "text",
     access_log: bool = True,
 ) -> int:
-    from simulator.app import create_app
+    from simulator import create_app
     from simulator.server import configure_logging, run_uvicorn
     from simulator.tls import tls_files
 

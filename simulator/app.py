@@ -21,7 +21,7 @@ from simulator.server import HttpDate
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState, Sleep
 
-__all__ = ["create_app", "make_clock"]
+__all__ = ["available_providers", "create_app", "make_clock"]
 
 
 def make_clock(settings: Settings) -> Clock:
@@ -29,6 +29,13 @@ def make_clock(settings: Settings) -> Clock:
     if settings.clock == "manual":
         return ManualClock(settings.start or wall_clock_now())
     return SystemClock()
+
+
+def available_providers() -> tuple[Provider, ...]:
+    """Every provider bulksim can serve, in registry order (``simulator/providers``)."""
+    from simulator.providers import PROVIDERS
+
+    return PROVIDERS
 
 
 def select_providers(available: Sequence[Provider], names: Sequence[str]) -> list[Provider]:
@@ -54,10 +61,9 @@ def create_app(
     fixed seed and never wait; by default they follow ``settings``. ``app.state.sim`` is the
     :class:`~simulator.state.SimulatorState`.
     """
-    from simulator.providers import PROVIDERS
-
     settings = (settings or Settings()).checked()
-    chosen = select_providers(providers if providers is not None else PROVIDERS, settings.providers)
+    available = providers if providers is not None else available_providers()
+    chosen = select_providers(available, settings.providers)
     state = SimulatorState(
         settings=settings,
         clock=clock or make_clock(settings),

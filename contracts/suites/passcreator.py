@@ -22,7 +22,6 @@ from contracts.checks import Behaviour, Paging, Polling
 from contracts.clients.passcreator import TERMINAL, encode_query
 from contracts.strategies import ScenarioSpace
 from contracts.verify import Target
-from simulator.providers.passcreator.models import TEST_ACCOUNTS
 
 Entry = Mapping[str, Any]
 _PROCESS = re.compile(r"/api/v3/process/([^/]+)$")
@@ -82,7 +81,6 @@ BEHAVIOUR = Behaviour(
 
 # -- fuzzing -----------------------------------------------------------------------------------
 
-TEMPLATE = TEST_ACCOUNTS[0].templates[0].identifier
 UNKNOWN_TEMPLATE = "00000000-0000-4000-8000-000000000000"
 TAKEN_USER_ID = "member-0001"  # a seeded pass holds it
 FUZZ_GROUP = {"field": "batch", "operator": "equals", "value": "fuzz"}
@@ -92,9 +90,9 @@ FAIL_MESSAGE = "Barcode value already printed"
 KINDS = ("plain", "plain", "plain", "anonymous", "fail", "unknown-template", "taken-id", "locked")
 
 
-def _item(kind: str, index: int) -> dict[str, object]:
+def _item(kind: str, index: int, template: str) -> dict[str, object]:
     item: dict[str, object] = {
-        "templateId": TEMPLATE,
+        "templateId": template,
         "userProvidedId": f"fz-{index}",
         "firstname": f"Guest {index}",
         "batch": "fuzz",
@@ -112,9 +110,11 @@ def _item(kind: str, index: int) -> dict[str, object]:
     return item
 
 
-def render(kinds: Sequence[str]) -> list[dict[str, object]]:
-    """The bulk create a scenario's items stand for."""
-    return [_item(kind, index) for index, kind in enumerate(kinds)]
+def render(kinds: Sequence[str], credentials: Mapping[str, Any]) -> list[dict[str, object]]:
+    """The bulk create a scenario's items stand for, on the template of ``credentials``
+    (the test account's, as ``/_sim/providers`` lists it)."""
+    template = str(credentials["template_id"])
+    return [_item(kind, index, template) for index, kind in enumerate(kinds)]
 
 
 def create_failure(kind: str, options: Mapping[str, object]) -> str | None:
@@ -136,7 +136,7 @@ SPACE = ScenarioSpace(
     items=st.lists(st.sampled_from(KINDS), min_size=1, max_size=20),
     operations=("create_pass", "update_passes", "get_process", "list_passes"),
     transient_errors=("TooManyRequests", "InternalServerError"),
-    render=render,
+    render_with_credentials=render,
 )
 
 

@@ -14,12 +14,9 @@ documented error; the class name is the catalogue name that ``/_sim/faults`` acc
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.responses import JSONResponse, Response
 
-if TYPE_CHECKING:
-    from simulator.kit.provider import ProviderContext
+from simulator.kit.context import ProviderContext
 
 __all__ = ["ProviderError"]
 

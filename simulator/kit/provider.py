@@ -12,15 +12,16 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
+from contracts.specs import spec_document, spec_file
 from simulator.clock import Clock
 from simulator.ids import IdFactory
+from simulator.kit.context import ProviderContext
 from simulator.kit.errors import ProviderError
 from simulator.settings import Settings, build_options
 
@@ -70,28 +71,13 @@ class Provider:
         return [r.name for r in self.routes if isinstance(r, Route)]
 
 
-@dataclass
-class ProviderContext:
-    """What a provider's store and errors may use: the clock, seeded ids, settings, options."""
-
-    provider: Provider
-    clock: Clock
-    ids: IdFactory
-    settings: Settings
-    options: Any
-
-    def scaled(self, seconds: float) -> float:
-        """A documented duration, scaled by ``--time-scale`` (0 makes everything immediate)."""
-        return seconds * self.settings.time_scale
-
-
 class ProviderRuntime:
     """A provider's live state inside one app; ``reset`` builds its store anew."""
 
     @property
     def spec_document(self) -> dict[str, Any]:
         """The provider's OpenAPI document, read on first use (shared: it never changes)."""
-        return _spec_document(self.provider.name)
+        return spec_document(self.provider.name)
 
     @property
     def validator(self) -> SpecValidator:
@@ -104,7 +90,7 @@ class ProviderRuntime:
         )
         self.provider = provider
         self._root_ids = ids
-        self.context = ProviderContext(provider, clock, ids.child(provider.name), settings, options)
+        self.context = ProviderContext(clock, ids.child(provider.name), settings, options)
         self.initial_options = options
         self.lock = threading.RLock()
         self.store: object = provider.store_factory(self.context)
@@ -132,24 +118,11 @@ def store_of(request: Request, kind: type[S]) -> S:
     return store
 
 
-def spec_file(provider: str) -> Traversable:
-    """Where a provider's OpenAPI spec lives: ``contracts/specs/<provider>.yaml``."""
-    return files("contracts") / "specs" / f"{provider}.yaml"
-
-
-@cache
-def _spec_document(provider: str) -> dict[str, Any]:
-    import yaml
-
-    document: dict[str, Any] = yaml.safe_load(spec_file(provider).read_text(encoding="utf-8"))
-    return document
-
-
 @cache
 def _validator(provider: str) -> SpecValidator:
     from contracts.validate import SpecValidator
 
-    return SpecValidator(_spec_document(provider))
+    return SpecValidator(spec_document(provider))
 
 
 def base_url(request: Request) -> str:

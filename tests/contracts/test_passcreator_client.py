@@ -24,7 +24,8 @@ from contracts.suites.passcreator import FUZZ_GROUP, create_failure, render
 
 BATCH = {"groups": [[FUZZ_GROUP]]}
 # plain, plain, a magic failure, no userProvidedId, an update-locked pass
-ITEMS = render(["plain", "plain", "fail", "anonymous", "locked"])
+KINDS = ["plain", "plain", "fail", "anonymous", "locked"]
+Items = list[dict[str, object]]
 
 
 def client_for(
@@ -44,6 +45,16 @@ def sim(bulksim_app: Simulator) -> Simulator:
     return bulksim_app
 
 
+def items_for(sim: Simulator, kinds: list[str]) -> Items:
+    """Items of ``kinds`` on the template the simulator lists for the test account."""
+    return render(kinds, sim.credentials("passcreator"))
+
+
+@pytest.fixture
+def items(sim: Simulator) -> Items:
+    return items_for(sim, KINDS)
+
+
 def processes_started(sim: Simulator) -> int:
     """Bulk submits the provider took (only a latency fault lets a call through)."""
     return sum(
@@ -54,17 +65,19 @@ def processes_started(sim: Simulator) -> int:
     )
 
 
-def test_reference_client_creates_in_bulk_and_reports_failed_items(sim: Simulator) -> None:
+def test_reference_client_creates_in_bulk_and_reports_failed_items(
+    sim: Simulator, items: Items
+) -> None:
     client = client_for(sim)
-    result = sim.run_client(client.create_passes, ITEMS)
+    result = sim.run_client(client.create_passes, items)
     assert result.status == "finished with errors"
     assert (result.current, result.total) == (5, 5)
-    assert result.failed_items(ITEMS) == {2: "Barcode value already printed"}
-    assert result.succeeded_items(ITEMS) == [0, 1, 3, 4]
+    assert result.failed_items(items) == {2: "Barcode value already printed"}
+    assert result.succeeded_items(items) == [0, 1, 3, 4]
     assert client.started == [result.identifier]
     assert not result.maybe_duplicated
 
-    found = sim.run_client(client.check_created, ITEMS, result)
+    found = sim.run_client(client.check_created, items, result)
     assert sorted(found.passes) == [0, 1, 4]
     assert [found.passes[i]["firstname"] for i in (0, 1, 4)] == ["Guest 0", "Guest 1", "Guest 4"]
     assert found.missing == []
@@ -72,9 +85,11 @@ def test_reference_client_creates_in_bulk_and_reports_failed_items(sim: Simulato
     sim.assert_client_conformant()
 
 
-def test_reference_client_updates_in_bulk_and_reports_locked_passes(sim: Simulator) -> None:
+def test_reference_client_updates_in_bulk_and_reports_locked_passes(
+    sim: Simulator, items: Items
+) -> None:
     client = client_for(sim)
-    sim.run_client(client.create_passes, ITEMS)
+    sim.run_client(client.create_passes, items)
     result = sim.run_client(client.update_passes, BATCH, {"tier": "gold"})
     assert result.status == "finished with errors"
     assert result.total == 4
@@ -85,12 +100,12 @@ def test_reference_client_updates_in_bulk_and_reports_locked_passes(sim: Simulat
 
 
 def test_reference_client_reads_a_clean_finish_as_ok(sim: Simulator) -> None:
-    items = render(["plain", "anonymous"])
+    items = items_for(sim, ["plain", "anonymous"])
     result = sim.run_client(client_for(sim).create_passes, items)
     assert (result.status, result.errors, result.ok) == ("finished", {}, True)
 
 
-def test_reference_client_survives_every_fault_kind(sim: Simulator) -> None:
+def test_reference_client_survives_every_fault_kind(sim: Simulator, items: Items) -> None:
     sim.faults.schedule("passcreator", "rate_limit", operation="create_pass", retry_after=7)
     sim.faults.schedule("passcreator", "status", operation="create_pass", status=502)
     sim.faults.schedule("passcreator", "drop", operation="get_process")
@@ -103,11 +118,11 @@ def test_reference_client_survives_every_fault_kind(sim: Simulator) -> None:
         "passcreator", "error", operation="list_passes", error="InternalServerError"
     )
     client = client_for(sim)
-    created = sim.run_client(client.create_passes, ITEMS)
-    assert created.failed_items(ITEMS) == {2: "Barcode value already printed"}
+    created = sim.run_client(client.create_passes, items)
+    assert created.failed_items(items) == {2: "Barcode value already printed"}
     updated = sim.run_client(client.update_passes, BATCH, {"tier": "gold"})
     assert updated.total == 4
-    assert sorted(sim.run_client(client.check_created, ITEMS, created).passes) == [0, 1, 4]
+    assert sorted(sim.run_client(client.check_created, items, created).passes) == [0, 1, 4]
     # Every fault struck before the provider took the request: retries duplicated nothing.
     assert processes_started(sim) == 2
     assert sim.faults.list("passcreator") == []
@@ -116,19 +131,20 @@ def test_reference_client_survives_every_fault_kind(sim: Simulator) -> None:
 
 def test_a_submit_retried_after_an_answer_that_may_have_been_processed_says_so(
     sim: Simulator,
+    items: Items,
 ) -> None:
     client = client_for(sim)
     sim.faults.schedule("passcreator", "rate_limit", operation="create_pass", retry_after=1)
-    assert not sim.run_client(client.create_passes, ITEMS).maybe_duplicated  # 429: not taken
+    assert not sim.run_client(client.create_passes, items).maybe_duplicated  # 429: not taken
     sim.faults.schedule("passcreator", "drop", operation="create_pass")
-    assert sim.run_client(client.create_passes, ITEMS).maybe_duplicated
+    assert sim.run_client(client.create_passes, items).maybe_duplicated
     sim.faults.schedule("passcreator", "malformed", operation="update_passes")
     assert sim.run_client(client.update_passes, BATCH, {"tier": "x"}).maybe_duplicated
 
 
 def test_reference_client_pages_to_the_end(sim: Simulator) -> None:
     client = client_for(sim, page_size=2)
-    sim.run_client(client.create_passes, render(["plain"] * 5))
+    sim.run_client(client.create_passes, items_for(sim, ["plain"] * 5))
     found = list(client.find_passes(BATCH))
     assert sorted(p["userProvidedId"] for p in found) == [f"fz-{n}" for n in range(5)]
     pages = sim.journal.entries(operation="list_passes")
@@ -136,33 +152,38 @@ def test_reference_client_pages_to_the_end(sim: Simulator) -> None:
     sim.assert_client_conformant()
 
 
-def test_reference_client_keeps_the_process_id_to_resume_after_giving_up(sim: Simulator) -> None:
+def test_reference_client_keeps_the_process_id_to_resume_after_giving_up(
+    sim: Simulator, items: Items
+) -> None:
     client = client_for(sim, retry=RetryPolicy(attempts=2))
     sim.faults.schedule("passcreator", "status", operation="get_process", status=503, count=2)
     with pytest.raises(GaveUp):
-        client.create_passes(ITEMS)
+        client.create_passes(items)
     [identifier] = client.started
     result = sim.run_client(client.wait, identifier)
     assert (result.identifier, result.status) == (identifier, "finished with errors")
 
 
-def test_reference_client_raises_the_provider_errors_it_cannot_retry(sim: Simulator) -> None:
+def test_reference_client_raises_the_provider_errors_it_cannot_retry(
+    sim: Simulator, items: Items
+) -> None:
     client = client_for(sim)
     client.api_key = f"Bearer {client.api_key}"
     with pytest.raises(PasscreatorError, match=r"401: .*without a Bearer prefix") as caught:
-        client.create_passes(ITEMS)
+        client.create_passes(items)
     assert caught.value.messages[0].startswith("Invalid API key.")
     with pytest.raises(PasscreatorError, match="404: Object not found"):
         client_for(sim).wait("00000000-0000-4000-8000-000000000000")
 
 
 def test_reference_client_works_over_a_real_socket(bulksim_server: Simulator) -> None:
+    items = items_for(bulksim_server, KINDS)
     bulksim_server.faults.schedule("passcreator", "drop", operation="create_pass")
     bulksim_server.faults.schedule("passcreator", "drop", operation="get_process")
     client = client_for(bulksim_server)
     with client.http:
-        result = bulksim_server.run_client(client.create_passes, ITEMS)
-    assert result.failed_items(ITEMS) == {2: "Barcode value already printed"}
+        result = bulksim_server.run_client(client.create_passes, items)
+    assert result.failed_items(items) == {2: "Barcode value already printed"}
     assert processes_started(bulksim_server) == 1
     bulksim_server.assert_client_conformant()
 
@@ -225,8 +246,8 @@ class StopsAfterTheFirstPage(PasscreatorClient):
         yield from response.json()["data"]
 
 
-def test_wrong_client_treating_in_progress_as_done_is_caught(sim: Simulator) -> None:
-    result = sim.run_client(client_for(sim, TreatsInProgressAsDone).create_passes, ITEMS)
+def test_wrong_client_treating_in_progress_as_done_is_caught(sim: Simulator, items: Items) -> None:
+    result = sim.run_client(client_for(sim, TreatsInProgressAsDone).create_passes, items)
     assert result.status == "in progress"  # it returns without a crash, with nothing done
     with pytest.raises(
         ClientNotConformant, match=r"stopped-polling: stopped polling .* still in progress"
@@ -234,40 +255,42 @@ def test_wrong_client_treating_in_progress_as_done_is_caught(sim: Simulator) -> 
         sim.assert_client_conformant()
 
 
-def test_wrong_client_crashing_on_finished_with_errors_is_caught(sim: Simulator) -> None:
+def test_wrong_client_crashing_on_finished_with_errors_is_caught(
+    sim: Simulator, items: Items
+) -> None:
     with pytest.raises(
         ClientCrashed,
         match=r"raised KeyError: 'finished with errors' after GET \S+/api/v3/process/\S+ → 200 "
         r'answered .*"status": "finished with errors"',
     ):
-        sim.run_client(client_for(sim, CrashesOnFinishedWithErrors).create_passes, ITEMS)
+        sim.run_client(client_for(sim, CrashesOnFinishedWithErrors).create_passes, items)
 
 
-def test_wrong_client_polling_in_a_hot_loop_is_caught(sim: Simulator) -> None:
+def test_wrong_client_polling_in_a_hot_loop_is_caught(sim: Simulator, items: Items) -> None:
     sim.options("passcreator", items_per_second=1)
-    sim.run_client(client_for(sim, PollsInAHotLoop).create_passes, ITEMS)
+    sim.run_client(client_for(sim, PollsInAHotLoop).create_passes, items)
     with pytest.raises(ClientNotConformant, match=r"hot-poll: polled .* less than 1s apart"):
         sim.assert_client_conformant()
 
 
-def test_wrong_client_polling_after_terminal_is_caught(sim: Simulator) -> None:
-    sim.run_client(client_for(sim, PollsAfterTerminal).create_passes, ITEMS)
+def test_wrong_client_polling_after_terminal_is_caught(sim: Simulator, items: Items) -> None:
+    sim.run_client(client_for(sim, PollsAfterTerminal).create_passes, items)
     with pytest.raises(
         ClientNotConformant, match=r"poll-after-terminal: kept polling \S+ after it reached"
     ):
         sim.assert_client_conformant()
 
 
-def test_wrong_client_without_retries_is_caught_on_429(sim: Simulator) -> None:
+def test_wrong_client_without_retries_is_caught_on_429(sim: Simulator, items: Items) -> None:
     sim.faults.schedule("passcreator", "rate_limit", operation="get_process", retry_after=9)
     with pytest.raises(ClientCrashed, match=r"gave up on a 429 rate limit .*Retry-After \(9s\)"):
-        sim.run_client(client_for(sim, NoRetries).create_passes, ITEMS)
+        sim.run_client(client_for(sim, NoRetries).create_passes, items)
 
 
-def test_wrong_client_without_retries_is_caught_on_500(sim: Simulator) -> None:
+def test_wrong_client_without_retries_is_caught_on_500(sim: Simulator, items: Items) -> None:
     sim.faults.schedule("passcreator", "status", operation="create_pass", status=500)
     with pytest.raises(ClientCrashed, match="gave up on a 500 server error"):
-        sim.run_client(client_for(sim, NoRetries).create_passes, ITEMS)
+        sim.run_client(client_for(sim, NoRetries).create_passes, items)
 
 
 def test_wrong_client_without_retries_is_caught_on_a_dropped_connection(sim: Simulator) -> None:
@@ -276,21 +299,38 @@ def test_wrong_client_without_retries_is_caught_on_a_dropped_connection(sim: Sim
         sim.run_client(client_for(sim, NoRetries).update_passes, BATCH, {"tier": "gold"})
 
 
-def test_wrong_client_without_retries_is_caught_on_a_cut_off_body(sim: Simulator) -> None:
+def test_wrong_client_without_retries_is_caught_on_a_cut_off_body(
+    sim: Simulator, items: Items
+) -> None:
     sim.faults.schedule("passcreator", "malformed", operation="get_process")
     with pytest.raises(ClientCrashed, match="does not survive a response body that is not JSON"):
-        sim.run_client(client_for(sim, NoRetries).create_passes, ITEMS)
+        sim.run_client(client_for(sim, NoRetries).create_passes, items)
 
 
-def test_wrong_client_stopping_after_the_first_page_is_caught(sim: Simulator) -> None:
+def test_wrong_client_stopping_after_the_first_page_is_caught(sim: Simulator, items: Items) -> None:
     client = client_for(sim, StopsAfterTheFirstPage, page_size=2)
-    sim.run_client(client.create_passes, ITEMS)
+    sim.run_client(client.create_passes, items)
     assert len(list(client.find_passes(BATCH))) == 2
     with pytest.raises(ClientNotConformant, match=r"stopped-paging: stopped paging .* at 1 "):
         sim.assert_client_conformant()
 
 
 # -- fuzzing -----------------------------------------------------------------------------------
+
+
+def test_scenario_items_take_the_template_the_simulator_lists(sim: Simulator) -> None:
+    scenario = Scenario("passcreator", items=("plain", "unknown-template", "anonymous"))
+    with pytest.raises(RuntimeError, match="apply the scenario to a simulator"):
+        scenario.input()
+    scenario.apply(sim)
+    template = sim.credentials("passcreator")["template_id"]
+    assert [item["templateId"] for item in scenario.input()] == [
+        template,
+        "00000000-0000-4000-8000-000000000000",
+        template,
+    ]
+    assert scenario == Scenario("passcreator", items=("plain", "unknown-template", "anonymous"))
+    assert "credentials" not in repr(scenario)
 
 
 @fuzz("passcreator", max_examples=20)

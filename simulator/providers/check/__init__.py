@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from simulator.kit.context import ProviderContext
 from simulator.kit.errors import ProviderError
-from simulator.kit.provider import Provider, ProviderContext
+from simulator.kit.provider import Provider
 from simulator.providers.check import errors
 from simulator.providers.check.models import KEYS_BY_PLAN, CheckOptions, CheckStore
 from simulator.providers.check.routes import ROUTES

@@ -48,8 +48,8 @@ from http import HTTPStatus
 from typing import ClassVar
 
 from simulator.clock import format_iso
+from simulator.kit.context import ProviderContext
 from simulator.kit.errors import ProviderError
-from simulator.kit.provider import ProviderContext
 
 Detail = dict[str, str]
 RowError = dict[str, object]

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from simulator.kit.context import ProviderContext
 from simulator.kit.files import FileErrors, OneShotFiles
-from simulator.kit.provider import ProviderContext
 from simulator.providers.check import errors, fakes
 from simulator.providers.check.formats import FileLimits, Item
 

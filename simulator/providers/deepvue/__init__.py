@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from simulator.kit.context import ProviderContext
 from simulator.kit.errors import ProviderError
-from simulator.kit.provider import Provider, ProviderContext
+from simulator.kit.provider import Provider
 from simulator.providers.deepvue import errors
 from simulator.providers.deepvue.models import TEST_CLIENTS, DeepvueOptions, DeepvueStore
 from simulator.providers.deepvue.routes import ROUTES

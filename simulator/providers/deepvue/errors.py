@@ -39,8 +39,8 @@ from typing import ClassVar
 
 from starlette.responses import Response
 
+from simulator.kit.context import ProviderContext
 from simulator.kit.errors import ProviderError
-from simulator.kit.provider import ProviderContext
 
 
 class DeepvueError(ProviderError):

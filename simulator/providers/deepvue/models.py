@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from simulator.clock import format_iso
-from simulator.kit.provider import ProviderContext
+from simulator.kit.context import ProviderContext
 from simulator.kit.tokens import Problem, TokenRejected, TokenSigner
 from simulator.providers.deepvue import errors
 from simulator.providers.deepvue.fakes import (

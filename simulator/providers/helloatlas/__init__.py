@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from simulator.kit.context import ProviderContext
 from simulator.kit.errors import ProviderError
-from simulator.kit.provider import Provider, ProviderContext
+from simulator.kit.provider import Provider
 from simulator.providers.helloatlas import errors
 from simulator.providers.helloatlas.models import TEST_CLIENTS, HelloAtlasOptions, HelloAtlasStore
 from simulator.providers.helloatlas.routes import ROUTES

@@ -42,8 +42,8 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import ClassVar
 
+from simulator.kit.context import ProviderContext
 from simulator.kit.errors import ProviderError
-from simulator.kit.provider import ProviderContext
 
 # The category each status's messages start with; the documented ones come from the
 # error-codes page, the others are the reason phrase.

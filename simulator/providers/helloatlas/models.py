@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from simulator.kit.cache import ByteCache
+from simulator.kit.context import ProviderContext
 from simulator.kit.pagination import PageRequest, PageRules, PageWindow
-from simulator.kit.provider import ProviderContext
 from simulator.kit.tokens import Problem, TokenRejected, TokenSigner
 from simulator.providers.helloatlas import errors
 from simulator.providers.helloatlas.documents import Documents

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from simulator.kit.context import ProviderContext
 from simulator.kit.errors import ProviderError
-from simulator.kit.provider import Provider, ProviderContext
+from simulator.kit.provider import Provider
 from simulator.providers.passcreator import errors
 from simulator.providers.passcreator.models import (
     TEST_ACCOUNTS,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
-from simulator.kit.provider import ProviderContext
+from simulator.kit.context import ProviderContext
 from simulator.providers.passcreator import errors
 from simulator.providers.passcreator.fakes import (
     SEED_PASSES,
