@@ -274,9 +274,9 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         "tls_dir": args.tls_dir,
     }
     settings = Settings.from_env(environ, **overrides)
-    from simulator.providers import PROVIDERS
+    from simulator import available_providers
 
-    check_drift(settings.drift, {p.name: p.operations() for p in PROVIDERS})
+    check_drift(settings.drift, {p.name: p.operations() for p in available_providers()})
     if not settings.loopback and not settings.control_token:
         settings = Settings.from_env(
             environ, **{**overrides, "control_token": secrets.token_urlsafe(24)}
