@@ -123,7 +123,7 @@ HELLOATLAS_EXPECTED: dict[str, Expected] = {
         '"document_type": "PAN"',
         '"total_pages": 2',
         '"has_next": true',
-        re.compile(r'"type":"PASSPORT","confidence":0\.(3|4|5)[0-9],'),
+        re.compile(r'"type":"PASSPORT","confidence":0\.[345][0-9]?,'),
         '{"document_id":"4","type":null,"confidence":null,"error_code":"422",'
         '"error_message":"Unprocessable: Unable to extract data from the document"}',
         '{"error_code":"401","error_message":"Authentication Error: Token has expired"}',
