@@ -82,19 +82,21 @@ def test_verify_command_console_names_the_drifted_operation_status_and_field(
     assert out.endswith("drift: 2 of 5 checks failed\n")
 
 
-def readme_drift_demo() -> str:
-    """The output the README's verify section shows for its ``--drift`` demo."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    demo = readme.index("--drift deepvue.get_batch_processing_status:drop=")
-    start = readme.index("```text\n", demo) + len("```text\n")
-    return readme[start : readme.index("```", start)]
+def manual_drift_demo() -> str:
+    """The output docs/harness.md's verify section shows for its ``--drift`` demo."""
+    manual = (Path(__file__).resolve().parents[2] / "docs" / "harness.md").read_text(
+        encoding="utf-8"
+    )
+    demo = manual.index("--drift deepvue.get_batch_processing_status:drop=")
+    start = manual.index("```text\n", demo) + len("```text\n")
+    return manual[start : manual.index("```", start)]
 
 
-def test_readme_drift_demo_shows_what_really_prints(capsys: pytest.CaptureFixture[str]) -> None:
+def test_manual_drift_demo_shows_what_really_prints(capsys: pytest.CaptureFixture[str]) -> None:
     drift = "deepvue.get_batch_processing_status:drop=data.batch_output_file_url"
     with serve_in_thread(settings(drift)) as sim:
         code = verify_command(sim.url("deepvue"))
-        shown = readme_drift_demo().replace("http://127.0.0.1:8701", sim.origin)
+        shown = manual_drift_demo().replace("http://127.0.0.1:8701", sim.origin)
     assert code == 1
     assert capsys.readouterr().out == shown
 

@@ -1,10 +1,11 @@
-"""The README's two 16 KiB figures: the HTTP parser's head limit and the journal's body cap."""
+"""The two 16 KiB figures of docs/control-plane.md: the HTTP head limit, the journal body cap."""
 
 from __future__ import annotations
 
 import json
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -12,8 +13,9 @@ import pytest
 from contracts.harness import Simulator, serve_in_thread
 from simulator import Settings
 
+ROOT = Path(__file__).resolve().parents[2]
 HEAD_LIMIT = 16 * 1024
-JOURNAL_BODY_BYTES = 16384  # the --journal-body-bytes default the README gives
+JOURNAL_BODY_BYTES = 16384  # the --journal-body-bytes default the docs give
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +52,9 @@ def test_the_journal_keeps_16384_bytes_of_a_body_and_marks_the_cut(served: Simul
     entries = served.journal.entries(provider="passcreator", operation="create_pass")
     recorded = entries[-1]["request"]["body"]
     assert recorded == body[:JOURNAL_BODY_BYTES] + "…"
+
+
+def test_the_control_plane_manual_gives_both_figures() -> None:
+    manual = (ROOT / "docs" / "control-plane.md").read_text(encoding="utf-8")
+    assert f"| `{JOURNAL_BODY_BYTES}` |" in manual  # the --journal-body-bytes row
+    assert "still unfinished after 16 KiB" in manual

@@ -51,9 +51,11 @@ def test_a_page_the_journal_cut_off_is_reported_not_passed() -> None:
     assert "journal_body_bytes" in finding.message
 
 
-def test_the_readme_conftest_keeps_the_harness_defaults(pytester: pytest.Pytester) -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    (recipe,) = re.findall(r"```python\n(# conftest.py\n.*?)```", readme, re.DOTALL)
+def test_the_harness_manual_conftest_keeps_the_harness_defaults(
+    pytester: pytest.Pytester,
+) -> None:
+    manual = (ROOT / "docs" / "harness.md").read_text(encoding="utf-8")
+    (recipe,) = re.findall(r"```python\n(# conftest.py\n.*?)```", manual, re.DOTALL)
     pytester.makeconftest(recipe)
     pytester.makepyfile(
         test_recipe="""

@@ -1,9 +1,9 @@
-"""Every shell block of the README, pasted in order into one bash against a fresh `make run`.
+"""Every shell block of the README and of each docs page, pasted in order into one bash.
 
-The simulator is started as `make run` starts it (`bulksim serve`: system clock, seed 0), on a
-free port that replaces 8700 in the blocks. The blocks run in a scratch directory holding
-`fixtures/`, as in a clone. Each block must finish without a failing command
-(``set -e -o pipefail``), and its output must show what the README says it shows.
+Each page runs against its own fresh `bulksim serve`, as `make run` starts it (system clock,
+seed 0), on a free port that replaces 8700 in the blocks. The blocks run in a scratch directory
+holding `fixtures/` and `.venv/bin/bulksim`, as in a clone. Each block must finish without a
+failing command (``set -e -o pipefail``), and its output must show what the page says it shows.
 """
 
 from __future__ import annotations
@@ -15,32 +15,63 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
 BLOCK = re.compile(r"^```(?:sh|bash|console)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
-# Blocks that cannot run here, each found by a line of it, with the reason.
-SKIPPED = {
-    "make run    #": "starts the simulator this test starts itself; `make test` runs this test",
-    'pip install "git+': "installs bulksim",
-    "> million.json": "an 85 MB upload; tests/providers/helloatlas/test_lazy.py covers it",
-    ".venv/bin/bulksim verify --provider deepvue --base-url https://": "calls the real Deepvue",
-    "--drift deepvue.": "starts a second simulator on a fixed port; tests/contracts cover drift",
-}
+Expected = list[str | re.Pattern[str]]
+
+
+@dataclass(frozen=True)
+class Page:
+    """What is run of one page: the blocks skipped (with why) and what blocks must print."""
+
+    skipped: dict[str, str] = field(default_factory=dict)
+    expected: dict[str, Expected] = field(default_factory=dict)
+
 
 SEED_LOOP = 'PROCESS_ID="627d21f7-e1a0-4085-84cb-130906cd097c"'
 
-# What a block's output must show, each also shown in the README (in the block's comments or
-# the output printed after it). Values that depend on the time or on ids are left out.
-EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
+# Per page: the blocks that cannot run here, each found by a line of it, with the reason; and
+# what a block's output must show, each also shown on the page (in the block's comments or the
+# output printed after it). Values that depend on the time or on ids are left out.
+
+README_SKIPPED: dict[str, str] = {
+    "make run    #": "starts the simulator this test starts itself; `make test` runs this test",
+    'pip install "git+': "installs bulksim",
+}
+
+README_EXPECTED: dict[str, Expected] = {
+    '"kind": "rate_limit", "retry_after": 5': [
+        "429 Retry-After: 5",
+        '{"operation":"authorize","fault":"rate_limit:retry_after=5",',
+    ],
+    "verify --provider deepvue --base-url http://127.0.0.1:8700/deepvue": [
+        "no drift: 5 checks passed",
+    ],
+}
+
+CONTROL_PLANE_EXPECTED: dict[str, Expected] = {
     '"kind": "error", "error": "InternalServerError", "count": 2}': [
         '"kind":"error","error":"InternalServerError"',
         '{"cleared":1}',
     ],
+}
+
+HARNESS_SKIPPED: dict[str, str] = {
+    ".venv/bin/bulksim verify --provider deepvue --base-url https://": "calls the real Deepvue",
+    "--drift deepvue.": "starts a second simulator on a fixed port; tests/contracts cover drift",
+}
+
+HARNESS_EXPECTED: dict[str, Expected] = {
+    "# against bulksim (a fresh `make run`)": ["no drift: 5 checks passed"],
+}
+
+DEEPVUE_EXPECTED: dict[str, Expected] = {
     "BASE=http://127.0.0.1:8700/deepvue": [
         '{"reset":["deepvue"]}',
         '{"status":201,"message":"batch processing in progress"}',
@@ -51,6 +82,9 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "noaccount.anil@ybl,Anil Kumar,SUCCESS,false,,,VPA does not exist",
     ],
     "request_id=06d0d7c340ed460d96103aaa0b26f0de": ['"sub_code":"SUCCESS"', '"status":200'],
+}
+
+PASSCREATOR_EXPECTED: dict[str, Expected] = {
     "PC=http://127.0.0.1:8700/passcreator": [
         '{"reset":["passcreator"]}',
         '"total":1000,',
@@ -75,6 +109,13 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
     SEED_LOOP: [
         "Progress: 1000/1000 - Status: finished\nProcess completed!",
     ],
+}
+
+HELLOATLAS_SKIPPED: dict[str, str] = {
+    "> million.json": "an 85 MB upload; tests/providers/helloatlas/test_lazy.py covers it",
+}
+
+HELLOATLAS_EXPECTED: dict[str, Expected] = {
     "BASE=http://127.0.0.1:8700/helloatlas": [
         '{"reset":["helloatlas"]}',
         '"file_data": null',
@@ -82,12 +123,15 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         '"document_type": "PAN"',
         '"total_pages": 2',
         '"has_next": true',
-        re.compile(r'"type":"PASSPORT","confidence":0\.(3|4|5)[0-9],'),
+        re.compile(r'"type":"PASSPORT","confidence":0\.[345][0-9]?,'),
         '{"document_id":"4","type":null,"confidence":null,"error_code":"422",'
         '"error_message":"Unprocessable: Unable to extract data from the document"}',
         '{"error_code":"401","error_message":"Authentication Error: Token has expired"}',
     ],
     "batch_id=BATCH-69469-BBRSS-20260309081408": ["D MANIKANDAN DURAISAMY"],
+}
+
+CHECK_EXPECTED: dict[str, Expected] = {
     "BASE=http://127.0.0.1:8700/check": [
         '{"reset":["check"]}',
         '"originalFileName":"claims.csv","format":"csv","itemCount":87,',
@@ -127,26 +171,37 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
     ],
 }
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("bash") is None or shutil.which("curl") is None or shutil.which("jq") is None,
-    reason="the README's walkthroughs need bash, curl and jq",
-)
+PAGES = {
+    "README.md": Page(README_SKIPPED, README_EXPECTED),
+    "docs/control-plane.md": Page(expected=CONTROL_PLANE_EXPECTED),
+    "docs/harness.md": Page(HARNESS_SKIPPED, HARNESS_EXPECTED),
+    "docs/providers/deepvue.md": Page(expected=DEEPVUE_EXPECTED),
+    "docs/providers/passcreator.md": Page(expected=PASSCREATOR_EXPECTED),
+    "docs/providers/helloatlas.md": Page(HELLOATLAS_SKIPPED, HELLOATLAS_EXPECTED),
+    "docs/providers/check.md": Page(expected=CHECK_EXPECTED),
+}
 
 
-def readme_blocks() -> list[str]:
-    return BLOCK.findall(README.read_text(encoding="utf-8"))
+def documentation_pages() -> set[str]:
+    """README.md and every Markdown page under docs/."""
+    pages = {"README.md"}
+    pages |= {path.relative_to(ROOT).as_posix() for path in (ROOT / "docs").rglob("*.md")}
+    return pages
 
 
-def key_of(block: str, keys: object) -> str | None:
-    assert isinstance(keys, dict)
+def blocks_of(page: str) -> list[str]:
+    return BLOCK.findall((ROOT / page).read_text(encoding="utf-8"))
+
+
+def key_of(block: str, keys: dict[str, object]) -> str | None:
     found = [key for key in keys if key in block]
     assert len(found) <= 1, f"several keys match one block: {found}"
     return found[0] if found else None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def origin() -> Iterator[str]:
-    """`bulksim serve` as `make run` starts it, on a free port."""
+    """A fresh `bulksim serve` as `make run` starts it, on a free port."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BULKSIM_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "simulator", "serve", "--port", "0"],
@@ -173,30 +228,56 @@ def origin() -> Iterator[str]:
         process.stdout.close()
 
 
-def test_readme_skip_list_and_expectations_name_real_blocks() -> None:
-    blocks = readme_blocks()
-    for table in (SKIPPED, EXPECTED):
+def scratch_clone(directory: Path) -> None:
+    """What the blocks use of a clone: the sample files and `.venv/bin/bulksim`."""
+    (directory / "fixtures").symlink_to(ROOT / "fixtures", target_is_directory=True)
+    command = Path(sys.executable).parent / "bulksim"
+    if not command.exists():
+        found = shutil.which("bulksim")
+        assert found, "the bulksim command is not installed"
+        command = Path(found)
+    (directory / ".venv" / "bin").mkdir(parents=True)
+    (directory / ".venv" / "bin" / "bulksim").symlink_to(command)
+
+
+def test_every_page_is_run() -> None:
+    assert set(PAGES) == documentation_pages()
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_skip_list_and_expectations_name_real_blocks(page: str) -> None:
+    blocks = blocks_of(page)
+    tables: tuple[dict[str, str], dict[str, Expected]] = (PAGES[page].skipped, PAGES[page].expected)
+    for table in tables:
         for key in table:
             assert sum(key in block for block in blocks) == 1, f"no single block holds {key!r}"
-    readme = README.read_text(encoding="utf-8")
-    for fragments in EXPECTED.values():
+    text = (ROOT / page).read_text(encoding="utf-8")
+    for fragments in PAGES[page].expected.values():
         for fragment in fragments:
-            # Shown by the README itself (a comment or the printed output), not only asserted.
+            # Shown by the page itself (a comment or the printed output), not only asserted.
             if isinstance(fragment, re.Pattern):
-                assert fragment.search(readme), f"the README does not show {fragment.pattern!r}"
+                assert fragment.search(text), f"{page} does not show {fragment.pattern!r}"
                 continue
             shown = fragment.replace("\\\\", "\\").split("\n")[0][:60]
-            assert shown in readme, f"the README does not show {fragment!r}"
+            assert shown in text, f"{page} does not show {fragment!r}"
 
 
-def test_readme_shell_blocks_run_in_order_and_print_what_they_claim(
-    origin: str, tmp_path: Path
+pytestmark = pytest.mark.skipif(
+    shutil.which("bash") is None or shutil.which("curl") is None or shutil.which("jq") is None,
+    reason="the walkthroughs need bash, curl and jq",
+)
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_shell_blocks_run_in_order_and_print_what_they_claim(
+    page: str, origin: str, tmp_path: Path
 ) -> None:
-    (tmp_path / "fixtures").symlink_to(ROOT / "fixtures", target_is_directory=True)
+    scratch_clone(tmp_path)
+    skipped, expected = PAGES[page].skipped, PAGES[page].expected
     script = ["set -e -o pipefail"]
     ran = []
-    for number, block in enumerate(readme_blocks()):
-        if key_of(block, SKIPPED) is not None:
+    for number, block in enumerate(blocks_of(page)):
+        if key_of(block, dict(skipped)) is not None:
             continue
         body = block.replace("http://127.0.0.1:8700", origin)
         script += [f"printf '\\n@@begin {number}\\n'", body, f"printf '\\n@@end {number}\\n'"]
@@ -214,21 +295,22 @@ def test_readme_shell_blocks_run_in_order_and_print_what_they_claim(
     )
     for number, block in ran:
         assert str(number) in outputs, (
-            f"block {number} failed (bash exit {result.returncode}):\n{block}\n"
+            f"{page}: block {number} failed (bash exit {result.returncode}):\n{block}\n"
             f"--- output ---\n{result.stdout[-3000:]}\n--- errors ---\n{result.stderr[-3000:]}"
         )
-        key = key_of(block, EXPECTED)
-        for fragment in EXPECTED.get(key, []) if key else []:
+        key = key_of(block, dict(expected))
+        for fragment in expected.get(key, []) if key else []:
             printed = outputs[str(number)]
             found = (
                 fragment.search(printed)
                 if isinstance(fragment, re.Pattern)
                 else fragment in printed
             )
-            assert found, f"block {number} did not print {fragment!r}:\n{printed[-3000:]}"
+            assert found, f"{page}: block {number} did not print {fragment!r}:\n{printed[-3000:]}"
     assert result.returncode == 0, result.stderr[-3000:]
-    loop = next(n for n, block in ran if key_of(block, EXPECTED) == SEED_LOOP)
-    assert_seed_loop_progress(outputs[str(loop)])
+    loops = [n for n, block in ran if key_of(block, dict(expected)) == SEED_LOOP]
+    for loop in loops:
+        assert_seed_loop_progress(outputs[str(loop)])
 
 
 def assert_seed_loop_progress(printed: str) -> None:
