@@ -54,7 +54,7 @@ __all__ = [
 
 HttpKind = Literal["auto", "h11", "httptools"]
 LogFormat = Literal["text", "json"]
-# h11 bounds a request head that is still unfinished after 16 KiB (the README says so);
+# h11 bounds a request head that is still unfinished after 16 KiB (docs/control-plane.md says so);
 # httptools, when installed, is chosen only when asked for.
 DEFAULT_HTTP: HttpKind = "h11"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")

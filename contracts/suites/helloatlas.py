@@ -424,7 +424,7 @@ def lifecycle(target: Target) -> None:
     problems = [p for entry in documents for p in _document_problems(entry)]
     target.expect("extracts", not problems, "; ".join(problems[:5]))
     if target.is_bulksim:
-        # bulksim detects the type from the file name (the README's HelloAtlas section).
+        # bulksim detects the type from the file name (docs/providers/helloatlas.md).
         kinds = [(e["document_id"], (e["file_data"] or {}).get("document_type")) for e in documents]
         expected = [(d, kind) for d, _, kind in LIFECYCLE_FILES]
         target.expect("extracts", kinds == expected, f"document types {kinds}, not {expected}")

@@ -2,7 +2,7 @@
 
 An item's verdict and confidence are a pure function of ``(seed, content)``; its processing
 time and cost also depend on the batch's methods and options. A content prefix (case-
-insensitive, after leading spaces) forces an outcome; see ``MAGIC`` and the README's Check section.
+insensitive, after leading spaces) forces an outcome; see ``MAGIC`` and docs/providers/check.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Row ``i`` of batch ``request_id`` is a pure function of ``(seed, request_id, i)`` and the
 row's input, so the output file is the same however often it is downloaded. Magic VPAs (the
-part before ``@``) steer the outcome; see ``MAGIC`` and the README.
+part before ``@``) steer the outcome; see ``MAGIC`` and docs/providers/deepvue.md.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Deterministic data for Passcreator: generated barcode values, pass links, the seeded examples,
-and the magic values that steer an outcome (see ``MAGIC`` and the README).
+and the magic values that steer an outcome (see ``MAGIC`` and docs/providers/passcreator.md).
 """
 
 from __future__ import annotations
