@@ -14,7 +14,8 @@ and batch errors the richer envelope of the status page::
     {"code": 422, "timestamp": 1732002741216, "transaction_id": "88e4...",
      "sub_code": "INVALID_REQUEST_ID", "message": "Invalid Request ID"}
 
-Which cause answers with which message is fixed here once (see the mapping table in docs/providers/deepvue.md):
+Which cause answers with which message is fixed here once (docs/providers/deepvue.md has the
+same table):
 
 ==========================================  ====  ========================================
 cause                                       HTTP  detail

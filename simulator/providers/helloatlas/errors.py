@@ -6,8 +6,8 @@ category (https://docs.helloatlas.in/resources/error-codes)::
     {"error_code": "401",
      "error_message": "Authentication Error: Invalid Client-Id or Client-Secret"}
 
-Which cause answers with which message is fixed here once (see docs/providers/helloatlas.md, its error mapping;
-the category prefix is left out below; ``[I]`` marks wording no public page gives):
+Which cause answers with which message is fixed here once (docs/providers/helloatlas.md has
+the same mapping; the category prefix is left out below; ``[I]`` marks wording no public page gives):
 
 =========================================  ====  ===========================================
 cause                                      HTTP  error_message after "<Category>: "
