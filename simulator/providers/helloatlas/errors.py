@@ -7,7 +7,8 @@ category (https://docs.helloatlas.in/resources/error-codes)::
      "error_message": "Authentication Error: Invalid Client-Id or Client-Secret"}
 
 Which cause answers with which message is fixed here once (docs/providers/helloatlas.md has
-the same mapping; the category prefix is left out below; ``[I]`` marks wording no public page gives):
+the same mapping; the category prefix is left out below; ``[I]`` marks wording no public
+page gives):
 
 =========================================  ====  ===========================================
 cause                                      HTTP  error_message after "<Category>: "
