@@ -25,6 +25,10 @@ class IdFactory:
         """A factory of its own for a sub-scope (one per provider)."""
         return IdFactory(self.seed, f"{self.scope}/{scope}")
 
+    def numbered(self, scope: str, n: int) -> IdFactory:
+        """A generator for the ``n``-th thing of ``scope``: a pure function of (seed, scope, n)."""
+        return IdFactory(self.seed, f"{self.scope}/{scope}#{n}")
+
     def hex32(self) -> str:
         """32 lowercase hex characters: a UUID4 without hyphens."""
         return self.uuid().replace("-", "")
