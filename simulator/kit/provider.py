@@ -28,9 +28,17 @@ from simulator.store import Store
 if TYPE_CHECKING:
     from contracts.validate import SpecValidator
 
-__all__ = ["Provider", "ProviderContext", "ProviderRuntime", "base_url", "store_of"]
+__all__ = [
+    "Provider",
+    "ProviderContext",
+    "ProviderRuntime",
+    "base_url",
+    "context_of",
+    "store_of",
+]
 
 S = TypeVar("S")
+OptionsT = TypeVar("OptionsT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +130,14 @@ def store_of(request: Request, kind: type[S]) -> S:
     if not isinstance(store, kind):  # pragma: no cover - wiring error, not input
         raise TypeError(f"expected {kind.__name__}, found {type(store).__name__}")
     return store
+
+
+def context_of(request: Request, options: type[OptionsT]) -> ProviderContext[OptionsT]:
+    """The provider's context behind ``request``, typed by its options class."""
+    ctx: ProviderContext[OptionsT] = request.app.state.runtime.context
+    if not isinstance(ctx.options, options):  # pragma: no cover - wiring error, not input
+        raise TypeError(f"expected {options.__name__}, found {type(ctx.options).__name__}")
+    return ctx
 
 
 @cache
