@@ -13,7 +13,7 @@ from typing import Any, Generic
 from typing_extensions import TypeVar
 
 from simulator.clock import Clock
-from simulator.ids import IdFactory
+from simulator.ids import IdFactory, NumberedId
 from simulator.settings import Settings
 from simulator.store import Store
 
@@ -42,10 +42,12 @@ class ProviderContext(Generic[OptionsT]):
         """A documented duration, scaled by ``--time-scale`` (0 makes everything immediate)."""
         return seconds * self.settings.time_scale
 
-    async def next_ids(self, scope: str) -> IdFactory:
-        """The generator of the next id of ``scope``: the n-th is a pure function of
-        (seed, scope, n), and n comes from a counter in the store, so any number of app
-        instances sharing a store hand out one sequence between them, never an id twice.
+    async def next_id(self, scope: str) -> NumberedId:
+        """The next id of ``scope`` (``.hex32()``, ``.uuid()``, ...).
+
+        The n-th is a pure function of (seed, scope, n), and n comes from a counter in the
+        store, so any number of app instances sharing a store hand out one sequence between
+        them, never an id twice.
         """
         n = await self.store.incr(f"ids/{scope}")
         return self.ids.numbered(scope, n)

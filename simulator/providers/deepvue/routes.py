@@ -58,7 +58,7 @@ def epoch_ms(ctx: Context) -> int:
 
 
 async def transaction_id(ctx: Context) -> str:
-    return (await ctx.next_ids("transaction")).hex32()
+    return (await ctx.next_id("transaction")).hex32()
 
 
 async def authenticate(request: Request, ctx: Context, deepvue: Deepvue) -> Client:
@@ -116,7 +116,7 @@ async def submit_upi_basic_batch(request: Request, ctx: Context, deepvue: Deepvu
         rows = parse_batch_file(upload.filename or "", data, ctx.options.max_rows)
     finally:
         await form.close()
-    request_id = (await ctx.next_ids("batch")).hex32()
+    request_id = (await ctx.next_id("batch")).hex32()
     webhook_url = request.query_params.get("webhook_url")
     batch = models.new_batch(ctx, request_id, client.client_id, rows, webhook_url)
     retention = ctx.options.retention
