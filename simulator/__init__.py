@@ -13,14 +13,17 @@ from simulator.gateway import ConnectionDropped
 from simulator.ids import IdFactory
 from simulator.settings import Settings
 from simulator.state import SimulatorState
+from simulator.store import MemoryStore, Store
 
 __all__ = [
     "Clock",
     "ConnectionDropped",
     "IdFactory",
     "ManualClock",
+    "MemoryStore",
     "Settings",
     "SimulatorState",
+    "Store",
     "SystemClock",
     "__version__",
     "available_providers",

@@ -20,6 +20,7 @@ from simulator.kit.provider import Provider, ProviderRuntime
 from simulator.server import HttpDate
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState, Sleep
+from simulator.store import MemoryStore, Store
 
 __all__ = ["available_providers", "create_app", "make_clock"]
 
@@ -54,12 +55,15 @@ def create_app(
     ids: IdFactory | None = None,
     providers: Sequence[Provider] | None = None,
     sleep: Sleep | None = None,
+    store: Store | None = None,
 ) -> Starlette:
     """Build the simulator.
 
     ``clock``, ``ids`` and ``sleep`` are injected so that tests run on a manual clock with a
-    fixed seed and never wait; by default they follow ``settings``. ``app.state.sim`` is the
-    :class:`~simulator.state.SimulatorState`.
+    fixed seed and never wait; by default they follow ``settings``. ``store`` is where the
+    providers keep their records (a fresh :class:`~simulator.store.MemoryStore` by default);
+    two apps handed the same store and seed share their records, ids and token keys.
+    ``app.state.sim`` is the :class:`~simulator.state.SimulatorState`.
     """
     settings = (settings or Settings()).checked()
     available = providers if providers is not None else available_providers()
@@ -69,6 +73,7 @@ def create_app(
         clock=clock or make_clock(settings),
         ids=ids or IdFactory(settings.seed),
         providers=chosen,
+        store=store if store is not None else MemoryStore(),
     )
     if sleep is not None:
         state.sleep = sleep

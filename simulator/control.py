@@ -124,7 +124,7 @@ async def reset(request: Request) -> Response:
     """Fresh state: seeded examples back, no faults (and, for all providers, no journal)."""
     state = _state(request)
     provider = _provider_param(request, state)
-    names = state.reset(provider)
+    names = await state.reset(provider)
     state.faults.clear(provider)
     if provider is None:
         state.journal.clear()

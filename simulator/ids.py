@@ -7,10 +7,12 @@ pure function of ``(seed, batch, i)`` whatever order pages are read in.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
+from uuid import UUID
 
-__all__ = ["IdFactory"]
+__all__ = ["IdFactory", "NumberedId"]
 
 
 class IdFactory:
@@ -24,6 +26,10 @@ class IdFactory:
     def child(self, scope: str) -> IdFactory:
         """A factory of its own for a sub-scope (one per provider)."""
         return IdFactory(self.seed, f"{self.scope}/{scope}")
+
+    def numbered(self, scope: str, n: int) -> NumberedId:
+        """The ``n``-th id of ``scope``: a pure function of (seed, scope, n)."""
+        return NumberedId(f"{self.seed}/{self.scope}/{scope}#{n}")
 
     def hex32(self) -> str:
         """32 lowercase hex characters: a UUID4 without hyphens."""
@@ -49,3 +55,39 @@ class IdFactory:
     def derive_int(self, *parts: object) -> int:
         """A stable 64-bit integer for one named thing (for seeding Faker)."""
         return self.derive(*parts).getrandbits(64)
+
+
+class NumberedId:
+    """One numbered id in every form a provider needs, each a pure function of its key.
+
+    ``uuid`` and ``hex32`` hash the key (cheap: they are drawn on every status poll); the
+    other forms draw from a generator seeded with it, made on first use.
+    """
+
+    __slots__ = ("_key", "_random")
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+        self._random: random.Random | None = None
+
+    def uuid(self) -> str:
+        return str(self._uuid())
+
+    def hex32(self) -> str:
+        """32 lowercase hex characters: a UUID4 without hyphens."""
+        return self._uuid().hex
+
+    def _uuid(self) -> UUID:
+        digest = hashlib.blake2b(self._key.encode(), digest_size=16).digest()
+        return UUID(bytes=digest, version=4)
+
+    def _draws(self) -> random.Random:
+        if self._random is None:
+            self._random = random.Random(self._key)
+        return self._random
+
+    def digits(self, n: int) -> str:
+        return "".join(self._draws().choices("0123456789", k=n))
+
+    def letters(self, n: int, alphabet: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ") -> str:
+        return "".join(self._draws().choices(alphabet, k=n))

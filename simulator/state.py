@@ -1,8 +1,8 @@
 """SimulatorState: the one place a running simulator keeps what it knows.
 
-It holds the clock, the seeded ids, the journal, the fault plan and one
+It holds the clock, the seeded ids, the journal, the fault plan, the store and one
 :class:`~simulator.kit.provider.ProviderRuntime` per served provider. There are no module
-globals: two apps built in one process share nothing.
+globals: two apps built in one process share nothing but a store handed to both.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from simulator.ids import IdFactory
 from simulator.journal import Journal
 from simulator.kit.provider import Provider, ProviderRuntime
 from simulator.settings import Settings
+from simulator.store import MemoryStore, Store
 
 __all__ = ["SimulatorState"]
 
@@ -26,12 +27,13 @@ Sleep = Callable[[float], Awaitable[None]]
 
 @dataclass
 class SimulatorState:
-    """Clock, ids, journal, faults and per-provider state of one simulator."""
+    """Clock, ids, journal, faults, the store and each provider's runtime in one simulator."""
 
     settings: Settings
     clock: Clock
     ids: IdFactory
     providers: Sequence[Provider]
+    store: Store = field(default_factory=MemoryStore)
     sleep: Sleep = asyncio.sleep
     journal: Journal = field(init=False)
     faults: FaultPlan = field(init=False)
@@ -43,14 +45,15 @@ class SimulatorState:
         self.journal = Journal(self.settings.journal_size)
         self.faults = FaultPlan(self.settings.seed)
         self.runtimes = {
-            p.name: ProviderRuntime(p, self.clock, self.ids, self.settings) for p in self.providers
+            p.name: ProviderRuntime(p, self.clock, self.ids, self.settings, self.store)
+            for p in self.providers
         }
 
-    def reset(self, provider: str | None = None) -> list[str]:
+    async def reset(self, provider: str | None = None) -> list[str]:
         """Back to the fresh state (seeded examples included); returns what was reset."""
         names = [provider] if provider else list(self.runtimes)
         for name in names:
-            self.runtimes[name].reset()
+            await self.runtimes[name].reset()
         return names
 
     def operations(self) -> dict[str, list[str]]:

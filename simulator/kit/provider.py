@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -24,13 +23,22 @@ from simulator.ids import IdFactory
 from simulator.kit.context import ProviderContext
 from simulator.kit.errors import ProviderError
 from simulator.settings import Settings, build_options
+from simulator.store import Store
 
 if TYPE_CHECKING:
     from contracts.validate import SpecValidator
 
-__all__ = ["Provider", "ProviderContext", "ProviderRuntime", "base_url", "store_of"]
+__all__ = [
+    "Provider",
+    "ProviderContext",
+    "ProviderRuntime",
+    "base_url",
+    "context_of",
+    "store_of",
+]
 
 S = TypeVar("S")
+OptionsT = TypeVar("OptionsT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +80,9 @@ class Provider:
 
 
 class ProviderRuntime:
-    """A provider's live state inside one app; ``reset`` builds its store anew."""
+    """A provider inside one app: its context (a view of the store under its own prefix) and
+    what ``store_factory`` builds from it; ``reset`` empties the view and builds that anew.
+    """
 
     @property
     def spec_document(self) -> dict[str, Any]:
@@ -84,20 +94,24 @@ class ProviderRuntime:
         """Validates recorded requests against the spec (built once, on first use: it is slow)."""
         return _validator(self.provider.name)
 
-    def __init__(self, provider: Provider, clock: Clock, ids: IdFactory, settings: Settings):
+    def __init__(
+        self, provider: Provider, clock: Clock, ids: IdFactory, settings: Settings, store: Store
+    ):
         options: Any = build_options(
             provider.options_type, provider.name, settings.options_for(provider.name)
         )
         self.provider = provider
         self._root_ids = ids
-        self.context = ProviderContext(clock, ids.child(provider.name), settings, options)
+        view = store.scoped(provider.name, now=clock.now)
+        self.context = ProviderContext(clock, ids.child(provider.name), settings, options, view)
         self.initial_options = options
-        self.lock = threading.RLock()
         self.store: object = provider.store_factory(self.context)
 
-    def reset(self) -> None:
-        """Construct again: fresh ids, the options the simulator started with, a new store."""
-        with self.lock:
+    async def reset(self) -> None:
+        """Construct again: an empty store view, fresh ids, the options the simulator started
+        with, and what ``store_factory`` builds."""
+        async with self.context.store.transaction() as tx:
+            await tx.clear()
             self.context.ids = self._root_ids.child(self.provider.name)
             self.context.options = self.initial_options
             self.store = self.provider.store_factory(self.context)
@@ -116,6 +130,14 @@ def store_of(request: Request, kind: type[S]) -> S:
     if not isinstance(store, kind):  # pragma: no cover - wiring error, not input
         raise TypeError(f"expected {kind.__name__}, found {type(store).__name__}")
     return store
+
+
+def context_of(request: Request, options: type[OptionsT]) -> ProviderContext[OptionsT]:
+    """The provider's context behind ``request``, typed by its options class."""
+    ctx: ProviderContext[OptionsT] = request.app.state.runtime.context
+    if not isinstance(ctx.options, options):  # pragma: no cover - wiring error, not input
+        raise TypeError(f"expected {options.__name__}, found {type(ctx.options).__name__}")
+    return ctx
 
 
 @cache

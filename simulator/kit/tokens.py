@@ -1,10 +1,12 @@
 """Signed access tokens: HS256 JWTs whose expiry follows the simulator's clock.
 
-The key is made per instance, so a token from another simulator, or from another provider,
-never verifies. PyJWT checks the signature, the audience and the claims; expiry is judged
-here against the injected clock (a manual clock may stand hours from the wall clock), so
-PyJWT's own time checks are off. A rejection says what was wrong; each provider maps that
-to its own error.
+A ``shared`` signer derives its key from the seed, the audience and an instance secret kept in
+the store (:func:`instance_key`): apps that share a store and a seed accept each other's
+tokens, and a token from another simulator, or from another provider, never verifies. (A
+signer that is not shared keeps a random key of its own.) PyJWT checks the signature, the
+audience and the claims; expiry is judged here against the injected clock (a manual clock may
+stand hours from the wall clock), so PyJWT's own time checks are off. A rejection says what
+was wrong; each provider maps that to its own error.
 
 A client sends the same token on every call for hours, so a token that verified once is
 remembered (a bounded few thousand, by its exact text) and only its expiry is judged again.
@@ -13,6 +15,8 @@ remembered (a bounded few thousand, by its exact text) and only its expiry is ju
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -22,10 +26,19 @@ import jwt
 
 from simulator.clock import Clock
 from simulator.ids import IdFactory
+from simulator.store import Store, Table
 
-__all__ = ["Problem", "TokenRejected", "TokenSigner"]
+__all__ = ["Problem", "TokenRejected", "TokenSigner", "instance_key"]
 
 ALGORITHM = "HS256"
+SECRETS = Table("secrets", str)
+
+
+async def instance_key(store: Store, seed: int | str, purpose: str) -> bytes:
+    """A key for ``purpose`` from the seed and the store's instance secret (made once)."""
+    secret, _ = await store.put_if_absent(SECRETS, "instance", secrets.token_hex(32))
+    message = f"{seed}/{purpose}".encode()
+    return hmac.new(bytes.fromhex(secret), message, hashlib.sha256).digest()
 
 
 class Problem(enum.Enum):
@@ -50,10 +63,20 @@ class TokenSigner:
     clock: Clock
     ids: IdFactory
     key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    # Derive the key from the store (``keyed``) instead of keeping the random one.
+    shared: bool = False
     remembered: int = 4096
     _verified: OrderedDict[str, tuple[str, int]] = field(
         default_factory=OrderedDict, init=False, repr=False
     )
+    _keyed: bool = field(default=False, init=False, repr=False)
+
+    async def keyed(self, store: Store) -> TokenSigner:
+        """This signer, ready: a ``shared`` one derives its key from ``store`` on first use."""
+        if self.shared and not self._keyed:
+            self.key = await instance_key(store, self.ids.seed, f"tokens/{self.audience}")
+            self._keyed = True
+        return self
 
     def issue(self, subject: str, ttl_seconds: float) -> tuple[str, datetime]:
         """A token for ``subject`` and its expiry (whole seconds on the clock)."""

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import jwt
@@ -8,6 +9,7 @@ import pytest
 from simulator.clock import ManualClock
 from simulator.ids import IdFactory
 from simulator.kit.tokens import Problem, TokenRejected, TokenSigner
+from simulator.store import MemoryStore
 from tests.conftest import START
 
 
@@ -61,3 +63,23 @@ def test_a_remembered_token_still_expires_and_the_memory_is_bounded() -> None:
     assert len(tokens._verified) == 2
     clock.advance(timedelta(seconds=60))
     assert problem(tokens, issued[2]) is Problem.EXPIRED
+
+
+def test_shared_signers_on_one_store_and_seed_accept_each_others_tokens() -> None:
+    clock = ManualClock(START)
+    store = MemoryStore()
+
+    def shared(seed: int = 1) -> TokenSigner:
+        return TokenSigner("acme", clock, IdFactory(seed), shared=True)
+
+    async def scenario() -> None:
+        one = await shared().keyed(store.scoped("p"))
+        two = await shared().keyed(store.scoped("p"))
+        other_seed = await shared(seed=2).keyed(store.scoped("p"))
+        other_store = await shared().keyed(MemoryStore().scoped("p"))
+        token, _ = one.issue("client", 60)
+        assert two.subject(token) == "client"
+        assert problem(other_seed, token) is Problem.INVALID
+        assert problem(other_store, token) is Problem.INVALID
+
+    asyncio.run(scenario())

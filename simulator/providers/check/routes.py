@@ -48,7 +48,7 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         except errors.CheckError as exc:
             exc.extra_headers.update(errors.anonymous_rate_headers(store.ctx))
             return exc.response()
-        with request.app.state.runtime.lock:
+        async with store.ctx.store.transaction():
             window = store.hit(org)
         if window.retry_after is not None:
             limited = errors.RateLimited(window.retry_after)
@@ -221,7 +221,7 @@ async def upload_batch_file(request: Request, store: CheckStore, org: Org) -> Re
         parsed = await parse_upload(chunks, filename, media, store.file_limits)
     finally:
         await form.close()
-    with request.app.state.runtime.lock:
+    async with store.ctx.store.transaction():
         file_id, expires_at = store.store_file(org, parsed.items)
     warnings = len(parsed.warnings)
     message = (
@@ -251,7 +251,7 @@ async def create_batch(request: Request, store: CheckStore, org: Org) -> Respons
     if create.file_id is not None and not store.options.file_storage:
         raise errors.FileStorageUnavailable()
     # No await from here on: the fileId is checked and consumed in one synchronous step.
-    with request.app.state.runtime.lock:
+    async with store.ctx.store.transaction():
         batch = store.create_batch(org, create)
         now = store.now()
         counts = batch.counts(now)
@@ -278,7 +278,7 @@ async def list_batches(request: Request, store: CheckStore, org: Org) -> Respons
     status = request.query_params.get("status")
     if status is not None and status not in BATCH_STATUSES:
         raise errors.ValidationFailed.field("status", f"must be one of {', '.join(BATCH_STATUSES)}")
-    with request.app.state.runtime.lock:
+    async with store.ctx.store.transaction():
         batches = store.list_batches(org, status)
     now = store.now()
     page = batches[offset : offset + limit]
@@ -334,7 +334,7 @@ async def get_batch_results(request: Request, store: CheckStore, org: Org) -> Re
 
 @authenticated
 async def cancel_batch(request: Request, store: CheckStore, org: Org) -> Response:
-    with request.app.state.runtime.lock:
+    async with store.ctx.store.transaction():
         batch = store.cancel(org, request.path_params["id"])
     return JSONResponse(
         {"id": batch.id, "status": "cancelled", "message": "Batch cancelled successfully"}

@@ -16,10 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from simulator.kit.context import ProviderContext
-from simulator.kit.errors import ProviderError
 from simulator.kit.provider import Provider
 from simulator.providers.deepvue import errors
-from simulator.providers.deepvue.models import TEST_CLIENTS, DeepvueOptions, DeepvueStore
+from simulator.providers.deepvue.models import TEST_CLIENTS, DeepvueOptions, start
 from simulator.providers.deepvue.routes import ROUTES
 
 
@@ -36,22 +35,14 @@ def _credentials(ctx: ProviderContext) -> Mapping[str, object]:
     }
 
 
-def _rate_limited(retry_after: int, ctx: ProviderContext) -> ProviderError:
-    return errors.RateLimitExceeded(retry_after)
-
-
-def _error_for_status(status: int, ctx: ProviderContext) -> ProviderError:
-    return errors.StatusError(status)
-
-
 PROVIDER = Provider(
     name="deepvue",
     title="Deepvue bulk verification",
     routes=ROUTES,
-    store_factory=DeepvueStore,
+    store_factory=start,
     errors=errors.CATALOGUE,
-    error_for_status=_error_for_status,
-    rate_limited=_rate_limited,
+    error_for_status=errors.StatusError.for_status,
+    rate_limited=errors.RateLimitExceeded.for_retry,
     credentials=_credentials,
     options_type=DeepvueOptions,
     secret_headers=frozenset({"x-api-key"}),

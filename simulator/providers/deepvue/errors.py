@@ -35,11 +35,11 @@ fault only                                  500   Internal Server Error
 from __future__ import annotations
 
 import math
-from http import HTTPStatus
 from typing import ClassVar
 
 from starlette.responses import Response
 
+from simulator.kit import errors as kit
 from simulator.kit.context import ProviderContext
 from simulator.kit.errors import ProviderError
 
@@ -47,6 +47,7 @@ from simulator.kit.errors import ProviderError
 class DeepvueError(ProviderError):
     """Envelope: ``{"detail": "<message>"}``."""
 
+    in_catalogue = False
     detail: ClassVar[str]
 
     def body(self) -> object:
@@ -103,16 +104,8 @@ class BodyParseError(DeepvueError):
     detail = "There was an error parsing the body"
 
 
-class RateLimitExceeded(DeepvueError):
-    status_code = 429
+class RateLimitExceeded(kit.RateLimitError, DeepvueError):
     detail = "Rate limit exceeded. Please retry after some time."
-
-    def __init__(self, retry_after: int | None = None) -> None:
-        super().__init__()
-        self.retry_after = retry_after
-
-    def headers(self) -> dict[str, str]:
-        return {"retry-after": str(self.retry_after)} if self.retry_after is not None else {}
 
 
 class SourceUnavailable(DeepvueError):
@@ -125,24 +118,19 @@ class InternalServerError(DeepvueError):
     detail = "Internal Server Error"
 
 
-class StatusError(ProviderError):
+class StatusError(kit.StatusError):
     """Any status in FastAPI's default shape: ``{"detail": "<reason phrase>"}``."""
 
-    def __init__(self, status: int) -> None:
-        super().__init__()
-        self.status_code = status
+    in_catalogue = False
 
     def body(self) -> object:
-        try:
-            phrase = HTTPStatus(self.status_code).phrase
-        except ValueError:
-            phrase = "Error"
-        return {"detail": phrase}
+        return {"detail": self.phrase}
 
 
 class FieldRequired(ProviderError):
     """FastAPI's 422 for missing request fields, one entry per field."""
 
+    in_catalogue = False
     status_code = 422
 
     def __init__(self, *locations: tuple[str, str]) -> None:
@@ -159,21 +147,31 @@ class FieldRequired(ProviderError):
 
 
 class BatchError(ProviderError):
-    """Envelope: ``{code, timestamp, transaction_id, sub_code, message}``."""
+    """Envelope: ``{code, timestamp, transaction_id, sub_code, message}``.
 
+    The rules raise it with the message only; the handler stamps the instant and a fresh
+    transaction id on its way out (:meth:`stamp`).
+    """
+
+    in_catalogue = False
     status_code = 422
     sub_code: ClassVar[str]
     message: ClassVar[str]
 
-    def __init__(self, timestamp: int, transaction_id: str, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None) -> None:
         super().__init__()
+        self.text = message or self.message
+        self.timestamp = 0
+        self.transaction_id: str | None = None
+
+    def stamp(self, timestamp: int, transaction_id: str) -> BatchError:
         self.timestamp = timestamp
         self.transaction_id = transaction_id
-        self.text = message or self.message
+        return self
 
     @classmethod
     def for_fault(cls, ctx: ProviderContext) -> ProviderError:
-        return cls(epoch_ms(ctx), ctx.ids.hex32())
+        return cls().stamp(epoch_ms(ctx), ctx.ids.hex32())
 
     def body(self) -> object:
         return {
@@ -219,6 +217,7 @@ class FileTooLarge(BatchError):
 class NoSuchKey(ProviderError):
     """The output file store answers as S3 does for an object that is not there."""
 
+    in_catalogue = False
     status_code = 404
 
     def __init__(self, key: str = "") -> None:
@@ -242,23 +241,4 @@ def epoch_ms(ctx: ProviderContext) -> int:
     return math.floor(ctx.clock.now().timestamp() * 1000)
 
 
-CATALOGUE: tuple[type[ProviderError], ...] = (
-    NotAuthenticated,
-    NotAValidToken,
-    CouldNotValidateCredentials,
-    AuthorizationFailure,
-    InvalidClientIdAccessDenied,
-    IncorrectClientIdOrClientSecret,
-    InactiveClientId,
-    BadRequest,
-    BodyParseError,
-    RateLimitExceeded,
-    SourceUnavailable,
-    InternalServerError,
-    InvalidRequestId,
-    InvalidFile,
-    EmptyFile,
-    InvalidFileFormat,
-    BatchSizeExceeded,
-    FileTooLarge,
-)
+CATALOGUE = kit.catalogue(__name__)

@@ -8,7 +8,7 @@ part before ``@``) steer the outcome; see ``MAGIC`` and docs/providers/deepvue.m
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -60,7 +60,7 @@ def _faker() -> Faker:
     return Faker("en_IN")
 
 
-def output_rows(ids: IdFactory, request_id: str, rows: list[Row]) -> Iterator[dict[str, str]]:
+def output_rows(ids: IdFactory, request_id: str, rows: Sequence[Row]) -> Iterator[dict[str, str]]:
     """The output file's rows: the input columns followed by the verification result."""
     for index, row in enumerate(rows):
         yield {"vpa": row.vpa, "name": row.name, **_result(ids, request_id, index, row)}
@@ -105,11 +105,11 @@ def _failed(message: str) -> dict[str, str]:
     }
 
 
-SEED_COMPLETED_ROWS = [
+SEED_COMPLETED_ROWS = (
     Row("rahul.sharma@okaxis", "Rahul Sharma"),
     Row("priya.nair@oksbi", "Priya Nair"),
     Row("9876543210@paytm", ""),
     Row("noaccount.kumar@ybl", "Anil Kumar"),
     Row("invalid-vpa", "Sunita Rao"),
-]
-SEED_IN_PROGRESS_ROWS = [Row(f"customer{n:03d}@okicici", "") for n in range(1, 26)]
+)
+SEED_IN_PROGRESS_ROWS = tuple(Row(f"customer{n:03d}@okicici", "") for n in range(1, 26))

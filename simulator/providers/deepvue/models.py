@@ -1,28 +1,30 @@
-"""Deepvue's state: test clients, signed tokens and UPI batches, all on the injected clock."""
+"""Deepvue's records and rules: test clients, UPI batches on the clock, options.
+
+Pure: nothing here reads or writes the store. A handler loads the records, calls these rules
+(which raise Deepvue's errors), saves what they return, and renders it.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from simulator.clock import format_iso
+from simulator.kit import credentials
 from simulator.kit.context import ProviderContext
+from simulator.kit.progress import Progress
+from simulator.kit.retention import Retention
 from simulator.kit.tokens import Problem, TokenRejected, TokenSigner
 from simulator.providers.deepvue import errors
 from simulator.providers.deepvue.fakes import (
-    OUTPUT_COLUMNS,
     SEED_COMPLETED_ROWS,
     SEED_IN_PROGRESS_ROWS,
     SLOW_EXTRA_SECONDS,
     Row,
     is_slow,
-    output_rows,
 )
+from simulator.store import Table
 
-__all__ = ["Batch", "Client", "DeepvueOptions", "DeepvueStore"]
+__all__ = ["BATCHES", "Batch", "Client", "Deepvue", "DeepvueOptions"]
 
 AUDIENCE = "deepvue"
 PRODUCT = "upi-basic"
@@ -44,6 +46,13 @@ class DeepvueOptions:
     max_batches: int = 10_000
     retention_days: int = 7
 
+    @property
+    def retention(self) -> Retention:
+        return Retention(timedelta(days=self.retention_days), self.max_batches)
+
+
+Context = ProviderContext[DeepvueOptions]
+
 
 @dataclass(frozen=True, slots=True)
 class Client:
@@ -56,184 +65,100 @@ TEST_CLIENTS = (
     Client("deepvue_test_client", "free_tier_sim_5f3c8a2e9b7d4c1a"),
     Client("deepvue_inactive_client", "free_tier_sim_inactive_8d2e71b0", active=False),
 )
+CLIENTS = {c.client_id: c for c in TEST_CLIENTS}
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Batch:
     """One submitted batch file; its status is derived from the clock."""
 
     request_id: str
     owner: str | None
-    created_at: datetime
-    ready_at: datetime
-    rows: list[Row]
+    progress: Progress
+    rows: tuple[Row, ...]
     webhook_url: str | None = None
-    pinned: bool = False
+
+    @property
+    def ready_at(self) -> datetime:
+        return self.progress.finished_at
 
     def done(self, now: datetime) -> bool:
-        return now >= self.ready_at
+        return self.progress.done(now)
+
+
+BATCHES = Table("batches", Batch)
 
 
 @dataclass
-class DeepvueStore:
-    ctx: ProviderContext
-    clients: dict[str, Client] = field(init=False)
-    batches: dict[str, Batch] = field(init=False)
-    tokens: TokenSigner = field(init=False)
+class Deepvue:
+    """What one app's Deepvue holds besides its records, fixed when it starts (or resets):
+    the token signer (keyed from the store) and the seed page's two batches."""
 
-    @property
-    def options(self) -> DeepvueOptions:
-        """Read live: ``/_sim/options`` may change them while the simulator runs."""
-        options: DeepvueOptions = self.ctx.options
-        return options
-
-    def __post_init__(self) -> None:
-        self.clients = {c.client_id: c for c in TEST_CLIENTS}
-        self.batches = {}
-        self.tokens = TokenSigner(AUDIENCE, self.ctx.clock, self.ctx.ids)
-        now = self.now()
-        self._add(
-            Batch(
-                SEED_COMPLETED,
-                None,
-                now - timedelta(days=1),
-                now - timedelta(days=1, seconds=-30),
-                SEED_COMPLETED_ROWS,
-                pinned=True,
-            )
-        )
-        in_progress = timedelta(seconds=self.ctx.scaled(self.options.seed_in_progress_seconds))
-        self._add(
-            Batch(
-                SEED_IN_PROGRESS, None, now, now + in_progress, SEED_IN_PROGRESS_ROWS, pinned=True
-            )
-        )
-
-    def now(self) -> datetime:
-        return self.ctx.clock.now()
-
-    def epoch_ms(self) -> int:
-        return errors.epoch_ms(self.ctx)
-
-    def transaction_id(self) -> str:
-        return self.ctx.ids.hex32()
-
-    # -- auth ------------------------------------------------------------------------------
-
-    def authorize(self, client_id: str, client_secret: str) -> tuple[str, datetime]:
-        client = self.clients.get(client_id)
-        if client is None or not secrets.compare_digest(
-            client.client_secret.encode(), client_secret.encode()
-        ):
-            raise errors.IncorrectClientIdOrClientSecret()
-        if not client.active:
-            raise errors.InactiveClientId()
-        return self.tokens.issue(client.client_id, self.options.token_ttl_seconds)
-
-    def verify(self, token: str, api_key: str | None) -> Client:
-        """The client a bearer token and ``x-api-key`` belong to, or Deepvue's error."""
-        try:
-            client = self.clients.get(self.tokens.subject(token))
-        except TokenRejected as exc:
-            raise {
-                Problem.MALFORMED: errors.NotAValidToken,
-                Problem.INVALID: errors.CouldNotValidateCredentials,
-                Problem.EXPIRED: errors.AuthorizationFailure,
-            }[exc.problem]() from None
-        if client is None:
-            raise errors.CouldNotValidateCredentials()
-        if api_key is None or not secrets.compare_digest(
-            api_key.encode(), client.client_secret.encode()
-        ):
-            raise errors.InvalidClientIdAccessDenied()
-        return client
-
-    # -- batches ---------------------------------------------------------------------------
-
-    def parse_batch_file(self, filename: str, data: bytes) -> list[Row]:
-        """The rows of an uploaded CSV with a ``vpa`` column (and optionally ``name``)."""
-        suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-        if suffix not in ("", "csv", "txt") or b"\x00" in data:
-            raise self.error(errors.InvalidFile)
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise self.error(errors.InvalidFile) from None
-        try:
-            reader = csv.reader(io.StringIO(text, newline=""))
-            header = next(reader, None)
-            if header is None:
-                raise self.error(errors.EmptyFile)
-            columns = [c.strip().lower() for c in header]
-            if "vpa" not in columns:
-                raise self.error(errors.InvalidFileFormat)
-            vpa_at = columns.index("vpa")
-            name_at = columns.index("name") if "name" in columns else None
-            rows: list[Row] = []
-            for record in reader:
-                if not any(cell.strip() for cell in record):
-                    continue
-                if len(rows) >= self.options.max_rows:
-                    raise self.error(
-                        errors.BatchSizeExceeded,
-                        f"Batch file exceeds the maximum of {self.options.max_rows} records",
-                    )
-                vpa = record[vpa_at].strip() if vpa_at < len(record) else ""
-                name = (
-                    record[name_at].strip() if name_at is not None and name_at < len(record) else ""
-                )
-                rows.append(Row(vpa, name))
-        except csv.Error:
-            raise self.error(errors.InvalidFile) from None
-        if not rows:
-            raise self.error(errors.EmptyFile)
-        return rows
-
-    def submit(self, owner: str, rows: list[Row], webhook_url: str | None) -> Batch:
-        self.evict()
-        now = self.now()
-        seconds = self.options.processing_seconds + self.options.seconds_per_row * len(rows)
-        if any(is_slow(row) for row in rows):
-            seconds += SLOW_EXTRA_SECONDS
-        ready_at = now + timedelta(seconds=self.ctx.scaled(seconds))
-        batch = Batch(self.ctx.ids.hex32(), owner, now, ready_at, rows, webhook_url)
-        self._add(batch)
-        return batch
-
-    def batch_for(self, request_id: str, owner: str) -> Batch:
-        batch = self.batches.get(request_id)
-        if batch is None or batch.owner not in (None, owner):
-            raise self.error(errors.InvalidRequestId)
-        return batch
-
-    def output_csv(self, request_id: str) -> str | None:
-        """The output file of a completed batch; None while it does not exist."""
-        batch = self.batches.get(request_id)
-        if batch is None or not batch.done(self.now()):
-            return None
-        out = io.StringIO(newline="")
-        writer = csv.DictWriter(out, fieldnames=OUTPUT_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(output_rows(self.ctx.ids, request_id, batch.rows))
-        return out.getvalue()
-
-    def evict(self) -> None:
-        """Drop batches past retention, then the oldest beyond the cap (seeded ones stay)."""
-        cutoff = self.now() - timedelta(days=self.options.retention_days)
-        for request_id in [
-            k for k, b in self.batches.items() if not b.pinned and b.ready_at < cutoff
-        ]:
-            del self.batches[request_id]
-        unpinned = [k for k, b in self.batches.items() if not b.pinned]
-        for request_id in unpinned[: max(0, len(unpinned) - self.options.max_batches + 1)]:
-            del self.batches[request_id]
-
-    def error(self, kind: type[errors.BatchError], message: str | None = None) -> errors.BatchError:
-        return kind(self.epoch_ms(), self.transaction_id(), message)
-
-    def _add(self, batch: Batch) -> None:
-        self.batches[batch.request_id] = batch
+    signer: TokenSigner
+    seeds: dict[str, Batch]
 
 
-def expiry_text(expiry: datetime) -> str:
-    return format_iso(expiry)
+def start(ctx: Context) -> Deepvue:
+    """The provider record's ``store_factory``."""
+    now = ctx.now()
+    running = ctx.scaled(ctx.options.seed_in_progress_seconds)
+    seeds = (
+        Batch(
+            SEED_COMPLETED, None, Progress.whole(now - timedelta(days=1), 30), SEED_COMPLETED_ROWS
+        ),
+        Batch(SEED_IN_PROGRESS, None, Progress.whole(now, running), SEED_IN_PROGRESS_ROWS),
+    )
+    signer = TokenSigner(AUDIENCE, ctx.clock, ctx.ids, shared=True)
+    return Deepvue(signer, {batch.request_id: batch for batch in seeds})
+
+
+# -- auth ----------------------------------------------------------------------------------
+
+
+def authorize(client_id: str, client_secret: str) -> Client:
+    """The active client these credentials name, or Deepvue's error."""
+    client = CLIENTS.get(client_id)
+    if client is None or not credentials.same(client_secret, client.client_secret):
+        raise errors.IncorrectClientIdOrClientSecret()
+    if not client.active:
+        raise errors.InactiveClientId()
+    return client
+
+
+def verify(signer: TokenSigner, token: str, api_key: str | None) -> Client:
+    """The client a bearer token and ``x-api-key`` belong to, or Deepvue's error."""
+    try:
+        client = CLIENTS.get(signer.subject(token))
+    except TokenRejected as exc:
+        raise {
+            Problem.MALFORMED: errors.NotAValidToken,
+            Problem.INVALID: errors.CouldNotValidateCredentials,
+            Problem.EXPIRED: errors.AuthorizationFailure,
+        }[exc.problem]() from None
+    if client is None:
+        raise errors.CouldNotValidateCredentials()
+    if not credentials.same(api_key, client.client_secret):
+        raise errors.InvalidClientIdAccessDenied()
+    return client
+
+
+# -- batches -------------------------------------------------------------------------------
+
+
+def new_batch(
+    ctx: Context, request_id: str, owner: str, rows: list[Row], webhook_url: str | None
+) -> Batch:
+    """A batch submitted now: done after the processing time its rows take."""
+    options = ctx.options
+    seconds = options.processing_seconds + options.seconds_per_row * len(rows)
+    if any(is_slow(row) for row in rows):
+        seconds += SLOW_EXTRA_SECONDS
+    progress = Progress.whole(ctx.now(), ctx.scaled(seconds))
+    return Batch(request_id, owner, progress, tuple(rows), webhook_url)
+
+
+def owned(batch: Batch | None, owner: str) -> Batch:
+    """The batch, if ``owner`` may see it (seeded ones are everyone's); else Deepvue's 422."""
+    if batch is None or batch.owner not in (None, owner):
+        raise errors.InvalidRequestId()
+    return batch

@@ -1,33 +1,80 @@
-"""Deepvue's handlers: parse, call the store, render. One per operationId of the spec."""
+"""Deepvue's handlers, one per operationId of the spec: parse → load → decide → save → render.
+
+Each handler takes the request, the typed context (clock, options, the store view) and the
+instance's :class:`~simulator.providers.deepvue.models.Deepvue` (token signer, seeds). It
+parses the request, loads records from ``ctx.store``, lets ``models`` decide (raising
+Deepvue's errors), saves what changed and renders the answer; nothing else.
+"""
 
 from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Awaitable, Callable
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from simulator.kit.provider import base_url, store_of
+from simulator.clock import format_iso
+from simulator.kit.provider import base_url, context_of, store_of
 from simulator.kit.uploads import read_form, read_upload
-from simulator.providers.deepvue import errors
-from simulator.providers.deepvue.models import OUTPUT_FOLDER, Client, DeepvueStore, expiry_text
+from simulator.providers.deepvue import errors, models
+from simulator.providers.deepvue.batchfile import output_csv, parse_batch_file
+from simulator.providers.deepvue.models import (
+    BATCHES,
+    OUTPUT_FOLDER,
+    Batch,
+    Client,
+    Context,
+    Deepvue,
+    DeepvueOptions,
+)
 
 __all__ = ["ROUTES"]
 
-
-def _store(request: Request) -> DeepvueStore:
-    return store_of(request, DeepvueStore)
+Handler = Callable[[Request, Context, Deepvue], Awaitable[Response]]
 
 
-def _authenticate(request: Request, store: DeepvueStore) -> Client:
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """The route's endpoint: hands the handler its context, and stamps batch errors."""
+
+    @functools.wraps(handler)
+    async def run(request: Request) -> Response:
+        ctx = context_of(request, DeepvueOptions)
+        try:
+            return await handler(request, ctx, store_of(request, Deepvue))
+        except errors.BatchError as exc:
+            if exc.transaction_id is None:
+                exc.stamp(epoch_ms(ctx), await transaction_id(ctx))
+            raise
+
+    return run
+
+
+def epoch_ms(ctx: Context) -> int:
+    return math.floor(ctx.now().timestamp() * 1000)
+
+
+async def transaction_id(ctx: Context) -> str:
+    return (await ctx.next_id("transaction")).hex32()
+
+
+async def authenticate(request: Request, ctx: Context, deepvue: Deepvue) -> Client:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise errors.NotAuthenticated()
-    return store.verify(token.strip(), request.headers.get("x-api-key"))
+    signer = await deepvue.signer.keyed(ctx.store)
+    return models.verify(signer, token.strip(), request.headers.get("x-api-key"))
 
 
-async def authorize(request: Request) -> Response:
-    store = _store(request)
+async def load_batch(ctx: Context, deepvue: Deepvue, request_id: str) -> Batch | None:
+    return await ctx.store.get(BATCHES, request_id) or deepvue.seeds.get(request_id)
+
+
+@endpoint
+async def authorize(request: Request, ctx: Context, deepvue: Deepvue) -> Response:
     form = await read_form(
         request,
         max_bytes=64 * 1024,
@@ -39,26 +86,25 @@ async def authorize(request: Request) -> Response:
     await form.close()
     if missing:
         raise errors.FieldRequired(*missing)
-    client_id, client_secret = (str(fields["client_id"]), str(fields["client_secret"]))
-    token, expiry = store.authorize(client_id, client_secret)
+    client = models.authorize(str(fields["client_id"]), str(fields["client_secret"]))
+    signer = await deepvue.signer.keyed(ctx.store)
+    token, expiry = signer.issue(client.client_id, ctx.options.token_ttl_seconds)
     return JSONResponse(
-        {"access_token": token, "token_type": "bearer", "expiry": expiry_text(expiry)}
+        {"access_token": token, "token_type": "bearer", "expiry": format_iso(expiry)}
     )
 
 
-async def submit_upi_basic_batch(request: Request) -> Response:
-    store = _store(request)
-    client = _authenticate(request, store)
+@endpoint
+async def submit_upi_basic_batch(request: Request, ctx: Context, deepvue: Deepvue) -> Response:
+    client = await authenticate(request, ctx, deepvue)
+    limit = ctx.options.max_upload_bytes
 
     def too_large() -> errors.BatchError:
-        limit = store.options.max_upload_bytes
-        return store.error(
-            errors.FileTooLarge, f"Batch file exceeds the maximum upload size of {limit} bytes"
-        )
+        return errors.FileTooLarge(f"Batch file exceeds the maximum upload size of {limit} bytes")
 
     form = await read_form(
         request,
-        max_bytes=store.options.max_upload_bytes + 64 * 1024,
+        max_bytes=limit + 64 * 1024,
         too_large=too_large,
         malformed=lambda _: errors.BodyParseError(),
     )
@@ -66,15 +112,20 @@ async def submit_upi_basic_batch(request: Request) -> Response:
         upload = form.get("batch_file")
         if not isinstance(upload, UploadFile):
             raise errors.FieldRequired(("body", "batch_file"))
-        data = await read_upload(upload, store.options.max_upload_bytes, too_large)
-        rows = store.parse_batch_file(upload.filename or "", data)
+        data = await read_upload(upload, limit, too_large)
+        rows = parse_batch_file(upload.filename or "", data, ctx.options.max_rows)
     finally:
         await form.close()
-    batch = store.submit(client.client_id, rows, request.query_params.get("webhook_url"))
+    request_id = (await ctx.next_id("batch")).hex32()
+    webhook_url = request.query_params.get("webhook_url")
+    batch = models.new_batch(ctx, request_id, client.client_id, rows, webhook_url)
+    retention = ctx.options.retention
+    await retention.make_room(ctx.store, BATCHES)
+    await ctx.store.put(BATCHES, request_id, batch, expires_at=retention.expires_at(batch.ready_at))
     return JSONResponse(
         {
             "code": 201,
-            "timestamp": store.epoch_ms(),
+            "timestamp": epoch_ms(ctx),
             "transaction_id": batch.request_id,
             "request_id": batch.request_id,
             "message": "batch processing in progress",
@@ -85,19 +136,20 @@ async def submit_upi_basic_batch(request: Request) -> Response:
     )
 
 
-async def get_batch_processing_status(request: Request) -> Response:
-    store = _store(request)
-    client = _authenticate(request, store)
+@endpoint
+async def get_batch_processing_status(request: Request, ctx: Context, deepvue: Deepvue) -> Response:
+    client = await authenticate(request, ctx, deepvue)
     request_id = request.query_params.get("request_id")
     if request_id is None:
         raise errors.FieldRequired(("query", "request_id"))
-    batch = store.batch_for(request_id.strip(), client.client_id)
-    done = batch.done(store.now())
+    found = await load_batch(ctx, deepvue, request_id.strip())
+    batch = models.owned(found, client.client_id)
+    done = batch.done(ctx.now())
     base = base_url(request)
     return JSONResponse(
         {
-            "transaction_id": store.transaction_id(),
-            "timestamp": store.epoch_ms(),
+            "transaction_id": await transaction_id(ctx),
+            "timestamp": epoch_ms(ctx),
             "code": 200,
             "message": "Batch Upload status fetched successfully",
             "sub_code": "SUCCESS",
@@ -116,17 +168,16 @@ async def get_batch_processing_status(request: Request) -> Response:
     )
 
 
-async def download_batch_output_file(request: Request) -> Response:
-    store = _store(request)
+@endpoint
+async def download_batch_output_file(request: Request, ctx: Context, deepvue: Deepvue) -> Response:
     folder = request.path_params["folder"]
     file_name = request.path_params["file_name"]
-    key = f"{folder}/{file_name}"
-    content = None
+    batch = None
     if folder == OUTPUT_FOLDER and file_name.endswith(".csv"):
-        content = store.output_csv(file_name.removesuffix(".csv"))
-    if content is None:
-        raise errors.NoSuchKey(key)
-    return Response(content, media_type="text/csv")
+        batch = await load_batch(ctx, deepvue, file_name.removesuffix(".csv"))
+    if batch is None or not batch.done(ctx.now()):
+        raise errors.NoSuchKey(f"{folder}/{file_name}")
+    return Response(output_csv(ctx.ids, batch.request_id, batch.rows), media_type="text/csv")
 
 
 ROUTES = (

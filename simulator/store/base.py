@@ -1,0 +1,158 @@
+"""The store interface: what every backend (memory now; SQLite and Redis next) provides.
+
+State is kept as records: plain frozen values (dataclasses) in named, typed :class:`Table`\\ s,
+each under a string key. Next to the tables: counters, which hand out 1, 2, 3, ... atomically
+(ids are derived from them), and bounded rings (the newest ``size`` values of a kind).
+
+Rules every backend keeps:
+
+- **Awaitable at the seam.** Every call that a shared backend sends over the wire is a
+  coroutine; the rules that decide what to write (a provider's ``models``) stay synchronous
+  and pure. A handler reads (``get``), decides, then writes (``put``/``update``).
+- **One round trip per call.** Each method is one statement or one script: ``get`` is a
+  ``SELECT``/``GET``, ``put_if_absent`` an ``INSERT ... ON CONFLICT DO NOTHING``/``SET NX``,
+  ``incr`` an ``UPDATE ... RETURNING``/``INCRBY``, ``take`` a ``DELETE ... RETURNING``/``GETDEL``,
+  ``update`` a read-modify-write under the backend's lock (SQLite ``BEGIN IMMEDIATE``; Redis
+  ``WATCH``/``MULTI``).
+- **Expiry on the simulator's clock.** A record may carry ``expires_at``, an instant of
+  simulated time; from that instant on it is absent to every call. No backend uses wall-clock
+  TTLs: a manual clock may stand days away from the wall clock.
+- **Namespaces.** :meth:`Store.scoped` gives a view whose keys live under a prefix (one per
+  provider, and later one per sandbox), read on its own clock. :meth:`Store.clear` empties
+  one view's prefix and nothing else.
+- **Records, not services.** Values are immutable and round-trip through their table's
+  :class:`Codec` (JSON-able dicts), so that another process can read them. The memory backend
+  keeps the values themselves, which is why they must be frozen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import TypeAdapter
+
+__all__ = ["Codec", "Page", "Store", "Table"]
+
+R = TypeVar("R")
+
+
+class Codec(Generic[R]):
+    """A record type to and from a JSON-able dict (through pydantic, which knows dataclasses)."""
+
+    def __init__(self, kind: type[R]) -> None:
+        self.kind = kind
+        self._adapter = TypeAdapter(kind)
+
+    def dump(self, value: R) -> Any:
+        return self._adapter.dump_python(value, mode="json")
+
+    def load(self, data: Any) -> R:
+        return self._adapter.validate_python(data)
+
+
+@dataclass(frozen=True, eq=False)
+class Table(Generic[R]):
+    """A named kind of record, e.g. ``Table("batches", Batch)``; keys are strings."""
+
+    name: str
+    kind: type[R]
+    codec_of: Callable[[type[R]], Codec[R]] = field(default=Codec, repr=False)
+
+    @cached_property
+    def codec(self) -> Codec[R]:
+        """Built on first use: the memory backend never needs it."""
+        return self.codec_of(self.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[R]):
+    """Up to ``limit`` records in insertion order; ``next`` continues after them (or None)."""
+
+    items: list[tuple[str, R]]
+    next: str | None
+
+
+class Store(Protocol):
+    """Typed tables, counters, consume-once, bounded rings and transactions."""
+
+    @property
+    def prefix(self) -> str: ...
+
+    def scoped(self, prefix: str, *, now: Callable[[], datetime] | None = None) -> Store:
+        """A view under ``prefix`` (appended to this one's), judging expiry with ``now``."""
+        ...
+
+    # -- tables ----------------------------------------------------------------------------
+
+    async def get(self, table: Table[R], key: str) -> R | None:
+        """The record under ``key``, or None when absent or expired."""
+        ...
+
+    async def put(
+        self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
+    ) -> None:
+        """Store ``value`` under ``key``, replacing what was there."""
+        ...
+
+    async def put_if_absent(
+        self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
+    ) -> tuple[R, bool]:
+        """Store ``value`` unless a live record holds ``key``: (the record now held, stored?)."""
+        ...
+
+    async def update(self, table: Table[R], key: str, change: Callable[[R], R]) -> R | None:
+        """Replace the record with ``change(record)`` atomically; None (and no call) if absent.
+
+        ``change`` is pure and may raise (a provider's error): then nothing is written. A
+        backend that retries on conflict may call it more than once. The expiry stays.
+        """
+        ...
+
+    async def take(self, table: Table[R], key: str) -> R | None:
+        """Consume once: remove the record and return it; of concurrent takers one gets it."""
+        ...
+
+    async def delete(self, table: Table[R], key: str) -> bool:
+        """Remove the record; whether there was a live one."""
+        ...
+
+    async def scan(self, table: Table[R], *, after: str | None = None, limit: int = 100) -> Page[R]:
+        """Live records in insertion order (oldest first), starting after the key ``after``."""
+        ...
+
+    async def count(self, table: Table[R]) -> int:
+        """How many live records the table holds."""
+        ...
+
+    # -- counters and rings ----------------------------------------------------------------
+
+    async def incr(self, counter: str, by: int = 1) -> int:
+        """Add ``by`` to a counter (absent counts as 0) and return the new value."""
+        ...
+
+    async def push(self, ring: Table[R], value: R, *, size: int) -> int:
+        """Append to a ring that keeps the newest ``size`` values; the value's number (from 1)."""
+        ...
+
+    async def recent(self, ring: Table[R], *, after: int = 0) -> list[tuple[int, R]]:
+        """The ring's values numbered above ``after``, oldest first."""
+        ...
+
+    # -- the whole view --------------------------------------------------------------------
+
+    def transaction(self) -> AbstractAsyncContextManager[Store]:
+        """``async with store.transaction() as tx:`` the calls on ``tx`` are one atomic unit.
+
+        Between entering and leaving, await only the store: a backend may hold a lock
+        (memory, SQLite) for the duration.
+        """
+        ...
+
+    async def clear(self) -> None:
+        """Forget everything under this view's prefix (tables, counters and rings)."""
+        ...

@@ -1,0 +1,83 @@
+"""Two app instances on one store: one sequence of ids, one set of records, one token key.
+
+This is what running several workers (or replicas) of one simulator needs; it is tested here
+with two apps built in one process, handed the same ``MemoryStore`` and the same seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+import pytest
+from starlette.testclient import TestClient
+
+from simulator import ManualClock, MemoryStore, Settings, Store, create_app
+from tests.providers.deepvue.conftest import BASE, advance, auth
+from tests.providers.deepvue.test_batches import STATUS, status, submit
+
+CSV = b"vpa\nrahul@okaxis\n"
+
+
+@contextmanager
+def clients(clock: ManualClock, *stores: Store, seed: int = 7) -> Iterator[list[TestClient]]:
+    with ExitStack() as stack:
+        apps = [create_app(Settings(seed=seed), clock=clock, store=store) for store in stores]
+        yield [stack.enter_context(TestClient(app, base_url=BASE)) for app in apps]
+
+
+@pytest.fixture
+def pair(clock: ManualClock) -> Iterator[list[TestClient]]:
+    """Two apps with the same seed on one store."""
+    store = MemoryStore()
+    with clients(clock, store, store) as both:
+        yield both
+
+
+@pytest.fixture
+def strangers(clock: ManualClock) -> Iterator[list[TestClient]]:
+    """Two apps with the same seed, each on a store of its own."""
+    with clients(clock, MemoryStore(), MemoryStore()) as both:
+        yield both
+
+
+def test_a_token_from_one_app_is_accepted_by_the_other(pair: list[TestClient]) -> None:
+    one, two = pair
+    headers = auth(one)
+    assert status(two, headers, "06d0d7c340ed460d96103aaa0b26f0de")["status"] == 200
+
+
+def test_a_token_from_an_app_on_another_store_is_refused(strangers: list[TestClient]) -> None:
+    one, two = strangers
+    response = two.get(STATUS, params={"request_id": "x"}, headers=auth(one))
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Could not validate credentials"}
+
+
+def test_a_batch_submitted_to_one_app_is_seen_by_the_other(pair: list[TestClient]) -> None:
+    one, two = pair
+    headers = auth(one)
+    request_id = str(submit(one, headers, CSV)["request_id"])
+    assert status(two, headers, request_id)["status"] == 201
+    advance(two, 3600)
+    done = status(two, headers, request_id)
+    assert done["status"] == 200
+    url = str(done["batch_output_file_url"])
+    assert one.get(url).text == two.get(url).text
+
+
+def test_two_apps_on_one_store_hand_out_one_sequence_of_ids(
+    pair: list[TestClient], clock: ManualClock
+) -> None:
+    one, two = pair
+    headers = auth(one)
+    shared = [str(submit(client, headers, CSV)["request_id"]) for client in (one, two, two, one)]
+    assert len(set(shared)) == 4
+    # The same seed alone hands out the same ids in the same order.
+    with clients(clock, MemoryStore()) as (alone,):
+        headers = auth(alone)
+        assert [str(submit(alone, headers, CSV)["request_id"]) for _ in range(4)] == shared
+    # Two apps on stores of their own repeat each other's ids (as two workers did).
+    with clients(clock, MemoryStore(), MemoryStore()) as (first, second):
+        ids = [str(submit(c, auth(c), CSV)["request_id"]) for c in (first, second)]
+        assert ids[0] == ids[1]

@@ -1,0 +1,198 @@
+"""The store contract, run against every backend (the memory one, so far)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import pytest
+
+from simulator.clock import ManualClock
+from simulator.store import MemoryStore, Page, Store, Table
+
+T = TypeVar("T")
+START = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Thing:
+    name: str
+    size: int
+    at: datetime
+    tags: tuple[str, ...] = ()
+
+
+THINGS = Table("things", Thing)
+RING = Table("ring", str)
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+BACKENDS: dict[str, Callable[[], Store]] = {"memory": MemoryStore}
+
+
+@dataclass
+class Views:
+    """Two sibling views of one fresh backend, on one manual clock."""
+
+    clock: ManualClock
+    store: Store
+    other: Store
+
+
+@pytest.fixture(params=list(BACKENDS))
+def views(request: pytest.FixtureRequest) -> Views:
+    clock = ManualClock(START)
+    root = BACKENDS[request.param]()
+    return Views(clock, root.scoped("test", now=clock.now), root.scoped("other", now=clock.now))
+
+
+def thing(name: str, size: int = 1) -> Thing:
+    return Thing(name, size, START, ("a", "b"))
+
+
+def test_get_put_delete(views: Views) -> None:
+    store = views.store
+
+    async def scenario() -> None:
+        assert await store.get(THINGS, "x") is None
+        await store.put(THINGS, "x", thing("x"))
+        assert await store.get(THINGS, "x") == thing("x")
+        assert await store.delete(THINGS, "x") is True
+        assert await store.delete(THINGS, "x") is False
+        assert await store.get(THINGS, "x") is None
+
+    run(scenario())
+
+
+def test_put_if_absent_keeps_the_first(views: Views) -> None:
+    store = views.store
+
+    async def scenario() -> None:
+        assert await store.put_if_absent(THINGS, "k", thing("first")) == (thing("first"), True)
+        assert await store.put_if_absent(THINGS, "k", thing("second")) == (thing("first"), False)
+
+    run(scenario())
+
+
+def test_expiry_is_judged_on_the_clock(views: Views) -> None:
+    clock, store = views.clock, views.store
+
+    async def scenario() -> None:
+        await store.put(THINGS, "k", thing("k"), expires_at=START + timedelta(seconds=10))
+        clock.advance(timedelta(seconds=9))
+        assert await store.get(THINGS, "k") == thing("k")
+        assert await store.count(THINGS) == 1
+        clock.advance(timedelta(seconds=1))
+        assert await store.get(THINGS, "k") is None
+        assert await store.count(THINGS) == 0
+        # An expired record does not block put_if_absent.
+        assert (await store.put_if_absent(THINGS, "k", thing("new")))[1] is True
+
+    run(scenario())
+
+
+def test_update_is_atomic_and_a_raising_change_writes_nothing(
+    views: Views,
+) -> None:
+    store = views.store
+
+    def grow(t: Thing) -> Thing:
+        return Thing(t.name, t.size + 1, t.at, t.tags)
+
+    def refuse(t: Thing) -> Thing:
+        raise LookupError(t.name)
+
+    async def scenario() -> None:
+        assert await store.update(THINGS, "k", grow) is None
+        await store.put(THINGS, "k", thing("k"))
+        assert (await store.update(THINGS, "k", grow)) == thing("k", 2)
+        with pytest.raises(LookupError):
+            await store.update(THINGS, "k", refuse)
+        assert await store.get(THINGS, "k") == thing("k", 2)
+
+    run(scenario())
+
+
+def test_take_gives_a_record_once(views: Views) -> None:
+    store = views.store
+
+    async def take() -> Thing | None:
+        return await store.take(THINGS, "file")
+
+    async def scenario() -> list[Thing | None]:
+        await store.put(THINGS, "file", thing("file"))
+        return list(await asyncio.gather(*(take() for _ in range(5))))
+
+    taken = run(scenario())
+    assert taken.count(thing("file")) == 1
+    assert taken.count(None) == 4
+
+
+def test_scan_pages_in_insertion_order(views: Views) -> None:
+    store = views.store
+
+    async def scenario() -> list[Page[Thing]]:
+        for name in "dcbae":
+            await store.put(THINGS, name, thing(name))
+        await store.delete(THINGS, "b")
+        first = await store.scan(THINGS, limit=2)
+        second = await store.scan(THINGS, after=first.next, limit=2)
+        return [first, second]
+
+    pages = run(scenario())
+    assert [[key for key, _ in page.items] for page in pages] == [["d", "c"], ["a", "e"]]
+    assert [page.next for page in pages] == ["c", None]
+
+
+def test_counters_rings_and_namespaces(views: Views) -> None:
+    store = views.store
+    other = views.other
+    nested = store.scoped("nested")
+
+    async def scenario() -> None:
+        assert [await store.incr("ids") for _ in range(3)] == [1, 2, 3]
+        assert await other.incr("ids") == 1
+        for n in range(5):
+            await store.push(RING, f"v{n}", size=3)
+        assert await store.recent(RING) == [(3, "v2"), (4, "v3"), (5, "v4")]
+        assert await store.recent(RING, after=4) == [(5, "v4")]
+        await store.put(THINGS, "k", thing("k"))
+        await other.put(THINGS, "k", thing("other"))
+        await nested.put(THINGS, "k", thing("nested"))
+        await store.clear()
+        assert await nested.get(THINGS, "k") is None
+        assert await store.get(THINGS, "k") is None
+        assert await store.incr("ids") == 1
+        assert await other.get(THINGS, "k") == thing("other")
+        assert await other.incr("ids") == 2
+
+    run(scenario())
+
+
+def test_a_transaction_is_one_unit(views: Views) -> None:
+    store = views.store
+
+    async def transfer() -> None:
+        async with store.transaction() as tx:
+            seen = await tx.incr("balance", 0)
+            await tx.put(THINGS, str(seen), thing(str(seen)))
+            await tx.incr("balance")
+
+    async def scenario() -> int:
+        await asyncio.gather(*(transfer() for _ in range(20)))
+        return await store.count(THINGS)
+
+    assert run(scenario()) == 20
+
+
+def test_records_round_trip_through_their_codec() -> None:
+    value = Thing("x", 3, START, ("a",))
+    data = THINGS.codec.dump(value)
+    assert data == {"name": "x", "size": 3, "at": "2026-03-09T08:00:00Z", "tags": ["a"]}
+    assert THINGS.codec.load(data) == value
