@@ -184,4 +184,5 @@
     refresh().then(schedule);
   }
   $("#live").hidden = false;
+  $("#no-script").hidden = true;
 })();
