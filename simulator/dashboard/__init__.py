@@ -23,6 +23,7 @@ from ``/_sim/providers`` (with the token) at the moment of copying.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 from collections.abc import Iterable, Mapping
@@ -46,7 +47,7 @@ __all__ = ["PATH", "Resource", "dashboard_routes", "live_resources"]
 
 PATH = "/_sim/ui"
 
-DEFAULT_ROWS = 100
+DEFAULT_ROWS = 50
 POLL_MS = 1000
 SECURITY_HEADERS = {
     # Only the page's own stylesheet and script; nothing from anywhere else.
@@ -65,7 +66,9 @@ class BadQuery(ValueError):
     """A query parameter the page cannot use; the message says why."""
 
 
+@functools.cache
 def _templates() -> Jinja2Templates:
+    """The page's templates, compiled on first use and shared by every app in the process."""
     env = Environment(
         loader=PackageLoader("simulator.dashboard", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
