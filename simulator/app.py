@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from simulator.clock import Clock, ManualClock, SystemClock, wall_clock_now
 from simulator.control import control_app
+from simulator.dashboard import dashboard_routes
 from simulator.gateway import SPEC_ROUTE, Gateway
 from simulator.ids import IdFactory
 from simulator.kit.errors import ProviderError
@@ -78,7 +79,7 @@ def create_app(
     if sleep is not None:
         state.sleep = sleep
     gateways = [provider_app(runtime, state) for runtime in state.runtimes.values()]
-    app = SimulatorApp(gateways, control_app(state), HttpDate(state.clock))
+    app = SimulatorApp(gateways, control_app(state), HttpDate(state.clock), dashboard_routes(state))
     app.state.sim = state
     return app
 
@@ -86,15 +87,22 @@ def create_app(
 class SimulatorApp(Starlette):
     """The simulator's root: a provider's requests go straight to its gateway by prefix.
 
-    The control plane, a single provider served at the root, and every path no provider
-    owns go through Starlette's router (whose 404 names the providers). Dispatching by
-    prefix keeps one routing layer off every provider call, and a path holding a newline
+    The control plane, the dashboard, a single provider served at the root, and every path
+    no provider owns go through Starlette's router (whose 404 names the providers).
+    Dispatching by prefix keeps one routing layer off every provider call (and the dashboard
+    out of it entirely), and a path holding a newline
     (which ``Mount``'s pattern does not match) still reaches its provider. Every answer
     carries ``Date`` from the simulator's clock.
     """
 
-    def __init__(self, gateways: Sequence[Gateway], control: Starlette, date: HttpDate) -> None:
-        routes: list[BaseRoute] = [Mount("/_sim", control)]
+    def __init__(
+        self,
+        gateways: Sequence[Gateway],
+        control: Starlette,
+        date: HttpDate,
+        dashboard: Sequence[BaseRoute] = (),
+    ) -> None:
+        routes: list[BaseRoute] = [*dashboard, Mount("/_sim", control)]
         if len(gateways) == 1:
             # One provider served alone also answers at the root, as the real host does.
             routes.append(Mount("", gateways[0]))

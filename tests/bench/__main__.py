@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from tests.bench.dashboard import dashboard
+
 PYTHON = sys.executable
 DEEPVUE_DONE = "06d0d7c340ed460d96103aaa0b26f0de"
 PASSCREATOR_PROCESS = "627d21f7-e1a0-4085-84cb-130906cd097c"
@@ -372,6 +374,7 @@ def main() -> None:
     check_upload(figures)
     million(figures)
     soak(figures, args.connections)
+    dashboard(figures)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump(figures.data, out, indent=2)

@@ -1,0 +1,262 @@
+"""The dashboard at ``/_sim/ui``: the simulator's state as a page a person reads.
+
+=============================  ==============================================================
+``GET /_sim/ui``               the page, rendered on the server (filters ``provider``,
+                               ``operation``; ``rows``: how many journal entries, newest first)
+``GET /_sim/ui/live``          what the page's script polls: the sections again and the
+                               journal rows after ``since`` (a sequence number), as HTML in JSON
+``GET /_sim/ui/static/...``    the page's stylesheet and script
+=============================  ==============================================================
+
+Everything is read on request from the simulator's state: nothing here runs on a provider's
+request, so the page costs the providers nothing while nobody looks. The page changes nothing
+itself; its buttons and forms call the control plane (``/_sim/clock/advance``,
+``/_sim/faults``...) from the browser. Read-only, it works without JavaScript.
+
+With a control token set, the page and ``live`` need it like every ``/_sim`` call. A browser
+cannot send a header when it opens a page, so then the page comes without any data and its
+script asks for the token, keeps it in the tab's ``sessionStorage`` only, and fills the page
+through ``live``. Secrets never reach the page: the journal's entries are masked as the
+journal masks them, and credentials are shown masked, their copy buttons fetching the value
+from ``/_sim/providers`` (with the token) at the moment of copying.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from simulator.clock import format_iso
+from simulator.dashboard import plots
+from simulator.dashboard.resources import Resource, live_resources
+from simulator.faults import FAULT_KINDS
+from simulator.journal import ALWAYS_SECRET_FIELDS, Entry, mask
+from simulator.state import SimulatorState
+
+__all__ = ["PATH", "Resource", "dashboard_routes", "live_resources"]
+
+PATH = "/_sim/ui"
+
+DEFAULT_ROWS = 50
+POLL_MS = 1000
+SECURITY_HEADERS = {
+    # Only the page's own stylesheet and script; nothing from anywhere else.
+    "content-security-policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "cache-control": "no-store",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+}
+SECTIONS = ("clock", "resources", "faults", "plots")
+
+
+class BadQuery(ValueError):
+    """A query parameter the page cannot use; the message says why."""
+
+
+@functools.cache
+def _templates() -> Jinja2Templates:
+    """The page's templates, compiled on first use and shared by every app in the process."""
+    env = Environment(
+        loader=PackageLoader("simulator.dashboard", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pretty"] = _pretty
+    return Jinja2Templates(env=env)
+
+
+def _pretty(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def authorized(request: Request, state: SimulatorState) -> bool:
+    """Whether the request carries the control token (as ``/_sim`` reads it), if one is set."""
+    token = state.settings.control_token
+    if not token:
+        return True
+    given = request.headers.get("x-bulksim-token") or ""
+    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        given = given or bearer
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+def _filters(request: Request, state: SimulatorState) -> tuple[str | None, str | None, int]:
+    params = request.query_params
+    provider = params.get("provider") or None
+    if provider is not None and provider not in state.runtimes:
+        raise BadQuery(f"unknown provider {provider!r}; known: {', '.join(state.runtimes)}")
+    operation = params.get("operation") or None
+    known = {op for ops in state.operations().values() for op in ops}
+    if operation is not None and operation not in known:
+        raise BadQuery(f"unknown operation {operation!r}")
+    rows_text = params.get("rows", "")
+    if rows_text and (not rows_text.isdigit() or not 1 <= int(rows_text) <= 100_000):
+        raise BadQuery("rows must be a whole number from 1 to 100000")
+    return provider, operation, int(rows_text) if rows_text else DEFAULT_ROWS
+
+
+def _credential_rows(
+    credentials: Mapping[str, object], secret_fields: frozenset[str], prefix: str = ""
+) -> list[dict[str, object]]:
+    """Each credential leaf: its path, and its value masked unless it names something."""
+    rows: list[dict[str, object]] = []
+    items: Iterable[tuple[str, object]] = credentials.items()
+    for key, value in items:
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            rows += _credential_rows(value, secret_fields, f"{path}.")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    rows += _credential_rows(item, secret_fields, f"{path}.{i}.")
+        elif value is not None:
+            text = str(value)
+            name = str(key).lower()
+            naming = name in ("name", "identifier") or name.endswith("id")
+            secret = name in secret_fields or not naming
+            rows.append({"path": path, "value": mask(text) if secret else text, "secret": secret})
+    return rows
+
+
+def _providers(request: Request, state: SimulatorState) -> list[dict[str, object]]:
+    origin = f"{request.url.scheme}://{request.url.netloc}"
+    listing: list[dict[str, object]] = []
+    for name, runtime in state.runtimes.items():
+        provider = runtime.provider
+        secret = ALWAYS_SECRET_FIELDS | {f.lower() for f in provider.secret_fields}
+        listing.append(
+            {
+                "name": name,
+                "title": provider.title,
+                "base_url": f"{origin}{provider.mount}",
+                "spec_url": f"{origin}{provider.mount}/openapi.json",
+                "credentials": _credential_rows(provider.credentials(runtime.context), secret),
+                "operations": provider.operations(),
+                "errors": [e.__name__ for e in provider.errors],
+            }
+        )
+    return listing
+
+
+def _row(entry: Entry) -> dict[str, Any]:
+    shown = entry.as_dict()
+    shown["duration_ms"] = plots.duration_ms(entry)
+    return shown
+
+
+def _rows(
+    state: SimulatorState, provider: str | None, operation: str | None, since: int | None, rows: int
+) -> tuple[list[dict[str, Any]], int]:
+    entries = state.journal.select(provider=provider, operation=operation, since=since, tail=rows)
+    last = max((e.seq for e in entries), default=since or 0)
+    return [_row(e) for e in reversed(entries)], last
+
+
+def _sections(state: SimulatorState) -> dict[str, Any]:
+    now = state.clock.now()
+    entries = state.journal.select()
+    resources = live_resources(state)
+    return {
+        "clock": {"kind": state.clock.kind, "now": format_iso(now)},
+        "resources": [(r, plots.progress_line(r.history, r.total)) for r in resources],
+        "faults": [f.as_dict() for f in state.faults.list()],
+        "rps": plots.requests_per_second(entries, now),
+        "latency": plots.latency_by_operation(entries),
+    }
+
+
+class Dashboard:
+    def __init__(self, state: SimulatorState) -> None:
+        self.state = state
+        self.templates = _templates()
+
+    def _render(self, name: str, context: Mapping[str, Any]) -> str:
+        return self.templates.get_template(name).render(context)
+
+    async def page(self, request: Request) -> Response:
+        state = self.state
+        try:
+            provider, operation, rows = _filters(request, state)
+        except BadQuery as exc:
+            return HTMLResponse(str(exc), status_code=400, headers=SECURITY_HEADERS)
+        locked = not authorized(request, state)
+        context: dict[str, Any] = {
+            "root": request.scope.get("root_path", ""),
+            "last": 0,
+            "locked": locked,
+            "token_required": bool(state.settings.control_token),
+            "provider": provider,
+            "operation": operation,
+            "rows": rows,
+            "poll_ms": POLL_MS,
+            "kinds": FAULT_KINDS,
+            "names": list(state.runtimes),
+            "operations": state.operations(),
+            "errors": state.error_names(),
+        }
+        if not locked:
+            entries, last = _rows(state, provider, operation, None, rows)
+            context |= {
+                "providers": _providers(request, state),
+                "entries": entries,
+                "last": last,
+                **_sections(state),
+            }
+        return self.templates.TemplateResponse(
+            request, "page.html", context, headers=SECURITY_HEADERS
+        )
+
+    async def live(self, request: Request) -> Response:
+        state = self.state
+        if not authorized(request, state):
+            return JSONResponse({"error": "control plane token required (X-Bulksim-Token)"}, 401)
+        try:
+            provider, operation, rows = _filters(request, state)
+            since_text = request.query_params.get("since", "")
+            if since_text and not since_text.isdigit():
+                raise BadQuery("since must be a sequence number")
+        except BadQuery as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        since = int(since_text) if since_text else None
+        entries, last = _rows(state, provider, operation, since, rows)
+        context = _sections(state)
+        sections = {name: self._render(f"_{name}.html", context) for name in SECTIONS}
+        if since is None:
+            sections["providers"] = self._render(
+                "_providers.html", {"providers": _providers(request, state)}
+            )
+        body = {
+            "last": last,
+            "rows": self._render("_rows.html", {"entries": entries, "since": since}),
+            "sections": sections,
+        }
+        return JSONResponse(body, headers={"cache-control": "no-store"})
+
+
+def dashboard_routes(state: SimulatorState, path: str = PATH) -> list[BaseRoute]:
+    """The dashboard's routes over ``state``, for the root app to put before ``/_sim``."""
+    dashboard = Dashboard(state)
+    return [
+        Route(path, dashboard.page, methods=["GET"]),
+        Route(f"{path}/live", dashboard.live, methods=["GET"]),
+        Mount(f"{path}/static", StaticFiles(packages=[("simulator.dashboard", "static")])),
+    ]

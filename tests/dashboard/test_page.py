@@ -1,0 +1,268 @@
+"""The dashboard's page as plain HTTP sees it: what a browser with JavaScript off shows."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+import threading
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from tests.conftest import AppFactory, advance
+from tests.dashboard import flows
+
+UI = "/_sim/ui"
+
+
+def page(client: TestClient, query: str = "", **headers: str) -> str:
+    response = client.get(f"{UI}{query}", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    text: str = response.text
+    return text
+
+
+def resource_row(html: str, resource_id: str) -> str:
+    match = re.search(
+        rf'<tr class="resource" data-id="{re.escape(resource_id)}".*?</tr>', html, re.S
+    )
+    assert match, f"{resource_id} not on the page"
+    return match.group(0)
+
+
+def progress(row: str) -> tuple[int, int]:
+    match = re.search(r'<progress value="(\d+)" max="(\d+)"', row)
+    assert match, row
+    return int(match.group(1)), int(match.group(2))
+
+
+def test_every_section_is_rendered_on_the_server(client: TestClient) -> None:
+    html = page(client)
+    for section in ("providers", "clock", "resources", "faults", "plots", "journal"):
+        assert f'<section id="{section}">' in html
+    for name in ("check", "deepvue", "helloatlas", "passcreator"):
+        assert f"http://testserver/{name}</code>" in html
+        assert f'href="http://testserver/{name}/openapi.json"' in html
+    assert '<time id="clock-now" datetime="2026-03-09T08:14:08Z">' in html
+    assert 'id="clock-kind">manual<' in html
+    assert "No request recorded." in html
+    assert "No fault armed." in html
+
+
+def test_a_batch_and_its_progress_show_without_javascript(client: TestClient) -> None:
+    batch_id = flows.check_batch(client)
+    html = page(client)
+    row = resource_row(html, batch_id)
+    assert '<td class="status">processing</td>' in row
+    assert progress(row) == (0, 3)
+    assert f'href="/check/v1/batch/{batch_id}/results"' in row
+    assert 'data-operation="create_batch"' in html
+
+    advance(client, 3600)
+    assert flows.check_poll(client, batch_id).json()["status"] == "completed"
+    row = resource_row(page(client), batch_id)
+    assert '<td class="status">completed</td>' in row
+    assert progress(row) == (3, 3)
+    assert "<polyline" in row  # seen at 0 then at 3: a line over simulated time
+
+
+def test_every_providers_batches_processes_and_files_are_shown(client: TestClient) -> None:
+    check_batch = flows.check_batch(client)
+    deepvue = flows.deepvue_headers(client)
+    request_id = flows.deepvue_batch(client, deepvue)
+    process = flows.passcreator_process(client, passes=2)
+    atlas = flows.helloatlas_headers(client)
+    atlas_batch = flows.helloatlas_batch(client, atlas)
+    advance(client, 3600)
+    deepvue = flows.deepvue_headers(client)
+    assert flows.deepvue_poll(client, deepvue, request_id).status_code == 200
+    assert flows.passcreator_poll(client, process).status_code == 200
+    atlas = flows.helloatlas_headers(client)
+    assert flows.helloatlas_poll(client, atlas, atlas_batch).status_code == 200
+
+    html = page(client)
+    assert "batch processing completed" in resource_row(html, request_id)
+    assert "output file</a>" in resource_row(html, request_id)
+    assert progress(resource_row(html, process)) == (2, 2)
+    assert progress(resource_row(html, atlas_batch)) == (2, 2)
+    assert progress(resource_row(html, check_batch)) == (0, 3)  # not polled since it was made
+    files = re.findall(r'<tr class="resource" data-id="([^"]+)" data-provider="check">', html)
+    assert len(files) == 2  # the batch and the fileId it used
+    assert ">used</td>" in html
+
+
+def test_secrets_never_reach_the_page(client: TestClient) -> None:
+    headers = flows.deepvue_headers(client)
+    flows.deepvue_batch(client, headers)
+    flows.check_batch(client)
+    flows.passcreator_process(client)
+    flows.helloatlas_batch(client, flows.helloatlas_headers(client))
+    token = headers["Authorization"].removeprefix("Bearer ")
+    html = page(client)
+    for secret in (*flows.SECRETS, token):
+        assert secret not in html
+        assert secret not in client.get(f"{UI}/live").text
+    assert "client_secret=***4c1a" in html  # the authorize body, masked as the journal masks it
+    assert "x-api-key: ***4c1a" in html
+    assert f"authorization: Bearer ***{token[-4:]}" in html
+    # The credentials are listed masked; ids are shown as they are.
+    assert "<code>deepvue_test_client</code>" in html
+    assert '<code class="secret">***4c1a</code>' in html
+
+
+def test_the_journal_filters_by_provider_and_operation(client: TestClient) -> None:
+    flows.check_batch(client)
+    flows.passcreator_process(client)
+    html = page(client, "?provider=check")
+    assert 'data-provider="check" data-operation="upload_batch_file"' in html
+    assert 'data-provider="passcreator" data-operation="create_pass"' not in html
+    html = page(client, "?operation=create_pass")
+    assert re.findall(r'<li class="entry[^"]*"\s+data-seq="(\d+)"', html) == ["3"]
+    assert re.findall(r'<li class="entry[^"]*"\s+data-seq="(\d+)"', page(client, "?rows=1")) == [
+        "3"
+    ]
+    # newest first
+    assert re.findall(r'<li class="entry[^"]*"\s+data-seq="(\d+)"', page(client)) == ["3", "2", "1"]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("?provider=nobody", "unknown provider 'nobody'"),
+        ("?operation=fly", "unknown operation 'fly'"),
+        ("?rows=0", "rows must be a whole number"),
+        ("?rows=many", "rows must be a whole number"),
+    ],
+)
+def test_bad_filters_get_a_clear_answer(client: TestClient, query: str, message: str) -> None:
+    response = client.get(f"{UI}{query}")
+    assert response.status_code == 400
+    assert message in response.text
+    live = client.get(f"{UI}/live{query}")
+    assert live.status_code == 400
+    assert message in live.json()["error"]
+    assert client.get(f"{UI}/live?since=x").json() == {"error": "since must be a sequence number"}
+
+
+def test_spec_violations_and_faults_are_highlighted(client: TestClient) -> None:
+    fault = {
+        "provider": "check",
+        "operation": "get_batch",
+        "kind": "error",
+        "error": "BatchNotFound",
+    }
+    assert client.post("/_sim/faults", json=fault).status_code == 201
+    html = page(client)
+    assert re.search(r'<tr class="fault" data-id="1">.*?BatchNotFound', html, re.S)
+    batch_id = flows.check_batch(client)
+    assert flows.check_poll(client, batch_id).status_code == 404
+    # A create without the body the spec requires
+    bad = client.post(
+        "/check/v1/batch", headers={"Authorization": f"Bearer {flows.CHECK_KEY}"}, content=b"{}"
+    )
+    assert bad.status_code == 422
+    html = page(client)
+    assert "No fault armed." in html  # spent
+    struck = re.search(r'<li class="entry failed"\s+data-seq="3".*?</li>', html, re.S)
+    assert struck
+    assert "fault error:BatchNotFound" in struck.group(0)
+    assert '<span class="status">404</span>' in struck.group(0)
+    violating = re.search(
+        r'<li class="entry violation failed"\s+data-seq="4".*?</details>', html, re.S
+    )
+    assert violating
+    assert "spec violation" in violating.group(0)
+
+
+def test_live_gives_the_rows_after_since_and_the_sections(client: TestClient) -> None:
+    flows.check_batch(client)
+    first = client.get(f"{UI}/live").json()
+    assert first["last"] == 2
+    assert set(first["sections"]) == {"providers", "clock", "resources", "faults", "plots"}
+    assert first["rows"].count('<li class="entry') == 2
+    flows.passcreator_process(client)
+    advance(client, 60)
+    later = client.get(f"{UI}/live?since=2").json()
+    assert later["last"] == 3
+    assert later["rows"].count('<li class="entry') == 1
+    assert 'data-operation="create_pass"' in later["rows"]
+    assert "providers" not in later["sections"]
+    assert "2026-03-09T08:15:08Z" in later["sections"]["clock"]
+    nothing = client.get(f"{UI}/live?since=3").json()
+    assert nothing["last"] == 3
+    assert nothing["rows"].strip() == ""
+
+
+def test_the_page_loads_only_its_own_script_and_stylesheet(client: TestClient) -> None:
+    response = client.get(UI)
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy
+    assert "default-src 'none'" in policy
+    sources = re.findall(r'(?:src|href)="([^"#]+)"', response.text)
+    external = [
+        s for s in sources if s.startswith("http") and not s.startswith("http://testserver")
+    ]
+    assert external == []
+    for asset in ("dashboard.js", "dashboard.css"):
+        assert client.get(f"{UI}/static/{asset}").status_code == 200
+    assert "fetch(" in client.get(f"{UI}/static/dashboard.js").text
+
+
+def test_with_a_control_token_the_page_holds_no_data_until_given_it(
+    app_factory: AppFactory,
+) -> None:
+    app = app_factory(control_token="s3cret-token-for-ui")
+    with TestClient(app) as client:
+        flows.check_batch(client)
+        html = page(client)
+        assert 'id="token-form"' in html
+        assert 'id="locked-note"' in html
+        assert "http://testserver/check</code>" not in html
+        assert 'data-operation="create_batch"' not in html
+        assert "s3cret-token-for-ui" not in html
+        assert client.get(f"{UI}/live").status_code == 401
+        assert client.get(f"{UI}/live", headers={"X-Bulksim-Token": "wrong"}).status_code == 401
+
+        unlocked = client.get(f"{UI}/live", headers={"X-Bulksim-Token": "s3cret-token-for-ui"})
+        assert unlocked.status_code == 200
+        assert 'data-operation="create_batch"' in unlocked.json()["rows"]
+        assert "http://testserver/check</code>" in unlocked.json()["sections"]["providers"]
+        html = page(client, Authorization="Bearer s3cret-token-for-ui")
+        assert 'id="locked-note"' not in html
+        assert 'data-operation="create_batch"' in html
+        assert "s3cret-token-for-ui" not in html
+
+
+def test_the_page_costs_provider_requests_nothing(app: Starlette) -> None:
+    """No dashboard code runs on a provider's request: it is read only when the page is."""
+    calls: list[str] = []
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call" and "simulator/dashboard" in frame.f_code.co_filename.replace("\\", "/"):
+            calls.append(frame.f_code.co_name)
+
+    with profiling(profile), TestClient(app) as client:
+        batch_id = flows.check_batch(client)
+        flows.check_poll(client, batch_id)
+        flows.passcreator_process(client)
+        assert calls == []
+        page(client)
+    assert "live_resources" in calls
+
+
+@contextlib.contextmanager
+def profiling(function: Any) -> Iterator[None]:
+    """``function`` sees every call in this thread and in the threads started meanwhile."""
+    sys.setprofile(function)
+    threading.setprofile(function)
+    try:
+        yield
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)
