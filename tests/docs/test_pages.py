@@ -35,6 +35,7 @@ def anchors_of(path: Path) -> set[str]:
 def test_the_docs_pages_are_the_manuals() -> None:
     assert DOCS == [
         "docs/control-plane.md",
+        "docs/dashboard.md",
         "docs/harness.md",
         "docs/providers/check.md",
         "docs/providers/deepvue.md",

@@ -56,7 +56,21 @@
     return "/_sim/ui/live?" + params.toString();
   }
 
+  // One poll at a time: a poll asked for while one is under way runs once after it, so two
+  // answers holding the same journal rows never both reach the list.
+  var inFlight = null;
+  var again = false;
+
   function refresh() {
+    if (inFlight) { again = true; return inFlight; }
+    inFlight = poll().then(function () {
+      inFlight = null;
+      if (again) { again = false; return refresh(); }
+    });
+    return inFlight;
+  }
+
+  function poll() {
     return call("GET", liveQuery()).then(function (data) {
       Object.keys(data.sections).forEach(function (name) {
         var holder = document.querySelector('[data-section="' + name + '"]');
