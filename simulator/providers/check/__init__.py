@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from simulator.kit.context import ProviderContext
 from simulator.kit.provider import Provider
 from simulator.providers.check import errors
-from simulator.providers.check.models import KEYS_BY_PLAN, CheckOptions, CheckStore
+from simulator.providers.check.models import KEYS_BY_PLAN, CheckOptions, start
 from simulator.providers.check.routes import ROUTES
 
 
@@ -37,7 +37,7 @@ PROVIDER = Provider(
     name="check",
     title="Check batch verification",
     routes=ROUTES,
-    store_factory=CheckStore,
+    store_factory=start,
     errors=errors.CATALOGUE,
     error_for_status=errors.StatusError.for_status,
     rate_limited=errors.RateLimited.for_retry,
