@@ -1,30 +1,42 @@
-"""One-shot, expiring file references, consumed atomically.
+"""One-shot, expiring file references in the store, consumed atomically.
 
-A provider keeps an uploaded file's parsed payload under an id, with an expiry on the
-injected clock; creating something from the file consumes it. Consumption is a synchronous
-check-and-mark under a lock, with no ``await`` between the check and the mark, so of any
-number of concurrent consumers exactly one receives the payload. Afterwards the id answers
-"already used" (or, once past its expiry, "expired") until it is forgotten, after which it is
-unknown. The provider supplies only its errors, as three callables::
+A provider keeps an uploaded file's parsed payload under an id until an expiry on the
+simulator's clock; creating something from the file consumes it. Two tables hold a file:
+
+- its payload, which the store drops at the file's expiry, or as soon as the file is used;
+- its reference (:class:`FileRef`: owner, expiry, size, when used), kept ``forget_after``
+  past the expiry, so that the id answers "already used" (or "expired") before it becomes
+  unknown.
+
+Consuming is one ``update`` of the reference with a pure change that either refuses (the
+provider's error, nothing written) or marks it used: one ``UPDATE ... RETURNING`` in SQL, one
+script in Redis. Of any number of concurrent consumers exactly one gets past it, and only
+that one then ``take``\\ s the payload. Call :meth:`OneShotFiles.consume` inside the caller's
+transaction, so that what is made from the payload is saved in the same unit.
+
+The provider supplies only its errors, as three callables::
 
     FileErrors(unknown=lambda file_id: ..., expired=lambda file_id, at: ...,
                consumed=lambda file_id, at: ...)
 
-State is bounded: payloads are dropped as soon as a file is used or expired, tombstones are
-forgotten ``forget_after`` past expiry, and at most ``max_files`` references are kept (the
+Seeded files (a documentation page's example fileId) are fixed when the provider starts and
+never stored: consuming one first copies its reference into the store (put-if-absent), and
+its payload is read from the seed. Both tables hold at most ``max_files`` records (the
 oldest go first).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Generic, TypeVar
 
-from simulator.clock import Clock
 from simulator.kit.errors import ProviderError
+from simulator.kit.retention import Retention
+from simulator.store import Store, Table
 
 __all__ = ["FileErrors", "FileRef", "OneShotFiles"]
 
@@ -40,111 +52,100 @@ class FileErrors:
     consumed: Callable[[str, datetime], ProviderError]
 
 
-@dataclass(slots=True)
-class FileRef(Generic[T]):
-    """One stored file. ``payload`` is None once the file is used or expired."""
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """What is known of one file id. ``size`` is the payload's size in the provider's unit
+    (Check: items), so that a file can be judged before it is used."""
 
-    id: str
     owner: str | None
-    created_at: datetime
     expires_at: datetime
-    payload: T | None
-    consumed_at: datetime | None = None
+    size: int = 0
+    used_at: datetime | None = None
 
-    def expired(self, now: datetime) -> bool:
-        return now >= self.expires_at
-
-
-class OneShotFiles(Generic[T]):
-    """File references that expire on the clock and can be consumed exactly once.
-
-    ``owner`` scopes an id to a tenant: asked for by another owner, a file is unknown. A
-    file stored with owner ``None`` may be used by anyone (seeded examples).
-    """
-
-    def __init__(
-        self,
-        clock: Clock,
-        errors: FileErrors,
-        *,
-        max_files: int = 10_000,
-        forget_after: timedelta = timedelta(days=1),
-    ) -> None:
-        self._clock = clock
-        self._errors = errors
-        self._max_files = max(1, max_files)
-        self._forget_after = forget_after
-        self._files: dict[str, FileRef[T]] = {}
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._files)
-
-    def __contains__(self, file_id: object) -> bool:
-        return file_id in self._files
-
-    def put(self, file_id: str, owner: str | None, payload: T, ttl: timedelta) -> FileRef[T]:
-        """Store ``payload`` under ``file_id`` until ``ttl`` from now."""
-        with self._lock:
-            now = self._clock.now()
-            self._evict(now, room_for=1)
-            ref = FileRef(file_id, owner, now, now + ttl, payload)
-            self._files[file_id] = ref
-            return ref
-
-    def peek(self, file_id: str, owner: str | None) -> FileRef[T]:
-        """The usable file behind ``file_id``, or the provider's error; nothing is consumed."""
-        with self._lock:
-            return self._usable(file_id, owner, self._clock.now())
-
-    def consume(
+    def use(
         self,
         file_id: str,
         owner: str | None,
-        check: Callable[[T], None] | None = None,
+        now: datetime,
+        errors: FileErrors,
+        check: Callable[[FileRef], None] | None = None,
+    ) -> FileRef:
+        """This reference marked used at ``now``, or the provider's error (pure).
+
+        A file stored with owner ``None`` may be used by anyone; to another owner it is
+        unknown. ``check`` may refuse a usable file; it then stays usable.
+        """
+        if self.owner not in (None, owner):
+            raise errors.unknown(file_id)
+        if self.used_at is not None:
+            raise errors.consumed(file_id, self.used_at)
+        if now >= self.expires_at:
+            raise errors.expired(file_id, self.expires_at)
+        if check is not None:
+            check(self)
+        return dataclasses.replace(self, used_at=now)
+
+
+@dataclass(frozen=True)
+class OneShotFiles(Generic[T]):
+    """The tables of one kind of file (``name``, payloads of type ``payload``), and its seeds."""
+
+    name: str
+    payload: type[T]
+    errors: FileErrors
+    forget_after: timedelta = timedelta(days=1)
+    seeds: Mapping[str, tuple[FileRef, T]] = field(default_factory=dict)
+
+    @cached_property
+    def refs(self) -> Table[FileRef]:
+        return Table(self.name, FileRef)
+
+    @cached_property
+    def payloads(self) -> Table[T]:
+        return Table(f"{self.name}.payloads", self.payload)
+
+    async def put(
+        self,
+        store: Store,
+        file_id: str,
+        ref: FileRef,
+        payload: T,
+        *,
+        max_files: int,
+    ) -> None:
+        """Keep ``payload`` under ``file_id`` until ``ref.expires_at``."""
+        room = Retention(self.forget_after, max(1, max_files))
+        await room.make_room(store, self.refs)
+        await room.make_room(store, self.payloads)
+        await store.put(self.refs, file_id, ref, expires_at=ref.expires_at + self.forget_after)
+        await store.put(self.payloads, file_id, payload, expires_at=ref.expires_at)
+
+    async def consume(
+        self,
+        store: Store,
+        file_id: str,
+        owner: str | None,
+        now: datetime,
+        check: Callable[[FileRef], None] | None = None,
     ) -> T:
         """Mark the file used and return its payload; every later call gets an error.
 
-        ``check`` runs under the lock before the file is marked: if it raises, the file
-        stays usable.
+        If ``check`` refuses the file, nothing is written and the file stays usable.
         """
-        with self._lock:
-            now = self._clock.now()
-            ref = self._usable(file_id, owner, now)
-            payload = ref.payload
-            assert payload is not None  # _usable returns only files that still hold one
-            if check is not None:
-                check(payload)
-            ref.consumed_at = now
-            ref.payload = None
-            return payload
+        seed = self.seeds.get(file_id)
+        if seed is not None:
+            ref, _ = seed
+            expiry = ref.expires_at + self.forget_after
+            await store.put_if_absent(self.refs, file_id, ref, expires_at=expiry)
 
-    def evict(self) -> None:
-        """Drop what has expired or been used, and forget old tombstones."""
-        with self._lock:
-            self._evict(self._clock.now(), room_for=0)
+        def use(ref: FileRef) -> FileRef:
+            return ref.use(file_id, owner, now, self.errors, check)
 
-    def _usable(self, file_id: str, owner: str | None, now: datetime) -> FileRef[T]:
-        ref = self._files.get(file_id)
-        if ref is None or ref.owner not in (None, owner):
-            raise self._errors.unknown(file_id)
-        if ref.consumed_at is not None:
-            raise self._errors.consumed(file_id, ref.consumed_at)
-        if ref.expired(now):
-            ref.payload = None
-            raise self._errors.expired(file_id, ref.expires_at)
-        return ref
-
-    def _evict(self, now: datetime, room_for: int) -> None:
-        forget_before = now - self._forget_after
-        for file_id in [k for k, ref in self._files.items() if ref.expires_at < forget_before]:
-            del self._files[file_id]
-        for ref in self._files.values():
-            if ref.expired(now):
-                ref.payload = None
-        excess = len(self._files) + room_for - self._max_files
-        if excess > 0:
-            # Tombstones go before live files, oldest first.
-            ordered = sorted(self._files.values(), key=lambda r: (r.payload is not None,))
-            for ref in ordered[:excess]:
-                del self._files[ref.id]
+        if await store.update(self.refs, file_id, use) is None:
+            raise self.errors.unknown(file_id)
+        payload = await store.take(self.payloads, file_id)
+        if payload is None and seed is not None:
+            payload = seed[1]
+        if payload is None:  # pragma: no cover - a usable reference always has its payload
+            raise self.errors.unknown(file_id)
+        return payload

@@ -23,10 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from simulator.kit.context import ProviderContext
-from simulator.kit.errors import ProviderError
 from simulator.kit.provider import Provider
 from simulator.providers.check import errors
-from simulator.providers.check.models import KEYS_BY_PLAN, CheckOptions, CheckStore
+from simulator.providers.check.models import KEYS_BY_PLAN, CheckOptions, start
 from simulator.providers.check.routes import ROUTES
 
 
@@ -34,29 +33,14 @@ def _credentials(ctx: ProviderContext) -> Mapping[str, object]:
     return {"api_key": KEYS_BY_PLAN["pro"], "plans": dict(KEYS_BY_PLAN)}
 
 
-def _rate_limited(retry_after: int, ctx: ProviderContext) -> ProviderError:
-    error = errors.RateLimited(retry_after)
-    headers = errors.anonymous_rate_headers(ctx)
-    now = int(ctx.clock.now().timestamp())
-    headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(now + retry_after)})
-    error.extra_headers.update(headers)
-    return error
-
-
-def _error_for_status(status: int, ctx: ProviderContext) -> ProviderError:
-    error = errors.StatusError(status)
-    error.extra_headers.update(errors.anonymous_rate_headers(ctx))
-    return error
-
-
 PROVIDER = Provider(
     name="check",
     title="Check batch verification",
     routes=ROUTES,
-    store_factory=CheckStore,
+    store_factory=start,
     errors=errors.CATALOGUE,
-    error_for_status=_error_for_status,
-    rate_limited=_rate_limited,
+    error_for_status=errors.StatusError.for_status,
+    rate_limited=errors.RateLimited.for_retry,
     credentials=_credentials,
     options_type=CheckOptions,
 )

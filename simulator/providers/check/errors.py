@@ -44,10 +44,10 @@ unknown path / method                          404   not_found / 405            
 from __future__ import annotations
 
 from datetime import datetime
-from http import HTTPStatus
 from typing import ClassVar
 
 from simulator.clock import format_iso
+from simulator.kit import errors as kit
 from simulator.kit.context import ProviderContext
 from simulator.kit.errors import ProviderError
 
@@ -76,6 +76,7 @@ STATUS_CODES = {
 class CheckError(ProviderError):
     """Envelope: ``{"error": {"code", "message", "details"?}}``."""
 
+    in_catalogue = False
     code: ClassVar[str]
     message: ClassVar[str]
 
@@ -241,20 +242,25 @@ class CannotCancel(CheckError):
     message = "Cannot cancel batch. Batch not found or already completed/cancelled."
 
 
-class RateLimited(CheckError):
-    status_code = 429
+class RateLimited(kit.RateLimitError, CheckError):
     code = "rate_limited"
     message = "Rate limit exceeded. Try again in 45 seconds."
 
     def __init__(self, retry_after: int = 45) -> None:
-        super().__init__(f"Rate limit exceeded. Try again in {retry_after} seconds.")
-        self.retry_after = retry_after
+        super().__init__(retry_after)
+        self.text = f"Rate limit exceeded. Try again in {retry_after} seconds."
 
     def error_object(self) -> dict[str, object]:
         return {**super().error_object(), "retryAfter": self.retry_after}
 
-    def headers(self) -> dict[str, str]:
-        return {**super().headers(), "retry-after": str(self.retry_after)}
+    @classmethod
+    def for_retry(cls, retry_after: int, ctx: ProviderContext) -> ProviderError:
+        """A ``rate_limit`` fault: no key is counted, so the window shows none remaining."""
+        error = cls(retry_after)
+        reset = int(ctx.now().timestamp()) + retry_after
+        error.extra_headers.update(anonymous_rate_headers(ctx))
+        error.extra_headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)})
+        return error
 
 
 class InternalError(CheckError):
@@ -263,23 +269,27 @@ class InternalError(CheckError):
     message = "Internal server error"
 
 
-class StatusError(CheckError):
+class StatusError(kit.StatusError, CheckError):
     """Any status in Check's envelope, for unknown paths, wrong methods and faults."""
 
+    in_catalogue = False
     code = "error"
     message = "Error"
 
     def __init__(self, status: int) -> None:
-        try:
-            phrase = HTTPStatus(status).phrase
-        except ValueError:
-            phrase = "Error"
-        super().__init__(phrase)
-        self.status_code = status
-        self.status_code_name = STATUS_CODES.get(status, "_".join(phrase.lower().split()))
+        super().__init__(status)
+        self.text = self.phrase
+        self.status_code_name = STATUS_CODES.get(status, "_".join(self.phrase.lower().split()))
 
     def error_object(self) -> dict[str, object]:
         return {"code": self.status_code_name, "message": self.text}
+
+    @classmethod
+    def for_status(cls, status: int, ctx: ProviderContext) -> ProviderError:
+        """Not tied to a key: the free plan's full allowance in the rate headers."""
+        error = cls(status)
+        error.extra_headers.update(anonymous_rate_headers(ctx))
+        return error
 
 
 def anonymous_rate_headers(ctx: ProviderContext) -> dict[str, str]:
@@ -296,22 +306,4 @@ def anonymous_rate_headers(ctx: ProviderContext) -> dict[str, str]:
     }
 
 
-CATALOGUE: tuple[type[ProviderError], ...] = (
-    Unauthorized,
-    InvalidApiKey,
-    FileRequired,
-    FileParsingFailed,
-    QuotaExceeded,
-    PayloadTooLarge,
-    FileStorageUnavailable,
-    BadRequest,
-    ValidationFailed,
-    MethodNotInPlan,
-    FileNotFound,
-    FileAlreadyUsed,
-    FileExpired,
-    BatchNotFound,
-    CannotCancel,
-    RateLimited,
-    InternalError,
-)
+CATALOGUE = kit.catalogue(__name__)

@@ -1,4 +1,7 @@
-"""Check's state: test keys and plans, rate windows, one-shot files and batches.
+"""Check's records and rules: test keys and plans, rate windows, one-shot files, batches.
+
+Pure: nothing here reads or writes the store. A handler loads the records, calls these rules
+(which raise Check's errors), saves what they return, and renders it.
 
 Everything time-dependent is derived from the injected clock. A batch's items are scheduled
 when it is created (``concurrency`` lanes, each item as long as its outcome's processing
@@ -8,18 +11,35 @@ pending → queued → processing → completed | failed, or skipped by a cancel
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from simulator.kit import credentials
 from simulator.kit.context import ProviderContext
-from simulator.kit.files import FileErrors, OneShotFiles
+from simulator.kit.files import FileErrors, FileRef, OneShotFiles
+from simulator.kit.progress import Progress
+from simulator.kit.retention import Retention
 from simulator.providers.check import errors, fakes
 from simulator.providers.check.formats import FileLimits, Item
+from simulator.store import Table
 
-__all__ = ["TEST_KEYS", "Batch", "CheckOptions", "CheckStore", "Org", "Plan"]
+__all__ = [
+    "BATCHES",
+    "SEED_COPIES",
+    "TEST_KEYS",
+    "WINDOWS",
+    "Batch",
+    "Check",
+    "CheckOptions",
+    "Org",
+    "Plan",
+    "Window",
+]
 
 PlanName = Literal["free", "pro", "enterprise"]
 PLAN_TITLES: dict[PlanName, str] = {"free": "Free", "pro": "Pro", "enterprise": "Enterprise"}
@@ -65,6 +85,13 @@ class CheckOptions:
     seed_in_progress_seconds: float = 600.0
     max_batches: int = 1000
     max_files: int = 1000
+
+    @property
+    def file_limits(self) -> FileLimits:
+        return FileLimits(self.max_items_per_file, self.max_content_chars)
+
+
+Context = ProviderContext[CheckOptions]
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,34 +203,45 @@ class Counts:
     cost_cents: int
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Batch:
-    """One batch; item ``i`` runs from ``starts[i]`` to ``ends[i]`` seconds after creation."""
+    """One batch; item ``i`` runs from ``starts[i]`` to ``progress.ends[i]`` seconds after
+    its creation (``progress.started_at``)."""
 
     id: str
     owner: str
     name: str | None
-    methods: dict[str, float]
+    methods: tuple[tuple[str, float], ...]
     options: BatchOptions
-    items: list[Item]
-    created_at: datetime
+    items: tuple[Item, ...]
+    progress: Progress
     queue_seconds: float
-    starts: list[float]
-    ends: list[float]
-    failed: bytearray
-    costs: list[int]
+    starts: tuple[float, ...]
+    failed: tuple[bool, ...]
+    costs: tuple[int, ...]
     retention: timedelta
-    overrides: dict[int, fakes.Outcome] = field(default_factory=dict)
+    # Outcomes fixed in advance (the documentation's examples), by item index.
+    overrides: tuple[tuple[int, fakes.Outcome], ...] = ()
     webhook_url: str | None = None
     cancelled_at: datetime | None = None
-    pinned: bool = False
+
+    @property
+    def created_at(self) -> datetime:
+        return self.progress.started_at
+
+    @property
+    def ends(self) -> tuple[float, ...]:
+        return self.progress.ends
 
     @property
     def last_end(self) -> float:
         return max(self.ends, default=self.queue_seconds)
 
+    def override(self, index: int) -> fakes.Outcome | None:
+        return next((outcome for i, outcome in self.overrides if i == index), None)
+
     def elapsed(self, now: datetime) -> float:
-        return (now - self.created_at).total_seconds()
+        return self.progress.elapsed(now)
 
     def cancel_offset(self) -> float | None:
         return None if self.cancelled_at is None else self.elapsed(self.cancelled_at)
@@ -257,11 +295,33 @@ class Batch:
             return None
         return self.created_at + timedelta(seconds=self.last_end)
 
-    def finished_at(self, now: datetime) -> datetime | None:
-        return self.completed_at(now)
+    @property
+    def ends_at(self) -> datetime:
+        """When the batch is over: cancelled, or its last item done."""
+        if self.cancelled_at is not None:
+            return self.cancelled_at
+        return self.created_at + timedelta(seconds=self.last_end)
+
+    def expires_at(self, max_batches: int) -> datetime:
+        """When the store forgets the batch: its plan's retention after it is over."""
+        return Retention(self.retention, max_batches).expires_at(self.ends_at)
 
 
-def schedule(durations: list[float], lanes: int, offset: float) -> tuple[list[float], list[float]]:
+BATCHES = Table("batches", Batch)
+# A seeded batch a client changed (cancelled): it stands in for the seed from then on.
+SEED_COPIES = Table("seed_batches", Batch)
+
+
+@dataclass(frozen=True, slots=True)
+class FileItems:
+    """An uploaded file's items, kept until the fileId is used or expires."""
+
+    items: tuple[Item, ...]
+
+
+def schedule(
+    durations: list[float], lanes: int, offset: float
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Start and end of each item when items take the first free of ``lanes`` in order."""
     free = [(offset, lane) for lane in range(max(1, lanes))]
     starts: list[float] = []
@@ -271,15 +331,39 @@ def schedule(durations: list[float], lanes: int, offset: float) -> tuple[list[fl
         starts.append(at)
         ends.append(at + duration)
         heapq.heappush(free, (at + duration, lane))
-    return starts, ends
+    return tuple(starts), tuple(ends)
+
+
+# -- auth and rate limits ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """An organisation's requests counted in one minute of the clock."""
+
+    minute: int
+    count: int = 0
+
+    @property
+    def reset(self) -> int:
+        """The window's end, in epoch seconds."""
+        return (self.minute + 1) * 60
+
+    @property
+    def ends_at(self) -> datetime:
+        return datetime.fromtimestamp(self.reset, UTC)
+
+
+WINDOWS = Table("rate_windows", Window)
 
 
 @dataclass(frozen=True, slots=True)
 class RateWindow:
+    """What the ``X-RateLimit-*`` headers say."""
+
     limit: int
     remaining: int
     reset: int
-    retry_after: int | None = None
 
     def headers(self) -> dict[str, str]:
         return {
@@ -289,249 +373,204 @@ class RateWindow:
         }
 
 
-@dataclass
-class CheckStore:
-    ctx: ProviderContext
-    batches: dict[str, Batch] = field(init=False)
-    files: OneShotFiles[tuple[Item, ...]] = field(init=False)
-    windows: dict[str, tuple[int, int]] = field(init=False)
+def authenticate(authorization: str | None) -> Org:
+    """The organisation behind ``Authorization: Bearer <key>``, or Check's 401."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise errors.Unauthorized()
+    org = credentials.lookup(TEST_KEYS, token)
+    if org is None:
+        raise errors.InvalidApiKey()
+    return org
 
-    def __post_init__(self) -> None:
-        self.batches = {}
-        self.windows = {}
-        self.files = OneShotFiles(
-            self.ctx.clock,
-            FileErrors(
-                unknown=errors.FileNotFound.of,
-                expired=errors.FileExpired.of,
-                consumed=errors.FileAlreadyUsed.of,
-            ),
-            max_files=self.options.max_files,
-        )
-        self._seed()
 
-    @property
-    def options(self) -> CheckOptions:
-        """Read on every use: ``/_sim/options`` may change them while the simulator runs."""
-        options: CheckOptions = self.ctx.options
-        return options
+def plan_of(options: CheckOptions, org: Org) -> Plan:
+    return plans(options)[org.plan]
 
-    @property
-    def plans(self) -> dict[PlanName, Plan]:
-        return plans(self.options)
 
-    @property
-    def file_limits(self) -> FileLimits:
-        return FileLimits(self.options.max_items_per_file, self.options.max_content_chars)
+def minute_of(now: datetime) -> int:
+    return math.floor(now.timestamp()) // 60
 
-    def now(self) -> datetime:
-        return self.ctx.clock.now()
 
-    # -- auth and rate limits --------------------------------------------------------------
+def count_request(window: Window | None, now: datetime, limit: int, enforce: bool) -> Window:
+    """One more request in the minute of ``now``; over ``limit`` it is refused if ``enforce``.
 
-    def authenticate(self, authorization: str | None) -> Org:
-        scheme, _, token = (authorization or "").strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise errors.Unauthorized()
-        org = TEST_KEYS.get(token)
-        if org is None:
-            raise errors.InvalidApiKey()
-        return org
+    ``window`` is the organisation's last window (None: none yet).
+    """
+    minute = minute_of(now)
+    if window is None or window.minute != minute:
+        window = Window(minute)
+    if enforce and window.count >= limit:
+        seconds = now.timestamp()
+        limited = errors.RateLimited(max(1, math.ceil(window.reset - seconds)))
+        limited.extra_headers.update(RateWindow(limit, 0, window.reset).headers())
+        raise limited
+    return Window(minute, window.count + 1)
 
-    def plan_of(self, org: Org) -> Plan:
-        return self.plans[org.plan]
 
-    def hit(self, org: Org) -> RateWindow:
-        """Count one request in the org's current minute; over the limit only if enforced."""
-        now = self.now().timestamp()
-        window = math.floor(now) // 60
-        reset = (window + 1) * 60
-        limit = self.plan_of(org).requests_per_minute
-        seen, count = self.windows.get(org.id, (window, 0))
-        if seen != window:
-            count = 0
-        if self.options.enforce_rate_limits and count >= limit:
-            return RateWindow(limit, 0, reset, max(1, math.ceil(reset - now)))
-        count += 1
-        self.windows[org.id] = (window, count)
-        return RateWindow(limit, max(0, limit - count), reset)
+def rate_window(window: Window, limit: int) -> RateWindow:
+    return RateWindow(limit, max(0, limit - window.count), window.reset)
 
-    # -- files -----------------------------------------------------------------------------
 
-    def store_file(self, org: Org, items: list[Item]) -> tuple[str, datetime]:
-        file_id = self.ctx.ids.uuid()
-        ref = self.files.put(file_id, org.id, tuple(items), self.plan_of(org).file_expiry)
-        return file_id, ref.expires_at
+# -- one-shot files ------------------------------------------------------------------------
 
-    # -- batches ---------------------------------------------------------------------------
+FILE_ERRORS = FileErrors(
+    unknown=errors.FileNotFound.of,
+    expired=errors.FileExpired.of,
+    consumed=errors.FileAlreadyUsed.of,
+)
 
-    def create_batch(self, org: Org, request: CreateRequest) -> Batch:
-        """Create a batch; a fileId is consumed atomically, and only once all else is valid.
 
-        Synchronous on purpose: nothing can run between checking the file and using it.
-        """
-        plan = self.plan_of(org)
-        items: tuple[Item, ...] = request.items
-        if request.file_id is not None:
+def new_file(org: Org, plan: Plan, items: list[Item], now: datetime) -> FileRef:
+    return FileRef(org.id, now + plan.file_expiry, len(items))
 
-            def fits(payload: tuple[Item, ...]) -> None:
-                if len(payload) > plan.max_batch_items:
-                    raise errors.ValidationFailed.field(
-                        "fileId",
-                        f"File has {len(payload)} items; the {plan.title} plan allows "
-                        f"{plan.max_batch_items} per batch",
-                    )
 
-            items = self.files.consume(request.file_id, org.id, fits)
-        self.evict(room_for=1)
-        batch = self._build(
-            self._new_id(),
-            org.id,
-            list(items),
-            request,
-            self.now(),
-            self.options.concurrency,
-            plan.retention,
-        )
-        self.batches[batch.id] = batch
-        return batch
+def fits(plan: Plan) -> Callable[[FileRef], None]:
+    """Whether a file's items fit in one batch of ``plan`` (else a 422 on ``fileId``)."""
 
-    def batch_for(self, org: Org, batch_id: str) -> Batch:
-        batch = self.batches.get(batch_id)
-        if batch is None or batch.owner != org.id:
-            raise errors.BatchNotFound()
-        return batch
+    def check(ref: FileRef) -> None:
+        if ref.size > plan.max_batch_items:
+            raise errors.ValidationFailed.field(
+                "fileId",
+                f"File has {ref.size} items; the {plan.title} plan allows "
+                f"{plan.max_batch_items} per batch",
+            )
 
-    def list_batches(self, org: Org, status: str | None) -> list[Batch]:
-        self.evict()
-        now = self.now()
-        mine = [b for b in self.batches.values() if b.owner == org.id]
-        if status is not None:
-            mine = [b for b in mine if b.status(now) == status]
-        # Newest first; of batches created in the same instant, the later one first.
-        order = sorted(enumerate(mine), key=lambda pair: (pair[1].created_at, pair[0]))
-        return [batch for _, batch in reversed(order)]
+    return check
 
-    def cancel(self, org: Org, batch_id: str) -> Batch:
-        batch = self.batch_for(org, batch_id)
-        if batch.status(self.now()) != "processing":
-            raise errors.CannotCancel()
-        batch.cancelled_at = self.now()
-        return batch
 
-    def outcome(self, batch: Batch, index: int) -> fakes.Outcome:
-        pinned = batch.overrides.get(index)
-        if pinned is not None:
-            return pinned
-        return fakes.outcome(
-            self.ctx.ids, batch.items[index], batch.methods, batch.options.settings()
-        )
+# -- batches -------------------------------------------------------------------------------
 
-    def verification_id(self, batch: Batch, index: int) -> str:
-        pinned = batch.overrides.get(index)
-        if pinned is not None and pinned.verification_id:
-            return pinned.verification_id
-        return fakes.verification_id(self.ctx.ids, batch.id, index)
 
-    def evict(self, room_for: int = 0) -> None:
-        """Drop batches past their plan's retention, then the oldest beyond the cap."""
-        now = self.now()
-        for batch_id in [
-            k
-            for k, b in self.batches.items()
-            if not b.pinned
-            and (done := b.finished_at(now)) is not None
-            and done + b.retention < now
-        ]:
-            del self.batches[batch_id]
-        unpinned = [k for k, b in self.batches.items() if not b.pinned]
-        for batch_id in unpinned[: max(0, len(unpinned) + room_for - self.options.max_batches)]:
-            del self.batches[batch_id]
+def new_batch(
+    ctx: Context,
+    batch_id: str,
+    owner: str,
+    items: tuple[Item, ...],
+    request: CreateRequest,
+    created_at: datetime,
+    lanes: int,
+    retention: timedelta,
+    overrides: dict[int, fakes.Outcome] | None = None,
+    durations: list[float] | None = None,
+) -> Batch:
+    """A batch created at ``created_at``, its items scheduled on ``lanes``."""
+    overrides = overrides or {}
+    settings = request.options.settings()
+    outcomes = [
+        overrides.get(i) or fakes.outcome(ctx.ids, item, dict(request.methods), settings)
+        for i, item in enumerate(items)
+    ]
+    if durations is None:
+        durations = [o.duration_s for o in outcomes]
+    queue = ctx.scaled(ctx.options.queue_seconds)
+    starts, ends = schedule([ctx.scaled(d) for d in durations], lanes, queue)
+    return Batch(
+        id=batch_id,
+        owner=owner,
+        name=request.name,
+        methods=tuple(request.methods.items()),
+        options=request.options,
+        items=items,
+        progress=Progress(created_at, ends),
+        queue_seconds=queue,
+        starts=starts,
+        failed=tuple(o.failed for o in outcomes),
+        costs=tuple(o.cost_cents for o in outcomes),
+        retention=retention,
+        overrides=tuple(sorted(overrides.items())),
+        webhook_url=request.webhook_url,
+    )
 
-    def _new_id(self) -> str:
-        while True:
-            batch_id = "batch_" + self.ctx.ids.letters(12, ID_ALPHABET)
-            if batch_id not in self.batches:
-                return batch_id
 
-    def _build(
-        self,
-        batch_id: str,
-        owner: str,
-        items: list[Item],
-        request: CreateRequest,
-        created_at: datetime,
-        lanes: int,
-        retention: timedelta,
-        overrides: dict[int, fakes.Outcome] | None = None,
-        durations: list[float] | None = None,
-    ) -> Batch:
-        overrides = overrides or {}
-        settings = request.options.settings()
-        outcomes = [
-            overrides.get(i) or fakes.outcome(self.ctx.ids, item, request.methods, settings)
-            for i, item in enumerate(items)
-        ]
-        if durations is None:
-            durations = [o.duration_s for o in outcomes]
-        queue = self.ctx.scaled(self.options.queue_seconds)
-        starts, ends = schedule([self.ctx.scaled(d) for d in durations], lanes, queue)
-        return Batch(
-            id=batch_id,
-            owner=owner,
-            name=request.name,
-            methods=dict(request.methods),
-            options=request.options,
-            items=items,
-            created_at=created_at,
-            queue_seconds=queue,
-            starts=starts,
-            ends=ends,
-            failed=bytearray(o.failed for o in outcomes),
-            costs=[o.cost_cents for o in outcomes],
-            retention=retention,
-            overrides=overrides,
-            webhook_url=request.webhook_url,
-        )
+def owned(batch: Batch | None, org: Org) -> Batch:
+    """The batch, if ``org`` owns it; else Check's 404."""
+    if batch is None or batch.owner != org.id:
+        raise errors.BatchNotFound()
+    return batch
 
-    def _seed(self) -> None:
-        """The documentation's examples, owned by the pro test key's organisation."""
-        pro = TEST_KEYS_BY_PLAN["pro"]
-        plan = self.plans["pro"]
-        now = self.now()
-        self.files.put(SEED_FILE_ID, pro.id, fakes.CLAIMS, plan.file_expiry)
-        example = CreateRequest(
-            methods={"reasoning": 1.0, "tool": 0.5},
-            options=BatchOptions(),
-            name="Article verification batch",
-        )
-        completed = self._build(
-            SEED_COMPLETED,
-            pro.id,
-            list(fakes.SEED_RESULTS),
-            example,
-            now - timedelta(days=1),
-            self.options.concurrency,
-            plan.retention,
-            overrides=dict(fakes.SEED_OUTCOMES),
-        )
-        completed.pinned = True
-        count = 25
-        in_progress = self._build(
-            SEED_IN_PROGRESS,
-            pro.id,
-            list(fakes.CLAIMS[:count]),
-            CreateRequest(
-                methods={"reasoning": 1.0}, options=BatchOptions(), name="Nightly claims review"
-            ),
-            now,
-            1,
-            plan.retention,
-            durations=[self.options.seed_in_progress_seconds / count] * count,
-        )
-        in_progress.pinned = True
-        self.batches = {b.id: b for b in (completed, in_progress)}
+
+def cancelled(batch: Batch, now: datetime) -> Batch:
+    """The batch cancelled at ``now``; only a processing batch can be (else CANNOT_CANCEL)."""
+    if batch.status(now) != "processing":
+        raise errors.CannotCancel()
+    return dataclasses.replace(batch, cancelled_at=now)
+
+
+def newest_first(batches: list[Batch], status: str | None, now: datetime) -> list[Batch]:
+    """``batches`` (in the order they were made) with ``status``, newest first; of batches
+    created in the same instant, the later one first."""
+    if status is not None:
+        batches = [b for b in batches if b.status(now) == status]
+    order = sorted(enumerate(batches), key=lambda pair: (pair[1].created_at, pair[0]))
+    return [batch for _, batch in reversed(order)]
+
+
+def outcome(ctx: Context, batch: Batch, index: int) -> fakes.Outcome:
+    pinned = batch.override(index)
+    if pinned is not None:
+        return pinned
+    return fakes.outcome(ctx.ids, batch.items[index], dict(batch.methods), batch.options.settings())
+
+
+def verification_id(ctx: Context, batch: Batch, index: int) -> str:
+    pinned = batch.override(index)
+    if pinned is not None and pinned.verification_id:
+        return pinned.verification_id
+    return fakes.verification_id(ctx.ids, batch.id, index)
+
+
+# -- the instance --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """What one app's Check holds besides its records, fixed when it starts (or resets): the
+    documentation's batches and fileId, owned by the pro test key's organisation."""
+
+    seeds: dict[str, Batch]
+    files: OneShotFiles[FileItems]
+
+
+def start(ctx: Context) -> Check:
+    """The provider record's ``store_factory``: the seeds, as of now."""
+    pro = TEST_KEYS_BY_PLAN["pro"]
+    plan = plan_of(ctx.options, pro)
+    now = ctx.now()
+    example = CreateRequest(
+        methods={"reasoning": 1.0, "tool": 0.5},
+        options=BatchOptions(),
+        name="Article verification batch",
+    )
+    completed = new_batch(
+        ctx,
+        SEED_COMPLETED,
+        pro.id,
+        fakes.SEED_RESULTS,
+        example,
+        now - timedelta(days=1),
+        ctx.options.concurrency,
+        plan.retention,
+        overrides=dict(fakes.SEED_OUTCOMES),
+    )
+    count = 25
+    in_progress = new_batch(
+        ctx,
+        SEED_IN_PROGRESS,
+        pro.id,
+        fakes.CLAIMS[:count],
+        CreateRequest(
+            methods={"reasoning": 1.0}, options=BatchOptions(), name="Nightly claims review"
+        ),
+        now,
+        1,
+        plan.retention,
+        durations=[ctx.options.seed_in_progress_seconds / count] * count,
+    )
+    seed_file = (new_file(pro, plan, list(fakes.CLAIMS), now), FileItems(fakes.CLAIMS))
+    files = OneShotFiles("files", FileItems, FILE_ERRORS, seeds={SEED_FILE_ID: seed_file})
+    return Check({b.id: b for b in (completed, in_progress)}, files)
 
 
 TEST_KEYS_BY_PLAN: dict[PlanName, Org] = {org.plan: org for org in TEST_KEYS.values()}

@@ -1,8 +1,11 @@
-"""Check's handlers: parse, call the store, render. One per operationId of the spec.
+"""Check's handlers, one per operationId of the spec: parse → load → decide → save → render.
 
-Every handler runs inside ``authenticated``: it checks the API key, counts the request in the
+Every handler runs inside ``endpoint``: it checks the API key, counts the request in the
 organisation's rate window (answering 429 when enforcement is on) and puts the
-``X-RateLimit-*`` headers on whatever the handler answers, errors included.
+``X-RateLimit-*`` headers on whatever the handler answers, errors included. The handler gets
+the request, the typed context (clock, options, the store view), the instance's
+:class:`~simulator.providers.check.models.Check` (seeds, one-shot files) and the
+organisation.
 """
 
 from __future__ import annotations
@@ -18,12 +21,28 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from simulator.clock import format_iso
-from simulator.kit.provider import store_of
+from simulator.kit.provider import context_of, store_of
+from simulator.kit.retention import Retention
 from simulator.kit.uploads import read_form
-from simulator.providers.check import errors, fakes
+from simulator.providers.check import errors, fakes, models
 from simulator.providers.check.formats import encodable, parse_upload, strict_json
-from simulator.providers.check.models import BATCH_STATUSES, Batch, CheckStore, Org, Plan
+from simulator.providers.check.models import (
+    BATCH_STATUSES,
+    BATCHES,
+    ID_ALPHABET,
+    SEED_COPIES,
+    WINDOWS,
+    Batch,
+    Check,
+    CheckOptions,
+    Context,
+    FileItems,
+    Org,
+    Plan,
+    RateWindow,
+)
 from simulator.providers.check.validation import parse_create
+from simulator.store import Store
 
 __all__ = ["ROUTES"]
 
@@ -32,37 +51,78 @@ FORM_OVERHEAD = 64 * 1024
 READ_CHUNK = 64 * 1024
 DIGITS = re.compile(r"[0-9]{1,1000}")
 
-Handler = Callable[[Request, CheckStore, Org], Awaitable[Response]]
+Handler = Callable[[Request, Context, Check, Org], Awaitable[Response]]
 
 
-def _store(request: Request) -> CheckStore:
-    return store_of(request, CheckStore)
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """The route's endpoint: authenticates, counts the request and stamps the rate headers."""
 
-
-def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     @functools.wraps(handler)
-    async def endpoint(request: Request) -> Response:
-        store = _store(request)
+    async def run(request: Request) -> Response:
+        ctx = context_of(request, CheckOptions)
         try:
-            org = store.authenticate(request.headers.get("authorization"))
+            org = models.authenticate(request.headers.get("authorization"))
         except errors.CheckError as exc:
-            exc.extra_headers.update(errors.anonymous_rate_headers(store.ctx))
+            exc.extra_headers.update(errors.anonymous_rate_headers(ctx))
             return exc.response()
-        async with store.ctx.store.transaction():
-            window = store.hit(org)
-        if window.retry_after is not None:
-            limited = errors.RateLimited(window.retry_after)
-            limited.extra_headers.update(window.headers())
-            return limited.response()
         try:
-            response = await handler(request, store, org)
+            window = await count_request(ctx, org)
+        except errors.RateLimited as exc:
+            return exc.response()
+        try:
+            response = await handler(request, ctx, store_of(request, Check), org)
         except errors.CheckError as exc:
             exc.extra_headers.update(window.headers())
             return exc.response()
         response.headers.update(window.headers())
         return response
 
-    return endpoint
+    return run
+
+
+async def count_request(ctx: Context, org: Org) -> RateWindow:
+    """Count one request in the organisation's window (a 429 when over and enforced)."""
+    now = ctx.now()
+    limit = models.plan_of(ctx.options, org).requests_per_minute
+    enforce = ctx.options.enforce_rate_limits
+
+    def count(window: models.Window | None) -> models.Window:
+        return models.count_request(window, now, limit, enforce)
+
+    async with ctx.store.transaction() as tx:
+        window = await tx.update(WINDOWS, org.id, count)
+        if window is None:
+            window = count(None)
+            await tx.put(WINDOWS, org.id, window, expires_at=window.ends_at)
+    return models.rate_window(window, limit)
+
+
+async def load_batch(store: Store, check: Check, batch_id: str) -> Batch | None:
+    """A batch from the store; a seed, unless a client changed it (then its stored copy)."""
+    seed = check.seeds.get(batch_id)
+    if seed is not None:
+        return await store.get(SEED_COPIES, batch_id) or seed
+    return await store.get(BATCHES, batch_id)
+
+
+async def all_batches(store: Store, check: Check) -> list[Batch]:
+    """The seeds (or their changed copies), then the stored batches, oldest first."""
+    copies = dict((await store.scan(SEED_COPIES)).items)
+    batches = [copies.get(batch_id, seed) for batch_id, seed in check.seeds.items()]
+    after = None
+    while True:
+        page = await store.scan(BATCHES, after=after)
+        batches.extend(batch for _, batch in page.items)
+        if page.next is None:
+            return batches
+        after = page.next
+
+
+async def new_batch_id(ctx: Context, check: Check) -> str:
+    while True:
+        batch_id = "batch_" + (await ctx.next_id("batch")).letters(12, ID_ALPHABET)
+        if batch_id not in check.seeds:
+            return batch_id
 
 
 def _iso(instant: datetime | None) -> str | None:
@@ -108,50 +168,6 @@ def _summary(batch: Batch, now: datetime) -> dict[str, object]:
     }
 
 
-def _item(store: CheckStore, batch: Batch, index: int, now: datetime) -> dict[str, object]:
-    item = batch.items[index]
-    status = batch.item_status(index, now)
-    body: dict[str, object] = {
-        "id": f"item_{index + 1:03d}",
-        "itemIndex": index,
-        "idempotencyKey": item.idempotency_key,
-        "content": item.content,
-        "itemContext": item.context,
-        "status": status,
-        "verificationId": None,
-        "verdict": None,
-        "confidence": None,
-        "decision": None,
-        "costCents": None,
-        "processingTimeMs": None,
-        "errorMessage": None,
-        "createdAt": format_iso(batch.created_at),
-        "completedAt": None,
-    }
-    if status not in ("completed", "failed"):
-        return body
-    outcome = store.outcome(batch, index)
-    body["processingTimeMs"] = outcome.processing_ms
-    body["completedAt"] = format_iso(batch.created_at + timedelta(seconds=batch.ends[index]))
-    if status == "failed":
-        body.update(costCents=0, errorMessage=outcome.error_message, retryCount=outcome.retry_count)
-        return body
-    assert outcome.verdict is not None
-    assert outcome.confidence is not None
-    options = batch.options
-    decision = fakes.decide(
-        outcome.verdict, outcome.confidence, options.accept_threshold, options.escalate_threshold
-    )
-    body.update(
-        verificationId=store.verification_id(batch, index),
-        verdict=outcome.verdict,
-        confidence=outcome.confidence,
-        decision=decision,
-        costCents=outcome.cost_cents,
-    )
-    return body
-
-
 def _require_batches(plan: Plan) -> None:
     if not plan.batches:
         raise errors.QuotaExceeded()
@@ -188,11 +204,11 @@ async def _json_body(request: Request, plan: Plan) -> object:
     return body
 
 
-@authenticated
-async def upload_batch_file(request: Request, store: CheckStore, org: Org) -> Response:
-    plan = store.plan_of(org)
+@endpoint
+async def upload_batch_file(request: Request, ctx: Context, check: Check, org: Org) -> Response:
+    plan = models.plan_of(ctx.options, org)
     _require_batches(plan)
-    if not store.options.file_storage:
+    if not ctx.options.file_storage:
         raise errors.FileStorageUnavailable()
 
     def too_large() -> errors.CheckError:
@@ -218,11 +234,15 @@ async def upload_batch_file(request: Request, store: CheckStore, org: Org) -> Re
             filename, chunks, media = "", _one_chunk(upload.encode()), ""
         else:
             raise errors.FileRequired()
-        parsed = await parse_upload(chunks, filename, media, store.file_limits)
+        parsed = await parse_upload(chunks, filename, media, ctx.options.file_limits)
     finally:
         await form.close()
-    async with store.ctx.store.transaction():
-        file_id, expires_at = store.store_file(org, parsed.items)
+    file_id = (await ctx.next_id("file")).uuid()
+    ref = models.new_file(org, plan, parsed.items, ctx.now())
+    async with ctx.store.transaction() as tx:
+        await check.files.put(
+            tx, file_id, ref, FileItems(tuple(parsed.items)), max_files=ctx.options.max_files
+        )
     warnings = len(parsed.warnings)
     message = (
         f"File uploaded with {warnings} validation warning(s). Items with errors were skipped."
@@ -236,51 +256,62 @@ async def upload_batch_file(request: Request, store: CheckStore, org: Org) -> Re
             "format": parsed.format,
             "itemCount": len(parsed.items),
             "validationErrors": parsed.warnings,
-            "expiresAt": format_iso(expires_at),
+            "expiresAt": format_iso(ref.expires_at),
             "message": message,
         }
     )
 
 
-@authenticated
-async def create_batch(request: Request, store: CheckStore, org: Org) -> Response:
-    plan = store.plan_of(org)
+@endpoint
+async def create_batch(request: Request, ctx: Context, check: Check, org: Org) -> Response:
+    plan = models.plan_of(ctx.options, org)
     _require_batches(plan)
     body = await _json_body(request, plan)
-    create = parse_create(body, plan, store.options.max_content_chars)
-    if create.file_id is not None and not store.options.file_storage:
+    create = parse_create(body, plan, ctx.options.max_content_chars)
+    if create.file_id is not None and not ctx.options.file_storage:
         raise errors.FileStorageUnavailable()
-    # No await from here on: the fileId is checked and consumed in one synchronous step.
-    async with store.ctx.store.transaction():
-        batch = store.create_batch(org, create)
-        now = store.now()
-        counts = batch.counts(now)
-        return JSONResponse(
-            {
-                "id": batch.id,
-                "status": batch.status(now),
-                "name": batch.name,
-                "totalItems": len(batch.items),
-                "processedItems": counts.processed,
-                "successCount": counts.succeeded,
-                "failureCount": counts.failed,
-                "methods": batch.methods,
-                "createdAt": format_iso(batch.created_at),
-                "message": "Batch created successfully. Items are being processed.",
-            },
-            status_code=202,
+    batch_id = await new_batch_id(ctx, check)
+    options = ctx.options
+    # The fileId is consumed (once, of any number of concurrent creates) and the batch saved
+    # in one unit: nothing else is awaited in between.
+    async with ctx.store.transaction() as tx:
+        now = ctx.now()
+        items = create.items
+        if create.file_id is not None:
+            used = await check.files.consume(tx, create.file_id, org.id, now, models.fits(plan))
+            items = used.items
+        batch = models.new_batch(
+            ctx, batch_id, org.id, items, create, now, options.concurrency, plan.retention
         )
+        await Retention(plan.retention, options.max_batches).make_room(tx, BATCHES)
+        await tx.put(BATCHES, batch.id, batch, expires_at=batch.expires_at(options.max_batches))
+    counts = batch.counts(now)
+    return JSONResponse(
+        {
+            "id": batch.id,
+            "status": batch.status(now),
+            "name": batch.name,
+            "totalItems": len(batch.items),
+            "processedItems": counts.processed,
+            "successCount": counts.succeeded,
+            "failureCount": counts.failed,
+            "methods": dict(batch.methods),
+            "createdAt": format_iso(batch.created_at),
+            "message": "Batch created successfully. Items are being processed.",
+        },
+        status_code=202,
+    )
 
 
-@authenticated
-async def list_batches(request: Request, store: CheckStore, org: Org) -> Response:
+@endpoint
+async def list_batches(request: Request, ctx: Context, check: Check, org: Org) -> Response:
     limit, offset = _page_params(request)
     status = request.query_params.get("status")
     if status is not None and status not in BATCH_STATUSES:
         raise errors.ValidationFailed.field("status", f"must be one of {', '.join(BATCH_STATUSES)}")
-    async with store.ctx.store.transaction():
-        batches = store.list_batches(org, status)
-    now = store.now()
+    now = ctx.now()
+    mine = [batch for batch in await all_batches(ctx.store, check) if batch.owner == org.id]
+    batches = models.newest_first(mine, status, now)
     page = batches[offset : offset + limit]
     return JSONResponse(
         {
@@ -290,12 +321,12 @@ async def list_batches(request: Request, store: CheckStore, org: Org) -> Respons
     )
 
 
-@authenticated
-async def _get_batch(request: Request, store: CheckStore, org: Org) -> Response:
-    batch = store.batch_for(org, request.path_params["id"])
-    now = store.now()
+@endpoint
+async def _get_batch(request: Request, ctx: Context, check: Check, org: Org) -> Response:
+    batch = models.owned(await load_batch(ctx.store, check, request.path_params["id"]), org)
+    now = ctx.now()
     return JSONResponse(
-        {**_summary(batch, now), "methods": batch.methods, "options": batch.options.as_json()}
+        {**_summary(batch, now), "methods": dict(batch.methods), "options": batch.options.as_json()}
     )
 
 
@@ -303,41 +334,99 @@ async def get_batch(request: Request) -> Response:
     # ``/v1/batch/upload`` is the upload's path: other methods on it are 405, not a batch id.
     if request.path_params["id"] == "upload":
         error = errors.StatusError(405)
-        error.extra_headers.update(errors.anonymous_rate_headers(_store(request).ctx))
+        error.extra_headers.update(errors.anonymous_rate_headers(context_of(request, CheckOptions)))
         error.extra_headers["allow"] = "POST"
         return error.response()
     return await _get_batch(request)
 
 
-@authenticated
-async def get_batch_results(request: Request, store: CheckStore, org: Org) -> Response:
+@endpoint
+async def get_batch_results(request: Request, ctx: Context, check: Check, org: Org) -> Response:
     limit, offset = _page_params(request)
-    batch = store.batch_for(org, request.path_params["id"])
-    now = store.now()
+    batch = models.owned(await load_batch(ctx.store, check, request.path_params["id"]), org)
+    return JSONResponse(render_results(ctx, batch, limit, offset))
+
+
+def render_results(ctx: Context, batch: Batch, limit: int, offset: int) -> dict[str, object]:
+    """The results page: the batch's counts and its items ``offset`` to ``offset + limit``."""
+    now = ctx.now()
     counts = batch.counts(now)
     indices = range(len(batch.items))[offset : offset + limit]
-    return JSONResponse(
-        {
-            "batch": {
-                "id": batch.id,
-                "status": batch.status(now),
-                "totalItems": len(batch.items),
-                "processedItems": counts.processed,
-                "successCount": counts.succeeded,
-                "failureCount": counts.failed,
-            },
-            "items": [_item(store, batch, index, now) for index in indices],
-            "pagination": _pagination(len(batch.items), limit, offset, len(indices)),
+    items: list[dict[str, object]] = []
+    for index in indices:
+        item = batch.items[index]
+        status = batch.item_status(index, now)
+        body: dict[str, object] = {
+            "id": f"item_{index + 1:03d}",
+            "itemIndex": index,
+            "idempotencyKey": item.idempotency_key,
+            "content": item.content,
+            "itemContext": item.context,
+            "status": status,
+            "verificationId": None,
+            "verdict": None,
+            "confidence": None,
+            "decision": None,
+            "costCents": None,
+            "processingTimeMs": None,
+            "errorMessage": None,
+            "createdAt": format_iso(batch.created_at),
+            "completedAt": None,
         }
-    )
+        items.append(body)
+        if status not in ("completed", "failed"):
+            continue
+        outcome = models.outcome(ctx, batch, index)
+        body["processingTimeMs"] = outcome.processing_ms
+        body["completedAt"] = format_iso(batch.created_at + timedelta(seconds=batch.ends[index]))
+        if status == "failed":
+            body.update(
+                costCents=0, errorMessage=outcome.error_message, retryCount=outcome.retry_count
+            )
+            continue
+        assert outcome.verdict is not None
+        assert outcome.confidence is not None
+        options = batch.options
+        decision = fakes.decide(
+            outcome.verdict,
+            outcome.confidence,
+            options.accept_threshold,
+            options.escalate_threshold,
+        )
+        body.update(
+            verificationId=models.verification_id(ctx, batch, index),
+            verdict=outcome.verdict,
+            confidence=outcome.confidence,
+            decision=decision,
+            costCents=outcome.cost_cents,
+        )
+    return {
+        "batch": {
+            "id": batch.id,
+            "status": batch.status(now),
+            "totalItems": len(batch.items),
+            "processedItems": counts.processed,
+            "successCount": counts.succeeded,
+            "failureCount": counts.failed,
+        },
+        "items": items,
+        "pagination": _pagination(len(batch.items), limit, offset, len(indices)),
+    }
 
 
-@authenticated
-async def cancel_batch(request: Request, store: CheckStore, org: Org) -> Response:
-    async with store.ctx.store.transaction():
-        batch = store.cancel(org, request.path_params["id"])
+@endpoint
+async def cancel_batch(request: Request, ctx: Context, check: Check, org: Org) -> Response:
+    batch_id = request.path_params["id"]
+    max_batches = ctx.options.max_batches
+    async with ctx.store.transaction() as tx:
+        batch = models.owned(await load_batch(tx, check, batch_id), org)
+        cancelled = models.cancelled(batch, ctx.now())
+        if batch_id in check.seeds:
+            await tx.put(SEED_COPIES, batch_id, cancelled)
+        else:
+            await tx.put(BATCHES, batch_id, cancelled, expires_at=cancelled.expires_at(max_batches))
     return JSONResponse(
-        {"id": batch.id, "status": "cancelled", "message": "Batch cancelled successfully"}
+        {"id": cancelled.id, "status": "cancelled", "message": "Batch cancelled successfully"}
     )
 
 
