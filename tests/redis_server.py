@@ -19,7 +19,15 @@ from pathlib import Path
 import pytest
 import redis
 
-__all__ = ["REDIS_SERVER", "RedisServer", "redis_server", "redis_url", "running_redis"]
+__all__ = [
+    "MISSING",
+    "REDIS_SERVER",
+    "RedisServer",
+    "free_port",
+    "redis_server",
+    "redis_url",
+    "running_redis",
+]
 
 REDIS_SERVER = shutil.which("redis-server")
 MISSING = "redis-server is not installed (scripts/system-packages.sh installs Debian's package)"
