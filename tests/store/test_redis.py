@@ -8,8 +8,10 @@ each test).
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
+import redis
 
 from simulator.clock import ManualClock
 from simulator.store.redis import RedisStore
@@ -62,3 +64,41 @@ def test_of_64_concurrent_takers_exactly_one_gets_the_record(views: Views) -> No
     taken = run(scenario())
     assert taken.count(thing("file")) == 1
     assert taken.count(None) == 63
+
+
+def test_concurrent_updates_retry_and_lose_nothing(views: Views) -> None:
+    store = views.store
+
+    def grow(t: Thing) -> Thing:
+        return Thing(t.name, t.size + 1, t.at, t.tags)
+
+    async def update() -> Thing | None:
+        return await store.update(THINGS, "k", grow)
+
+    async def scenario() -> Thing | None:
+        await store.put(THINGS, "k", thing("k", 0))
+        await asyncio.gather(*(update() for _ in range(32)))
+        return await store.get(THINGS, "k")
+
+    assert run(scenario()) == thing("k", 32)
+
+
+def test_expiry_uses_no_redis_ttl_and_expired_records_are_deleted(
+    views: Views, redis_url: str
+) -> None:
+    clock, store = views.clock, views.store
+
+    async def scenario() -> None:
+        for n in range(3):
+            await store.put(THINGS, str(n), thing(str(n)), expires_at=START + timedelta(days=n))
+        with redis.Redis.from_url(redis_url) as raw:
+            names = sorted(raw.keys("bulksim:test/things#r:*"))
+            assert len(names) == 3
+            # Redis's own expiry runs on the wall clock: records carry none.
+            assert [raw.ttl(name) for name in names] == [-1, -1, -1]
+            clock.advance(timedelta(days=1))
+            assert await store.count(THINGS) == 1
+            assert raw.keys("bulksim:test/things#r:*") == [b"bulksim:test/things#r:2"]
+            assert raw.zcard("bulksim:test/things#o") == raw.zcard("bulksim:test/things#x") == 1
+
+    run(scenario())

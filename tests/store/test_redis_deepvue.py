@@ -100,3 +100,14 @@ def test_redis_lost_while_serving_is_deepvues_503_and_it_recovers(
         headers = auth(deepvue)
         request_id = str(submit(deepvue, headers, CSV)["request_id"])
         assert status(deepvue, headers, request_id)["status"] == 201
+
+
+def test_reset_empties_deepvue_on_redis(redis_url: str, clock: ManualClock) -> None:
+    with clients(clock, redis_url, redis_url) as (one, two):
+        headers = auth(one)
+        request_id = str(submit(one, headers, CSV)["request_id"])
+        reset = one.post("http://testserver/_sim/reset", params={"provider": "deepvue"})
+        assert reset.status_code == 200, reset.text
+        gone = two.get(STATUS, params={"request_id": request_id}, headers=auth(two))
+        assert gone.status_code == 422
+        assert gone.json()["sub_code"] == "INVALID_REQUEST_ID"
