@@ -4,7 +4,7 @@
 # only as root. Otherwise one line says what to install, and the tests that need it skip.
 set -u
 
-PACKAGES="ruby:ruby chromium:chromium"
+PACKAGES="ruby:ruby chromium:chromium redis-server:redis-server"
 
 missing=""
 for entry in ${*:-$PACKAGES}; do

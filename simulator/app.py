@@ -21,7 +21,7 @@ from simulator.kit.provider import Provider, ProviderRuntime
 from simulator.server import HttpDate
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState, Sleep
-from simulator.store import MemoryStore, Store
+from simulator.store import MemoryStore, Store, StoreUnavailable
 
 __all__ = ["available_providers", "create_app", "make_clock"]
 
@@ -149,6 +149,10 @@ def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
         response.headers.update(_ordered_allow(headers))
         return response
 
+    async def store_unavailable(request: Request, exc: Exception) -> Response:
+        # The store's backend is away (a lost Redis): the provider's own 503, until it is back.
+        return provider.error_for_status(503, ctx).response()
+
     async def internal_error(request: Request, exc: Exception) -> Response:
         state.crashes.append(exc)
         return provider.error_for_status(500, ctx).response()
@@ -163,6 +167,7 @@ def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
         exception_handlers={
             ProviderError: provider_error,
             HTTPException: http_error,
+            StoreUnavailable: store_unavailable,
             Exception: internal_error,
         },
     )

@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from simulator import ManualClock, Settings, create_app
+from tests.redis_server import redis_server, redis_url  # noqa: F401 (fixtures)
 
 START = datetime(2026, 3, 9, 8, 14, 8, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ far; the interface is shaped so that a SQLite or Redis backend can answer each c
 round trip (see :mod:`simulator.store.base`).
 """
 
-from simulator.store.base import Codec, Page, Store, Table
+from simulator.store.base import Codec, Page, Store, StoreUnavailable, Table
 from simulator.store.memory import MemoryStore
 
-__all__ = ["Codec", "MemoryStore", "Page", "Store", "Table"]
+__all__ = ["Codec", "MemoryStore", "Page", "Store", "StoreUnavailable", "Table"]

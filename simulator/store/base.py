@@ -36,9 +36,17 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import TypeAdapter
 
-__all__ = ["Codec", "Page", "Store", "Table"]
+__all__ = ["Codec", "Page", "Store", "StoreUnavailable", "Table"]
 
 R = TypeVar("R")
+
+
+class StoreUnavailable(Exception):
+    """The backend cannot be reached (at start, or lost while serving); the message says why.
+
+    Raised by a store call instead of the client library's own error, so that the app can
+    answer it with the provider's 503 while the backend is away.
+    """
 
 
 class Codec(Generic[R]):

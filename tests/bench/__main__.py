@@ -18,11 +18,14 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -67,6 +70,9 @@ def serve(*args: str) -> Iterator[Server]:
     """``bulksim serve --port 0 ARGS`` (or the baseline, for ``("baseline",)``)."""
     if args == ("baseline",):
         command = [PYTHON, "-m", "tests.bench.baseline"]
+    elif args[:1] == ("redis",):
+        # bulksim on a Redis store: ("redis", URL, "provider.key=value", ...)
+        command = [PYTHON, "-m", "tests.bench.redis_app", *args[1:]]
     else:
         # The request log is off, as in the baseline: a line a request would be measured too.
         command = [PYTHON, "-m", "simulator", "serve", "--port", "0", "--access-log", "off", *args]
@@ -203,6 +209,71 @@ def throughput(figures: Figures, seconds: float, connections: int) -> None:
         ratio = result["rps"] / baseline["rps"]
         errors = f", {result['errors']:.0f} errors" if result["errors"] else ""
         figures.add(name, _rate(result), f"{ratio:.2f} of baseline{errors}")
+
+
+def submit_batches(server: Server, count: int, threads: int = 8) -> str:
+    """Submit ``count`` one-row Deepvue batches (``threads`` at a time); the last one's id."""
+    headers = deepvue_poll(server)[1]
+    url = f"{server.origin}/deepvue/v1/verification/upi-basic/batch"
+    files = {"batch_file": ("vpas.csv", b"vpa\nrahul@okaxis\n", "text/csv")}
+
+    def some(n: int) -> str:
+        with httpx.Client(headers=headers) as client:
+            request_id = ""
+            for _ in range(n):
+                response = client.post(url, files=files)
+                response.raise_for_status()
+                request_id = response.json()["request_id"]
+            return request_id
+
+    share = [count // threads + (i < count % threads) for i in range(threads)]
+    with ThreadPoolExecutor(threads) as pool:
+        return [r for r in pool.map(some, share) if r][-1]
+
+
+def redis_store(figures: Figures, seconds: float, connections: int) -> None:
+    """Deepvue on a Redis store (one worker), against the baseline measured in this run."""
+    from tests.redis_server import REDIS_SERVER, running_redis
+
+    if REDIS_SERVER is None:
+        print("redis store: skipped, redis-server is not installed", flush=True)
+        return
+    import redis
+
+    baseline = figures.data["baseline"]["rps"]
+    print("deepvue on a Redis store (a local redis-server), one worker", flush=True)
+    with tempfile.TemporaryDirectory() as folder, running_redis(Path(folder)) as redis_server:
+        url = redis_server.url
+        with serve("redis", url) as server:
+            stored = submit_batches(server, 1, threads=1)
+            seeded, headers = deepvue_poll(server)
+            polls = [
+                ("deepvue on Redis: poll of a seeded batch", seeded),
+                (
+                    "deepvue on Redis: poll of a stored batch",
+                    seeded.split("?")[0] + f"?request_id={stored}",
+                ),
+            ]
+            for name, path in polls:
+                result = load(server, path, headers, seconds, connections)
+                figures.data[name] = result
+                errors = f", {result['errors']:.0f} errors" if result["errors"] else ""
+                ratio = result["rps"] / baseline
+                figures.add(name, _rate(result), f"{ratio:.2f} of baseline{errors}; target 0.3")
+        redis_server.flush()
+        # Retention keeps at most deepvue.max_batches (10,000 by default) batches.
+        with serve("redis", url) as server, redis.Redis.from_url(url) as client:
+            used = [int(client.info("memory")["used_memory"])]
+            for _ in range(2):
+                submit_batches(server, 10_000)
+                used.append(int(client.info("memory")["used_memory"]))
+            kept = client.zcard("bulksim:deepvue/batches#o")
+    figures.data["redis_used_memory"] = used
+    figures.add(
+        "Redis used_memory: empty, 10k, 20k batches",
+        " / ".join(f"{b / 1e6:.1f}" for b in used) + " MB",
+        f"{kept:,} batches kept (cap 10,000); 10k to 20k: {(used[2] - used[1]) / 1e6:+.1f} MB",
+    )
 
 
 def _rate(result: dict[str, float]) -> str:
@@ -369,6 +440,7 @@ def main() -> None:
     print(f"bulksim bench, {datetime.now(UTC):%Y-%m-%d}, {machine}", flush=True)
     figures = Figures()
     throughput(figures, args.seconds, args.connections)
+    redis_store(figures, args.seconds, args.connections)
     validation(figures)
     startup(figures)
     check_upload(figures)

@@ -1,0 +1,514 @@
+"""The Redis backend: state shared by any number of processes and hosts on one Redis.
+
+Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnectionPool`.
+
+- **One round trip per call.** ``get`` is a ``GET``, ``incr`` an ``INCRBY``, ``push`` an
+  ``XADD``, ``recent`` an ``XRANGE``; ``put``, ``put_if_absent``, ``take``, ``delete``,
+  ``scan`` and ``count`` are each one Lua script (``EVALSHA``), so each is atomic: of any
+  number of processes taking one record exactly one gets it. ``update`` is a read, the pure
+  ``change``, then a write under ``WATCH``/``MULTI``, tried again (calling ``change`` again)
+  when another client wrote the record in between.
+- **Keys.** Every key starts with the store's namespace (``bulksim:`` by default) and the
+  view's prefix (``deepvue/``, ...). A table ``T`` is the records ``T#r:<key>`` (strings),
+  its insertion order ``T#o`` and its expiry instants ``T#x`` (sorted sets), and ``T#n``, the
+  insertion counter; a counter is ``<name>#c``; a ring is the stream ``<name>#s``, capped at
+  its size (``MAXLEN``), whose entry ids ``0-1``, ``0-2``, ... are the values' numbers.
+- **Expiry on the simulator's clock.** A record is stored as ``<expires_at>|<json>``
+  (``expires_at`` in microseconds since the epoch, empty for never) and judged against the
+  view's ``now``, which the scripts are handed; Redis's own expiry (wall time) is never used,
+  since a manual clock may stand days away from the wall clock. Expired records are deleted
+  by the sweep that ``count`` and ``scan`` run first (``Retention.make_room`` counts before
+  each insert), which keeps memory bounded by the provider's caps.
+- **Transactions** (``async with store.transaction() as tx``) hold a lock in Redis (redis-py's
+  :class:`~redis.asyncio.lock.Lock`, one for the whole namespace, released after
+  ``LOCK_SECONDS`` if its holder dies) for their duration: transactions exclude one another
+  across every process, and each call inside one is still atomic by itself. Calls made
+  outside a transaction do not wait for the lock, as with the memory backend, and a process
+  that dies inside a transaction leaves the writes it made so far.
+- **Failures.** A lost or unreachable Redis raises :class:`~simulator.store.StoreUnavailable`
+  from the call (the app answers it with the provider's 503); the pool reconnects on the next
+  call, so the simulator recovers on its own when Redis returns.
+- **Event loops.** Connections belong to the event loop that opened them, so each loop gets
+  its own client, closed when that loop shuts down (or by :meth:`RedisStore.aclose`).
+
+Records are stored as JSON through their table's codec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar, cast
+
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.lock import Lock
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import LockError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from simulator.store.base import Page, Store, StoreUnavailable, Table
+
+__all__ = ["RedisStore", "open_redis"]
+
+R = TypeVar("R")
+P = ParamSpec("P")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+NAMESPACE = "bulksim:"
+# A transaction's lock is released by Redis this long after its holder stopped extending it.
+LOCK_SECONDS = 30.0
+MINIMUM_VERSION = (7, 0)  # XADD with an explicit 0-* id
+
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+# Shared by the scripts: a record "<expires_at>|<json>" is expired at ``now``.
+_EXPIRED = """
+local function expired(record, now)
+  local bar = string.find(record, '|', 1, true)
+  local at = string.sub(record, 1, bar - 1)
+  return at ~= '' and tonumber(at) <= tonumber(now)
+end
+"""
+
+# KEYS: record, order, expiry, sequence. ARGV: key, record.
+_WRITE = """
+local function write(keys, key, record)
+  redis.call('SET', keys[1], record)
+  if not redis.call('ZSCORE', keys[2], key) then
+    redis.call('ZADD', keys[2], redis.call('INCR', keys[4]), key)
+  end
+  local bar = string.find(record, '|', 1, true)
+  local at = string.sub(record, 1, bar - 1)
+  if at == '' then
+    redis.call('ZREM', keys[3], key)
+  else
+    redis.call('ZADD', keys[3], at, key)
+  end
+end
+"""
+
+PUT = (
+    _WRITE
+    + """
+write(KEYS, ARGV[1], ARGV[2])
+return 1
+"""
+)
+
+# KEYS: record, order, expiry, sequence. ARGV: key, record, now. The live record held, or nil.
+PUT_IF_ABSENT = (
+    _EXPIRED
+    + _WRITE
+    + """
+local held = redis.call('GET', KEYS[1])
+if held then
+  if not expired(held, ARGV[3]) then return held end
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+write(KEYS, ARGV[1], ARGV[2])
+return false
+"""
+)
+
+# KEYS: record, order, expiry. ARGV: key, now. The live record removed, or nil.
+TAKE = (
+    _EXPIRED
+    + """
+local held = redis.call('GET', KEYS[1])
+if not held then return false end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+if expired(held, ARGV[2]) then return false end
+return held
+"""
+)
+
+# KEYS: order, expiry. ARGV: the records' key prefix, now. Deletes the expired records.
+_SWEEP = """
+local function sweep(order, expiry, records, now)
+  local gone = redis.call('ZRANGEBYSCORE', expiry, '-inf', now)
+  for _, key in ipairs(gone) do
+    redis.call('DEL', records .. key)
+    redis.call('ZREM', order, key)
+  end
+  if #gone > 0 then redis.call('ZREMRANGEBYSCORE', expiry, '-inf', now) end
+end
+"""
+
+COUNT = (
+    _SWEEP
+    + """
+sweep(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+return redis.call('ZCARD', KEYS[1])
+"""
+)
+
+# ARGV: records' key prefix, now, after ('' for the start), limit. Flat key, record pairs.
+SCAN = (
+    _SWEEP
+    + """
+sweep(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+local start = '-inf'
+if ARGV[3] ~= '' then
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[3])
+  if not score then return {} end
+  start = '(' .. score
+end
+local keys = redis.call('ZRANGEBYSCORE', KEYS[1], start, '+inf', 'LIMIT', 0, ARGV[4])
+local out = {}
+for _, key in ipairs(keys) do
+  local record = redis.call('GET', ARGV[1] .. key)
+  if record then
+    out[#out + 1] = key
+    out[#out + 1] = record
+  end
+end
+return out
+"""
+)
+
+
+def _micros(instant: datetime) -> int:
+    return (instant - EPOCH) // MICROSECOND
+
+
+def _never() -> datetime:
+    return datetime.min.replace(tzinfo=UTC)
+
+
+def _guarded(call: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """A lost or unreachable Redis becomes :class:`StoreUnavailable`."""
+
+    @wraps(call)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await call(*args, **kwargs)
+        except UNAVAILABLE as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+
+    return guarded
+
+
+@dataclass
+class _Clients:
+    """One client per event loop (redis-py's connections belong to the loop that opened them),
+    each closed when its loop shuts down its async generators (as ``asyncio.run`` does)."""
+
+    url: str
+    max_connections: int
+    pool_timeout: float
+    by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+
+    def build(self) -> aioredis.Redis:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=self.max_connections,
+            timeout=self.pool_timeout,
+            socket_connect_timeout=2.0,
+            socket_timeout=5.0,
+            # A connection Redis dropped (it restarted) is opened again, once, at once.
+            retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 2),
+        )
+        return aioredis.Redis.from_pool(pool)  # closing the client closes the pool
+
+    async def get(self) -> aioredis.Redis:
+        loop = asyncio.get_running_loop()
+        held = self.by_loop.get(loop)
+        if held is None:
+            holder = self._hold(self.build())
+            client = await anext(holder)
+            self.by_loop[loop] = (client, holder)
+            return client
+        found: aioredis.Redis = held[0]
+        return found
+
+    @staticmethod
+    async def _hold(client: aioredis.Redis) -> AsyncIterator[aioredis.Redis]:
+        try:
+            yield client
+        finally:
+            await client.aclose()
+
+    async def aclose(self) -> None:
+        held = self.by_loop.pop(asyncio.get_running_loop(), None)
+        if held is not None:
+            await held[1].aclose()
+
+
+@dataclass
+class _Root:
+    clients: _Clients
+    namespace: str
+    scripts: dict[str, Any] = field(default_factory=dict)
+
+
+class RedisStore:
+    """A :class:`~simulator.store.Store` on a Redis server (``redis://host:port/db``)."""
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "",
+        *,
+        now: Callable[[], datetime] = _never,
+        namespace: str = NAMESPACE,
+        max_connections: int = 64,
+        pool_timeout: float = 5.0,
+        _root: _Root | None = None,
+        _locked: bool = False,
+    ) -> None:
+        self._root = _root or _Root(_Clients(url, max_connections, pool_timeout), namespace)
+        self._url = url
+        self._prefix = prefix
+        self._now = now
+        self._base = self._root.namespace + prefix
+        self._locked = _locked
+
+    @classmethod
+    def from_url(cls, url: str, *, namespace: str = NAMESPACE) -> RedisStore:
+        """The store on the Redis ``url`` names, checked now: one clear error if unreachable."""
+        try:
+            probe = redis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=5.0)
+        except ValueError as exc:
+            raise StoreUnavailable(f"store {url!r} is not a Redis URL: {exc}") from None
+        try:
+            version = str(probe.info("server")["redis_version"])
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"store {url!r}: cannot reach Redis: {exc}") from None
+        finally:
+            probe.close()
+        found = tuple(int(part) for part in version.split(".")[:2])
+        if found < MINIMUM_VERSION:
+            wanted = ".".join(map(str, MINIMUM_VERSION))
+            raise StoreUnavailable(f"store {url!r}: Redis {version} is too old; {wanted} or later")
+        return cls(url, namespace=namespace)
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def scoped(self, prefix: str, *, now: Callable[[], datetime] | None = None) -> RedisStore:
+        return RedisStore(
+            self._url,
+            f"{self._prefix}{prefix}/",
+            now=now or self._now,
+            _root=self._root,
+            _locked=self._locked,
+        )
+
+    async def aclose(self) -> None:
+        """Close the connections this event loop opened (others close with their loop)."""
+        await self._root.clients.aclose()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _at_now(self) -> int:
+        return _micros(self._now())
+
+    def _keys(self, table: Table[Any], key: str) -> list[str]:
+        base = self._base + table.name
+        return [f"{base}#r:{key}", f"{base}#o", f"{base}#x", f"{base}#n"]
+
+    @staticmethod
+    def _encode(table: Table[R], value: R, expires_at: datetime | None) -> str:
+        at = "" if expires_at is None else str(_micros(expires_at))
+        return at + "|" + json.dumps(table.codec.dump(value), separators=(",", ":"))
+
+    def _decode(self, table: Table[R], record: bytes) -> R | None:
+        """The record's value, or None when it has expired on the clock."""
+        at, _, data = record.partition(b"|")
+        if at and int(at) <= self._at_now():
+            return None
+        return table.codec.load(json.loads(data))
+
+    async def _script(self, name: str, source: str, keys: list[str], args: list[Any]) -> Any:
+        client = await self._root.clients.get()
+        script = self._root.scripts.get(name)
+        if script is None:
+            script = self._root.scripts[name] = client.register_script(source)
+        return await script(keys=keys, args=args, client=client)
+
+    # -- tables ----------------------------------------------------------------------------
+
+    @_guarded
+    async def get(self, table: Table[R], key: str) -> R | None:
+        client = await self._root.clients.get()
+        record: bytes | None = cast(bytes | None, await client.get(self._keys(table, key)[0]))
+        return None if record is None else self._decode(table, record)
+
+    @_guarded
+    async def put(
+        self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
+    ) -> None:
+        record = self._encode(table, value, expires_at)
+        await self._script("put", PUT, self._keys(table, key), [key, record])
+
+    @_guarded
+    async def put_if_absent(
+        self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
+    ) -> tuple[R, bool]:
+        record = self._encode(table, value, expires_at)
+        args = [key, record, self._at_now()]
+        held = await self._script("put_if_absent", PUT_IF_ABSENT, self._keys(table, key), args)
+        if held is None:
+            return value, True
+        return table.codec.load(json.loads(held.partition(b"|")[2])), False
+
+    @_guarded
+    async def update(self, table: Table[R], key: str, change: Callable[[R], R]) -> R | None:
+        client = await self._root.clients.get()
+        name = self._keys(table, key)[0]
+
+        async def attempt(pipe: aioredis.client.Pipeline) -> R | None:
+            record = cast(bytes | None, await pipe.get(name))
+            value = None if record is None else self._decode(table, record)
+            if value is None or record is None:
+                return None
+            changed = change(value)
+            at = record.partition(b"|")[0].decode()
+            expires_at = EPOCH + int(at) * MICROSECOND if at else None
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(name, self._encode(table, changed, expires_at))
+            return changed
+
+        result: R | None = await client.transaction(attempt, name, value_from_callable=True)
+        return result
+
+    @_guarded
+    async def take(self, table: Table[R], key: str) -> R | None:
+        args = [key, self._at_now()]
+        record = await self._script("take", TAKE, self._keys(table, key)[:3], args)
+        if record is None:
+            return None
+        return table.codec.load(json.loads(record.partition(b"|")[2]))
+
+    @_guarded
+    async def delete(self, table: Table[R], key: str) -> bool:
+        args = [key, self._at_now()]
+        return await self._script("take", TAKE, self._keys(table, key)[:3], args) is not None
+
+    @_guarded
+    async def scan(self, table: Table[R], *, after: str | None = None, limit: int = 100) -> Page[R]:
+        records, order, expiry, _ = self._keys(table, "")
+        args = [records, self._at_now(), "" if after is None else after, max(0, limit) + 1]
+        flat = await self._script("scan", SCAN, [order, expiry], args)
+        found = [
+            (flat[i].decode(), table.codec.load(json.loads(flat[i + 1].partition(b"|")[2])))
+            for i in range(0, len(flat), 2)
+        ]
+        items = found[:limit]
+        return Page(items, items[-1][0] if len(found) > limit and items else None)
+
+    @_guarded
+    async def count(self, table: Table[R]) -> int:
+        records, order, expiry, _ = self._keys(table, "")
+        counted: int = await self._script(
+            "count", COUNT, [order, expiry], [records, self._at_now()]
+        )
+        return counted
+
+    # -- counters and rings ----------------------------------------------------------------
+
+    @_guarded
+    async def incr(self, counter: str, by: int = 1) -> int:
+        client = await self._root.clients.get()
+        value: int = await client.incrby(f"{self._base}{counter}#c", by)
+        return value
+
+    @_guarded
+    async def push(self, ring: Table[R], value: R, *, size: int) -> int:
+        client = await self._root.clients.get()
+        data = json.dumps(ring.codec.dump(value), separators=(",", ":"))
+        name = f"{self._base}{ring.name}#s"
+        number: bytes = await client.xadd(  # type: ignore[assignment]
+            name, {"v": data}, id="0-*", maxlen=max(1, size), approximate=False
+        )
+        return int(number.partition(b"-")[2])
+
+    @_guarded
+    async def recent(self, ring: Table[R], *, after: int = 0) -> list[tuple[int, R]]:
+        client = await self._root.clients.get()
+        name = f"{self._base}{ring.name}#s"
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await client.xrange(  # type: ignore[assignment]
+            name, min=f"0-{max(0, after) + 1}"
+        )
+        return [
+            (int(number.partition(b"-")[2]), ring.codec.load(json.loads(fields[b"v"])))
+            for number, fields in entries
+        ]
+
+    # -- the whole view --------------------------------------------------------------------
+
+    def _lock_name(self) -> str:
+        return self._root.namespace.rstrip(":") + "#transaction"
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Store]:
+        if self._locked:
+            yield self
+            return
+        lock = await self._lock()
+        try:
+            yield RedisStore(self._url, self._prefix, now=self._now, _root=self._root, _locked=True)
+        finally:
+            await self._release(lock)
+
+    @_guarded
+    async def _lock(self) -> Lock:
+        client = await self._root.clients.get()
+        lock = Lock(
+            client,
+            self._lock_name(),
+            timeout=LOCK_SECONDS,
+            sleep=0.002,
+            blocking_timeout=LOCK_SECONDS,
+            thread_local=False,
+        )
+        if not await lock.acquire():
+            raise StoreUnavailable("redis: a transaction's lock stayed taken")
+        return lock
+
+    @_guarded
+    async def _release(self, lock: Lock) -> None:
+        try:
+            await lock.release()
+        except LockError as exc:
+            raise StoreUnavailable(f"redis: a transaction outlived its lock: {exc}") from exc
+
+    @_guarded
+    async def clear(self) -> None:
+        client = await self._root.clients.get()
+        pattern = _glob_escape(self._base) + "*"
+        batch: list[bytes] = []
+        async for name in client.scan_iter(match=pattern, count=1000):
+            batch.append(name)
+            if len(batch) >= 1000:
+                await client.unlink(*batch)
+                batch.clear()
+        if batch:
+            await client.unlink(*batch)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def open_redis(url: str) -> RedisStore:
+    """``open_store``'s hook for ``redis://host:port/db``: the store, checked reachable."""
+    return RedisStore.from_url(url)
