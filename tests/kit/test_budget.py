@@ -55,4 +55,8 @@ def test_a_key_held_already_is_not_stored_again_nor_its_size() -> None:
     budget = Budget(max_records=10, max_bytes=100)
     assert add(store, budget, "a", 3)
     assert not add(store, budget, "a", 90)
-    assert asyncio.run(store.get(sizes_of(RECORDS), "a")) == 3
+
+    async def size() -> int | None:
+        return await store.get(sizes_of(RECORDS), "a")
+
+    assert asyncio.run(size()) == 3

@@ -27,7 +27,11 @@ def test_an_uploaded_batch_round_trips_through_json(clock: ManualClock, shape: s
     with TestClient(create_app(Settings(seed=5), clock=clock, store=store), base_url=BASE) as c:
         batch_id = upload(c, auth(c), SHAPES[shape])
     view = store.scoped("helloatlas")
-    batch = asyncio.run(view.get(BATCHES, batch_id))
+
+    async def load() -> Batch | None:
+        return await view.get(BATCHES, batch_id)
+
+    batch = asyncio.run(load())
     assert isinstance(batch, Batch)
     text = json.dumps(BATCHES.codec.dump(batch))
     again = BATCHES.codec.load(json.loads(text))
