@@ -26,7 +26,7 @@ from simulator.kit.tokens import Problem, TokenRejected, TokenSigner
 from simulator.providers.helloatlas import errors
 from simulator.providers.helloatlas.documents import Documents
 from simulator.providers.helloatlas.fakes import DocumentFaker, Traits
-from simulator.providers.helloatlas.upload import Multiupload
+from simulator.providers.helloatlas.multiupload import Multiupload
 from simulator.store import Table
 
 __all__ = [

@@ -31,7 +31,7 @@ from simulator.providers.helloatlas.models import (
     HelloAtlas,
     HelloAtlasOptions,
 )
-from simulator.providers.helloatlas.upload import read_multiupload
+from simulator.providers.helloatlas.multiupload import read_multiupload
 
 __all__ = ["ROUTES"]
 
