@@ -9,13 +9,13 @@ longer holds.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 
 import pytest
 from starlette.testclient import TestClient
 
-from simulator import ManualClock, MemoryStore, Settings, Store, create_app
+from simulator import ManualClock, MemoryStore
 from tests.conftest import START
+from tests.providers import shared_store
 from tests.providers.helloatlas.conftest import (
     BASE,
     SEED_BATCH,
@@ -30,18 +30,10 @@ EXTRACTS = "/v1/bulk/extracts"
 ALL_DONE = 30  # max_processing_seconds
 
 
-@contextmanager
-def clients(clock: ManualClock, *stores: Store, seed: int = 7) -> Iterator[list[TestClient]]:
-    with ExitStack() as stack:
-        apps = [create_app(Settings(seed=seed), clock=clock, store=store) for store in stores]
-        yield [stack.enter_context(TestClient(app, base_url=BASE)) for app in apps]
-
-
 @pytest.fixture
 def pair(clock: ManualClock) -> Iterator[list[TestClient]]:
     """Two apps with the same seed on one store."""
-    store = MemoryStore()
-    with clients(clock, store, store) as both:
+    with shared_store.pair(BASE, clock) as both:
         yield both
 
 
@@ -57,7 +49,7 @@ def test_a_token_from_one_app_is_accepted_by_the_other(pair: list[TestClient]) -
 
 
 def test_a_token_from_an_app_on_another_store_is_refused(clock: ManualClock) -> None:
-    with clients(clock, MemoryStore(), MemoryStore()) as (one, two):
+    with shared_store.clients(BASE, clock, MemoryStore(), MemoryStore()) as (one, two):
         response = two.get(EXTRACTS, params={"batch_id": SEED_BATCH}, headers=auth(one))
     assert response.status_code == 401
     assert response.json() == {
@@ -83,7 +75,7 @@ def test_two_apps_on_one_store_hand_out_one_sequence_of_batch_ids(
     shared = [upload(client, headers, files("a.jpg")) for client in (one, two, two, one)]
     assert len(set(shared)) == 4
     # The same seed alone hands out the same ids in the same order.
-    with clients(clock, MemoryStore()) as (alone,):
+    with shared_store.clients(BASE, clock, MemoryStore()) as (alone,):
         headers = auth(alone)
         assert [upload(alone, headers, files("a.jpg")) for _ in range(4)] == shared
 
