@@ -277,9 +277,8 @@ def batch_id(number: NumberedId, now: datetime) -> str:
     return f"BATCH-{number.digits(5)}-{number.letters(5)}-{stamp}"
 
 
-def new_batch(ctx: Context, batch_id: str, owner: str, upload: Multiupload) -> Batch:
-    """A batch uploaded now, with the timing the options give now (fixed from then on)."""
-    now = ctx.now()
+def new_batch(ctx: Context, batch_id: str, owner: str, upload: Multiupload, now: datetime) -> Batch:
+    """A batch uploaded at ``now``, with the timing the options give now (fixed from then on)."""
     timing = Timing.of(ctx)
     hasher = hashlib.blake2b(digest_size=16)
     hasher.update(repr((batch_id, now.isoformat(), timing)).encode())

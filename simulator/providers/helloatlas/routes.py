@@ -90,10 +90,11 @@ async def bulk_multiupload(request: Request, ctx: Context, helloatlas: HelloAtla
     budget = options.budget(len(helloatlas.seeds))
     size = upload.documents.nbytes()
     while True:
-        batch_id = models.batch_id(await ctx.next_id("batch"), ctx.now())
+        now = ctx.now()
+        batch_id = models.batch_id(await ctx.next_id("batch"), now)
         if batch_id in helloatlas.seeds:
             continue
-        batch = models.new_batch(ctx, batch_id, client.client_id, upload)
+        batch = models.new_batch(ctx, batch_id, client.client_id, upload, now)
         expires_at = options.retention.expires_at(batch.created_at)
         async with ctx.store.transaction() as tx:
             await budget.make_room(tx, BATCHES, incoming=size)
