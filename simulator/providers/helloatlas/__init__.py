@@ -22,10 +22,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from simulator.kit.context import ProviderContext
-from simulator.kit.errors import ProviderError
 from simulator.kit.provider import Provider
 from simulator.providers.helloatlas import errors
-from simulator.providers.helloatlas.models import TEST_CLIENTS, HelloAtlasOptions, HelloAtlasStore
+from simulator.providers.helloatlas.models import TEST_CLIENTS, HelloAtlasOptions, start
 from simulator.providers.helloatlas.routes import ROUTES
 
 
@@ -38,22 +37,14 @@ def _credentials(ctx: ProviderContext) -> Mapping[str, object]:
     }
 
 
-def _rate_limited(retry_after: int, ctx: ProviderContext) -> ProviderError:
-    return errors.RateLimited(retry_after)
-
-
-def _error_for_status(status: int, ctx: ProviderContext) -> ProviderError:
-    return errors.StatusError(status)
-
-
 PROVIDER = Provider(
     name="helloatlas",
     title="HelloAtlas bulk document extraction",
     routes=ROUTES,
-    store_factory=HelloAtlasStore,
+    store_factory=start,
     errors=errors.CATALOGUE,
-    error_for_status=_error_for_status,
-    rate_limited=_rate_limited,
+    error_for_status=errors.StatusError.for_status,
+    rate_limited=errors.RateLimited.for_retry,
     credentials=_credentials,
     options_type=HelloAtlasOptions,
     secret_headers=frozenset({"client-secret", "token"}),

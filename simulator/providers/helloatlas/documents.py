@@ -18,9 +18,14 @@ every ``i``.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import struct
+import sys
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from pydantic import Base64Bytes
 
 from simulator.providers.helloatlas import errors
 from simulator.providers.helloatlas.fakes import Traits, decode_traits, encode_traits, traits_of
@@ -31,6 +36,7 @@ MAX_DOCUMENT_ID_CHARS = 256
 MAX_FILE_URL_CHARS = 2048
 # Canonical decimals only: "007" or "+7" would not survive a round trip through int.
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,17}")
+_OFFSETS = struct.Struct("<2I")
 _URL = re.compile(r"[hH][tT][tT][pP][sS]?://[^\x00-\x20\x7f/?#]+[^\x00-\x20\x7f]*")
 
 
@@ -70,12 +76,40 @@ class Template:
         return len(self.prefix) + len(self.suffix)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Packed:
-    """Strings packed as UTF-8 in one buffer, with one offset per string."""
+    """Strings packed as UTF-8 in one buffer, with a 4-byte offset (little-endian) each."""
 
-    data: bytearray = field(default_factory=bytearray)
-    offsets: array[int] = field(default_factory=lambda: array("I", [0]))
+    data: Base64Bytes
+    offsets: Base64Bytes
+
+    def get(self, index: int) -> str:
+        start, end = _OFFSETS.unpack_from(self.offsets, 4 * index)
+        return self.data[start:end].decode()
+
+    def nbytes(self) -> int:
+        return len(self.data) + len(self.offsets)
+
+
+@dataclass(frozen=True, slots=True)
+class TraitCodes:
+    """One byte of traits per document, for URLs that follow no pattern."""
+
+    codes: Base64Bytes
+
+    def get(self, index: int) -> Traits:
+        return decode_traits(self.codes[index])
+
+    def nbytes(self) -> int:
+        return len(self.codes)
+
+
+class _Packing:
+    """A :class:`Packed` while it grows."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.offsets = array("I", [0])
 
     def append(self, value: str) -> None:
         self.data += value.encode()
@@ -84,21 +118,10 @@ class Packed:
     def get(self, index: int) -> str:
         return self.data[self.offsets[index] : self.offsets[index + 1]].decode()
 
-    def nbytes(self) -> int:
-        return len(self.data) + self.offsets.itemsize * len(self.offsets)
-
-
-@dataclass(frozen=True, slots=True)
-class TraitCodes:
-    """One byte of traits per document, for URLs that follow no pattern."""
-
-    codes: bytearray = field(default_factory=bytearray)
-
-    def get(self, index: int) -> Traits:
-        return decode_traits(self.codes[index])
-
-    def nbytes(self) -> int:
-        return len(self.codes)
+    def packed(self) -> Packed:
+        if sys.byteorder == "big":  # pragma: no cover - the offsets are kept little-endian
+            self.offsets.byteswap()
+        return Packed(bytes(self.data), self.offsets.tobytes())
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +147,19 @@ class Documents:
         """Bytes of metadata held for the documents (beyond a fixed few hundred)."""
         return self.ids.nbytes() + self.urls.nbytes()
 
+    def digest(self) -> str:
+        """A hash of everything held: equal digests, equal documents."""
+        hasher = hashlib.blake2b(digest_size=16)
+        hasher.update(repr((self.count, type(self.ids), type(self.urls))).encode())
+        for part in (self.ids, self.urls):
+            if isinstance(part, Packed):
+                hasher.update(b"%d:" % len(part.data) + part.data + part.offsets)
+            elif isinstance(part, TraitCodes):
+                hasher.update(part.codes)
+            else:
+                hasher.update(repr(part).encode())
+        return hasher.hexdigest()
+
     @classmethod
     def of(cls, entries: list[tuple[str, str]]) -> Documents:
         """Documents from ``(document_id, file_url)`` pairs (for seeded batches)."""
@@ -144,10 +180,10 @@ class DocumentsBuilder:
         self.max_files = max_files
         self.count = 0
         self._counting: Counting | None = None
-        self._packed_ids: Packed | None = None
+        self._packed_ids: _Packing | None = None
         self._seen: set[str] = set()
         self._template: Template | None = None
-        self._codes: TraitCodes | None = None
+        self._codes: bytearray | None = None
 
     def add_object(self, index: int, entry: object) -> None:
         """Validate one decoded ``file_urls`` entry and add it."""
@@ -197,7 +233,7 @@ class DocumentsBuilder:
                 return
             if self._counting is not None and document_id == self._counting.get(index):
                 return
-            counting, self._packed_ids = self._counting, Packed()
+            counting, self._packed_ids = self._counting, _Packing()
             for earlier in range(index):
                 assert counting is not None
                 value = counting.get(earlier)
@@ -224,11 +260,11 @@ class DocumentsBuilder:
             if file_url == self._template.get(document_id):
                 return
             template = self._template
-            self._codes = TraitCodes()
+            self._codes = bytearray()
             for earlier in range(index):
-                self._codes.codes.append(encode_traits(traits_of(template.get(self._id(earlier)))))
+                self._codes.append(encode_traits(traits_of(template.get(self._id(earlier)))))
             self._template = None
-        self._codes.codes.append(encode_traits(traits_of(file_url)))
+        self._codes.append(encode_traits(traits_of(file_url)))
 
     def _id(self, index: int) -> str:
         if self._packed_ids is not None:
@@ -238,8 +274,8 @@ class DocumentsBuilder:
 
     def build(self) -> Documents:
         self._seen = set()
-        ids = self._packed_ids if self._packed_ids is not None else self._counting
-        urls = self._codes if self._codes is not None else self._template
+        ids = self._packed_ids.packed() if self._packed_ids is not None else self._counting
+        urls = TraitCodes(bytes(self._codes)) if self._codes is not None else self._template
         if ids is None or urls is None:
             raise errors.InvalidParameter(field="file_urls", expected="a non-empty array")
         return Documents(self.count, ids, urls)

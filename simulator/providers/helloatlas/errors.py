@@ -43,6 +43,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import ClassVar
 
+from simulator.kit import errors as kit
 from simulator.kit.context import ProviderContext
 from simulator.kit.errors import ProviderError
 
@@ -92,6 +93,7 @@ class HelloAtlasError(ProviderError):
     ``text`` is a class-level template; keyword arguments fill it in.
     """
 
+    in_catalogue = False
     text: ClassVar[str]
 
     def __init__(self, **params: object) -> None:
@@ -191,16 +193,8 @@ class InvalidPageParameter(HelloAtlasError):
         return cls(field="page", reason="must be a positive integer")
 
 
-class RateLimited(HelloAtlasError):
-    status_code = 429
+class RateLimited(kit.RateLimitError, HelloAtlasError):
     text = "Rate limit exceeded"
-
-    def __init__(self, retry_after: int | None = None) -> None:
-        super().__init__()
-        self.retry_after = retry_after
-
-    def headers(self) -> dict[str, str]:
-        return {"retry-after": str(self.retry_after)} if self.retry_after is not None else {}
 
 
 class InternalServerError(HelloAtlasError):
@@ -213,33 +207,14 @@ class ServiceUnavailable(HelloAtlasError):
     text = "A downstream service is unavailable"
 
 
-class StatusError(ProviderError):
+class StatusError(kit.StatusError):
     """Any other status (unknown paths, wrong methods, ``status`` faults) in the envelope."""
 
-    def __init__(self, status: int) -> None:
-        super().__init__()
-        self.status_code = status
+    in_catalogue = False
 
     def body(self) -> dict[str, str]:
         text = GENERIC_TEXT.get(self.status_code, category(self.status_code))
         return envelope(self.status_code, text)
 
 
-CATALOGUE: tuple[type[ProviderError], ...] = (
-    MissingClientCredentials,
-    InvalidClientCredentials,
-    MissingToken,
-    InvalidToken,
-    ExpiredToken,
-    MalformedBody,
-    MissingParameter,
-    InvalidParameter,
-    DuplicateDocumentId,
-    TooManyFiles,
-    PayloadTooLarge,
-    InvalidBatchId,
-    InvalidPageParameter,
-    RateLimited,
-    InternalServerError,
-    ServiceUnavailable,
-)
+CATALOGUE = kit.catalogue(__name__)

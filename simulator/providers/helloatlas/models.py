@@ -1,30 +1,43 @@
-"""HelloAtlas's state: test clients, signed tokens and batches, all on the injected clock.
+"""HelloAtlas's records and rules: test clients, batches on the clock, options.
 
-A batch keeps only its documents' ids and URLs (``documents.py``); each document's
+A batch record keeps only its documents' ids and URLs (``documents.py``); each document's
 processing time and extracted data are derived from ``(seed, batch_id, index)`` when its
 page is read, so reading page 20,000 of a million-document batch costs what page 1 does.
+Pure: nothing here reads or writes the store. A handler loads the records, calls these rules
+(which raise HelloAtlas's errors), saves what they return, and renders it.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
-import secrets
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from simulator.ids import NumberedId
+from simulator.kit import credentials
+from simulator.kit.budget import Budget
 from simulator.kit.cache import ByteCache
 from simulator.kit.context import ProviderContext
-from simulator.kit.pagination import PageRequest, PageRules, PageWindow
+from simulator.kit.pagination import PageRules
+from simulator.kit.retention import Retention
 from simulator.kit.tokens import Problem, TokenRejected, TokenSigner
 from simulator.providers.helloatlas import errors
 from simulator.providers.helloatlas.documents import Documents
-from simulator.providers.helloatlas.fakes import FAILED, UNIDENTIFIED, DocumentFaker
-from simulator.providers.helloatlas.upload import Multiupload
+from simulator.providers.helloatlas.fakes import DocumentFaker, Traits
+from simulator.providers.helloatlas.multiupload import Multiupload
+from simulator.store import Table
 
-__all__ = ["Batch", "Client", "HelloAtlasOptions", "HelloAtlasStore", "Timing"]
+__all__ = [
+    "BATCHES",
+    "Batch",
+    "Client",
+    "FinishedPages",
+    "HelloAtlas",
+    "HelloAtlasOptions",
+    "Timing",
+]
 
 AUDIENCE = "helloatlas-bulk"
 DEFAULT_PER_PAGE = 50
@@ -52,6 +65,21 @@ class HelloAtlasOptions:
     page_cache_bytes: int = 8 * 1024 * 1024
     retention_days: int = 7
 
+    @property
+    def rules(self) -> PageRules:
+        return PageRules(DEFAULT_PER_PAGE, MAX_PER_PAGE, self.per_page_above_max)
+
+    @property
+    def retention(self) -> Retention:
+        return Retention(timedelta(days=self.retention_days), self.max_batches)
+
+    def budget(self, seeded: int) -> Budget:
+        """The caps on uploaded batches; the ``seeded`` ones count towards ``max_batches``."""
+        return Budget(self.max_batches - seeded, self.max_metadata_bytes)
+
+
+Context = ProviderContext[HelloAtlasOptions]
+
 
 @dataclass(frozen=True, slots=True)
 class Timing:
@@ -67,7 +95,8 @@ class Timing:
     time_scale: float
 
     @classmethod
-    def of(cls, options: HelloAtlasOptions, ctx: ProviderContext) -> Timing:
+    def of(cls, ctx: Context) -> Timing:
+        options = ctx.options
         return cls(
             options.min_processing_seconds,
             max(0.0, options.max_processing_seconds - options.min_processing_seconds),
@@ -93,6 +122,7 @@ TEST_CLIENTS = (
     Client("helloatlas_test_client", "ha_sim_secret_4b1d9e7c2a6f3058"),
     Client("helloatlas_other_client", "ha_sim_secret_other_9c3e5a71d2b8"),
 )
+CLIENTS = {c.client_id: c for c in TEST_CLIENTS}
 
 # The batch of the extracts page, with its one document verbatim.
 SEED_BATCH_ID = "BATCH-69469-BBRSS-20260309081408"
@@ -111,9 +141,14 @@ EXAMPLE_BATCH_ID = "BATCH-30732-SIYKJ-20251121113228"
 SAMPLE_BUCKET = "https://helloatlas-samples.s3.ap-south-1.amazonaws.com/bulk"
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Batch:
-    """One multiupload: its documents' metadata; everything else is derived."""
+    """One multiupload: its documents' metadata; everything else is derived.
+
+    ``version`` names the batch's content (a hash of everything a page of it is rendered
+    from): two processes sharing a store agree on it, and a batch_id that comes back with
+    other documents (after a reset) has another.
+    """
 
     batch_id: str
     owner: str | None
@@ -121,197 +156,139 @@ class Batch:
     created_at: datetime
     documents: Documents
     timing: Timing
-    # Unique within a store, never reused: the page cache's key, so that a batch_id that
-    # comes back after its batch was evicted can never be served the old batch's pages.
-    serial: int = 0
-    pinned: bool = False
-    fixed: Mapping[int, Mapping[str, object]] = field(default_factory=dict)
+    version: str
 
     @property
     def count(self) -> int:
         return self.documents.count
 
+    def ready_at(self, fraction: float, traits: Traits) -> datetime:
+        """When a document finishes: ``fraction`` is its seeded point of the window."""
+        return self.created_at + self.timing.ready_after(fraction, traits.slow)
+
+
+BATCHES = Table("batches", Batch)
+
+
+class FinishedPages:
+    """Rendered pages whose documents have all finished, kept as bytes (bounded).
+
+    A per-process service, not state: keyed by the batch's ``version`` (never by a number
+    this process counts), so it can never answer for another batch, and each page remembers
+    when its last document finished, so a clock set back before then renders afresh.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self._cache = ByteCache(max_bytes)
+
+    def get(self, batch: Batch, page: int, per_page: int, now: datetime) -> bytes | None:
+        entry = self._cache.get((batch.version, page, per_page))
+        # Each entry starts with the instant it is final from (8 bytes), then the body.
+        if entry is None or int.from_bytes(entry[:8], "big", signed=True) > _micros(now):
+            return None
+        return entry[8:]
+
+    def put(self, batch: Batch, page: int, per_page: int, body: bytes, final_at: datetime) -> None:
+        """Keep ``body``, final from ``final_at`` on."""
+        since = _micros(final_at).to_bytes(8, "big", signed=True)
+        self._cache.put((batch.version, page, per_page), since + body)
+
+
+def _micros(instant: datetime) -> int:
+    return (instant - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 @dataclass
-class HelloAtlasStore:
-    ctx: ProviderContext
-    clients: dict[str, Client] = field(init=False)
-    batches: dict[str, Batch] = field(init=False)
-    tokens: TokenSigner = field(init=False)
+class HelloAtlas:
+    """What one app's HelloAtlas holds besides its records, fixed when it starts (or resets):
+    the token signer (keyed from the store), the document faker, the cache of finished
+    pages, and the seed pages' two batches with the one document the extracts page shows."""
 
-    @property
-    def options(self) -> HelloAtlasOptions:
-        """Read live: ``/_sim/options`` may change them while the simulator runs."""
-        options: HelloAtlasOptions = self.ctx.options
-        return options
+    signer: TokenSigner
+    fakes: DocumentFaker
+    pages: FinishedPages
+    seeds: dict[str, Batch]
+    fixed: dict[str, Mapping[int, Mapping[str, object]]]
 
-    @property
-    def rules(self) -> PageRules:
-        return PageRules(DEFAULT_PER_PAGE, MAX_PER_PAGE, self.options.per_page_above_max)
 
-    def __post_init__(self) -> None:
-        self.clients = {c.client_id: c for c in TEST_CLIENTS}
-        self.batches = {}
-        self.tokens = TokenSigner(AUDIENCE, self.ctx.clock, self.ctx.ids)
-        self.fakes = DocumentFaker(self.ctx.ids)
-        self.pages = ByteCache(self.options.page_cache_bytes)
-        self.serials = itertools.count(1)
-        timing = Timing.of(self.options, self.ctx)
-        self._add(
-            Batch(
-                SEED_BATCH_ID,
-                None,
-                "POC_CDL",
-                _stamp(SEED_BATCH_ID),
-                Documents.of([("1", f"{SAMPLE_BUCKET}/aadhaar_front_1.jpg")]),
-                timing,
-                pinned=True,
-                fixed={0: SEED_DOCUMENT},
-            )
-        )
-        self._add(
-            Batch(
-                EXAMPLE_BATCH_ID,
-                None,
-                "POC_CDL",
-                _stamp(EXAMPLE_BATCH_ID),
-                Documents.of([(str(n), f"{SAMPLE_BUCKET}/sample{n}.jpg") for n in (1, 2)]),
-                timing,
-                pinned=True,
-            )
-        )
+def start(ctx: Context) -> HelloAtlas:
+    """The provider record's ``store_factory``."""
+    timing = Timing.of(ctx)
+    seed = _seed(
+        SEED_BATCH_ID, Documents.of([("1", f"{SAMPLE_BUCKET}/aadhaar_front_1.jpg")]), timing
+    )
+    example = _seed(
+        EXAMPLE_BATCH_ID,
+        Documents.of([(str(n), f"{SAMPLE_BUCKET}/sample{n}.jpg") for n in (1, 2)]),
+        timing,
+    )
+    return HelloAtlas(
+        TokenSigner(AUDIENCE, ctx.clock, ctx.ids, shared=True),
+        DocumentFaker(ctx.ids),
+        FinishedPages(ctx.options.page_cache_bytes),
+        {batch.batch_id: batch for batch in (seed, example)},
+        {SEED_BATCH_ID: {0: SEED_DOCUMENT}},
+    )
 
-    def now(self) -> datetime:
-        return self.ctx.clock.now()
 
-    # -- auth ------------------------------------------------------------------------------
-
-    def issue_token(self, client_id: str, client_secret: str) -> tuple[str, int]:
-        client = self.clients.get(client_id)
-        if client is None or not secrets.compare_digest(
-            client.client_secret.encode(), client_secret.encode()
-        ):
-            raise errors.InvalidClientCredentials()
-        ttl = self.options.token_ttl_seconds
-        token, _ = self.tokens.issue(client.client_id, ttl)
-        return token, ttl
-
-    def verify(self, token: str) -> Client:
-        """The client a ``Token`` header belongs to, or HelloAtlas's 401."""
-        try:
-            client = self.clients.get(self.tokens.subject(token))
-        except TokenRejected as exc:
-            raise (
-                errors.ExpiredToken if exc.problem is Problem.EXPIRED else errors.InvalidToken
-            )() from None
-        if client is None:
-            raise errors.InvalidToken()
-        return client
-
-    # -- batches ---------------------------------------------------------------------------
-
-    def create_batch(self, owner: str, upload: Multiupload) -> Batch:
-        now = self.now()
-        self.evict(incoming=upload.documents.nbytes())
-        batch_id = self._new_batch_id(now)
-        timing = Timing.of(self.options, self.ctx)
-        batch = Batch(batch_id, owner, upload.product_type, now, upload.documents, timing)
-        self._add(batch)
-        return batch
-
-    def batch_for(self, batch_id: str, owner: str) -> Batch:
-        batch = self.batches.get(batch_id)
-        if batch is None or batch.owner not in (None, owner):
-            raise errors.InvalidBatchId()
-        return batch
-
-    def file_uuids(self, batch: Batch, start: int, stop: int) -> Iterator[str]:
-        return self.fakes.file_uuids(batch.batch_id, start, stop)
-
-    def page_bytes(self, batch: Batch, request: PageRequest) -> bytes:
-        """The extracts response body for one page, as JSON bytes.
-
-        A page whose documents have all finished can no longer change (its batch's timing is
-        fixed at upload, and no option changes a finished document), so it is kept (in a
-        bounded cache) and reading it again costs a lookup, not generating it again.
-        """
-        key = (batch.serial, request.page, request.per_page)
-        cached = self.pages.get(key)
-        if cached is not None:
-            return cached
-        body, final = self.page(batch, request)
-        data = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-        if final:
-            self.pages.put(key, data)
-        return data
-
-    def page(self, batch: Batch, request: PageRequest) -> tuple[dict[str, object], bool]:
-        """The extracts response body for one page of ``batch``, and whether it is final."""
-        window = PageWindow(request.page, request.per_page, batch.count)
-        now = self.now()
-        data = []
-        final = True
-        for index in window.indices():
-            item = self.document(batch, index, now)
-            if item is None or (item["file_data"] is None and "error_code" not in item):
-                final = False
-            if item is not None:
-                data.append(item)
-        return {
-            "data": data,
-            "page": window.page,
-            "per_page": window.per_page,
-            "total_pages": window.total_pages,
-            "total_items": window.total_items,
-            "has_next": window.has_next,
-            "has_prev": window.has_prev,
-        }, final
-
-    def document(self, batch: Batch, index: int, now: datetime) -> dict[str, object] | None:
-        """Document ``index`` as the extracts page shows it at ``now`` (None: left out)."""
-        document_id = batch.documents.document_id(index)
-        if index in batch.fixed:
-            return {"document_id": document_id, "file_data": dict(batch.fixed[index])}
-        traits = batch.documents.traits(index)
-        fraction = self.fakes.processing_fraction(batch.batch_id, index)
-        if now < batch.created_at + batch.timing.ready_after(fraction, traits.slow):
-            if self.options.pending_documents == "omit":
-                return None
-            return {"document_id": document_id, "file_data": None}
-        if traits.outcome != "extracted":
-            text = FAILED if traits.outcome == "failed" else UNIDENTIFIED
-            return {"document_id": document_id, "file_data": None, **errors.envelope(422, text)}
-        file_data = self.fakes.file_data(batch.batch_id, index, batch.created_at, traits)
-        return {"document_id": document_id, "file_data": file_data}
-
-    def evict(self, incoming: int = 0) -> None:
-        """Drop batches past retention, then the oldest while over the count or size cap."""
-        cutoff = self.now() - timedelta(days=self.options.retention_days)
-        for batch_id in [
-            k for k, b in self.batches.items() if not b.pinned and b.created_at < cutoff
-        ]:
-            del self.batches[batch_id]
-        unpinned = [k for k, b in self.batches.items() if not b.pinned]
-        held = sum(self.batches[k].documents.nbytes() for k in unpinned) + incoming
-        for batch_id in unpinned:
-            if len(self.batches) < self.options.max_batches and (
-                held <= self.options.max_metadata_bytes
-            ):
-                break
-            held -= self.batches.pop(batch_id).documents.nbytes()
-
-    def _new_batch_id(self, now: datetime) -> str:
-        stamp = now.astimezone(UTC).strftime("%Y%m%d%H%M%S")
-        while True:
-            batch_id = f"BATCH-{self.ctx.ids.digits(5)}-{self.ctx.ids.letters(5)}-{stamp}"
-            if batch_id not in self.batches:
-                return batch_id
-
-    def _add(self, batch: Batch) -> None:
-        batch.serial = next(self.serials)
-        self.batches[batch.batch_id] = batch
+def _seed(batch_id: str, documents: Documents, timing: Timing) -> Batch:
+    created_at = _stamp(batch_id)
+    return Batch(batch_id, None, "POC_CDL", created_at, documents, timing, f"seed/{batch_id}")
 
 
 def _stamp(batch_id: str) -> datetime:
     """The upload instant a batch id ends with (``...-YYYYMMDDhhmmss``), in UTC."""
     return datetime.strptime(batch_id[-14:], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+
+
+# -- auth ----------------------------------------------------------------------------------
+
+
+def authorize(client_id: str, client_secret: str) -> Client:
+    """The client these credentials name, or HelloAtlas's 401."""
+    client = CLIENTS.get(client_id)
+    if client is None or not credentials.same(client_secret, client.client_secret):
+        raise errors.InvalidClientCredentials()
+    return client
+
+
+def verify(signer: TokenSigner, token: str) -> Client:
+    """The client a ``Token`` header belongs to, or HelloAtlas's 401."""
+    try:
+        client = CLIENTS.get(signer.subject(token))
+    except TokenRejected as exc:
+        raise (
+            errors.ExpiredToken if exc.problem is Problem.EXPIRED else errors.InvalidToken
+        )() from None
+    if client is None:
+        raise errors.InvalidToken()
+    return client
+
+
+# -- batches -------------------------------------------------------------------------------
+
+
+def batch_id(number: NumberedId, now: datetime) -> str:
+    """``BATCH-nnnnn-AAAAA-<UTC timestamp>`` for the batch numbered ``number``."""
+    stamp = now.astimezone(UTC).strftime("%Y%m%d%H%M%S")
+    return f"BATCH-{number.digits(5)}-{number.letters(5)}-{stamp}"
+
+
+def new_batch(ctx: Context, batch_id: str, owner: str, upload: Multiupload, now: datetime) -> Batch:
+    """A batch uploaded at ``now``, with the timing the options give now (fixed from then on)."""
+    timing = Timing.of(ctx)
+    hasher = hashlib.blake2b(digest_size=16)
+    hasher.update(repr((batch_id, now.isoformat(), timing)).encode())
+    hasher.update(upload.documents.digest().encode())
+    documents = upload.documents
+    return Batch(batch_id, owner, upload.product_type, now, documents, timing, hasher.hexdigest())
+
+
+def owned(batch: Batch | None, owner: str) -> Batch:
+    """The batch, if ``owner`` may see it (seeded ones are everyone's); else HelloAtlas's 400."""
+    if batch is None or batch.owner not in (None, owner):
+        raise errors.InvalidBatchId()
+    return batch

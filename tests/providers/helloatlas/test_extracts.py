@@ -283,3 +283,18 @@ def test_extracts_a_page_with_unfinished_documents_changes_as_they_finish(
     after = helloatlas.get(EXTRACTS, params=params, headers=headers).json()
     assert all(d["file_data"] is None for d in before["data"])
     assert all(d["file_data"] is not None for d in after["data"])
+
+
+def test_extracts_a_finished_page_is_rendered_afresh_when_the_clock_is_set_back(
+    helloatlas: TestClient,
+) -> None:
+    headers = auth(helloatlas)
+    batch_id = upload(helloatlas, headers, numbered(5))
+    advance(helloatlas, ALL_DONE)
+    assert all(
+        isinstance(d["file_data"], dict) for d in documents(extracts(helloatlas, headers, batch_id))
+    )
+    response = helloatlas.post("http://testserver/_sim/clock/set", json={"now": START.isoformat()})
+    assert response.status_code == 200
+    headers = auth(helloatlas)
+    assert all(d["file_data"] is None for d in documents(extracts(helloatlas, headers, batch_id)))

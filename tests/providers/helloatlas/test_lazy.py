@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from simulator.providers.helloatlas.models import HelloAtlasStore
+from simulator.providers.helloatlas.models import BATCHES
+from simulator.store import Store
 from tests.providers.helloatlas.conftest import advance, auth, documents, extracts
 
 MILLION = 1_000_000
@@ -24,9 +26,14 @@ def multiupload_body(entries: list[bytes] | None = None, count: int = 0) -> byte
 
 
 def metadata_bytes(app: Starlette, batch_id: str) -> int:
-    store = app.state.sim.runtimes["helloatlas"].store
-    assert isinstance(store, HelloAtlasStore)
-    return store.batches[batch_id].documents.nbytes()
+    store: Store = app.state.sim.runtimes["helloatlas"].context.store
+
+    async def held() -> int:
+        batch = await store.get(BATCHES, batch_id)
+        assert batch is not None
+        return batch.documents.nbytes()
+
+    return asyncio.run(held())
 
 
 def test_million_document_batch_is_created_and_its_last_page_read(
