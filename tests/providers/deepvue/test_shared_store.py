@@ -7,37 +7,30 @@ with two apps built in one process, handed the same ``MemoryStore`` and the same
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 
 import pytest
 from starlette.testclient import TestClient
 
-from simulator import ManualClock, MemoryStore, Settings, Store, create_app
+from simulator import ManualClock, MemoryStore
 from tests.providers.deepvue.conftest import BASE, advance, auth
 from tests.providers.deepvue.test_batches import STATUS, status, submit
+from tests.providers.shared_store import clients
 
 CSV = b"vpa\nrahul@okaxis\n"
-
-
-@contextmanager
-def clients(clock: ManualClock, *stores: Store, seed: int = 7) -> Iterator[list[TestClient]]:
-    with ExitStack() as stack:
-        apps = [create_app(Settings(seed=seed), clock=clock, store=store) for store in stores]
-        yield [stack.enter_context(TestClient(app, base_url=BASE)) for app in apps]
 
 
 @pytest.fixture
 def pair(clock: ManualClock) -> Iterator[list[TestClient]]:
     """Two apps with the same seed on one store."""
     store = MemoryStore()
-    with clients(clock, store, store) as both:
+    with clients(clock, BASE, store, store) as both:
         yield both
 
 
 @pytest.fixture
 def strangers(clock: ManualClock) -> Iterator[list[TestClient]]:
     """Two apps with the same seed, each on a store of its own."""
-    with clients(clock, MemoryStore(), MemoryStore()) as both:
+    with clients(clock, BASE, MemoryStore(), MemoryStore()) as both:
         yield both
 
 
@@ -74,10 +67,10 @@ def test_two_apps_on_one_store_hand_out_one_sequence_of_ids(
     shared = [str(submit(client, headers, CSV)["request_id"]) for client in (one, two, two, one)]
     assert len(set(shared)) == 4
     # The same seed alone hands out the same ids in the same order.
-    with clients(clock, MemoryStore()) as (alone,):
+    with clients(clock, BASE, MemoryStore()) as (alone,):
         headers = auth(alone)
         assert [str(submit(alone, headers, CSV)["request_id"]) for _ in range(4)] == shared
     # Two apps on stores of their own repeat each other's ids (as two workers did).
-    with clients(clock, MemoryStore(), MemoryStore()) as (first, second):
+    with clients(clock, BASE, MemoryStore(), MemoryStore()) as (first, second):
         ids = [str(submit(c, auth(c), CSV)["request_id"]) for c in (first, second)]
         assert ids[0] == ids[1]

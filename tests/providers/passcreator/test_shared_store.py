@@ -6,17 +6,13 @@ will in a backend that keeps records outside the process.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from datetime import datetime
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import pytest
 from starlette.testclient import TestClient
 
-from simulator import ManualClock, MemoryStore, Settings, Store, create_app
-from simulator.store import Table
+from simulator import ManualClock, MemoryStore
 from tests.providers.passcreator.conftest import (
     BASE,
     DAVID,
@@ -31,22 +27,16 @@ from tests.providers.passcreator.conftest import (
     process,
     where,
 )
+from tests.providers.shared_store import JsonStore, clients
 
 R = TypeVar("R")
-
-
-@contextmanager
-def clients(clock: ManualClock, *stores: Store, seed: int = 7) -> Iterator[list[TestClient]]:
-    with ExitStack() as stack:
-        apps = [create_app(Settings(seed=seed), clock=clock, store=store) for store in stores]
-        yield [stack.enter_context(TestClient(app, base_url=BASE)) for app in apps]
 
 
 @pytest.fixture
 def pair(clock: ManualClock) -> Iterator[list[TestClient]]:
     """Two apps with the same seed on one store."""
     store = MemoryStore()
-    with clients(clock, store, store) as both:
+    with clients(clock, BASE, store, store) as both:
         yield both
 
 
@@ -109,43 +99,11 @@ def test_two_apps_on_one_store_hand_out_one_sequence_of_ids(
     shared = [bulk_create(client, items("x")) for client in (one, two, two, one)]
     assert len(set(shared)) == 4
     # The same seed alone hands out the same ids in the same order.
-    with clients(clock, MemoryStore()) as (alone,):
+    with clients(clock, BASE, MemoryStore()) as (alone,):
         assert [bulk_create(alone, items("x")) for _ in range(4)] == shared
 
 
 # -- records through the codec ---------------------------------------------------------------
-
-
-class JsonStore(MemoryStore):
-    """A memory store that keeps each record as it would come back from JSON."""
-
-    def scoped(self, prefix: str, *, now: Callable[[], datetime] | None = None) -> JsonStore:
-        return JsonStore(f"{self.prefix}{prefix}/", now=now or self._now, _data=self._data)
-
-    async def put(
-        self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
-    ) -> None:
-        await super().put(table, key, through_json(table, value), expires_at=expires_at)
-
-    async def put_if_absent(
-        self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
-    ) -> tuple[R, bool]:
-        return await super().put_if_absent(
-            table, key, through_json(table, value), expires_at=expires_at
-        )
-
-    async def update(self, table: Table[R], key: str, change: Callable[[R], R]) -> R | None:
-        return await super().update(table, key, lambda old: through_json(table, change(old)))
-
-
-def through_json(table: Table[R], value: R) -> R:
-    text = json.dumps(table.codec.dump(value))
-    back = table.codec.load(json.loads(text))
-    # The text too, not only ==: 1 == 1.0 == True, but a property that came back another
-    # type would read differently to a client.
-    assert back == value, f"{table.name}: {value!r} came back {back!r}"
-    assert json.dumps(table.codec.dump(back)) == text, f"{table.name}: {text} changed"
-    return back
 
 
 def a_day_of_passcreator(client: TestClient) -> list[str]:
@@ -184,10 +142,10 @@ def a_day_of_passcreator(client: TestClient) -> list[str]:
 
 def test_every_record_round_trips_through_its_codec_and_json(clock: ManualClock) -> None:
     start = clock.now()
-    with clients(clock, MemoryStore()) as (plain,):
+    with clients(clock, BASE, MemoryStore()) as (plain,):
         expected = a_day_of_passcreator(plain)
     clock.set(start)
-    with clients(clock, JsonStore()) as (stored,):
+    with clients(clock, BASE, JsonStore()) as (stored,):
         assert a_day_of_passcreator(stored) == expected
     assert '"score":1.0' in expected[-2]
     assert '"vip":false' in expected[-2]
