@@ -192,10 +192,11 @@ async def every_pass(store: Store, pc: Passcreator) -> AsyncIterator[Pass]:
 
 
 async def selected(
-    ctx: Context, pc: Passcreator, account: Account, query: Query
+    ctx: Context, store: Store, pc: Passcreator, account: Account, query: Query
 ) -> AsyncIterator[Pass]:
+    """The passes of ``account`` that exist by now and that ``query`` selects, oldest first."""
     now = ctx.now()
-    async for item in every_pass(ctx.store, pc):
+    async for item in every_pass(store, pc):
         if models.visible(item, account, now) and query.matches(models.pass_fields(item, now)):
             yield item
 
@@ -204,7 +205,9 @@ async def user_ids_in_use(
     tx: Store, pc: Passcreator, account: Account, wanted: set[str]
 ) -> set[str]:
     """Which of ``wanted`` a pass of ``account`` holds, or will once its updates apply."""
-    in_use = set()
+    in_use: set[str] = set()
+    if not wanted:
+        return in_use
     for item in pc.seed_passes.values():
         current = await tx.get(SEED_CHANGES, item.identifier) or item
         if current.account == account.id and current.final_user_provided_id() in wanted:
@@ -360,7 +363,7 @@ async def update_passes(request: Request, ctx: Context, pc: Passcreator) -> Resp
         raise errors.InvalidFilter(str(exc)) from None
     process_id = (await ctx.next_id("process")).uuid()
     async with ctx.store.transaction() as tx:
-        chosen = [item async for item in selected(ctx, pc, account, query)]
+        chosen = [item async for item in selected(ctx, tx, pc, account, query)]
         await models.processes_retention(ctx.options).make_room(tx, PROCESSES)
         await make_room_for_passes(tx, ctx, pc, 0)
         process = models.new_process(ctx, process_id, account, len(chosen), [])
@@ -381,7 +384,7 @@ async def list_passes(request: Request, ctx: Context, pc: Passcreator) -> Respon
     # One more than a page tells whether there is a next one.
     found: list[Pass] = []
     seen = 0
-    async for item in selected(ctx, pc, account, query):
+    async for item in selected(ctx, ctx.store, pc, account, query):
         if seen >= start:
             found.append(item)
             if len(found) > size:

@@ -96,11 +96,18 @@ def test_two_apps_on_one_store_hand_out_one_sequence_of_ids(
     pair: list[TestClient], clock: ManualClock
 ) -> None:
     one, two = pair
-    shared = [bulk_create(client, items("x")) for client in (one, two, two, one)]
+    shared = [bulk_create(client, items("x", "y")) for client in (one, two, two, one)]
     assert len(set(shared)) == 4
+    advance(one, 60)
+    passes = [p["identifier"] for p in listed(two, where("batch", "equals", "shared"))]
+    assert len(set(passes)) == 8
     # The same seed alone hands out the same ids in the same order.
     with clients(clock, BASE, MemoryStore()) as (alone,):
-        assert [bulk_create(alone, items("x")) for _ in range(4)] == shared
+        assert [bulk_create(alone, items("x", "y")) for _ in range(4)] == shared
+        advance(alone, 60)
+        assert [p["identifier"] for p in listed(alone, where("batch", "equals", "shared"))] == (
+            passes
+        )
 
 
 # -- records through the codec ---------------------------------------------------------------
