@@ -438,10 +438,9 @@ def check_bulk(options: PasscreatorOptions, items: list[object]) -> None:
         raise errors.InvalidBody(errors.BULK_TOO_LARGE.format(limit=options.max_bulk_items))
 
 
-def new_process(
-    ctx: Context, identifier: str, account: Account, total: int, failures: list[Failure]
-) -> Process:
-    return Process(identifier, account.id, ctx.now(), total, step_us(ctx), tuple(failures))
+def new_process(ctx: Context, identifier: str, account: Account, total: int) -> Process:
+    """A process of ``total`` items started now; its failures are added as they are decided."""
+    return Process(identifier, account.id, ctx.now(), total, step_us(ctx))
 
 
 def bulk_create(

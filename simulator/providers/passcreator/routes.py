@@ -231,18 +231,20 @@ async def user_ids_in_use(
 
 async def index_user_ids(tx: Store, pc: Passcreator, passes: Iterable[Pass]) -> None:
     """Record which passes hold each userProvidedId they take on (seeded ones are looked at
-    directly)."""
+    directly); one read and one write per userProvidedId."""
+    added: dict[str, list[str]] = {}
     for item in passes:
         if item.identifier in pc.seed_passes:
             continue
         values = [dict(item.values), *(dict(u.values) for u in item.updates)]
         for user_id in {v.get("userProvidedId") for v in values}:
-            if not isinstance(user_id, str) or not user_id:
-                continue
-            key = user_id_key(item.account, user_id)
-            holders = await tx.get(USER_IDS, key) or Holders()
-            if item.identifier not in holders.identifiers:
-                await tx.put(USER_IDS, key, Holders((*holders.identifiers, item.identifier)))
+            if isinstance(user_id, str) and user_id:
+                added.setdefault(user_id_key(item.account, user_id), []).append(item.identifier)
+    for key, identifiers in added.items():
+        holders = await tx.get(USER_IDS, key) or Holders()
+        new = [i for i in dict.fromkeys(identifiers) if i not in holders.identifiers]
+        if new:
+            await tx.put(USER_IDS, key, Holders((*holders.identifiers, *new)))
 
 
 async def save_changed(tx: Store, pc: Passcreator, passes: Iterable[Pass]) -> None:
@@ -337,7 +339,7 @@ async def _create_bulk(
         await retention.make_room(tx, PROCESSES)
         await make_room_for_passes(tx, ctx, pc, len(items))
         in_use = await user_ids_in_use(tx, pc, account, models.enforced_user_ids(items))
-        process = models.new_process(ctx, process_id, account, len(items), [])
+        process = models.new_process(ctx, process_id, account, len(items))
         process, made = models.bulk_create(ctx, process, account, items, identifiers, in_use)
         await save_process(tx, ctx, process)
         for item in made:
@@ -366,7 +368,7 @@ async def update_passes(request: Request, ctx: Context, pc: Passcreator) -> Resp
         chosen = [item async for item in selected(ctx, tx, pc, account, query)]
         await models.processes_retention(ctx.options).make_room(tx, PROCESSES)
         await make_room_for_passes(tx, ctx, pc, 0)
-        process = models.new_process(ctx, process_id, account, len(chosen), [])
+        process = models.new_process(ctx, process_id, account, len(chosen))
         process, changed = models.bulk_update(process, chosen, values, ctx.now())
         await save_process(tx, ctx, process)
         await save_changed(tx, pc, changed)
