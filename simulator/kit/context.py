@@ -51,3 +51,8 @@ class ProviderContext(Generic[OptionsT]):
         """
         n = await self.store.incr(f"ids/{scope}")
         return self.ids.numbered(scope, n)
+
+    async def next_ids(self, scope: str, count: int) -> list[NumberedId]:
+        """The next ``count`` ids of ``scope`` at once (one counter step), in order."""
+        last = await self.store.incr(f"ids/{scope}", count)
+        return [self.ids.numbered(scope, n) for n in range(last - count + 1, last + 1)]

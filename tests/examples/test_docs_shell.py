@@ -92,8 +92,8 @@ PASSCREATOR_EXPECTED: dict[str, Expected] = {
     ],
     "-d @bulk.json": ['"total":5000,', '"status":"in progress","errors":null}'],
     'operator: "equals", value: ["walk-7"]': [
-        '{"identifier":"7d54007d-055d-45fc-a22b-c8f33bb439e1","userProvidedId":"walk-7",'
-        '"barcodeValue":"0db83a3a702c7b.75774004","firstname":"Guest 7",'
+        '{"identifier":"fbf5f14e-2f10-41f8-8047-da3af77b3e61","userProvidedId":"walk-7",'
+        '"barcodeValue":"5f440ae033a5d0.83755453","firstname":"Guest 7",'
     ],
     '"tier": "gold"': [
         '{"current":4998,"total":4998,',

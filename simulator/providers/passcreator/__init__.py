@@ -21,13 +21,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from simulator.kit.context import ProviderContext
-from simulator.kit.errors import ProviderError
 from simulator.kit.provider import Provider
 from simulator.providers.passcreator import errors
 from simulator.providers.passcreator.models import (
     TEST_ACCOUNTS,
     PasscreatorOptions,
-    PasscreatorStore,
+    start,
 )
 from simulator.providers.passcreator.routes import ROUTES
 
@@ -45,22 +44,14 @@ def _credentials(ctx: ProviderContext) -> Mapping[str, object]:
     }
 
 
-def _rate_limited(retry_after: int, ctx: ProviderContext) -> ProviderError:
-    return errors.TooManyRequests(retry_after)
-
-
-def _error_for_status(status: int, ctx: ProviderContext) -> ProviderError:
-    return errors.StatusError(status)
-
-
 PROVIDER = Provider(
     name="passcreator",
     title="Passcreator API v3 bulk operations",
     routes=ROUTES,
-    store_factory=PasscreatorStore,
+    store_factory=start,
     errors=errors.CATALOGUE,
-    error_for_status=_error_for_status,
-    rate_limited=_rate_limited,
+    error_for_status=errors.StatusError.for_status,
+    rate_limited=errors.TooManyRequests.for_retry,
     credentials=_credentials,
     options_type=PasscreatorOptions,
 )

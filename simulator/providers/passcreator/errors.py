@@ -33,6 +33,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import ClassVar
 
+from simulator.kit import errors as kit
 from simulator.kit.errors import ProviderError
 
 MISSING_API_KEY = "No API key provided. Send your API key in the Authorization header."
@@ -70,6 +71,7 @@ UPDATE_FAILED = "The pass could not be updated."
 class PasscreatorError(ProviderError):
     """The v3 envelope with ``success: false``, ``count: 0`` and ``data: []``."""
 
+    in_catalogue = False
     status_code = 400
     message: ClassVar[str]
 
@@ -130,16 +132,9 @@ class BodyTooLarge(PasscreatorError):
     message = BODY_TOO_LARGE.format(limit=10_000_000)
 
 
-class TooManyRequests(PasscreatorError):
+class TooManyRequests(kit.RateLimitError, PasscreatorError):
     status_code = 429
     message = "Too many requests"
-
-    def __init__(self, retry_after: int | None = None) -> None:
-        super().__init__()
-        self.retry_after = retry_after
-
-    def headers(self) -> dict[str, str]:
-        return {"retry-after": str(self.retry_after)} if self.retry_after is not None else {}
 
 
 class InternalServerError(PasscreatorError):
@@ -147,13 +142,15 @@ class InternalServerError(PasscreatorError):
     message = "Internal server error"
 
 
-class StatusError(PasscreatorError):
+class StatusError(kit.StatusError):
     """Any status (an unknown path, a wrong method, a fault): the reason phrase as the error,
     except that every 404 reads "Object not found", as an unknown process does."""
 
-    def __init__(self, status: int) -> None:
-        self.status_code = status
-        super().__init__(OBJECT_NOT_FOUND if status == 404 else reason(status))
+    in_catalogue = False
+
+    def body(self) -> object:
+        message = OBJECT_NOT_FOUND if self.status_code == 404 else self.phrase
+        return envelope(self.status_code, [], errors=[message], count=0)
 
 
 def reason(status: int) -> str:
@@ -183,17 +180,4 @@ def envelope(
     }
 
 
-CATALOGUE: tuple[type[ProviderError], ...] = (
-    MissingApiKey,
-    InvalidApiKey,
-    BearerPrefixNotAccepted,
-    ObjectNotFound,
-    InvalidJson,
-    InvalidBody,
-    InvalidItem,
-    InvalidFilter,
-    InvalidParameter,
-    BodyTooLarge,
-    TooManyRequests,
-    InternalServerError,
-)
+CATALOGUE = kit.catalogue(__name__)

@@ -1,4 +1,4 @@
-"""Passcreator's state: test accounts and their templates, passes, and bulk processes.
+"""Passcreator's records and rules: test accounts and their templates, passes, bulk processes.
 
 A bulk process works through its items at ``items_per_second`` (divided by ``--time-scale``)::
 
@@ -7,19 +7,25 @@ A bulk process works through its items at ``items_per_second`` (divided by ``--t
 a pure function of (createdOn, now, rate): nothing runs in the background. Everything about the
 items is decided when the process is submitted; item k's outcome (its pass created or updated,
 or its error) takes effect at the instant ``current`` passes k, and not before.
+
+Pure: nothing here reads or writes the store. A handler loads the records, calls these rules
+(which raise Passcreator's errors), saves what they return, and renders it.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
-import secrets
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
+from simulator.ids import IdFactory
+from simulator.kit import credentials
 from simulator.kit.context import ProviderContext
+from simulator.kit.retention import Retention
 from simulator.providers.passcreator import errors
 from simulator.providers.passcreator.fakes import (
     SEED_PASSES,
@@ -29,22 +35,29 @@ from simulator.providers.passcreator.fakes import (
     fail_text,
     generated_barcode,
     locked_text,
-    pass_links,
 )
-from simulator.providers.passcreator.query import Query
 from simulator.settings import SettingsError
+from simulator.store import Table
 
 __all__ = [
+    "PASSES",
+    "PROCESSES",
+    "SEED_CHANGES",
     "TEST_ACCOUNTS",
+    "USER_IDS",
     "Account",
+    "Draft",
+    "Holders",
     "Pass",
+    "Passcreator",
     "PasscreatorOptions",
-    "PasscreatorStore",
     "Process",
     "Template",
 ]
 
 Scalar = str | int | float | bool | None
+# A pass's field values, in order: (name, value) pairs, so that the record stays frozen.
+Values = tuple[tuple[str, Scalar], ...]
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_PAGE_SIZE = 100
@@ -94,6 +107,9 @@ class PasscreatorOptions:
             raise SettingsError(f"passcreator.page_size must be from 1 to {MAX_PAGE_SIZE}")
 
 
+Context = ProviderContext[PasscreatorOptions]
+
+
 @dataclass(frozen=True, slots=True)
 class Template:
     identifier: str
@@ -128,17 +144,18 @@ TEST_ACCOUNTS = (
         (Template("6fcf1fc9-48ef-4816-b60a-9d67eeb37fef", "Coffee Membership"),),
     ),
 )
+ACCOUNTS_BY_KEY = {account.api_key: account for account in TEST_ACCOUNTS}
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Update:
     """Field values a pass takes on at ``at``."""
 
     at: datetime
-    values: dict[str, Scalar]
+    values: Values
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Pass:
     """One pass; it exists from ``created_at`` and takes on each update at its instant."""
 
@@ -146,11 +163,10 @@ class Pass:
     account: str
     template_id: str
     created_at: datetime
-    values: dict[str, Scalar]
+    values: Values
     barcode_generated: bool
     modified_at: datetime
-    updates: list[Update] = field(default_factory=list)
-    pinned: bool = False
+    updates: tuple[Update, ...] = ()
 
     def exists(self, now: datetime) -> bool:
         return now >= self.created_at
@@ -167,20 +183,25 @@ class Pass:
 
     def final_user_provided_id(self) -> Scalar:
         """The userProvidedId once every update, pending ones included, has applied."""
-        value = self.values.get("userProvidedId")
+        value = dict(self.values).get("userProvidedId")
         for update in self.updates:
-            value = update.values.get("userProvidedId", value)
+            value = dict(update.values).get("userProvidedId", value)
         return value
 
-    def schedule(self, update: Update, now: datetime) -> None:
-        bisect.insort(self.updates, update, key=lambda u: u.at)
-        # Fold what is already in effect, so the pending list stays short.
-        due = sum(1 for u in self.updates if u.at <= now)
-        due = max(due, len(self.updates) - MAX_PENDING_UPDATES)
-        for done in self.updates[:due]:
-            self.values.update(done.values)
-            self.modified_at = max(self.modified_at, done.at)
-        del self.updates[:due]
+    def scheduled(self, update: Update, now: datetime) -> Pass:
+        """This pass with ``update`` to come; what is already in effect is folded in, so the
+        pending list stays short."""
+        updates = list(self.updates)
+        bisect.insort(updates, update, key=lambda u: u.at)
+        due = sum(1 for u in updates if u.at <= now)
+        due = max(due, len(updates) - MAX_PENDING_UPDATES)
+        values, modified = dict(self.values), self.modified_at
+        for done in updates[:due]:
+            values.update(done.values)
+            modified = max(modified, done.at)
+        return dataclasses.replace(
+            self, values=tuple(values.items()), modified_at=modified, updates=tuple(updates[due:])
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +213,7 @@ class Failure:
     message: str
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Process:
     """A bulk operation; its progress is derived from the clock."""
 
@@ -201,8 +222,7 @@ class Process:
     created_at: datetime
     total: int
     step_us: Fraction  # microseconds per item; 0 when time is scaled to nothing
-    failures: list[Failure] = field(default_factory=list)
-    pinned: bool = False
+    failures: tuple[Failure, ...] = ()
 
     def current(self, now: datetime) -> int:
         if self.step_us == 0:
@@ -237,12 +257,74 @@ class Process:
 
 
 @dataclass(frozen=True, slots=True)
+class Holders:
+    """The passes that hold (or will hold) one userProvidedId of one account."""
+
+    identifiers: tuple[str, ...] = ()
+
+
+PROCESSES = Table("processes", Process)
+PASSES = Table("passes", Pass)
+# A seeded pass a client changed: kept apart from PASSES, so that it is never evicted.
+SEED_CHANGES = Table("seed_passes", Pass)
+USER_IDS = Table("user_ids", Holders)
+
+
+def user_id_key(account: str, user_id: str) -> str:
+    return f"{account}/{user_id}"
+
+
+@dataclass(frozen=True, slots=True)
 class Draft:
     """A create item that passed validation."""
 
     template_id: str
-    values: dict[str, Scalar]
+    values: Values
     barcode_generated: bool
+
+
+@dataclass
+class Passcreator:
+    """What one app's Passcreator holds besides its records, fixed when it starts (or
+    resets): the seed page's process and the seeded passes (in their order)."""
+
+    seed_process: Process
+    seed_passes: dict[str, Pass]
+
+
+def step_us(ctx: Context) -> Fraction:
+    """Microseconds per item for a process started now (0 when time is scaled away)."""
+    scale = _decimal(ctx.settings.time_scale)
+    return Fraction(10**6) * scale / _decimal(ctx.options.items_per_second)
+
+
+def _decimal(value: float) -> Fraction:
+    return Fraction(repr(float(value)))
+
+
+def start(ctx: Context) -> Passcreator:
+    """The provider record's ``store_factory``."""
+    if not math.isfinite(ctx.settings.time_scale):
+        raise SettingsError("time_scale must be finite")
+    now = ctx.now()
+    seed = Process(SEED_PROCESS, None, now, SEED_PROCESS_TOTAL, step_us(ctx))
+    # Started just long enough ago to be exactly SEED_PROCESS_DONE items in.
+    seed = dataclasses.replace(seed, created_at=now - (seed.reached_at(SEED_PROCESS_DONE) - now))
+    account = TEST_ACCOUNTS[0]
+    passes = {}
+    for raw in SEED_PASSES:
+        values: dict[str, Scalar] = {"groupingIdentifier": None, "voided": False}
+        values.update((k, v) for k, v in raw.items() if k != "identifier")
+        passes[str(raw["identifier"])] = Pass(
+            str(raw["identifier"]),
+            account.id,
+            account.templates[0].identifier,
+            now - timedelta(days=1),
+            tuple(values.items()),
+            barcode_generated=True,
+            modified_at=now - timedelta(days=1),
+        )
+    return Passcreator(seed, passes)
 
 
 def format_time(instant: datetime) -> str:
@@ -250,313 +332,240 @@ def format_time(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime(TIME_FORMAT)
 
 
-def _decimal(value: float) -> Fraction:
-    return Fraction(repr(float(value)))
+# -- auth ----------------------------------------------------------------------------------
 
 
-@dataclass
-class PasscreatorStore:
-    ctx: ProviderContext
-    accounts: dict[str, Account] = field(init=False)
-    passes: dict[str, Pass] = field(init=False)
-    processes: dict[str, Process] = field(init=False)
-    user_ids: dict[tuple[str, str], set[str]] = field(init=False)
-
-    @property
-    def options(self) -> PasscreatorOptions:
-        """Read live: ``/_sim/options`` may change them while the simulator runs."""
-        options: PasscreatorOptions = self.ctx.options
-        return options
-
-    def step_us(self) -> Fraction:
-        """Microseconds per item for a process started now (0 when time is scaled away)."""
-        scale = _decimal(self.ctx.settings.time_scale)
-        return Fraction(10**6) * scale / _decimal(self.options.items_per_second)
-
-    def __post_init__(self) -> None:
-        if not math.isfinite(self.ctx.settings.time_scale):
-            raise SettingsError("time_scale must be finite")
-        self.accounts = {a.api_key: a for a in TEST_ACCOUNTS}
-        self.passes = {}
-        self.processes = {}
-        self.user_ids = {}
-        now = self.now()
-        seed = Process(SEED_PROCESS, None, now, SEED_PROCESS_TOTAL, self.step_us(), pinned=True)
-        # Started just long enough ago to be exactly SEED_PROCESS_DONE items in.
-        seed.created_at = now - (seed.reached_at(SEED_PROCESS_DONE) - now)
-        self.processes[seed.identifier] = seed
-        account = TEST_ACCOUNTS[0]
-        for raw in SEED_PASSES:
-            values: dict[str, Scalar] = {"groupingIdentifier": None, "voided": False}
-            values.update((k, v) for k, v in raw.items() if k != "identifier")
-            self._add_pass(
-                Pass(
-                    str(raw["identifier"]),
-                    account.id,
-                    account.templates[0].identifier,
-                    now - timedelta(days=1),
-                    values,
-                    barcode_generated=True,
-                    modified_at=now - timedelta(days=1),
-                    pinned=True,
-                )
-            )
-
-    def now(self) -> datetime:
-        return self.ctx.clock.now()
-
-    # -- auth ------------------------------------------------------------------------------
-
-    def authenticate(self, header: str | None) -> Account:
-        """The account whose raw API key is the ``Authorization`` header, or the v3 401."""
-        key = (header or "").strip()
-        if not key:
-            raise errors.MissingApiKey()
-        if key[:7].lower() == "bearer ":
-            raise errors.BearerPrefixNotAccepted()
-        for api_key, account in self.accounts.items():
-            if secrets.compare_digest(api_key.encode(), key.encode()):
-                return account
+def authenticate(header: str | None) -> Account:
+    """The account whose raw API key is the ``Authorization`` header, or the v3 401."""
+    key = (header or "").strip()
+    if not key:
+        raise errors.MissingApiKey()
+    if key[:7].lower() == "bearer ":
+        raise errors.BearerPrefixNotAccepted()
+    account = credentials.lookup(ACCOUNTS_BY_KEY, key)
+    if account is None:
         raise errors.InvalidApiKey()
+    return account
 
-    # -- passes ----------------------------------------------------------------------------
 
-    def pass_for(self, identifier: str, account: Account) -> Pass:
-        found = self.passes.get(identifier)
-        if found is None or found.account != account.id or not found.exists(self.now()):
-            raise errors.ObjectNotFound()
-        return found
+# -- passes --------------------------------------------------------------------------------
 
-    def pass_fields(self, item: Pass, now: datetime) -> dict[str, Scalar]:
-        """The pass as the Query Language sees it (and, with the links, as it is rendered)."""
-        values, modified = item.state(now)
-        properties = {k: v for k, v in values.items() if k not in STANDARD_FIELDS}
-        return {
-            "identifier": item.identifier,
-            "templateId": item.template_id,
-            "userProvidedId": values.get("userProvidedId"),
-            "barcodeValue": values.get("barcodeValue"),
-            "groupingIdentifier": values.get("groupingIdentifier"),
-            "voided": bool(values.get("voided")),
-            "createdOn": format_time(item.created_at),
-            "modifiedOn": format_time(modified),
-            **properties,
-        }
 
-    def pass_body(self, item: Pass, *, hide_generated_barcode: bool = False) -> dict[str, object]:
-        fields: dict[str, object] = dict(self.pass_fields(item, self.now()))
-        if hide_generated_barcode and item.barcode_generated:
-            # Created asynchronously: the service does not know the value yet when it answers.
-            fields["barcodeValue"] = None
-        links = pass_links(self.options.public_base_url, item.identifier)
-        ordered = {k: fields.pop(k) for k in ("identifier", "templateId", *STANDARD_FIELDS)}
-        ordered.update({k: fields.pop(k) for k in ("createdOn", "modifiedOn")})
-        return {**ordered, **links, **fields}
+def owned_pass(found: Pass | None, account: Account, now: datetime) -> Pass:
+    """The pass, if ``account`` holds it and it exists by now; else the v3 404."""
+    if found is None or found.account != account.id or not found.exists(now):
+        raise errors.ObjectNotFound()
+    return found
 
-    def list_passes(self, account: Account, query: Query) -> Iterator[Pass]:
-        now = self.now()
-        for item in self.passes.values():
-            visible = item.account == account.id and item.exists(now)
-            if visible and query.matches(self.pass_fields(item, now)):
-                yield item
 
-    def create_one(self, account: Account, raw: object) -> Pass:
-        """A single create: the pass exists at once, or the item's messages come back as 400."""
-        draft, messages = self.check_item(account, raw)
+def visible(item: Pass, account: Account, now: datetime) -> bool:
+    return item.account == account.id and item.exists(now)
+
+
+def pass_fields(item: Pass, now: datetime) -> dict[str, Scalar]:
+    """The pass as the Query Language sees it (and, with the links, as it is rendered)."""
+    values, modified = item.state(now)
+    properties = {k: v for k, v in values.items() if k not in STANDARD_FIELDS}
+    return {
+        "identifier": item.identifier,
+        "templateId": item.template_id,
+        "userProvidedId": values.get("userProvidedId"),
+        "barcodeValue": values.get("barcodeValue"),
+        "groupingIdentifier": values.get("groupingIdentifier"),
+        "voided": bool(values.get("voided")),
+        "createdOn": format_time(item.created_at),
+        "modifiedOn": format_time(modified),
+        **properties,
+    }
+
+
+def new_pass(
+    ids: IdFactory, identifier: str, account: Account, draft: Draft, created_at: datetime
+) -> Pass:
+    """The pass a draft makes, existing from ``created_at``."""
+    values = dict(draft.values)
+    if draft.barcode_generated:
+        values["barcodeValue"] = generated_barcode(ids, identifier)
+    return Pass(
+        identifier,
+        account.id,
+        draft.template_id,
+        created_at,
+        tuple(values.items()),
+        draft.barcode_generated,
+        modified_at=created_at,
+    )
+
+
+def updated(item: Pass, values: Values, now: datetime) -> Pass:
+    """A single update: applies at once, or fails with the update's 400."""
+    message = update_failure(values, item.state(now)[0])
+    if message is not None:
+        raise errors.InvalidItem(message)
+    return item.scheduled(Update(now, values), now)
+
+
+def passes_room(options: PasscreatorOptions, seeds: int, incoming: int) -> Retention:
+    """The cap on stored passes with room for ``incoming`` more; the seeded passes count
+    towards ``max_passes`` but are never dropped. Passes have no retention."""
+    return Retention(timedelta.max, options.max_passes - seeds - incoming + 1)
+
+
+def processes_retention(options: PasscreatorOptions) -> Retention:
+    """Finished processes are kept ``retention_days``; the seed page's counts towards the cap."""
+    return Retention(timedelta(days=options.retention_days), options.max_processes - 1)
+
+
+def process_expires_at(options: PasscreatorOptions, process: Process) -> datetime:
+    # Kept through the whole last instant of its retention, gone just after it.
+    ended = process.finished_at() + timedelta(microseconds=1)
+    return processes_retention(options).expires_at(ended)
+
+
+# -- bulk processes ------------------------------------------------------------------------
+
+
+def owned_process(process: Process | None, account: Account) -> Process:
+    if process is None or process.owner not in (None, account.id):
+        raise errors.ObjectNotFound()
+    return process
+
+
+def check_bulk(options: PasscreatorOptions, items: list[object]) -> None:
+    if not items:
+        raise errors.InvalidBody(errors.BULK_EMPTY)
+    if len(items) > options.max_bulk_items:
+        raise errors.InvalidBody(errors.BULK_TOO_LARGE.format(limit=options.max_bulk_items))
+
+
+def new_process(ctx: Context, identifier: str, account: Account, total: int) -> Process:
+    """A process of ``total`` items started now; its failures are added as they are decided."""
+    return Process(identifier, account.id, ctx.now(), total, step_us(ctx))
+
+
+def bulk_create(
+    ctx: Context,
+    process: Process,
+    account: Account,
+    items: list[object],
+    identifiers: list[str],
+    in_use: set[str],
+) -> tuple[Process, list[Pass]]:
+    """Validate every item now; item k's pass appears when the process reaches it.
+
+    ``in_use`` holds the userProvidedIds of the account's passes; the bulk's own passes are
+    added to it as they are made, so a later item that enforces uniqueness sees them.
+    """
+    failures = []
+    made = []
+    for index, raw in enumerate(items):
+        draft, messages = check_item(ctx.options, account, raw, in_use.__contains__)
         if draft is None:
-            raise errors.InvalidItem(*messages)
-        self.evict(incoming=1)
-        return self._new_pass(account, draft, self.now())
-
-    def update_one(self, account: Account, identifier: str, raw: object) -> Pass:
-        item = self.pass_for(identifier, account)
-        values = self.check_update(raw)
-        now = self.now()
-        message = self._update_failure(values, item.state(now)[0])
-        if message is not None:
-            raise errors.InvalidItem(message)
-        self._schedule(item, Update(now, values), now)
-        return item
-
-    # -- bulk processes --------------------------------------------------------------------
-
-    def process_for(self, identifier: str, account: Account) -> Process:
-        process = self.processes.get(identifier)
-        if process is None or process.owner not in (None, account.id):
-            raise errors.ObjectNotFound()
-        return process
-
-    def process_body(self, process: Process) -> dict[str, object]:
-        now = self.now()
-        return {
-            "current": process.current(now),
-            "total": process.total,
-            "createdOn": format_time(process.created_at),
-            "status": process.status(now),
-            "errors": process.errors(now),
-        }
-
-    def create_bulk(self, account: Account, items: list[object]) -> Process:
-        """Validate every item now; item k's pass appears when the process reaches it."""
-        if not items:
-            raise errors.InvalidBody(errors.BULK_EMPTY)
-        if len(items) > self.options.max_bulk_items:
-            raise errors.InvalidBody(
-                errors.BULK_TOO_LARGE.format(limit=self.options.max_bulk_items)
-            )
-        self.evict(incoming=len(items))
-        process = self._new_process(account, len(items))
-        for index, raw in enumerate(items):
-            draft, messages = self.check_item(account, raw)
-            if draft is None:
-                process.failures.append(Failure(index, _item_key(raw, index), messages[0]))
-            else:
-                self._new_pass(account, draft, process.reached_at(index + 1))
-        return process
-
-    def update_bulk(self, account: Account, query: Query, raw: object) -> Process:
-        """Apply ``raw`` to every pass ``query`` selects now, each when the process reaches it."""
-        values = self.check_update(raw)
-        now = self.now()
-        selected = list(self.list_passes(account, query))
-        self.evict()
-        process = self._new_process(account, len(selected))
-        for index, item in enumerate(selected):
-            current, _ = item.state(now)
-            message = self._update_failure(values, current)
-            if message is not None:
-                key = current.get("userProvidedId") or item.identifier
-                process.failures.append(Failure(index, str(key), message))
-            else:
-                self._schedule(item, Update(process.reached_at(index + 1), values), now)
-        return process
-
-    # -- validation ------------------------------------------------------------------------
-
-    def check_item(self, account: Account, raw: object) -> tuple[Draft | None, list[str]]:
-        """A create item as Passcreator validates it: the draft, or the messages why not."""
-        if not isinstance(raw, dict):
-            return None, [errors.ITEM_NOT_OBJECT]
-        messages = []
-        template_id = raw.get("templateId")
-        if template_id is None or template_id == "":
-            messages.append(errors.ITEM_TEMPLATE_ID_MISSING)
-        elif not isinstance(template_id, str):
-            messages.append(errors.ITEM_FIELD_TYPE.format(field="templateId", kind="a string"))
-        elif self.options.known_templates_only and not account.has_template(template_id):
-            shown = template_id if len(template_id) <= 100 else f"{template_id[:100]}..."
-            messages.append(errors.ITEM_TEMPLATE_NOT_FOUND.format(template_id=shown))
-        enforce = raw.get("enforceUniqueUserProvidedId")
-        if enforce is not None and not isinstance(enforce, bool):
-            messages.append(
-                errors.ITEM_FIELD_TYPE.format(field="enforceUniqueUserProvidedId", kind="a boolean")
-            )
-        values, field_messages = _check_values(raw)
-        messages += field_messages
-        if messages:
-            return None, messages
-        chosen = [fail_text(v) for k, v in values.items() if k != "userProvidedId"]
-        failed = [text for text in chosen if text is not None]
-        if failed:
-            return None, [failed[0] or errors.ITEM_FAILED]
-        user_id = values.get("userProvidedId")
-        if enforce and isinstance(user_id, str) and self._user_id_in_use(account, user_id):
-            return None, [errors.ITEM_USER_PROVIDED_ID_IN_USE.format(user_provided_id=user_id)]
-        generated = not isinstance(values.get("barcodeValue"), str)
-        values.setdefault("userProvidedId", None)
-        values.setdefault("groupingIdentifier", None)
-        values.setdefault("voided", False)
-        assert isinstance(template_id, str)
-        return Draft(template_id, values, generated), []
-
-    def check_update(self, raw: object) -> dict[str, Scalar]:
-        """Update data: the values to set, or a 400 (it applies to every selected pass alike)."""
-        if raw is None:
-            raise errors.InvalidBody(errors.DATA_MISSING)
-        if not isinstance(raw, dict):
-            raise errors.InvalidBody(errors.UPDATE_DATA_INVALID)
-        if "templateId" in raw:
-            raise errors.InvalidBody(errors.TEMPLATE_ID_READ_ONLY)
-        values, messages = _check_values(raw)
-        if messages:
-            raise errors.InvalidBody(*messages)
-        return values
-
-    def _update_failure(
-        self, values: Mapping[str, Scalar], current: Mapping[str, Scalar]
-    ) -> str | None:
-        for key, value in values.items():
-            text = fail_text(value) if key != "userProvidedId" else None
-            if text is not None:
-                return text or errors.UPDATE_FAILED
-        locked = locked_text(current.get("userProvidedId"))
-        if locked is not None:
-            return locked or errors.UPDATE_FAILED
-        return None
-
-    def _user_id_in_use(self, account: Account, user_id: str) -> bool:
-        holders = self.user_ids.get((account.id, user_id), set())
-        for identifier in list(holders):
-            item = self.passes.get(identifier)
-            if item is not None and item.final_user_provided_id() == user_id:
-                return True
-            holders.discard(identifier)
-        return False
-
-    # -- storage ---------------------------------------------------------------------------
-
-    def _new_pass(self, account: Account, draft: Draft, created_at: datetime) -> Pass:
-        identifier = self.ctx.ids.uuid()
-        values = dict(draft.values)
-        if draft.barcode_generated:
-            values["barcodeValue"] = generated_barcode(self.ctx.ids, identifier)
-        item = Pass(
-            identifier,
-            account.id,
-            draft.template_id,
-            created_at,
-            values,
-            draft.barcode_generated,
-            modified_at=created_at,
+            failures.append(Failure(index, _item_key(raw, index), messages[0]))
+            continue
+        created = new_pass(
+            ctx.ids, identifiers[index], account, draft, process.reached_at(index + 1)
         )
-        self._add_pass(item)
-        return item
-
-    def _add_pass(self, item: Pass) -> None:
-        self.passes[item.identifier] = item
-        self._index_user_id(item.account, item.identifier, item.values.get("userProvidedId"))
-
-    def _schedule(self, item: Pass, update: Update, now: datetime) -> None:
-        item.schedule(update, now)
-        self._index_user_id(item.account, item.identifier, update.values.get("userProvidedId"))
-
-    def _index_user_id(self, account: str, identifier: str, user_id: Scalar) -> None:
+        made.append(created)
+        user_id = dict(created.values).get("userProvidedId")
         if isinstance(user_id, str) and user_id:
-            self.user_ids.setdefault((account, user_id), set()).add(identifier)
+            in_use.add(user_id)
+    return dataclasses.replace(process, failures=tuple(failures)), made
 
-    def _new_process(self, account: Account, total: int) -> Process:
-        process = Process(self.ctx.ids.uuid(), account.id, self.now(), total, self.step_us())
-        self.processes[process.identifier] = process
-        return process
 
-    def evict(self, incoming: int = 0) -> None:
-        """Drop finished processes past retention, then the oldest processes and passes over
-        their caps (the seeded ones stay). Passes have no retention: only the cap applies."""
-        cutoff = self.now() - timedelta(days=self.options.retention_days)
-        expired = [
-            k for k, p in self.processes.items() if not p.pinned and p.finished_at() < cutoff
-        ]
-        for identifier in expired:
-            del self.processes[identifier]
-        if len(self.processes) >= self.options.max_processes:
-            unpinned = [k for k, p in self.processes.items() if not p.pinned]
-            for identifier in unpinned[: len(self.processes) - self.options.max_processes + 1]:
-                del self.processes[identifier]
-        excess = len(self.passes) + incoming - self.options.max_passes
-        if excess > 0:
-            oldest = (k for k, p in self.passes.items() if not p.pinned)
-            for identifier in [k for _, k in zip(range(excess), oldest, strict=False)]:
-                del self.passes[identifier]
+def bulk_update(
+    process: Process, selected: list[Pass], values: Values, now: datetime
+) -> tuple[Process, list[Pass]]:
+    """Apply ``values`` to each selected pass when the process reaches it, or fail it."""
+    failures = []
+    changed = []
+    for index, item in enumerate(selected):
+        current, _ = item.state(now)
+        message = update_failure(values, current)
+        if message is not None:
+            key = current.get("userProvidedId") or item.identifier
+            failures.append(Failure(index, str(key), message))
+        else:
+            changed.append(item.scheduled(Update(process.reached_at(index + 1), values), now))
+    return dataclasses.replace(process, failures=tuple(failures)), changed
+
+
+# -- validation ----------------------------------------------------------------------------
+
+
+def check_item(
+    options: PasscreatorOptions, account: Account, raw: object, in_use: Callable[[str], bool]
+) -> tuple[Draft | None, list[str]]:
+    """A create item as Passcreator validates it: the draft, or the messages why not."""
+    if not isinstance(raw, dict):
+        return None, [errors.ITEM_NOT_OBJECT]
+    messages = []
+    template_id = raw.get("templateId")
+    if template_id is None or template_id == "":
+        messages.append(errors.ITEM_TEMPLATE_ID_MISSING)
+    elif not isinstance(template_id, str):
+        messages.append(errors.ITEM_FIELD_TYPE.format(field="templateId", kind="a string"))
+    elif options.known_templates_only and not account.has_template(template_id):
+        shown = template_id if len(template_id) <= 100 else f"{template_id[:100]}..."
+        messages.append(errors.ITEM_TEMPLATE_NOT_FOUND.format(template_id=shown))
+    enforce = raw.get("enforceUniqueUserProvidedId")
+    if enforce is not None and not isinstance(enforce, bool):
+        messages.append(
+            errors.ITEM_FIELD_TYPE.format(field="enforceUniqueUserProvidedId", kind="a boolean")
+        )
+    values, field_messages = _check_values(raw)
+    messages += field_messages
+    if messages:
+        return None, messages
+    chosen = [fail_text(v) for k, v in values.items() if k != "userProvidedId"]
+    failed = [text for text in chosen if text is not None]
+    if failed:
+        return None, [failed[0] or errors.ITEM_FAILED]
+    user_id = values.get("userProvidedId")
+    if enforce and isinstance(user_id, str) and in_use(user_id):
+        return None, [errors.ITEM_USER_PROVIDED_ID_IN_USE.format(user_provided_id=user_id)]
+    generated = not isinstance(values.get("barcodeValue"), str)
+    values.setdefault("userProvidedId", None)
+    values.setdefault("groupingIdentifier", None)
+    values.setdefault("voided", False)
+    assert isinstance(template_id, str)
+    return Draft(template_id, tuple(values.items()), generated), []
+
+
+def enforced_user_ids(items: list[object]) -> set[str]:
+    """The userProvidedIds that items asking for uniqueness name (to look up before deciding)."""
+    return {
+        user_id
+        for raw in items
+        if isinstance(raw, dict)
+        and raw.get("enforceUniqueUserProvidedId") is True
+        and isinstance(user_id := raw.get("userProvidedId"), str)
+    }
+
+
+def check_update(raw: object) -> Values:
+    """Update data: the values to set, or a 400 (it applies to every selected pass alike)."""
+    if raw is None:
+        raise errors.InvalidBody(errors.DATA_MISSING)
+    if not isinstance(raw, dict):
+        raise errors.InvalidBody(errors.UPDATE_DATA_INVALID)
+    if "templateId" in raw:
+        raise errors.InvalidBody(errors.TEMPLATE_ID_READ_ONLY)
+    values, messages = _check_values(raw)
+    if messages:
+        raise errors.InvalidBody(*messages)
+    return tuple(values.items())
+
+
+def update_failure(values: Values, current: Mapping[str, Scalar]) -> str | None:
+    for key, value in values:
+        text = fail_text(value) if key != "userProvidedId" else None
+        if text is not None:
+            return text or errors.UPDATE_FAILED
+    locked = locked_text(current.get("userProvidedId"))
+    if locked is not None:
+        return locked or errors.UPDATE_FAILED
+    return None
 
 
 def _item_key(raw: object, index: int) -> str:

@@ -1,12 +1,18 @@
-"""Passcreator's handlers: parse, call the store, render. One per operationId of the spec."""
+"""Passcreator's handlers, one per operationId of the spec: parse → load → decide → save → render.
+
+Each handler takes the request, the typed context (clock, options, the store view) and the
+instance's :class:`~simulator.providers.passcreator.models.Passcreator` (the seeded process and
+passes). It parses the request, loads records from ``ctx.store``, lets ``models`` decide
+(raising Passcreator's errors), saves what changed and renders the answer; nothing else.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
-from collections.abc import Callable
-from itertools import islice
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,27 +20,54 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from simulator.kit.provider import base_url, store_of
-from simulator.providers.passcreator import errors
-from simulator.providers.passcreator.models import MAX_PAGE_SIZE, Account, PasscreatorStore
+from simulator.kit.provider import base_url, context_of, store_of
+from simulator.providers.passcreator import errors, models
+from simulator.providers.passcreator.fakes import pass_links
+from simulator.providers.passcreator.models import (
+    MAX_PAGE_SIZE,
+    PASSES,
+    PROCESSES,
+    SEED_CHANGES,
+    STANDARD_FIELDS,
+    USER_IDS,
+    Account,
+    Context,
+    Holders,
+    Pass,
+    Passcreator,
+    PasscreatorOptions,
+    Process,
+    user_id_key,
+)
 from simulator.providers.passcreator.query import Query, QueryError, parse_query
+from simulator.store import Store
 
 __all__ = ["ROUTES"]
 
 MAX_PAGE = 1_000_000
 STANDARD_TO_URLSAFE = str.maketrans("+/", "-_")
+# Records read at a time when every pass is gone through (a listing, a bulk update).
+SCAN_PAGE = 5_000
+
+Handler = Callable[[Request, Context, Passcreator], Awaitable[Response]]
 
 
-def _store(request: Request) -> PasscreatorStore:
-    return store_of(request, PasscreatorStore)
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """The route's endpoint: hands the handler its context and the instance's services."""
+
+    @functools.wraps(handler)
+    async def run(request: Request) -> Response:
+        ctx = context_of(request, PasscreatorOptions)
+        return await handler(request, ctx, store_of(request, Passcreator))
+
+    return run
 
 
-def _authenticate(request: Request, store: PasscreatorStore) -> Account:
-    return store.authenticate(request.headers.get("authorization"))
+# -- parse ---------------------------------------------------------------------------------
 
 
-def _answer(data: object, *, count: int = 1, meta: object = None) -> Response:
-    return JSONResponse(errors.envelope(200, data, count=count, meta=meta))
+def authenticate(request: Request) -> Account:
+    return models.authenticate(request.headers.get("authorization"))
 
 
 def _flag(request: Request, name: str, default: bool) -> bool:
@@ -80,9 +113,9 @@ def parse_json(raw: bytes, invalid: Callable[[], errors.PasscreatorError]) -> ob
     return value
 
 
-async def _json_body(request: Request, store: PasscreatorStore) -> dict[str, object]:
+async def _json_body(request: Request, ctx: Context) -> dict[str, object]:
     """The request body as a JSON object, read with a size cap."""
-    limit = store.options.max_body_bytes
+    limit = ctx.options.max_body_bytes
 
     def too_large() -> errors.PasscreatorError:
         return errors.BodyTooLarge(errors.BODY_TOO_LARGE.format(limit=limit))
@@ -126,29 +159,200 @@ def _query_param(request: Request) -> Query:
         raise errors.InvalidFilter(str(exc)) from None
 
 
-async def create_pass(request: Request) -> Response:
-    store = _store(request)
-    account = _authenticate(request, store)
+# -- load and save -------------------------------------------------------------------------
+
+
+async def load_pass(store: Store, pc: Passcreator, identifier: str) -> Pass | None:
+    """A pass from the store, else a seeded one (as a client last changed it)."""
+    found = await store.get(PASSES, identifier)
+    if found is None and identifier in pc.seed_passes:
+        found = await store.get(SEED_CHANGES, identifier) or pc.seed_passes[identifier]
+    return found
+
+
+async def load_process(store: Store, pc: Passcreator, identifier: str) -> Process | None:
+    found = await store.get(PROCESSES, identifier)
+    if found is None and identifier == pc.seed_process.identifier:
+        return pc.seed_process
+    return found
+
+
+async def every_pass(store: Store, pc: Passcreator) -> AsyncIterator[Pass]:
+    """Every pass, oldest first: the seeded ones, then the store's."""
+    for identifier in pc.seed_passes:
+        yield await store.get(SEED_CHANGES, identifier) or pc.seed_passes[identifier]
+    after = None
+    while True:
+        page = await store.scan(PASSES, after=after, limit=SCAN_PAGE)
+        for _, item in page.items:
+            yield item
+        if page.next is None:
+            return
+        after = page.next
+
+
+async def selected(
+    ctx: Context, store: Store, pc: Passcreator, account: Account, query: Query
+) -> AsyncIterator[Pass]:
+    """The passes of ``account`` that exist by now and that ``query`` selects, oldest first."""
+    now = ctx.now()
+    async for item in every_pass(store, pc):
+        if models.visible(item, account, now) and query.matches(models.pass_fields(item, now)):
+            yield item
+
+
+async def user_ids_in_use(
+    tx: Store, pc: Passcreator, account: Account, wanted: set[str]
+) -> set[str]:
+    """Which of ``wanted`` a pass of ``account`` holds, or will once its updates apply."""
+    in_use: set[str] = set()
+    if not wanted:
+        return in_use
+    for item in pc.seed_passes.values():
+        current = await tx.get(SEED_CHANGES, item.identifier) or item
+        if current.account == account.id and current.final_user_provided_id() in wanted:
+            in_use.add(str(current.final_user_provided_id()))
+    for user_id in wanted - in_use:
+        key = user_id_key(account.id, user_id)
+        holders = await tx.get(USER_IDS, key)
+        if holders is None:
+            continue
+        still = []
+        for identifier in holders.identifiers:
+            holder = await tx.get(PASSES, identifier)
+            if holder is not None and holder.final_user_provided_id() == user_id:
+                still.append(identifier)
+        if still:
+            in_use.add(user_id)
+        if len(still) < len(holders.identifiers):
+            await tx.put(USER_IDS, key, Holders(tuple(still)))
+    return in_use
+
+
+async def index_user_ids(tx: Store, pc: Passcreator, passes: Iterable[Pass]) -> None:
+    """Record which passes hold each userProvidedId they take on (seeded ones are looked at
+    directly); one read and one write per userProvidedId."""
+    added: dict[str, list[str]] = {}
+    for item in passes:
+        if item.identifier in pc.seed_passes:
+            continue
+        values = [dict(item.values), *(dict(u.values) for u in item.updates)]
+        for user_id in {v.get("userProvidedId") for v in values}:
+            if isinstance(user_id, str) and user_id:
+                added.setdefault(user_id_key(item.account, user_id), []).append(item.identifier)
+    for key, identifiers in added.items():
+        holders = await tx.get(USER_IDS, key) or Holders()
+        new = [i for i in dict.fromkeys(identifiers) if i not in holders.identifiers]
+        if new:
+            await tx.put(USER_IDS, key, Holders((*holders.identifiers, *new)))
+
+
+async def save_changed(tx: Store, pc: Passcreator, passes: Iterable[Pass]) -> None:
+    """Changed passes: a seeded one is copied into the store, an evicted one stays gone."""
+    for item in passes:
+        if item.identifier in pc.seed_passes:
+            await tx.put(SEED_CHANGES, item.identifier, item)
+        else:
+            await tx.update(PASSES, item.identifier, functools.partial(_replaced, item))
+
+
+def _replaced(new: Pass, old: Pass) -> Pass:
+    return new
+
+
+async def make_room_for_passes(tx: Store, ctx: Context, pc: Passcreator, incoming: int) -> None:
+    await models.passes_room(ctx.options, len(pc.seed_passes), incoming).make_room(tx, PASSES)
+
+
+async def save_process(tx: Store, ctx: Context, process: Process) -> None:
+    expires_at = models.process_expires_at(ctx.options, process)
+    await tx.put(PROCESSES, process.identifier, process, expires_at=expires_at)
+
+
+# -- render --------------------------------------------------------------------------------
+
+
+def _answer(data: object, *, count: int = 1, meta: object = None) -> Response:
+    return JSONResponse(errors.envelope(200, data, count=count, meta=meta))
+
+
+def pass_body(
+    ctx: Context, item: Pass, *, hide_generated_barcode: bool = False
+) -> dict[str, object]:
+    fields: dict[str, object] = dict(models.pass_fields(item, ctx.now()))
+    if hide_generated_barcode and item.barcode_generated:
+        # Created asynchronously: the service does not know the value yet when it answers.
+        fields["barcodeValue"] = None
+    links = pass_links(ctx.options.public_base_url, item.identifier)
+    ordered = {k: fields.pop(k) for k in ("identifier", "templateId", *STANDARD_FIELDS)}
+    ordered.update({k: fields.pop(k) for k in ("createdOn", "modifiedOn")})
+    return {**ordered, **links, **fields}
+
+
+def process_body(ctx: Context, process: Process) -> dict[str, object]:
+    now = ctx.now()
+    return {
+        "current": process.current(now),
+        "total": process.total,
+        "createdOn": models.format_time(process.created_at),
+        "status": process.status(now),
+        "errors": process.errors(now),
+    }
+
+
+# -- handlers ------------------------------------------------------------------------------
+
+
+@endpoint
+async def create_pass(request: Request, ctx: Context, pc: Passcreator) -> Response:
+    account = authenticate(request)
     asynchronous = _flag(request, "async", True)
-    body = await _json_body(request, store)
+    body = await _json_body(request, ctx)
     data = body.get("data")
     if data is None:
         raise errors.InvalidBody(errors.DATA_MISSING)
     if isinstance(data, list):
-        process = store.create_bulk(account, data)
-        return _answer({"identifier": process.identifier})
+        return await _create_bulk(ctx, pc, account, data)
     if not isinstance(data, dict):
         raise errors.InvalidBody(errors.DATA_INVALID)
-    created = store.create_one(account, data)
-    return _answer(store.pass_body(created, hide_generated_barcode=asynchronous))
+    identifier = (await ctx.next_id("pass")).uuid()
+    async with ctx.store.transaction() as tx:
+        in_use = await user_ids_in_use(tx, pc, account, models.enforced_user_ids([data]))
+        draft, messages = models.check_item(ctx.options, account, data, in_use.__contains__)
+        if draft is None:
+            raise errors.InvalidItem(*messages)
+        created = models.new_pass(ctx.ids, identifier, account, draft, ctx.now())
+        await make_room_for_passes(tx, ctx, pc, 1)
+        await tx.put(PASSES, identifier, created)
+        await index_user_ids(tx, pc, [created])
+    return _answer(pass_body(ctx, created, hide_generated_barcode=asynchronous))
 
 
-async def update_passes(request: Request) -> Response:
-    store = _store(request)
-    account = _authenticate(request, store)
-    body = await _json_body(request, store)
-    data = body.get("data")
-    store.check_update(data)
+async def _create_bulk(
+    ctx: Context, pc: Passcreator, account: Account, items: list[object]
+) -> Response:
+    models.check_bulk(ctx.options, items)
+    process_id = (await ctx.next_id("process")).uuid()
+    identifiers = [n.uuid() for n in await ctx.next_ids("pass", len(items))]
+    async with ctx.store.transaction() as tx:
+        retention = models.processes_retention(ctx.options)
+        await retention.make_room(tx, PROCESSES)
+        await make_room_for_passes(tx, ctx, pc, len(items))
+        in_use = await user_ids_in_use(tx, pc, account, models.enforced_user_ids(items))
+        process = models.new_process(ctx, process_id, account, len(items))
+        process, made = models.bulk_create(ctx, process, account, items, identifiers, in_use)
+        await save_process(tx, ctx, process)
+        for item in made:
+            await tx.put(PASSES, item.identifier, item)
+        await index_user_ids(tx, pc, made)
+    return _answer({"identifier": process.identifier})
+
+
+@endpoint
+async def update_passes(request: Request, ctx: Context, pc: Passcreator) -> Response:
+    account = authenticate(request)
+    body = await _json_body(request, ctx)
+    values = models.check_update(body.get("data"))
     selection = body.get("filter")
     if not isinstance(selection, dict) or "query" not in selection:
         raise errors.InvalidFilter(errors.FILTER_MISSING)
@@ -159,20 +363,36 @@ async def update_passes(request: Request) -> Response:
         query = parse_query(selection["query"])
     except QueryError as exc:
         raise errors.InvalidFilter(str(exc)) from None
-    process = store.update_bulk(account, query, data)
+    process_id = (await ctx.next_id("process")).uuid()
+    async with ctx.store.transaction() as tx:
+        chosen = [item async for item in selected(ctx, tx, pc, account, query)]
+        await models.processes_retention(ctx.options).make_room(tx, PROCESSES)
+        await make_room_for_passes(tx, ctx, pc, 0)
+        process = models.new_process(ctx, process_id, account, len(chosen))
+        process, changed = models.bulk_update(process, chosen, values, ctx.now())
+        await save_process(tx, ctx, process)
+        await save_changed(tx, pc, changed)
+        await index_user_ids(tx, pc, changed)
     return _answer({"identifier": process.identifier})
 
 
-async def list_passes(request: Request) -> Response:
-    store = _store(request)
-    account = _authenticate(request, store)
+@endpoint
+async def list_passes(request: Request, ctx: Context, pc: Passcreator) -> Response:
+    account = authenticate(request)
     query = _query_param(request)
-    size = _number(request, "pageSize", store.options.page_size, MAX_PAGE_SIZE)
+    size = _number(request, "pageSize", ctx.options.page_size, MAX_PAGE_SIZE)
     page = _number(request, "page", 1, MAX_PAGE)
     start = (page - 1) * size
     # One more than a page tells whether there is a next one.
-    found = list(islice(store.list_passes(account, query), start, start + size + 1))
-    items = [store.pass_body(item) for item in found[:size]]
+    found: list[Pass] = []
+    seen = 0
+    async for item in selected(ctx, ctx.store, pc, account, query):
+        if seen >= start:
+            found.append(item)
+            if len(found) > size:
+                break
+        seen += 1
+    items = [pass_body(ctx, item) for item in found[:size]]
     next_url = None
     if len(found) > size:
         params = {k: v for k, v in request.query_params.items() if k not in ("page", "pageSize")}
@@ -182,29 +402,35 @@ async def list_passes(request: Request) -> Response:
     return _answer(items, count=len(items), meta=meta)
 
 
-async def get_pass(request: Request) -> Response:
-    store = _store(request)
-    account = _authenticate(request, store)
-    found = store.pass_for(request.path_params["identifier"], account)
-    return _answer(store.pass_body(found))
+@endpoint
+async def get_pass(request: Request, ctx: Context, pc: Passcreator) -> Response:
+    account = authenticate(request)
+    identifier = request.path_params["identifier"]
+    found = models.owned_pass(await load_pass(ctx.store, pc, identifier), account, ctx.now())
+    return _answer(pass_body(ctx, found))
 
 
-async def update_pass(request: Request) -> Response:
-    store = _store(request)
-    account = _authenticate(request, store)
+@endpoint
+async def update_pass(request: Request, ctx: Context, pc: Passcreator) -> Response:
+    account = authenticate(request)
     _flag(request, "async", True)  # accepted; a single update always applies at once
     identifier = request.path_params["identifier"]
-    store.pass_for(identifier, account)
-    body = await _json_body(request, store)
-    updated = store.update_one(account, identifier, body.get("data"))
-    return _answer(store.pass_body(updated))
+    models.owned_pass(await load_pass(ctx.store, pc, identifier), account, ctx.now())
+    body = await _json_body(request, ctx)
+    async with ctx.store.transaction() as tx:
+        found = models.owned_pass(await load_pass(tx, pc, identifier), account, ctx.now())
+        values = models.check_update(body.get("data"))
+        changed = models.updated(found, values, ctx.now())
+        await save_changed(tx, pc, [changed])
+        await index_user_ids(tx, pc, [changed])
+    return _answer(pass_body(ctx, changed))
 
 
-async def get_process(request: Request) -> Response:
-    store = _store(request)
-    account = _authenticate(request, store)
-    process = store.process_for(request.path_params["identifier"], account)
-    return _answer(store.process_body(process))
+@endpoint
+async def get_process(request: Request, ctx: Context, pc: Passcreator) -> Response:
+    account = authenticate(request)
+    found = await load_process(ctx.store, pc, request.path_params["identifier"])
+    return _answer(process_body(ctx, models.owned_process(found, account)))
 
 
 ROUTES = (
