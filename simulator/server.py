@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DROP_EXTENSION",
+    "HEAD_LIMIT",
     "LOG_LEVELS",
     "HttpDate",
     "configure_logging",
@@ -54,9 +55,11 @@ __all__ = [
 
 HttpKind = Literal["auto", "h11", "httptools"]
 LogFormat = Literal["text", "json"]
-# h11 bounds a request head that is still unfinished after 16 KiB (the README says so);
-# httptools, when installed, is chosen only when asked for.
-DEFAULT_HTTP: HttpKind = "h11"
+# httptools (C) when it is installed, h11 (pure Python) where it cannot be.
+DEFAULT_HTTP: HttpKind = "auto"
+# A request head still unfinished after this many bytes is refused with a 400, on either
+# parser (h11's own bound, uvicorn's default; the README says so).
+HEAD_LIMIT = 16 * 1024
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 # The ASGI scope extension through which the server lets the app cut the connection.
 DROP_EXTENSION = "bulksim.drop"
@@ -124,9 +127,11 @@ def _offer_drop(cycle: Any, transport: asyncio.Transport) -> None:
 def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
     """uvicorn's HTTP/1.1 protocol (h11 or httptools) that lets the app drop a connection.
 
-    ``auto`` picks httptools when it is installed, as uvicorn's own ``auto`` does. Each
-    request's cycle is made (and its task scheduled, not yet run) while the protocol parses;
-    the subclass adds the drop extension to the new cycle's scope right then.
+    ``auto`` picks httptools when it is installed, as uvicorn's own ``auto`` does, and h11
+    (pure Python) where it is not. Each request's cycle is made (and its task scheduled, not
+    yet run) while the protocol parses; the subclass adds the drop extension to the new
+    cycle's scope right then. Both refuse a request head still unfinished after
+    :data:`HEAD_LIMIT` bytes with the same plain 400 (h11 bounds it itself).
     """
     if kind == "auto":
         kind = "httptools" if importlib.util.find_spec("httptools") else "h11"
@@ -134,11 +139,42 @@ def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
         class DroppingHttpToolsProtocol(HttpToolsProtocol):
+            # Bytes received of a request head not yet complete. httptools itself would
+            # buffer a head that never ends without bound; h11 stops it at HEAD_LIMIT.
+            _head_bytes = 0
+            _reading_head = True
+            _heads = 0
+
+            def data_received(self, data: bytes) -> None:
+                if self._reading_head:
+                    self._head_bytes += len(data)
+                heads = self._heads
+                super().data_received(data)
+                if (
+                    self._reading_head
+                    and heads == self._heads
+                    and self._head_bytes > HEAD_LIMIT
+                    and not self.transport.is_closing()
+                ):
+                    message = "Invalid HTTP request received."
+                    self.logger.warning(message)
+                    self.send_400_response(message)
+
             def on_headers_complete(self) -> None:
+                self._reading_head = False
+                self._head_bytes = 0
+                self._heads += 1
                 before = self.cycle
                 super().on_headers_complete()
                 if self.cycle is not before:
                     _offer_drop(self.cycle, self.transport)
+
+            def on_message_complete(self) -> None:
+                # What follows in this read is a new head, counted from the next read on: a
+                # head behind a request in the same read is refused within HEAD_LIMIT and
+                # one read (at most 256 KiB) of its start. Still bounded.
+                self._reading_head = True
+                super().on_message_complete()
 
         return DroppingHttpToolsProtocol
 
@@ -207,6 +243,9 @@ def uvicorn_config(
     return uvicorn.Config(
         served(app),
         http=http_protocol(http),
+        # uvloop where it is installed, asyncio's own loop where it cannot be.
+        loop="auto",
+        h11_max_incomplete_event_size=HEAD_LIMIT,
         lifespan="off",
         server_header=False,
         date_header=False,
@@ -242,13 +281,22 @@ def run_uvicorn(
 
 @contextmanager
 def running_in_thread(
-    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, http: HttpKind = DEFAULT_HTTP
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    http: HttpKind = DEFAULT_HTTP,
+    **options: Any,
 ) -> Iterator[str]:
-    """uvicorn serving ``app`` in a background thread; yields its origin, stops on exit."""
+    """uvicorn serving ``app`` in a background thread; yields its origin, stops on exit.
+
+    ``options`` go to :func:`uvicorn_config` (HTTPS: see
+    :meth:`simulator.tls.TlsFiles.uvicorn_options`); the origin is ``http://`` either way.
+    """
     import uvicorn
 
     sock = listening_socket(host, port)  # connections queue: no need to wait for start-up
-    server = uvicorn.Server(uvicorn_config(app, http=http))
+    server = uvicorn.Server(uvicorn_config(app, http=http, **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     shown = f"[{host}]" if ":" in host else host
