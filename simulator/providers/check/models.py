@@ -197,6 +197,11 @@ class Batch:
     webhook_url: str | None = None
     cancelled_at: datetime | None = None
     pinned: bool = False
+    # Each item's outcome and verification id are fixed when the batch is made (they derive
+    # from the seed, the batch and the item only); kept, so a results page does not derive
+    # them again on every read. What the clock decides (status, times) is never kept.
+    outcomes: list[fakes.Outcome] = field(default_factory=list, repr=False)
+    verification_ids: dict[int, str] = field(default_factory=dict, repr=False)
 
     @property
     def last_end(self) -> float:
@@ -421,6 +426,8 @@ class CheckStore:
         return batch
 
     def outcome(self, batch: Batch, index: int) -> fakes.Outcome:
+        if batch.outcomes:
+            return batch.outcomes[index]
         pinned = batch.overrides.get(index)
         if pinned is not None:
             return pinned
@@ -429,10 +436,16 @@ class CheckStore:
         )
 
     def verification_id(self, batch: Batch, index: int) -> str:
+        known = batch.verification_ids.get(index)
+        if known is not None:
+            return known
         pinned = batch.overrides.get(index)
         if pinned is not None and pinned.verification_id:
             return pinned.verification_id
-        return fakes.verification_id(self.ctx.ids, batch.id, index)
+        known = batch.verification_ids[index] = fakes.verification_id(
+            self.ctx.ids, batch.id, index
+        )
+        return known
 
     def evict(self, room_for: int = 0) -> None:
         """Drop batches past their plan's retention, then the oldest beyond the cap."""
@@ -493,6 +506,7 @@ class CheckStore:
             retention=retention,
             overrides=overrides,
             webhook_url=request.webhook_url,
+            outcomes=outcomes,
         )
 
     def _seed(self) -> None:

@@ -108,7 +108,9 @@ def _summary(batch: Batch, now: datetime) -> dict[str, object]:
     }
 
 
-def _item(store: CheckStore, batch: Batch, index: int, now: datetime) -> dict[str, object]:
+def _item(
+    store: CheckStore, batch: Batch, index: int, now: datetime, created: str
+) -> dict[str, object]:
     item = batch.items[index]
     status = batch.item_status(index, now)
     body: dict[str, object] = {
@@ -125,7 +127,7 @@ def _item(store: CheckStore, batch: Batch, index: int, now: datetime) -> dict[st
         "costCents": None,
         "processingTimeMs": None,
         "errorMessage": None,
-        "createdAt": format_iso(batch.created_at),
+        "createdAt": created,
         "completedAt": None,
     }
     if status not in ("completed", "failed"):
@@ -316,6 +318,7 @@ async def get_batch_results(request: Request, store: CheckStore, org: Org) -> Re
     now = store.now()
     counts = batch.counts(now)
     indices = range(len(batch.items))[offset : offset + limit]
+    created = format_iso(batch.created_at)
     return JSONResponse(
         {
             "batch": {
@@ -326,7 +329,7 @@ async def get_batch_results(request: Request, store: CheckStore, org: Org) -> Re
                 "successCount": counts.succeeded,
                 "failureCount": counts.failed,
             },
-            "items": [_item(store, batch, index, now) for index in indices],
+            "items": [_item(store, batch, index, now, created) for index in indices],
             "pagination": _pagination(len(batch.items), limit, offset, len(indices)),
         }
     )
