@@ -13,11 +13,10 @@ from starlette.types import Receive, Scope, Send
 
 from simulator.clock import Clock, ManualClock, SystemClock, wall_clock_now
 from simulator.control import control_app
-from simulator.gateway import SPEC_ROUTE, Gateway
+from simulator.gateway import SPEC_ROUTE, Gateway, HttpDate
 from simulator.ids import IdFactory
 from simulator.kit.errors import ProviderError
 from simulator.kit.provider import Provider, ProviderRuntime
-from simulator.server import HttpDate
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState, Sleep
 
@@ -100,7 +99,6 @@ class SimulatorApp(Starlette):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            send = self.date.stamp(send)
             root = scope.get("root_path", "")
             path = scope["path"]
             path = path[len(root) :] if root and path.startswith(root) else path
@@ -112,8 +110,10 @@ class SimulatorApp(Starlette):
                         "app_root_path": scope.get("app_root_path", root),
                         "root_path": root + prefix,
                     }
-                    await gateway(child, receive, send)
+                    # The gateway dates the answer itself, after the journal has seen it.
+                    await gateway.serve(child, receive, send, self.date)
                     return
+            send = self.date.stamp(send)
         await super().__call__(scope, receive, send)
 
 

@@ -9,8 +9,8 @@ the benchmark's baseline all serve through this module, so they serve alike:
   background thread while a ``with`` block runs.
 - :func:`served` and the protocols from :func:`http_protocol` make a ``drop`` fault cut the
   connection before a single byte of the answer is written: no status line, no headers.
-- :class:`HttpDate` gives every response a ``Date`` header from the simulator's clock
-  (uvicorn's own, from the wall clock, is turned off).
+- :class:`~simulator.gateway.HttpDate` gives every response a ``Date`` header from the
+  simulator's clock (uvicorn's own, from the wall clock, is turned off).
 - :func:`configure_logging` sets up bulksim's request log (``bulksim.access``, one line per
   provider request, text or JSON) and keeps uvicorn's start-up chatter out of it.
 """
@@ -28,14 +28,11 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from simulator.clock import Clock
-from simulator.gateway import ACCESS_LOG, ConnectionDropped
+from simulator.gateway import ACCESS_LOG, ConnectionDropped, HttpDate
 
 if TYPE_CHECKING:
     import uvicorn
@@ -195,39 +192,6 @@ def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
                 _offer_drop(self.cycle, self.transport)
 
     return DroppingH11Protocol
-
-
-# -- the Date header ------------------------------------------------------------------------
-
-
-class HttpDate:
-    """The ``Date`` header value (RFC 7231) for the simulator's clock, formatted once a second."""
-
-    __slots__ = ("_clock", "_second", "_value")
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._second: datetime | None = None
-        self._value = b""
-
-    def value(self) -> bytes:
-        second = self._clock.now().replace(microsecond=0)
-        if second != self._second:
-            self._second = second
-            self._value = format_datetime(second.astimezone(UTC), usegmt=True).encode("ascii")
-        return self._value
-
-    def stamp(self, send: Send) -> Send:
-        """``send``, with this clock's ``Date`` added to the response's headers."""
-
-        async def dated_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
-                headers.append((b"date", self.value()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        return dated_send
 
 
 # -- uvicorn --------------------------------------------------------------------------------

@@ -442,9 +442,7 @@ class CheckStore:
         pinned = batch.overrides.get(index)
         if pinned is not None and pinned.verification_id:
             return pinned.verification_id
-        known = batch.verification_ids[index] = fakes.verification_id(
-            self.ctx.ids, batch.id, index
-        )
+        known = batch.verification_ids[index] = fakes.verification_id(self.ctx.ids, batch.id, index)
         return known
 
     def evict(self, room_for: int = 0) -> None:
