@@ -171,6 +171,8 @@ class Table:
             notes.append(f"{r['non_2xx']:.0f} non-2xx")
         if r.get("socket_errors"):
             notes.append("socket errors")
+        if "rss_mb" in r:
+            notes.append(f"peak RSS {r['rss_mb']:.0f} MB")
         notes.append(f"wrk CPU {r['wrk_cpu'] * 100:.0f} %")
         return (
             f"| {name} | {r['rps']:,.0f} | {ratio:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
@@ -328,7 +330,7 @@ def throughput(table: Table, seconds: float, with_peers: bool) -> None:
     if with_peers:
         for name, peer in peers.PEERS.items():
             with peer(pinned(SERVER_CORE, [])) as url:
-                wrk(url, {}, 5)  # warm-up (the JVM's JIT)
+                wrk(url, {}, 20)  # warm-up: WireMock's JIT takes some 20 s on one core
                 table.add(name, wrk(url, {}, seconds))
 
 
