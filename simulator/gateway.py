@@ -14,19 +14,22 @@ import logging
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
 
-from contracts.validate import SpecValidator
 from simulator.clock import Clock, format_iso
 from simulator.faults import Fault
 from simulator.journal import ALWAYS_SECRET_FIELDS, Entry
 from simulator.kit.provider import ProviderRuntime
 from simulator.settings import Drift, parse_drift
 from simulator.state import SimulatorState
+
+if TYPE_CHECKING:  # the validator is loaded when a journal entry is first read
+    from contracts.validate import SpecValidator
 
 __all__ = ["ACCESS_LOG", "ConnectionDropped", "Gateway", "HttpDate"]
 
