@@ -11,6 +11,7 @@ import functools
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -33,6 +34,24 @@ READ_CHUNK = 64 * 1024
 DIGITS = re.compile(r"[0-9]{1,1000}")
 
 Handler = Callable[[Request, CheckStore, Org], Awaitable[Response]]
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - where it cannot be installed
+    orjson = None  # type: ignore[assignment]
+
+
+class PageResponse(JSONResponse):
+    """A results page (up to 100 items): the bytes Starlette's ``JSONResponse`` renders,
+    encoded with orjson where it is installed (some ten times faster on a page of 100)."""
+
+    def render(self, content: Any) -> bytes:
+        if orjson is not None:
+            try:
+                return orjson.dumps(content)
+            except TypeError:  # what orjson does not encode: Starlette says why
+                pass
+        return super().render(content)
 
 
 def _store(request: Request) -> CheckStore:
@@ -319,7 +338,7 @@ async def get_batch_results(request: Request, store: CheckStore, org: Org) -> Re
     counts = batch.counts(now)
     indices = range(len(batch.items))[offset : offset + limit]
     created = format_iso(batch.created_at)
-    return JSONResponse(
+    return PageResponse(
         {
             "batch": {
                 "id": batch.id,

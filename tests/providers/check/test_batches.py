@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -830,3 +831,12 @@ def test_a_results_page_derives_no_outcome_again_and_still_follows_the_clock(
     assert first == again
     assert len([p for p in derived if p[0] == "content"]) == 0  # outcomes: made with the batch
     assert len([p for p in derived if p[-1] == "ver"]) <= 100  # ids: once each, at most
+
+
+def test_a_results_page_is_compact_json_with_unicode_as_it_is(check: TestClient) -> None:
+    body = created(check, {"items": items("Café — «naïve» claim ✓", 'Quote " and \\ back')})
+    check.post("http://testserver/_sim/clock/advance", json={"seconds": 86_400})
+    response = check.get(f"/v1/batch/{body['id']}/results", headers=auth())
+    assert response.headers["content-type"] == "application/json"
+    expected = json.dumps(response.json(), ensure_ascii=False, separators=(",", ":"))
+    assert response.content == expected.encode()
