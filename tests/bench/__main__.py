@@ -332,6 +332,11 @@ def throughput(table: Table, seconds: float, with_peers: bool) -> None:
             with peer(pinned(SERVER_CORE, [])) as url:
                 wrk(url, {}, 20)  # warm-up: WireMock's JIT takes some 20 s on one core
                 table.add(name, wrk(url, {}, seconds))
+    # The machine may be shared: the baseline again, to show how much it moved meanwhile.
+    with serve("baseline") as base:
+        url = base.origin + "/fixed"
+        wrk(url, {}, 1)
+        table.add("bare Starlette again, at the end (drift check)", wrk(url, {}, seconds))
 
 
 # -- start-up, memory, big batches ------------------------------------------------------------
