@@ -114,14 +114,25 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process (all its threads) so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(
     url: str,
     headers: dict[str, str],
     seconds: float,
     threads: int = 1,
     connections: int = 64,
+    pid: int | None = None,
 ) -> dict[str, float]:
-    """wrk on the load core: req/s, p50 and p99 (ms), non-2xx answers, wrk's own CPU use."""
+    """wrk on the load core: req/s, p50 and p99 (ms), non-2xx answers, wrk's own CPU use,
+    and with ``pid`` the server's CPU time a request (what the server spent, whatever else
+    ran on the machine meanwhile)."""
+    server_before = _cpu_seconds(pid) if pid else 0.0
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
     command += [arg for k, v in headers.items() for arg in ("-H", f"{k}: {v}")]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -132,6 +143,8 @@ def wrk(
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    server_cpu = _cpu_seconds(pid) - server_before if pid else 0.0
+    total = re.search(r"(\d+) requests in", output)
     rps = re.search(r"Requests/sec:\s+([0-9.]+)", output)
     p50 = re.search(r"\s50%\s+(\S+)", output)
     p99 = re.search(r"\s99%\s+(\S+)", output)
@@ -146,6 +159,7 @@ def wrk(
         "non_2xx": float(bad.group(1)) if bad else 0.0,
         "socket_errors": 1.0 if socket_errors else 0.0,
         "wrk_cpu": cpu / elapsed,
+        "server_cpu_us": server_cpu * 1e6 / int(total.group(1)) if pid and total else 0.0,
     }
 
 
@@ -174,15 +188,19 @@ class Table:
         if "rss_mb" in r:
             notes.append(f"peak RSS {r['rss_mb']:.0f} MB")
         notes.append(f"wrk CPU {r['wrk_cpu'] * 100:.0f} %")
+        cpu = r.get("server_cpu_us", 0.0)
+        base_cpu = self.base.get("server_cpu_us", 0.0) if self.base else cpu
+        by_cpu = f"{base_cpu / cpu:.2f}" if cpu and base_cpu else "-"
         return (
             f"| {name} | {r['rps']:,.0f} | {ratio:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-            f"| {p99:.2f} | {', '.join(notes)} |"
+            f"| {p99:.2f} | {cpu:.0f} | {by_cpu} | {', '.join(notes)} |"
         )
 
     def markdown(self) -> str:
         head = (
-            "| server | req/s | x bare Starlette | p50 ms | p99 ms | p99 x bare | notes |\n"
-            "|---|---:|---:|---:|---:|---:|---|"
+            "| server | req/s | x bare Starlette | p50 ms | p99 ms | p99 x bare "
+            "| server CPU us/request | x bare, by CPU | notes |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|"
         )
         return "\n".join([head, *(self.line(n, r) for n, r in self.rows)])
 
@@ -296,7 +314,7 @@ def measured(server: Server, prepared: Prepared, seconds: float) -> dict[str, fl
     if answer.status_code != 200:
         raise RuntimeError(f"{path}: {answer.status_code} {answer.text[:200]}")
     wrk(url, headers, 1)  # warm-up
-    result = wrk(url, headers, seconds)
+    result = wrk(url, headers, seconds, pid=server.process.pid)
     result["rss_mb"] = server.peak_kb() / 1024
     return result
 
@@ -305,17 +323,16 @@ def throughput(table: Table, seconds: float, with_peers: bool) -> None:
     print(f"throughput: wrk -t1 -c64 on core {LOAD_CORE}, server on core {SERVER_CORE}")
     print(table.markdown().split("\n", 2)[0])
     with serve("baseline") as base:
-        url = base.origin + "/fixed"
+        url, pid = base.origin + "/fixed", base.process.pid
         wrk(url, {}, 1)
-        table.base = wrk(url, {}, seconds)
+        table.base = wrk(url, {}, seconds, pid=pid)
         table.add("bare Starlette, uvicorn with uvloop + httptools (1.00)", table.base)
-        table.add("  the same, wrk -t2 -c64 (ceiling check)", wrk(url, {}, seconds, threads=2))
-        table.add("  the same, wrk -t1 -c128 (ceiling check)", wrk(url, {}, seconds, 1, 128))
+        table.add("  the same, wrk -t2 -c64 (ceiling check)", wrk(url, {}, seconds, 2, pid=pid))
+        table.add("  the same, wrk -t1 -c128 (ceiling check)", wrk(url, {}, seconds, 1, 128, pid))
     with serve("baseline", "--slow") as slow:
         wrk(slow.origin + "/fixed", {}, 1)
-        table.add(
-            "bare Starlette, uvicorn with asyncio + h11", wrk(slow.origin + "/fixed", {}, seconds)
-        )
+        slow_result = wrk(slow.origin + "/fixed", {}, seconds, pid=slow.process.pid)
+        table.add("bare Starlette, uvicorn with asyncio + h11", slow_result)
     cases: list[tuple[str, tuple[str, ...], Callable[[Server], Prepared]]] = [
         ("bulksim Deepvue status poll", (), deepvue_poll),
         ("bulksim Passcreator process poll", (), passcreator_poll),
@@ -329,14 +346,15 @@ def throughput(table: Table, seconds: float, with_peers: bool) -> None:
             table.add(name, measured(server, prepare(server), seconds))
     if with_peers:
         for name, peer in peers.PEERS.items():
-            with peer(pinned(SERVER_CORE, [])) as url:
+            with peer(pinned(SERVER_CORE, [])) as (url, pid):
                 wrk(url, {}, 20)  # warm-up: WireMock's JIT takes some 20 s on one core
-                table.add(name, wrk(url, {}, seconds))
+                table.add(name, wrk(url, {}, seconds, pid=pid))
     # The machine may be shared: the baseline again, to show how much it moved meanwhile.
     with serve("baseline") as base:
         url = base.origin + "/fixed"
         wrk(url, {}, 1)
-        table.add("bare Starlette again, at the end (drift check)", wrk(url, {}, seconds))
+        again = wrk(url, {}, seconds, pid=base.process.pid)
+        table.add("bare Starlette again, at the end (drift check)", again)
 
 
 # -- start-up, memory, big batches ------------------------------------------------------------

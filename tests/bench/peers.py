@@ -54,12 +54,15 @@ def _ready(process: subprocess.Popen[bytes], url: str) -> None:
     raise RuntimeError(f"{url}: no answer after 120 s")
 
 
+Running = tuple[str, int]  # the stub's URL, and the peer's process id
+
+
 @contextmanager
-def _running(command: list[str], url: str) -> Iterator[str]:
+def _running(command: list[str], url: str) -> Iterator[Running]:
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _ready(process, url)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -72,9 +75,9 @@ def wiremock_jar() -> str:
     return jars[-1]
 
 
-def wiremock(*options: str) -> Callable[[list[str]], AbstractContextManager[str]]:
+def wiremock(*options: str) -> Callable[[list[str]], AbstractContextManager[Running]]:
     @contextmanager
-    def run(prefix: list[str]) -> Iterator[str]:
+    def run(prefix: list[str]) -> Iterator[Running]:
         with tempfile.TemporaryDirectory() as root:
             (Path(root) / "mappings").mkdir()
             stub = {
@@ -89,14 +92,14 @@ def wiremock(*options: str) -> Callable[[list[str]], AbstractContextManager[str]
             port = _free_port()
             command = [*prefix, "java", "-jar", wiremock_jar(), "--port", str(port)]
             command += ["--bind-address", "127.0.0.1", "--root-dir", root, *options]
-            with _running(command, f"http://127.0.0.1:{port}{PATH}?request_id=x") as url:
-                yield url
+            with _running(command, f"http://127.0.0.1:{port}{PATH}?request_id=x") as running:
+                yield running
 
     return run
 
 
 @contextmanager
-def prism(prefix: list[str]) -> Iterator[str]:
+def prism(prefix: list[str]) -> Iterator[Running]:
     binary = CACHE / "node_modules/.bin/prism"
     if not binary.exists():
         raise RuntimeError("Prism is not installed: run make bench-peers")
@@ -125,11 +128,11 @@ def prism(prefix: list[str]) -> Iterator[str]:
         port = _free_port()
         command = [*prefix, str(binary), "mock", "-h", "127.0.0.1", "-p", str(port)]
         command += ["-v", "warn", str(path)]
-        with _running(command, f"http://127.0.0.1:{port}{PATH}?request_id=x") as url:
-            yield url
+        with _running(command, f"http://127.0.0.1:{port}{PATH}?request_id=x") as running:
+            yield running
 
 
-PEERS: dict[str, Callable[[list[str]], AbstractContextManager[str]]] = {
+PEERS: dict[str, Callable[[list[str]], AbstractContextManager[Running]]] = {
     "WireMock (default: request journal on)": wiremock(),
     "WireMock --no-request-journal": wiremock("--no-request-journal"),
     "Prism mock (-v warn)": prism,
