@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,22 @@ test: lint
 	scripts/system-packages.sh
 	$(BIN)/pytest
 
+# The benchmark drives wrk (installed from Debian's package when missing, as root).
 bench: $(STAMP)
+	scripts/system-packages.sh bench
 	$(BIN)/python -m tests.bench
+
+# WireMock and Prism from the npm registry, into an ignored cache; WireMock runs on Java.
+PEERS_CACHE := .cache/bench-peers
+PEERS_NPM := wiremock@3.13.2 @stoplight/prism-cli@5.14.2
+$(PEERS_CACHE)/.installed:
+	mkdir -p $(PEERS_CACHE)
+	npm install --prefix $(PEERS_CACHE) --no-audit --no-fund --no-save $(PEERS_NPM)
+	touch $@
+
+bench-peers: $(STAMP) $(PEERS_CACHE)/.installed
+	scripts/system-packages.sh bench
+	$(BIN)/python -m tests.bench --peers
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -1,11 +1,14 @@
 #!/bin/sh
-# Installs the Debian packages some tests drive as real programs (`make test` runs this first).
+# Installs the Debian packages some tests drive as real programs (`make test` runs this first),
+# and, given `bench`, those the benchmark drives (`make bench` runs it so).
 # Each entry is "package:command"; only packages whose command is missing are installed, and
 # only as root. Otherwise one line says what to install, and the tests that need it skip.
 set -u
 
 PACKAGES="ruby:ruby chromium:chromium redis-server:redis-server"
+BENCH_PACKAGES="wrk:wrk"  # the load generator: C, so the server, not the client, is measured
 
+[ "${1:-}" = bench ] && set -- $BENCH_PACKAGES
 missing=""
 for entry in ${*:-$PACKAGES}; do
     package=${entry%%:*}

@@ -8,17 +8,16 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from simulator.clock import Clock, ManualClock, SystemClock, wall_clock_now
 from simulator.control import control_app
 from simulator.dashboard import dashboard_routes
-from simulator.gateway import SPEC_ROUTE, Gateway
+from simulator.gateway import SPEC_ROUTE, Gateway, HttpDate
 from simulator.ids import IdFactory
 from simulator.kit.errors import ProviderError
 from simulator.kit.provider import Provider, ProviderRuntime
-from simulator.server import HttpDate
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState, Sleep
 from simulator.store import MemoryStore, Store, StoreUnavailable
@@ -113,7 +112,6 @@ class SimulatorApp(Starlette):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            send = self.date.stamp(send)
             root = scope.get("root_path", "")
             path = scope["path"]
             path = path[len(root) :] if root and path.startswith(root) else path
@@ -125,8 +123,10 @@ class SimulatorApp(Starlette):
                         "app_root_path": scope.get("app_root_path", root),
                         "root_path": root + prefix,
                     }
-                    await gateway(child, receive, send)
+                    # The gateway dates the answer itself, after the journal has seen it.
+                    await gateway.serve(child, receive, send, self.date)
                     return
+            send = self.date.stamp(send)
         await super().__call__(scope, receive, send)
 
 
@@ -171,9 +171,47 @@ def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
             Exception: internal_error,
         },
     )
-    app.router.redirect_slashes = False
+    app.router = MatchedRouter(routes)
     app.state.runtime = runtime
     return Gateway(app, runtime, state)
+
+
+class MatchedRouter(Router):
+    """A provider's router that remembers which route each method and path fully match.
+
+    Matching is a pure function of the method and the path (the routes never change), so a
+    poll repeated on one path tries each route's pattern once, not on every call. Only the
+    match is remembered, never an answer. Anything else (a partial match: a 405; no match:
+    a 404) goes through Starlette's own routing every time.
+    """
+
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        super().__init__(routes=list(routes), redirect_slashes=False)
+        self._matched: dict[tuple[str, str, str], tuple[BaseRoute, Scope]] = {}
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().app(scope, receive, send)
+            return
+        key = (scope["method"], scope["path"], scope.get("root_path", ""))
+        known = self._matched.get(key)
+        if known is None:
+            for route in self.routes:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    if len(self._matched) >= 4096:
+                        self._matched.clear()
+                    known = self._matched[key] = (route, child)
+                    break
+            else:
+                await super().app(scope, receive, send)
+                return
+        route, child = known
+        scope.setdefault("router", self)
+        scope["route"] = route
+        scope.update(child)
+        scope["path_params"] = dict(child["path_params"])  # each request its own
+        await route.handle(scope, receive, send)
 
 
 METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -11,22 +11,27 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
 
-from contracts.validate import SpecValidator
-from simulator.clock import format_iso
+from simulator.clock import Clock, format_iso
 from simulator.faults import Fault
 from simulator.journal import ALWAYS_SECRET_FIELDS, Entry
 from simulator.kit.provider import ProviderRuntime
 from simulator.settings import Drift, parse_drift
 from simulator.state import SimulatorState
 
-__all__ = ["ACCESS_LOG", "ConnectionDropped", "Gateway"]
+if TYPE_CHECKING:  # the validator is loaded when a journal entry is first read
+    from contracts.validate import SpecValidator
+
+__all__ = ["ACCESS_LOG", "ConnectionDropped", "Gateway", "HttpDate"]
 
 ACCESS_LOG = logging.getLogger("bulksim.access")
 
@@ -40,6 +45,44 @@ class ConnectionDropped(Exception):
     Raised before any part of the answer is sent; a server closes the connection (see
     :func:`simulator.server.served`), an in-process transport raises as a cut connection does.
     """
+
+
+class HttpDate:
+    """The ``Date`` header value (RFC 7231) for the simulator's clock, formatted once a second.
+
+    uvicorn's own ``Date``, from the wall clock, is turned off: every answer carries this one,
+    read from the clock when the answer starts (never kept longer than its second).
+    """
+
+    __slots__ = ("_clock", "_second", "_value")
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._second: datetime | None = None
+        self._value = b""
+
+    def value(self) -> bytes:
+        second = self._clock.now().replace(microsecond=0)
+        if second != self._second:
+            self._second = second
+            self._value = format_datetime(second.astimezone(UTC), usegmt=True).encode("ascii")
+        return self._value
+
+    def dated(self, start: Message, headers: list[tuple[bytes, bytes]]) -> Message:
+        """A copy of the ``http.response.start`` message, with this clock's ``Date`` alone."""
+        if any(k.lower() == b"date" for k, _ in headers):
+            headers = [(k, v) for k, v in headers if k.lower() != b"date"]
+        return {**start, "headers": [*headers, (b"date", self.value())]}
+
+    def stamp(self, send: Send) -> Send:
+        """``send``, with this clock's ``Date`` added to the response's headers."""
+
+        async def dated_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = self.dated(message, message.get("headers", []))
+            await send(message)
+
+        return dated_send
 
 
 class Gateway:
@@ -86,6 +129,12 @@ class Gateway:
         return partial or "unknown", False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.serve(scope, receive, send, None)
+
+    async def serve(
+        self, scope: Scope, receive: Receive, send: Send, date: HttpDate | None
+    ) -> None:
+        """Answer a request; with ``date``, the answer gets the simulator's ``Date``."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -96,9 +145,9 @@ class Gateway:
             fault = self.state.faults.take(name, operation)
         drifts = self.drifts.get(operation) if full else None
         if self.access_log:
-            await self._logged(operation, fault, drifts, scope, receive, send)
+            await self._logged(operation, fault, drifts, scope, receive, send, date)
         else:
-            await self._journaled(operation, fault, drifts, scope, receive, send)
+            await self._journaled(operation, fault, drifts, scope, receive, send, date)
 
     async def _logged(
         self,
@@ -108,6 +157,7 @@ class Gateway:
         scope: Scope,
         receive: Receive,
         send: Send,
+        date: HttpDate | None,
     ) -> None:
         """Answer, then write the request's line to the request log."""
         instant = self.state.clock.now()
@@ -122,7 +172,7 @@ class Gateway:
             await send(message)
 
         try:
-            await self._journaled(operation, fault, drifts, scope, receive, status_send)
+            await self._journaled(operation, fault, drifts, scope, receive, status_send, date)
         except ConnectionDropped:
             dropped = True
             raise
@@ -160,18 +210,20 @@ class Gateway:
         scope: Scope,
         receive: Receive,
         send: Send,
+        date: HttpDate | None,
     ) -> None:
         """Answer, recording the request and its answer in the journal (when it is on)."""
         if not self.state.settings.journal:
+            if date is not None:
+                send = date.stamp(send)
             await self._answer(fault, scope, receive, _drifting(send, drifts) if drifts else send)
             return
 
-        name = self.runtime.provider.name
         state = self.state
         entry = Entry(
             seq=state.journal.next_seq(),
             time=state.clock.now(),
-            provider=name,
+            provider=self.runtime.provider.name,
             operation=operation,
             method=scope["method"],
             path=scope["path"],
@@ -189,53 +241,18 @@ class Gateway:
                 else None
             ),
         )
-        cap = state.settings.journal_body_bytes
-        request_body = bytearray()
-        response_body = bytearray()
-        body_done = False
-
-        async def tee_receive() -> Message:
-            nonlocal body_done
-            message = await receive()
-            if message["type"] == "http.request":
-                chunk = message.get("body", b"")
-                entry.request_size += len(chunk)
-                if len(request_body) < cap:
-                    request_body.extend(chunk[: cap - len(request_body)])
-                body_done = not message.get("more_body", False)
-            elif message["type"] == "http.disconnect":
-                body_done = True
-            return message
-
-        async def tap_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                entry.status = message["status"]
-                entry.raw_response_headers = message.get("headers", [])
-            elif message["type"] == "http.response.body":
-                chunk = message.get("body", b"")
-                entry.response_size += len(chunk)
-                if len(response_body) < cap:
-                    response_body.extend(chunk[: cap - len(response_body)])
-            await send(message)
-
+        tap = _Tap(entry, receive, send, state.settings.journal_body_bytes, date)
         state.journal.record(entry)
         try:
             # Drift applies before the tap, so the journal shows what the client received.
-            answer_send = _drifting(tap_send, drifts) if drifts else tap_send
-            await self._answer(fault, scope, tee_receive, answer_send)
+            await self._answer(
+                fault, scope, tap.receive, _drifting(tap.send, drifts) if drifts else tap.send
+            )
         except ConnectionDropped:
             entry.dropped = True
             raise
         finally:
-            # A body nobody read (a fault answered, or the handler had no use for it) is still
-            # what the client sent: keep it when it is small.
-            lengths = [v for k, v in scope["headers"] if k.lower() == b"content-length"]
-            declared = lengths[0].decode("latin-1") if lengths else ""
-            if not body_done and declared.isdigit() and int(declared) <= cap:
-                while not body_done:
-                    await tee_receive()
-            entry.request_body = bytes(request_body)
-            entry.response_body = bytes(response_body)
+            await tap.finish(scope)
 
     async def _answer(
         self, fault: Fault | None, scope: Scope, receive: Receive, send: Send
@@ -267,6 +284,82 @@ class Gateway:
                 raise LookupError(fault.error)
             response = error.for_fault(ctx).response()
         await response(scope, receive, send)
+
+
+class _Tap:
+    """One request's taps into the journal: what the client sent, and what it was answered.
+
+    Its ``receive`` and ``send`` stand between the app and the server, keeping at most
+    ``cap`` bytes of each body; ``send`` also gives the answer the simulator's ``Date``
+    (when ``date`` is given) after the journal has seen it.
+    """
+
+    __slots__ = ("_date", "_receive", "_send", "body_done", "cap", "entry", "request", "response")
+
+    def __init__(
+        self, entry: Entry, receive: Receive, send: Send, cap: int, date: HttpDate | None
+    ) -> None:
+        self.entry = entry
+        self._receive = receive
+        self._send = send
+        self._date = date
+        self.cap = cap
+        self.request: bytes | bytearray = b""
+        self.response: bytes | bytearray = b""
+        self.body_done = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        kind = message["type"]
+        if kind == "http.request":
+            chunk = message.get("body", b"")
+            if chunk:
+                self.entry.request_size += len(chunk)
+                self.request = _kept(self.request, chunk, self.cap)
+            self.body_done = not message.get("more_body", False)
+        elif kind == "http.disconnect":
+            self.body_done = True
+        return message
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.body":
+            chunk = message.get("body", b"")
+            if chunk:
+                self.entry.response_size += len(chunk)
+                self.response = _kept(self.response, chunk, self.cap)
+        elif kind == "http.response.start":
+            headers = message.get("headers", [])
+            self.entry.status = message["status"]
+            self.entry.raw_response_headers = headers
+            if self._date is not None:
+                message = self._date.dated(message, headers)
+        await self._send(message)
+
+    async def finish(self, scope: Scope) -> None:
+        """Keep the bodies in the entry; read a small body nobody read."""
+        if not self.body_done:
+            # A body nobody read (a fault answered, or the handler had no use for it) is
+            # still what the client sent: keep it when it is small.
+            lengths = [v for k, v in scope["headers"] if k.lower() == b"content-length"]
+            declared = lengths[0].decode("latin-1") if lengths else ""
+            if declared.isdigit() and int(declared) <= self.cap:
+                while not self.body_done:
+                    await self.receive()
+        self.entry.request_body = bytes(self.request)
+        self.entry.response_body = bytes(self.response)
+
+
+def _kept(kept: bytes | bytearray, chunk: bytes, cap: int) -> bytes | bytearray:
+    """``kept`` and as much of ``chunk`` as fits in ``cap`` bytes (one chunk is not copied)."""
+    room = cap - len(kept)
+    if room <= 0:
+        return kept
+    if not kept and len(chunk) <= room and isinstance(chunk, bytes):
+        return chunk
+    grown = kept if isinstance(kept, bytearray) else bytearray(kept)
+    grown.extend(chunk[:room])
+    return grown
 
 
 async def _discard(message: Message) -> None:

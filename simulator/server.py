@@ -9,8 +9,8 @@ the benchmark's baseline all serve through this module, so they serve alike:
   background thread while a ``with`` block runs.
 - :func:`served` and the protocols from :func:`http_protocol` make a ``drop`` fault cut the
   connection before a single byte of the answer is written: no status line, no headers.
-- :class:`HttpDate` gives every response a ``Date`` header from the simulator's clock
-  (uvicorn's own, from the wall clock, is turned off).
+- :class:`~simulator.gateway.HttpDate` gives every response a ``Date`` header from the
+  simulator's clock (uvicorn's own, from the wall clock, is turned off).
 - :func:`configure_logging` sets up bulksim's request log (``bulksim.access``, one line per
   provider request, text or JSON) and keeps uvicorn's start-up chatter out of it.
 """
@@ -19,28 +19,28 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import importlib.util
 import json
 import logging
 import socket
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from simulator.clock import Clock
-from simulator.gateway import ACCESS_LOG, ConnectionDropped
+from simulator.gateway import ACCESS_LOG, ConnectionDropped, HttpDate
 
 if TYPE_CHECKING:
     import uvicorn
 
 __all__ = [
     "DROP_EXTENSION",
+    "HEAD_LIMIT",
     "LOG_LEVELS",
     "HttpDate",
     "configure_logging",
@@ -54,9 +54,11 @@ __all__ = [
 
 HttpKind = Literal["auto", "h11", "httptools"]
 LogFormat = Literal["text", "json"]
-# h11 bounds a request head that is still unfinished after 16 KiB (docs/control-plane.md says so);
-# httptools, when installed, is chosen only when asked for.
-DEFAULT_HTTP: HttpKind = "h11"
+# httptools (C) when it is installed, h11 (pure Python) where it cannot be.
+DEFAULT_HTTP: HttpKind = "auto"
+# A request head still unfinished after this many bytes is refused with a 400, on either
+# parser (h11's own bound, uvicorn's default; docs/control-plane.md says so).
+HEAD_LIMIT = 16 * 1024
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 # The ASGI scope extension through which the server lets the app cut the connection.
 DROP_EXTENSION = "bulksim.drop"
@@ -110,11 +112,16 @@ def _offer_drop(cycle: Any, transport: asyncio.Transport) -> None:
     """Put a ``drop()`` for this request's connection into its scope.
 
     It marks the request's cycle as disconnected, so uvicorn writes nothing more, sends no
-    500 and logs nothing for it, then closes the transport.
+    500 and logs nothing for it, then closes the transport. It holds the cycle weakly: the
+    cycle's scope holds ``drop``, and a strong reference back would make every request a
+    reference cycle for the garbage collector to find (its pauses showed in the p99).
     """
+    held = weakref.ref(cycle)
 
     def drop() -> None:
-        cycle.disconnected = True
+        live = held()
+        if live is not None:
+            live.disconnected = True
         transport.close()
 
     cycle.scope.setdefault("extensions", {})[DROP_EXTENSION] = drop
@@ -124,9 +131,11 @@ def _offer_drop(cycle: Any, transport: asyncio.Transport) -> None:
 def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
     """uvicorn's HTTP/1.1 protocol (h11 or httptools) that lets the app drop a connection.
 
-    ``auto`` picks httptools when it is installed, as uvicorn's own ``auto`` does. Each
-    request's cycle is made (and its task scheduled, not yet run) while the protocol parses;
-    the subclass adds the drop extension to the new cycle's scope right then.
+    ``auto`` picks httptools when it is installed, as uvicorn's own ``auto`` does, and h11
+    (pure Python) where it is not. Each request's cycle is made (and its task scheduled, not
+    yet run) while the protocol parses; the subclass adds the drop extension to the new
+    cycle's scope right then. Both refuse a request head still unfinished after
+    :data:`HEAD_LIMIT` bytes with the same plain 400 (h11 bounds it itself).
     """
     if kind == "auto":
         kind = "httptools" if importlib.util.find_spec("httptools") else "h11"
@@ -134,11 +143,42 @@ def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
         class DroppingHttpToolsProtocol(HttpToolsProtocol):
+            # Bytes received of a request head not yet complete. httptools itself would
+            # buffer a head that never ends without bound; h11 stops it at HEAD_LIMIT.
+            _head_bytes = 0
+            _reading_head = True
+            _heads = 0
+
+            def data_received(self, data: bytes) -> None:
+                if self._reading_head:
+                    self._head_bytes += len(data)
+                heads = self._heads
+                super().data_received(data)
+                if (
+                    self._reading_head
+                    and heads == self._heads
+                    and self._head_bytes > HEAD_LIMIT
+                    and not self.transport.is_closing()
+                ):
+                    message = "Invalid HTTP request received."
+                    self.logger.warning(message)
+                    self.send_400_response(message)
+
             def on_headers_complete(self) -> None:
+                self._reading_head = False
+                self._head_bytes = 0
+                self._heads += 1
                 before = self.cycle
                 super().on_headers_complete()
                 if self.cycle is not before:
                     _offer_drop(self.cycle, self.transport)
+
+            def on_message_complete(self) -> None:
+                # What follows in this read is a new head, counted from the next read on: a
+                # head behind a request in the same read is refused within HEAD_LIMIT and
+                # one read (at most 256 KiB) of its start. Still bounded.
+                self._reading_head = True
+                super().on_message_complete()
 
         return DroppingHttpToolsProtocol
 
@@ -153,39 +193,6 @@ def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
                 _offer_drop(self.cycle, self.transport)
 
     return DroppingH11Protocol
-
-
-# -- the Date header ------------------------------------------------------------------------
-
-
-class HttpDate:
-    """The ``Date`` header value (RFC 7231) for the simulator's clock, formatted once a second."""
-
-    __slots__ = ("_clock", "_second", "_value")
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._second: datetime | None = None
-        self._value = b""
-
-    def value(self) -> bytes:
-        second = self._clock.now().replace(microsecond=0)
-        if second != self._second:
-            self._second = second
-            self._value = format_datetime(second.astimezone(UTC), usegmt=True).encode("ascii")
-        return self._value
-
-    def stamp(self, send: Send) -> Send:
-        """``send``, with this clock's ``Date`` added to the response's headers."""
-
-        async def dated_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
-                headers.append((b"date", self.value()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        return dated_send
 
 
 # -- uvicorn --------------------------------------------------------------------------------
@@ -207,6 +214,9 @@ def uvicorn_config(
     return uvicorn.Config(
         served(app),
         http=http_protocol(http),
+        # uvloop where it is installed, asyncio's own loop where it cannot be.
+        loop="auto",
+        h11_max_incomplete_event_size=HEAD_LIMIT,
         lifespan="off",
         server_header=False,
         date_header=False,
@@ -236,19 +246,33 @@ def run_uvicorn(
         return 2
     if announce is not None:
         announce(sock.getsockname()[1])
-    uvicorn.Server(uvicorn_config(app, http=http, **options)).run(sockets=[sock])
+    server = uvicorn.Server(uvicorn_config(app, http=http, **options))
+    # What start-up made (specs, fakes, stores) lives as long as the process: out of the
+    # collector's way, so a full collection under load scans only what serving made. (No
+    # collection first: it costs start-up time and would free a few hundred objects.)
+    gc.freeze()
+    server.run(sockets=[sock])
     return 0
 
 
 @contextmanager
 def running_in_thread(
-    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, http: HttpKind = DEFAULT_HTTP
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    http: HttpKind = DEFAULT_HTTP,
+    **options: Any,
 ) -> Iterator[str]:
-    """uvicorn serving ``app`` in a background thread; yields its origin, stops on exit."""
+    """uvicorn serving ``app`` in a background thread; yields its origin, stops on exit.
+
+    ``options`` go to :func:`uvicorn_config` (HTTPS: see
+    :meth:`simulator.tls.TlsFiles.uvicorn_options`); the origin is ``http://`` either way.
+    """
     import uvicorn
 
     sock = listening_socket(host, port)  # connections queue: no need to wait for start-up
-    server = uvicorn.Server(uvicorn_config(app, http=http))
+    server = uvicorn.Server(uvicorn_config(app, http=http, **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     shown = f"[{host}]" if ":" in host else host

@@ -4,13 +4,17 @@ and the request log (one line per provider request, secrets never) of ``bulksim 
 from __future__ import annotations
 
 import contextlib
+import gc
+import importlib.util
 import json
 import logging
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,8 +24,9 @@ from starlette.applications import Starlette
 from contracts.harness import in_process, serve_in_thread
 from simulator import Settings, create_app
 from simulator.clock import parse_iso
-from simulator.server import running_in_thread
+from simulator.server import HEAD_LIMIT, http_protocol, running_in_thread, uvicorn_config
 from simulator.state import SimulatorState
+from simulator.tls import local_certificate
 from tests.conftest import START
 from tests.providers.deepvue.conftest import CLIENT
 
@@ -306,3 +311,114 @@ def test_bad_log_level_in_the_environment_is_a_one_line_error() -> None:
 def test_serve_in_thread_still_serves() -> None:
     with serve_in_thread() as sim:
         assert sim.http.get("/_sim/health").status_code == 200
+
+
+# -- both parsers: the default, every fault, the head limit, TLS ----------------------------
+
+
+def test_the_default_parser_is_httptools_where_installed_and_h11_where_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("httptools")
+    assert http_protocol().__name__ == "DroppingHttpToolsProtocol"
+    real = importlib.util.find_spec
+
+    def without_httptools(name: str, *args: Any) -> Any:
+        return None if name == "httptools" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_httptools)
+    assert http_protocol.__wrapped__("auto").__name__ == "DroppingH11Protocol"
+
+
+def test_served_by_default_on_uvloop_and_httptools() -> None:
+    pytest.importorskip("uvloop")
+    config = uvicorn_config(manual_app())
+    config.load()
+    assert config.http_protocol_class.__name__ == "DroppingHttpToolsProtocol"
+    assert config.get_loop_factory() is not None
+    loop = config.get_loop_factory()()  # type: ignore[misc]
+    try:
+        assert type(loop).__module__.startswith("uvloop")
+    finally:
+        loop.close()
+
+
+def test_malformed_and_latency_faults_are_served_on_either_parser(origin: str) -> None:
+    form = {"client_id": CLIENT.client_id, "client_secret": CLIENT.client_secret}
+    token = httpx.post(f"{origin}/deepvue/v1/authorize", data=form).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "x-api-key": CLIENT.client_secret}
+    url = f"{origin}{STATUS}?request_id=06d0d7c340ed460d96103aaa0b26f0de"
+    fault = {"provider": "deepvue", "operation": "get_batch_processing_status"}
+    assert httpx.post(f"{origin}/_sim/faults", json={**fault, "kind": "malformed"}).is_success
+    answer = httpx.get(url, headers=headers)
+    assert (answer.status_code, answer.content) == (200, b'{"data": {"status": "in prog')
+    latency = {**fault, "kind": "latency", "latency_ms": 1}
+    assert httpx.post(f"{origin}/_sim/faults", json=latency).is_success
+    answer = httpx.get(url, headers=headers)
+    assert answer.status_code == 200
+    assert answer.json()["data"]["request_id"] == "06d0d7c340ed460d96103aaa0b26f0de"
+    kinds = [e["fault"] for e in journal(origin, "get_batch_processing_status")]
+    assert kinds == ["malformed", "latency:1ms"]
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_a_head_unfinished_after_16_kib_is_refused_on_either_parser(
+    origin: str, split: bool
+) -> None:
+    head = b"GET /_sim/health HTTP/1.1\r\nHost: bulksim\r\nX-Long: " + b"a" * HEAD_LIMIT
+    host, port = origin.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        if split:  # a head that grows a little at a time, after a request on the connection
+            conn.sendall(b"GET /_sim/health HTTP/1.1\r\nHost: bulksim\r\n\r\n")
+            assert conn.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
+            for start in range(0, len(head), 1000):
+                conn.sendall(head[start : start + 1000])
+        else:
+            conn.sendall(head)
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := conn.recv(4096):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"content-type: text/plain" in answer.lower()
+    assert b"Invalid HTTP request received." in answer  # h11 chunks it after a first request
+
+
+def test_a_head_of_15_kib_sent_in_pieces_is_answered_on_either_parser(origin: str) -> None:
+    head = b"GET /_sim/health HTTP/1.1\r\nHost: b\r\nX-Long: " + b"a" * (15 * 1024) + b"\r\n\r\n"
+    host, port = origin.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        for start in range(0, len(head), 1000):
+            conn.sendall(head[start : start + 1000])
+        answer = conn.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def test_tls_with_a_poll_and_a_drop_on_either_parser(protocol: Any, tmp_path: Path) -> None:
+    files = local_certificate(tmp_path, "127.0.0.1")
+    assert files.ca_file is not None
+    trust = ssl.create_default_context(cafile=str(files.ca_file))
+    app = manual_app()
+    with running_in_thread(app, http=protocol, **files.uvicorn_options()) as plain:
+        origin = plain.replace("http://", "https://")
+        with httpx.Client(base_url=origin, verify=trust) as client:
+            assert client.get("/_sim/health").status_code == 200
+            fault = {"provider": "deepvue", "operation": "get_batch_processing_status"}
+            assert client.post("/_sim/faults", json={**fault, "kind": "drop"}).is_success
+            with pytest.raises(httpx.RemoteProtocolError):
+                client.get(f"{STATUS}?request_id=x")
+            assert client.get(f"{STATUS}?request_id=x").status_code == 401
+
+
+def test_a_served_request_leaves_no_reference_cycle_behind(origin: str) -> None:
+    """Garbage in cycles only the collector frees: its pauses would show in the latency."""
+    gc.collect()
+    gc.disable()
+    try:
+        with httpx.Client(base_url=origin) as client:
+            for _ in range(50):
+                assert client.get("/_sim/health").status_code == 200
+        cycles = [o for o in gc.get_objects() if type(o).__name__ == "RequestResponseCycle"]
+    finally:
+        gc.enable()
+    assert len(cycles) < 5

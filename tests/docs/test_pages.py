@@ -34,6 +34,7 @@ def anchors_of(path: Path) -> set[str]:
 
 def test_the_docs_pages_are_the_manuals() -> None:
     assert DOCS == [
+        "docs/benchmarks.md",
         "docs/control-plane.md",
         "docs/dashboard.md",
         "docs/harness.md",

@@ -174,6 +174,7 @@ CHECK_EXPECTED: dict[str, Expected] = {
 PAGES = {
     "README.md": Page(README_SKIPPED, README_EXPECTED),
     "docs/control-plane.md": Page(expected=CONTROL_PLANE_EXPECTED),
+    "docs/benchmarks.md": Page(),
     "docs/dashboard.md": Page(),
     "docs/harness.md": Page(HARNESS_SKIPPED, HARNESS_EXPECTED),
     "docs/providers/deepvue.md": Page(expected=DEEPVUE_EXPECTED),

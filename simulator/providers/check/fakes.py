@@ -117,9 +117,11 @@ def decide(verdict: str, confidence: float, accept: float, escalate: float) -> s
     return "accept" if confidence >= accept else "escalate"
 
 
+ALPHANUMERIC = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
 def verification_id(ids: IdFactory, batch_id: str, index: int) -> str:
-    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-    return "ver_" + "".join(ids.derive(batch_id, index, "ver").choices(alphabet, k=12))
+    return "ver_" + ids.hashed(batch_id, index, "ver", n=12, alphabet=ALPHANUMERIC)
 
 
 _FACTS = (

@@ -217,11 +217,10 @@ class Batch:
     progress: Progress
     queue_seconds: float
     starts: tuple[float, ...]
-    failed: tuple[bool, ...]
-    costs: tuple[int, ...]
+    # How each item ends, drawn once when the batch is made (or fixed in advance, for the
+    # documentation's examples): a results page reads them, never draws them again.
+    outcomes: tuple[fakes.Outcome, ...]
     retention: timedelta
-    # Outcomes fixed in advance (the documentation's examples), by item index.
-    overrides: tuple[tuple[int, fakes.Outcome], ...] = ()
     webhook_url: str | None = None
     cancelled_at: datetime | None = None
 
@@ -236,9 +235,6 @@ class Batch:
     @property
     def last_end(self) -> float:
         return max(self.ends, default=self.queue_seconds)
-
-    def override(self, index: int) -> fakes.Outcome | None:
-        return next((outcome for i, outcome in self.overrides if i == index), None)
 
     def elapsed(self, now: datetime) -> float:
         return self.progress.elapsed(now)
@@ -257,14 +253,14 @@ class Batch:
             return "queued"
         if elapsed < self.ends[index]:
             return "processing"
-        return "failed" if self.failed[index] else "completed"
+        return "failed" if self.outcomes[index].failed else "completed"
 
     def status(self, now: datetime) -> str:
         if self.cancelled_at is not None:
             return "cancelled"
         if self.elapsed(now) < self.last_end:
             return "processing"
-        return "failed" if all(self.failed) else "completed"
+        return "failed" if all(o.failed for o in self.outcomes) else "completed"
 
     def counts(self, now: datetime) -> Counts:
         elapsed = self.elapsed(now)
@@ -274,11 +270,12 @@ class Batch:
             if end > elapsed or (cancelled is not None and self.starts[i] > cancelled):
                 continue
             processed += 1
-            if self.failed[i]:
+            outcome = self.outcomes[i]
+            if outcome.failed:
                 failed += 1
             else:
                 succeeded += 1
-                cost += self.costs[i]
+                cost += outcome.cost_cents
         return Counts(processed, succeeded, failed, cost)
 
     def started_at(self, now: datetime) -> datetime | None:
@@ -476,10 +473,8 @@ def new_batch(
         progress=Progress(created_at, ends),
         queue_seconds=queue,
         starts=starts,
-        failed=tuple(o.failed for o in outcomes),
-        costs=tuple(o.cost_cents for o in outcomes),
+        outcomes=tuple(outcomes),
         retention=retention,
-        overrides=tuple(sorted(overrides.items())),
         webhook_url=request.webhook_url,
     )
 
@@ -507,18 +502,9 @@ def newest_first(batches: list[Batch], status: str | None, now: datetime) -> lis
     return [batch for _, batch in reversed(order)]
 
 
-def outcome(ctx: Context, batch: Batch, index: int) -> fakes.Outcome:
-    pinned = batch.override(index)
-    if pinned is not None:
-        return pinned
-    return fakes.outcome(ctx.ids, batch.items[index], dict(batch.methods), batch.options.settings())
-
-
 def verification_id(ctx: Context, batch: Batch, index: int) -> str:
-    pinned = batch.override(index)
-    if pinned is not None and pinned.verification_id:
-        return pinned.verification_id
-    return fakes.verification_id(ctx.ids, batch.id, index)
+    fixed = batch.outcomes[index].verification_id
+    return fixed or fakes.verification_id(ctx.ids, batch.id, index)
 
 
 # -- the instance --------------------------------------------------------------------------

@@ -376,7 +376,7 @@ def render_results(ctx: Context, batch: Batch, limit: int, offset: int) -> dict[
         items.append(body)
         if status not in ("completed", "failed"):
             continue
-        outcome = models.outcome(ctx, batch, index)
+        outcome = batch.outcomes[index]
         body["processingTimeMs"] = outcome.processing_ms
         body["completedAt"] = format_iso(batch.created_at + timedelta(seconds=batch.ends[index]))
         if status == "failed":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from simulator.ids import IdFactory
 from tests.conftest import AppFactory
 from tests.providers.check.conftest import (
     BASE,
@@ -805,3 +807,36 @@ def test_seeded_examples_come_back_after_reset(check: TestClient) -> None:
     assert check.post("http://testserver/_sim/reset").status_code == 200
     assert get_json(check, f"/v1/batch/{SEED_RUNNING}")["status"] == "processing"
     created(check, {"fileId": SEED_FILE})
+
+
+def test_a_results_page_derives_no_outcome_again_and_still_follows_the_clock(
+    check: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each item's outcome is fixed when the batch is made; its status is the clock's."""
+    body = created(check, {"items": items(*(f"Claim {i}" for i in range(100)))})
+    before = results(check, body["id"], limit=100)
+    assert {item["status"] for item in before["items"]} <= {"pending", "queued", "processing"}
+    derived: list[tuple[object, ...]] = []
+    real = IdFactory.derive
+
+    def counting(self: IdFactory, *parts: object) -> Any:
+        derived.append(parts)
+        return real(self, *parts)
+
+    monkeypatch.setattr(IdFactory, "derive", counting)
+    check.post("http://testserver/_sim/clock/advance", json={"seconds": 86_400})
+    first = results(check, body["id"], limit=100)
+    again = results(check, body["id"], limit=100)
+    assert {item["status"] for item in first["items"]} <= {"completed", "failed"}
+    assert first == again
+    assert len([p for p in derived if p[0] == "content"]) == 0  # outcomes: made with the batch
+    assert len([p for p in derived if p[-1] == "ver"]) <= 100  # ids: once each, at most
+
+
+def test_a_results_page_is_compact_json_with_unicode_as_it_is(check: TestClient) -> None:
+    body = created(check, {"items": items("Café — «naïve» claim ✓", 'Quote " and \\ back')})
+    check.post("http://testserver/_sim/clock/advance", json={"seconds": 86_400})
+    response = check.get(f"/v1/batch/{body['id']}/results", headers=auth())
+    assert response.headers["content-type"] == "application/json"
+    expected = json.dumps(response.json(), ensure_ascii=False, separators=(",", ":"))
+    assert response.content == expected.encode()

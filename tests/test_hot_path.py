@@ -1,0 +1,57 @@
+"""What a repeated poll does not pay again: the route match; and what serving sets up once."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from simulator.server import run_uvicorn
+
+CHECK_KEY = {"Authorization": "Bearer vfy_test_pro_8c2e6a4f1b9d7e35"}
+SEEDED = ("batch_abc123def456", "batch_inprogress01")
+
+
+def test_a_repeated_poll_matches_its_route_once_and_each_path_its_own(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tried: list[str] = []
+    real = Route.matches
+
+    def counting(self: Route, scope: Any) -> Any:
+        tried.append(self.path)
+        return real(self, scope)
+
+    monkeypatch.setattr(Route, "matches", counting)
+    ids = [client.get(f"/check/v1/batch/{b}", headers=CHECK_KEY).json()["id"] for b in SEEDED * 5]
+    assert ids == list(SEEDED * 5)  # each path's own parameters, every time
+    # Once a path for the gateway (the operation) and once for the router, not once a request.
+    assert tried.count("/v1/batch/{id}") == 4
+    # A method the path does not allow is still Starlette's 405, every time.
+    for _ in range(2):
+        assert client.delete(f"/check/v1/batch/{SEEDED[0]}", headers=CHECK_KEY).status_code == 405
+
+
+def test_serving_freezes_what_start_up_made_out_of_the_collectors_way(
+    app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Specs, fakes and stores live as long as the server: full collections skip them."""
+    import uvicorn
+
+    frozen: list[int] = []
+
+    def run(self: uvicorn.Server, sockets: list[Any]) -> None:
+        frozen.append(gc.get_freeze_count())
+        sockets[0].close()
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    try:
+        assert run_uvicorn(app, "127.0.0.1", 0) == 0
+    finally:
+        gc.unfreeze()
+    assert len(frozen) == 1
+    assert frozen[0] > 10_000
