@@ -1,9 +1,14 @@
-"""The store contract, run against every backend (the memory one, so far)."""
+"""The store contract, run against every backend.
+
+``STORE_URLS`` names the backends every test here runs on; a backend joins by adding its URL
+(a fixture builds a fresh one per test: ``sqlite`` on a file in the test's own directory).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import threading
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -11,7 +16,7 @@ from typing import Any, TypeVar
 import pytest
 
 from simulator.clock import ManualClock
-from simulator.store import MemoryStore, Page, Store, Table
+from simulator.store import Page, SqliteStore, Store, Table, open_store
 
 T = TypeVar("T")
 START = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)
@@ -33,7 +38,24 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
 
 
-BACKENDS: dict[str, Callable[[], Store]] = {"memory": MemoryStore}
+# Each backend under test, by the URL that opens it; ``{tmp}`` becomes a fresh directory's
+# absolute path (so sqlite:///{tmp}/... has the four slashes of an absolute path).
+STORE_URLS = ["memory", "sqlite:///{tmp}/state.db"]
+
+
+@pytest.fixture(params=STORE_URLS, ids=lambda url: url.partition(":")[0])
+def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A URL naming a fresh, empty store of one backend."""
+    url: str = request.param
+    return url.replace("{tmp}", str(tmp_path_factory.mktemp("store")))
+
+
+@pytest.fixture
+def root(store_url: str) -> Iterator[Store]:
+    store = open_store(store_url)
+    yield store
+    if isinstance(store, SqliteStore):
+        store.close()
 
 
 @dataclass
@@ -45,10 +67,9 @@ class Views:
     other: Store
 
 
-@pytest.fixture(params=list(BACKENDS))
-def views(request: pytest.FixtureRequest) -> Views:
+@pytest.fixture
+def views(root: Store) -> Views:
     clock = ManualClock(START)
-    root = BACKENDS[request.param]()
     return Views(clock, root.scoped("test", now=clock.now), root.scoped("other", now=clock.now))
 
 
@@ -196,3 +217,41 @@ def test_records_round_trip_through_their_codec() -> None:
     data = THINGS.codec.dump(value)
     assert data == {"name": "x", "size": 3, "at": "2026-03-09T08:00:00Z", "tags": ["a"]}
     assert THINGS.codec.load(data) == value
+
+
+def test_take_gives_a_record_once_across_threads(root: Store) -> None:
+    """Each thread has its own connection (on SQLite): the database decides who gets it."""
+    store = root.scoped("test")
+    run(store.put(THINGS, "file", thing("file")))
+    start = threading.Barrier(8)
+    taken: list[Thing | None] = []
+
+    async def take_once() -> Thing | None:
+        return await store.take(THINGS, "file")
+
+    def take() -> None:
+        start.wait()
+        taken.append(run(take_once()))
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert taken.count(thing("file")) == 1
+    assert taken.count(None) == 7
+
+
+def test_counters_count_on_across_threads(root: Store) -> None:
+    store = root.scoped("test")
+    seen: list[int] = []
+
+    def count() -> None:
+        seen.extend(run(store.incr("ids")) for _ in range(50))
+
+    threads = [threading.Thread(target=count) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == list(range(1, 201))
