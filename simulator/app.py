@@ -20,7 +20,7 @@ from simulator.kit.provider import Provider, ProviderRuntime
 from simulator.server import HttpDate
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState, Sleep
-from simulator.store import MemoryStore, Store
+from simulator.store import Store, StoreError, open_store
 
 __all__ = ["available_providers", "create_app", "make_clock"]
 
@@ -30,6 +30,14 @@ def make_clock(settings: Settings) -> Clock:
     if settings.clock == "manual":
         return ManualClock(settings.start or wall_clock_now())
     return SystemClock()
+
+
+def store_of(settings: Settings) -> Store:
+    """The store ``settings.store`` names, opened; a URL that cannot be used fails in one line."""
+    try:
+        return open_store(settings.store)
+    except StoreError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def available_providers() -> tuple[Provider, ...]:
@@ -61,7 +69,8 @@ def create_app(
 
     ``clock``, ``ids`` and ``sleep`` are injected so that tests run on a manual clock with a
     fixed seed and never wait; by default they follow ``settings``. ``store`` is where the
-    providers keep their records (a fresh :class:`~simulator.store.MemoryStore` by default);
+    providers keep their records (by default the one ``settings.store`` names, a fresh
+    :class:`~simulator.store.MemoryStore` unless it says otherwise);
     two apps handed the same store and seed share their records, ids and token keys.
     ``app.state.sim`` is the :class:`~simulator.state.SimulatorState`.
     """
@@ -73,7 +82,7 @@ def create_app(
         clock=clock or make_clock(settings),
         ids=ids or IdFactory(settings.seed),
         providers=chosen,
-        store=store if store is not None else MemoryStore(),
+        store=store if store is not None else store_of(settings),
     )
     if sleep is not None:
         state.sleep = sleep

@@ -49,6 +49,8 @@ class Settings:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_dir: str | None = None
+    # Where state lives: memory, sqlite:///path.db (see simulator.store.open_store).
+    store: str = "memory"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:

@@ -74,7 +74,9 @@ def _open_sqlite(url: str, rest: str) -> Store:
     try:
         return SqliteStore(path)
     except sqlite3.Error as exc:
-        raise StoreError(f"store {url!r}: cannot use {path} as a SQLite database: {exc}") from None
+        raise StoreError(
+            f"store {url!r}: cannot use {path} as a SQLite database, read and written: {exc}"
+        ) from None
 
 
 def _open_redis(url: str) -> Store:

@@ -63,6 +63,10 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_expiry ON records (tbl, expires_at)
     WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -92,9 +96,12 @@ class _Database:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        connection = self.connection()  # fails here, at start, if the file cannot be used
+        # Fails here, at start, if the file cannot be used: not a database, or not writable
+        # (SQLite opens a file it may not write read-only; the first write says so).
+        connection = self.connection()
         connection.execute("PRAGMA journal_mode=WAL")
         connection.executescript(SCHEMA)
+        connection.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('schema', '1')")
 
     def connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)

@@ -87,7 +87,10 @@ def test_a_transaction_that_raises_writes_nothing(tmp_path: Path) -> None:
         ("sqlite:///", "give a file"),
         ("sqlite:////{tmp}/missing/state.db", "the directory {tmp}/missing does not exist"),
         ("sqlite:////{tmp}", "is a directory, not a database file"),
-        ("sqlite:////{tmp}/text.db", "cannot use {tmp}/text.db as a SQLite database: file is not"),
+        (
+            "sqlite:////{tmp}/text.db",
+            "cannot use {tmp}/text.db as a SQLite database, read and written: file is not",
+        ),
         ("redis://127.0.0.1:6379/0", "redis support is not installed/available"),
     ],
 )
