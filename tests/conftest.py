@@ -41,6 +41,31 @@ def _restore_logging() -> Iterator[None]:
         logger.handlers, logger.level, logger.propagate = handlers, level, propagate
 
 
+# The store backends a test that asks for ``store_url`` runs on, by the URL that opens each;
+# ``{tmp}`` becomes a fresh directory's absolute path. Another backend joins by adding its URL.
+STORE_URLS = ["memory", "sqlite:///{tmp}/state.db"]
+
+
+@pytest.fixture(params=STORE_URLS, ids=lambda url: url.partition(":")[0])
+def new_store_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[], str]:
+    """Each call, a URL naming a fresh, empty store of one backend (the test runs once per
+    backend)."""
+    url: str = request.param
+
+    def new() -> str:
+        return url.replace("{tmp}", str(tmp_path_factory.mktemp("store")))
+
+    return new
+
+
+@pytest.fixture
+def store_url(new_store_url: Callable[[], str]) -> str:
+    """A URL naming a fresh, empty store of one backend (the test runs once per backend)."""
+    return new_store_url()
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)

@@ -1,8 +1,4 @@
-"""The store contract, run against every backend.
-
-``STORE_URLS`` names the backends every test here runs on; a backend joins by adding its URL
-(a fixture builds a fresh one per test: ``sqlite`` on a file in the test's own directory).
-"""
+"""The store contract, run against every backend (``STORE_URLS`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -36,18 +32,6 @@ RING = Table("ring", str)
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
-
-
-# Each backend under test, by the URL that opens it; ``{tmp}`` becomes a fresh directory's
-# absolute path (so sqlite:///{tmp}/... has the four slashes of an absolute path).
-STORE_URLS = ["memory", "sqlite:///{tmp}/state.db"]
-
-
-@pytest.fixture(params=STORE_URLS, ids=lambda url: url.partition(":")[0])
-def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A URL naming a fresh, empty store of one backend."""
-    url: str = request.param
-    return url.replace("{tmp}", str(tmp_path_factory.mktemp("store")))
 
 
 @pytest.fixture
