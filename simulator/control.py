@@ -1,7 +1,7 @@
 """The control plane under ``/_sim``: JSON in, JSON out.
 
 =======================  =====================================================================
-``GET /_sim/health``     liveness, the clock and the served providers
+``GET /_sim/health``     liveness, the clock, the served providers and the answering pid
 ``GET /_sim/providers``  each provider's name, base path and URL, spec URL, test credentials,
                          operations, error catalogue and options
 ``POST /_sim/reset``     back to the fresh state, faults cleared (``?provider=NAME`` for one;
@@ -25,6 +25,7 @@ from __future__ import annotations
 import hmac
 import json
 import math
+import os
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
@@ -92,6 +93,8 @@ async def health(request: Request) -> Response:
     return JSONResponse(
         {
             "status": "ok",
+            # Which process answered (several serve one port with --workers).
+            "pid": os.getpid(),
             "providers": list(state.runtimes),
             "clock": _clock_body(state),
         }

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DROP_EXTENSION",
     "LOG_LEVELS",
+    "UVICORN_SETTINGS",
     "HttpDate",
     "configure_logging",
     "http_protocol",
@@ -191,6 +192,16 @@ class HttpDate:
 # -- uvicorn --------------------------------------------------------------------------------
 
 
+# What bulksim always asks of uvicorn (see uvicorn_config); --workers asks the same.
+UVICORN_SETTINGS: dict[str, Any] = {
+    "lifespan": "off",
+    "server_header": False,
+    "date_header": False,
+    "access_log": False,
+    "log_config": None,
+}
+
+
 def uvicorn_config(
     app: ASGIApp, *, http: HttpKind = DEFAULT_HTTP, log_level: str | None = None, **options: Any
 ) -> uvicorn.Config:
@@ -205,15 +216,7 @@ def uvicorn_config(
     import uvicorn
 
     return uvicorn.Config(
-        served(app),
-        http=http_protocol(http),
-        lifespan="off",
-        server_header=False,
-        date_header=False,
-        access_log=False,
-        log_config=None,
-        log_level=log_level,
-        **options,
+        served(app), http=http_protocol(http), log_level=log_level, **UVICORN_SETTINGS, **options
     )
 
 
