@@ -12,12 +12,14 @@ are for reading.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +32,8 @@ import httpx
 PYTHON = sys.executable
 DEEPVUE_DONE = "06d0d7c340ed460d96103aaa0b26f0de"
 PASSCREATOR_PROCESS = "627d21f7-e1a0-4085-84cb-130906cd097c"
+# A fresh file for each case that serves from SQLite (removed before each).
+SQLITE = f"sqlite:///{tempfile.gettempdir()}/bulksim-bench.db"
 
 
 @dataclass
@@ -133,6 +137,16 @@ def deepvue_poll(server: Server) -> tuple[str, dict[str, str]]:
     return path, {"Authorization": f"Bearer {token}", "x-api-key": creds["client_secret"]}
 
 
+def deepvue_submitted_poll(server: Server) -> tuple[str, dict[str, str]]:
+    """A poll of a batch submitted to this server (the seeded ones are not in the store)."""
+    path, headers = deepvue_poll(server)
+    files = {"batch_file": ("vpas.csv", b"vpa\nrahul@okaxis\npriya@oksbi\n", "text/csv")}
+    submitted = httpx.post(
+        f"{server.origin}/deepvue/v1/verification/upi-basic/batch", headers=headers, files=files
+    ).json()["request_id"]
+    return path.replace(DEEPVUE_DONE, submitted), headers
+
+
 def passcreator_poll(server: Server) -> tuple[str, dict[str, str]]:
     key = server.credentials("passcreator")["api_key"]
     return f"/passcreator/api/v3/process/{PASSCREATOR_PROCESS}", {"Authorization": key}
@@ -192,8 +206,18 @@ def throughput(figures: Figures, seconds: float, connections: int) -> None:
         ("helloatlas: page of 50 documents", (), helloatlas_page),
         ("passcreator: process poll", (), passcreator_poll),
         ("deepvue poll, journal off", ("--no-journal",), deepvue_poll),
+        ("deepvue: poll of a submitted batch, memory", (), deepvue_submitted_poll),
+        ("deepvue: poll of a submitted batch, SQLite", ("--store", SQLITE), deepvue_submitted_poll),
+        (
+            "deepvue: poll of a submitted batch, SQLite, 2 workers",
+            ("--store", SQLITE, "--workers", "2"),
+            deepvue_submitted_poll,
+        ),
     ]
     for name, args, prepare in cases:
+        if SQLITE in args:
+            for leftover in glob.glob(SQLITE.removeprefix("sqlite:///") + "*"):
+                os.remove(leftover)
         with serve(*args) as server:
             path, headers = prepare(server)
             result = load(server, path, headers, seconds, connections)
