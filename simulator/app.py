@@ -87,7 +87,7 @@ def create_app(
     if sleep is not None:
         state.sleep = sleep
     gateways = [provider_app(runtime, state) for runtime in state.runtimes.values()]
-    app = SimulatorApp(gateways, control_app(state), HttpDate(state.clock))
+    app = SimulatorApp(gateways, control_app(state), HttpDate(state.clock), state)
     app.state.sim = state
     return app
 
@@ -102,7 +102,9 @@ class SimulatorApp(Starlette):
     carries ``Date`` from the simulator's clock.
     """
 
-    def __init__(self, gateways: Sequence[Gateway], control: Starlette, date: HttpDate) -> None:
+    def __init__(
+        self, gateways: Sequence[Gateway], control: Starlette, date: HttpDate, sim: SimulatorState
+    ) -> None:
         routes: list[BaseRoute] = [Mount("/_sim", control)]
         if len(gateways) == 1:
             # One provider served alone also answers at the root, as the real host does.
@@ -111,8 +113,19 @@ class SimulatorApp(Starlette):
         self.router.redirect_slashes = False
         self.prefixes = [(g.runtime.provider.mount, g) for g in gateways]
         self.date = date
+        self.sim = sim
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.sim.sharing:
+            # On a shared store: the clock and options as the store holds them, before and
+            # after (a change made while answering) each request.
+            await self.sim.sync()
+            await self._dispatch(scope, receive, send)
+            await self.sim.synced_after()
+            return
+        await self._dispatch(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             send = self.date.stamp(send)
             root = scope.get("root_path", "")

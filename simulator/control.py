@@ -155,6 +155,7 @@ async def clock_advance(request: Request) -> Response:
     if not math.isfinite(seconds) or seconds > 100 * 365 * 86400:
         raise ControlError(400, "seconds must be at most 100 years")
     state.clock.advance(timedelta(seconds=seconds))
+    await state.sync()
     return JSONResponse(_clock_body(state))
 
 
@@ -168,6 +169,7 @@ async def clock_set(request: Request) -> Response:
     except ValueError:
         raise ControlError(400, f"now is not an ISO-8601 instant: {now!r}") from None
     state.clock.set(instant)
+    await state.sync()
     return JSONResponse(_clock_body(state))
 
 
@@ -225,9 +227,10 @@ async def options(request: Request) -> Response:
             raise ControlError(400, 'options must be an object, e.g. {"processing_seconds": 5}')
         raw = {str(k): _option_text(v) for k, v in changes.items()}
         try:
-            state.runtimes[name].set_options(raw)
+            state.set_options(name, raw)
         except SettingsError as exc:
             raise ControlError(400, str(exc)) from None
+        await state.sync()
     return JSONResponse({name: asdict(rt.context.options) for name, rt in state.runtimes.items()})
 
 

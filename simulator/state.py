@@ -3,26 +3,60 @@
 It holds the clock, the seeded ids, the journal, the fault plan, the store and one
 :class:`~simulator.kit.provider.ProviderRuntime` per served provider. There are no module
 globals: two apps built in one process share nothing but a store handed to both.
+
+On a store that several processes share (``--workers``, or two servers on one SQLite file),
+the clock (a manual instant, or the system clock's offset) and the options changed at run
+time are kept in the store too, as one :class:`Shared` record: :meth:`SimulatorState.sync`
+reads it before each request (one store read) and writes a local change (a clock advance,
+an option set) as a move of the shared record, so that concurrent moves add up. It also
+survives a restart. The journal and the fault plan are still each process's own.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from simulator.clock import Clock
+from simulator.clock import Clock, ManualClock, SystemClock
 from simulator.faults import FaultPlan
 from simulator.ids import IdFactory
 from simulator.journal import Journal
 from simulator.kit.provider import Provider, ProviderRuntime
 from simulator.settings import Settings
-from simulator.store import MemoryStore, Store
+from simulator.store import MemoryStore, Store, Table, shared
 
-__all__ = ["SimulatorState"]
+__all__ = ["Shared", "SimulatorState"]
 
 Sleep = Callable[[float], Awaitable[None]]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Overrides = dict[str, dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """The clock and the options changed at run time, as every process on one store sees them.
+
+    ``clock`` is the manual clock's instant, or the system clock's offset from the wall clock
+    (as an instant after the epoch); ``options`` the ``key=value`` changes per provider.
+    """
+
+    clock_kind: str
+    clock: datetime
+    options: Overrides = field(default_factory=dict)
+
+    def moved(self, before: Shared, after: Shared) -> Shared:
+        """This record with the change from ``before`` to ``after`` applied on top of it."""
+        options = dict(self.options)
+        for name in before.options.keys() | after.options.keys():
+            if before.options.get(name) != after.options.get(name):
+                options[name] = after.options.get(name, {})
+        return Shared(self.clock_kind, self.clock + (after.clock - before.clock), options)
+
+
+SHARED = Table("shared", Shared)
 
 
 @dataclass
@@ -40,8 +74,15 @@ class SimulatorState:
     runtimes: dict[str, ProviderRuntime] = field(init=False)
     # Exceptions no handler caught (each answered as the provider's 500): a bug to surface.
     crashes: deque[BaseException] = field(default_factory=lambda: deque(maxlen=100))
+    # Options changed at run time, per provider (``set_options``), until its reset.
+    overrides: Overrides = field(default_factory=dict, init=False)
+    _synced: Shared | None = field(default=None, init=False, repr=False)
+    sharing: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
+        # The clock and options are kept in the store when it is shared and the clock is one
+        # of bulksim's own.
+        self.sharing = shared(self.store) and isinstance(self.clock, ManualClock | SystemClock)
         self.journal = Journal(self.settings.journal_size)
         self.faults = FaultPlan(self.settings.seed)
         self.runtimes = {
@@ -54,7 +95,65 @@ class SimulatorState:
         names = [provider] if provider else list(self.runtimes)
         for name in names:
             await self.runtimes[name].reset()
+            self.overrides.pop(name, None)
+        await self.sync()
         return names
+
+    def set_options(self, provider: str, raw: Mapping[str, str]) -> object:
+        """Change some of a provider's options from now on (``key=value`` strings)."""
+        options = self.runtimes[provider].set_options(raw)
+        self.overrides[provider] = {**self.overrides.get(provider, {}), **raw}
+        return options
+
+    # -- what processes on one store share ---------------------------------------------------
+
+    def _local(self) -> Shared:
+        clock = self.clock
+        instant = EPOCH + clock.offset if isinstance(clock, SystemClock) else clock.now()
+        options = {name: dict(raw) for name, raw in self.overrides.items()}
+        return Shared(clock.kind, instant, options)
+
+    def _apply(self, held: Shared) -> None:
+        clock = self.clock
+        if held.clock_kind == clock.kind:
+            if isinstance(clock, SystemClock):
+                clock.offset = held.clock - EPOCH
+            elif isinstance(clock, ManualClock):
+                clock.current = held.clock
+        if held.options != self.overrides:
+            for name, runtime in self.runtimes.items():
+                runtime.context.options = runtime.initial_options
+                if held.options.get(name):
+                    runtime.set_options(held.options[name])
+            self.overrides = {n: dict(raw) for n, raw in held.options.items() if n in self.runtimes}
+
+    async def sync(self) -> None:
+        """Agree with the store on the clock and the options (a no-op on a store of one's own).
+
+        A change made here since the last sync (by the control plane, or a latency fault
+        passing on the clock) is written as a move of the shared record; then the shared
+        record is applied here. The first sync adopts what the store holds (a restart picks
+        up the clock and options where they were), unless it is for another kind of clock.
+        """
+        if not self.sharing:
+            return
+        view = self.store.scoped("_sim")
+        local = self._local()
+        held = await view.get(SHARED, "state")
+        last = self._synced
+        if held is None or held.clock_kind != local.clock_kind:
+            await view.put(SHARED, "state", local)
+            held = local
+        elif last is not None and local != last and local != held:
+            moved = await view.update(SHARED, "state", lambda now: now.moved(last, local))
+            held = moved or local
+        self._apply(held)
+        self._synced = self._local()
+
+    async def synced_after(self) -> None:
+        """After a request: write what it changed here (nothing to read when nothing did)."""
+        if self.sharing and self._local() != self._synced:
+            await self.sync()
 
     def operations(self) -> dict[str, list[str]]:
         return {name: rt.provider.operations() for name, rt in self.runtimes.items()}

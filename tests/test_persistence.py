@@ -1,9 +1,9 @@
 """A served simulator on a SQLite file loses nothing a client was answered when it dies.
 
 ``bulksim serve --store sqlite:///...`` is killed with SIGKILL (no shutdown, no flush) part
-way through a Deepvue batch and started again on the same file. The clock is the system
-clock (it is not kept in the store yet), so the batch is made long enough to still be
-running after the restart, and the restarted server's clock is then moved past its end.
+way through a Deepvue batch and started again on the same file: the batch, the token, the id
+counter, the options changed at run time and the clock (the manual instant it was moved to)
+are all still there.
 """
 
 from __future__ import annotations
@@ -59,16 +59,20 @@ def status(deepvue: httpx.Client, headers: dict[str, str], request_id: str) -> d
     return data
 
 
-def test_kill_9_mid_batch_then_restart_on_the_file_keeps_batch_token_and_ids(
+def test_kill_9_mid_batch_then_restart_on_the_file_keeps_batch_token_clock_and_ids(
     tmp_path: Path,
 ) -> None:
     flags = (
         "--store",
         f"sqlite:///{tmp_path / 'state.db'}",
-        "--option",
-        "deepvue.processing_seconds=7200",
+        "--clock",
+        "manual",
+        "--start",
+        "2026-03-09T08:00:00Z",
     )
     with bulksim(*flags) as (process, origin), httpx.Client(base_url=f"{origin}/deepvue") as dv:
+        options = {"provider": "deepvue", "options": {"processing_seconds": 7200}}
+        httpx.post(f"{origin}/_sim/options", json=options).raise_for_status()
         form = {"client_id": CLIENT.client_id, "client_secret": CLIENT.client_secret}
         token = dv.post("/v1/authorize", data=form).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}", "x-api-key": CLIENT.client_secret}
@@ -79,12 +83,16 @@ def test_kill_9_mid_batch_then_restart_on_the_file_keeps_batch_token_and_ids(
         process.wait(timeout=30)
 
     with bulksim(*flags) as (_, origin), httpx.Client(base_url=f"{origin}/deepvue") as dv:
+        # The clock is where it was moved to, not at --start again; the option is as set.
+        assert httpx.get(f"{origin}/_sim/clock").json()["now"] == "2026-03-09T09:00:00Z"
+        assert httpx.get(f"{origin}/_sim/options").json()["deepvue"]["processing_seconds"] == 7200
         # The token issued before the crash is still valid; the batch is still running.
         assert status(dv, headers, first)["status"] == 201
         # The id counter went on: a new batch does not get the first one's id.
         second = submit(dv, headers)
         assert second != first
-        httpx.post(f"{origin}/_sim/clock/advance", json={"seconds": 7200}).raise_for_status()
+        # Past the batch's end (7200 s, and a little for each row).
+        httpx.post(f"{origin}/_sim/clock/advance", json={"seconds": 3601}).raise_for_status()
         done = status(dv, headers, first)
         assert done["status"] == 200
         output = httpx.get(str(done["batch_output_file_url"]))

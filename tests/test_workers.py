@@ -91,3 +91,29 @@ def test_two_servers_on_one_file_share_tokens_batches_and_one_sequence_of_ids(
     ):
         headers = headers_for(client.post("/v1/authorize", data=FORM).json()["access_token"])
         assert {submit(client, headers) for _ in range(25)} == {made, *ids}
+
+
+def test_two_servers_on_one_file_share_the_clock_and_the_options(tmp_path: Path) -> None:
+    shared = ("--store", f"sqlite:///{tmp_path / 'state.db'}", "--clock", "manual")
+    start = ("--start", "2026-03-09T08:00:00Z")
+    with bulksim(*shared, *start) as (_, one), bulksim(*shared, *start) as (_, two):
+
+        def advance(origin: str) -> None:
+            httpx.post(f"{origin}/_sim/clock/advance", json={"seconds": 60}).raise_for_status()
+
+        advance(one)
+        assert httpx.get(f"{two}/_sim/clock").json()["now"] == "2026-03-09T08:01:00Z"
+        # Advances made at once on both add up.
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(advance, [one, two] * 10))
+        for origin in (one, two):
+            assert httpx.get(f"{origin}/_sim/clock").json()["now"] == "2026-03-09T08:21:00Z"
+
+        def processing_seconds(origin: str) -> object:
+            return httpx.get(f"{origin}/_sim/options").json()["deepvue"]["processing_seconds"]
+
+        change = {"provider": "deepvue", "options": {"processing_seconds": 5}}
+        httpx.post(f"{one}/_sim/options", json=change).raise_for_status()
+        assert processing_seconds(two) == 5
+        httpx.post(f"{two}/_sim/reset", params={"provider": "deepvue"}).raise_for_status()
+        assert processing_seconds(one) == 30
