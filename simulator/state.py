@@ -46,6 +46,9 @@ class Shared:
     clock_kind: str
     clock: datetime
     options: Overrides = field(default_factory=dict)
+    # How many times each provider was reset: another process rebuilds what it holds besides
+    # the records (a token signer keyed from the store, the seeds) when this moves.
+    resets: dict[str, int] = field(default_factory=dict)
 
     def moved(self, before: Shared, after: Shared) -> Shared:
         """This record with the change from ``before`` to ``after`` applied on top of it."""
@@ -53,7 +56,11 @@ class Shared:
         for name in before.options.keys() | after.options.keys():
             if before.options.get(name) != after.options.get(name):
                 options[name] = after.options.get(name, {})
-        return Shared(self.clock_kind, self.clock + (after.clock - before.clock), options)
+        resets = dict(self.resets)
+        for name, count in after.resets.items():
+            resets[name] = resets.get(name, 0) + count - before.resets.get(name, 0)
+        clock = self.clock + (after.clock - before.clock)
+        return Shared(self.clock_kind, clock, options, resets)
 
 
 SHARED = Table("shared", Shared)
@@ -76,6 +83,7 @@ class SimulatorState:
     crashes: deque[BaseException] = field(default_factory=lambda: deque(maxlen=100))
     # Options changed at run time, per provider (``set_options``), until its reset.
     overrides: Overrides = field(default_factory=dict, init=False)
+    resets: dict[str, int] = field(default_factory=dict, init=False)
     _synced: Shared | None = field(default=None, init=False, repr=False)
     sharing: bool = field(default=False, init=False)
 
@@ -96,6 +104,7 @@ class SimulatorState:
         for name in names:
             await self.runtimes[name].reset()
             self.overrides.pop(name, None)
+            self.resets[name] = self.resets.get(name, 0) + 1
         await self.sync()
         return names
 
@@ -111,7 +120,7 @@ class SimulatorState:
         clock = self.clock
         instant = EPOCH + clock.offset if isinstance(clock, SystemClock) else clock.now()
         options = {name: dict(raw) for name, raw in self.overrides.items()}
-        return Shared(clock.kind, instant, options)
+        return Shared(clock.kind, instant, options, dict(self.resets))
 
     def _apply(self, held: Shared) -> None:
         clock = self.clock
@@ -120,6 +129,11 @@ class SimulatorState:
                 clock.offset = held.clock - EPOCH
             elif isinstance(clock, ManualClock):
                 clock.current = held.clock
+        for name, runtime in self.runtimes.items():
+            if held.resets.get(name, 0) != self.resets.get(name, 0):
+                # Reset elsewhere: the records are gone; rebuild what is built from them.
+                runtime.store = runtime.provider.store_factory(runtime.context)
+        self.resets = {n: count for n, count in held.resets.items() if n in self.runtimes}
         if held.options != self.overrides:
             for name, runtime in self.runtimes.items():
                 runtime.context.options = runtime.initial_options

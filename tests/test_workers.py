@@ -117,3 +117,21 @@ def test_two_servers_on_one_file_share_the_clock_and_the_options(tmp_path: Path)
         assert processing_seconds(two) == 5
         httpx.post(f"{two}/_sim/reset", params={"provider": "deepvue"}).raise_for_status()
         assert processing_seconds(one) == 30
+
+
+def test_after_a_reset_on_one_server_the_other_accepts_its_new_tokens(tmp_path: Path) -> None:
+    shared = ("--store", f"sqlite:///{tmp_path / 'state.db'}")
+    with (
+        bulksim(*shared) as (_, one),
+        bulksim(*shared) as (_, two),
+        httpx.Client(base_url=f"{one}/deepvue") as first,
+        httpx.Client(base_url=f"{two}/deepvue") as second,
+    ):
+        for _ in range(2):
+            headers = headers_for(first.post("/v1/authorize", data=FORM).json()["access_token"])
+            made = submit(first, headers)
+            assert status(second, headers, made)["status"] == 201
+            # A reset forgets every batch and the token key, on both.
+            httpx.post(f"{one}/_sim/reset", params={"provider": "deepvue"}).raise_for_status()
+            gone = second.get(STATUS, params={"request_id": made}, headers=headers)
+            assert gone.status_code == 401
