@@ -14,6 +14,7 @@
                                   ``since``: a sequence number or an ISO instant, ``tail``:
                                   the last N), clear
 ``GET|POST /_sim/options``        provider options; POST ``{"provider", "options": {...}}``
+``GET|POST /_sim/snapshot``       the whole state as JSON; POST loads one (from any backend)
 =======================  =====================================================================
 
 When a control token is set (always, when bound to a non-loopback address), every call must
@@ -39,7 +40,7 @@ from starlette.routing import Route
 from simulator.clock import format_iso, parse_iso
 from simulator.faults import FaultError
 from simulator.settings import SettingsError
-from simulator.state import SimulatorState
+from simulator.state import SimulatorState, SnapshotError
 
 __all__ = ["control_app"]
 
@@ -234,6 +235,18 @@ async def options(request: Request) -> Response:
     return JSONResponse({name: asdict(rt.context.options) for name, rt in state.runtimes.items()})
 
 
+async def snapshot(request: Request) -> Response:
+    """GET: the whole state (store, clock, options) as JSON; POST: load one in its place."""
+    state = _state(request)
+    if request.method == "POST":
+        try:
+            await state.restore(await _json_object(request))
+        except SnapshotError as exc:
+            raise ControlError(400, str(exc)) from None
+        return JSONResponse({"restored": list(state.runtimes)})
+    return JSONResponse(await state.snapshot())
+
+
 def _option_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -265,6 +278,7 @@ def control_app(state: SimulatorState) -> Starlette:
             Route("/faults", faults, methods=["GET", "POST", "DELETE"]),
             Route("/journal", journal, methods=["GET", "DELETE"]),
             Route("/options", options, methods=["GET", "POST"]),
+            Route("/snapshot", snapshot, methods=["GET", "POST"]),
         ],
         exception_handlers={ControlError: _control_error, HTTPException: _http_error},
     )

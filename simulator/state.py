@@ -19,6 +19,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from simulator.clock import Clock, ManualClock, SystemClock
 from simulator.faults import FaultPlan
@@ -26,9 +29,9 @@ from simulator.ids import IdFactory
 from simulator.journal import Journal
 from simulator.kit.provider import Provider, ProviderRuntime
 from simulator.settings import Settings
-from simulator.store import MemoryStore, Store, Table, shared
+from simulator.store import MemoryStore, Snapshot, Store, Table, shared
 
-__all__ = ["Shared", "SimulatorState"]
+__all__ = ["Shared", "SimulatorState", "SnapshotError"]
 
 Sleep = Callable[[float], Awaitable[None]]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -64,6 +67,36 @@ class Shared:
 
 
 SHARED = Table("shared", Shared)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ring:
+    last: int
+    values: list[tuple[int, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _StoreShape:
+    records: list[tuple[str, str, Any, datetime | None]]
+    counters: dict[str, int]
+    rings: dict[str, _Ring]
+
+
+@dataclass(frozen=True, slots=True)
+class _SnapshotShape:
+    """What ``POST /_sim/snapshot`` accepts: what ``GET /_sim/snapshot`` gave."""
+
+    bulksim_snapshot: int
+    seed: int
+    state: Shared
+    store: _StoreShape
+
+
+SNAPSHOT = TypeAdapter(_SnapshotShape)
+
+
+class SnapshotError(ValueError):
+    """A snapshot that cannot be loaded here; the message says why."""
 
 
 @dataclass
@@ -176,3 +209,53 @@ class SimulatorState:
         return {
             name: [e.__name__ for e in rt.provider.errors] for name, rt in self.runtimes.items()
         }
+
+    # -- snapshots -------------------------------------------------------------------------
+
+    async def snapshot(self) -> dict[str, Any]:
+        """The whole state as JSON: the store (every provider's records, counters and rings),
+        the clock and the options changed at run time. The journal and faults are not in it."""
+        await self.sync()
+        return {
+            "bulksim_snapshot": 1,
+            "seed": self.settings.seed,
+            "state": SHARED.codec.dump(self._local()),
+            "store": await self.store.snapshot(),
+        }
+
+    async def restore(self, data: object) -> None:
+        """Load a :meth:`snapshot` (taken on any backend) in place of the whole state."""
+        try:
+            shape = SNAPSHOT.validate_python(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise SnapshotError(f"not a bulksim snapshot: {where}: {first['msg']}") from None
+        if shape.seed != self.settings.seed:
+            raise SnapshotError(
+                f"the snapshot was taken with seed {shape.seed}; this simulator runs seed "
+                f"{self.settings.seed} (its ids and token keys would not match)"
+            )
+        assert isinstance(data, dict)
+        view = self.store.scoped("_sim")
+        before: Shared | None = None
+        if self.sharing:
+            before = await view.get(SHARED, "state")
+        snapshot: Snapshot = data["store"]
+        await self.store.restore(snapshot)
+        for runtime in self.runtimes.values():
+            # Token keys and seeds are built from the store: build them from the restored one.
+            runtime.store = runtime.provider.store_factory(runtime.context)
+        self._synced = None
+        held = shape.state
+        if self.sharing:
+            # The other processes on the store rebuild theirs too (see ``Shared.resets``).
+            known = before.resets if before is not None else {}
+            resets = {name: known.get(name, 0) + 1 for name in self.runtimes}
+            held = Shared(self.clock.kind, held.clock, held.options, resets)
+            await view.put(SHARED, "state", held)
+        elif held.clock_kind != self.clock.kind:
+            held = Shared(self.clock.kind, self._local().clock, held.options)
+        self.resets = dict(held.resets)
+        self._apply(held)
+        self._synced = self._local() if self.sharing else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from simulator.store.base import Codec, Page, Store, Table
+from simulator.store.base import Codec, Page, Snapshot, Store, Table
 from simulator.store.memory import MemoryStore
 from simulator.store.sqlite import SqliteStore
 
@@ -20,6 +20,7 @@ __all__ = [
     "Codec",
     "MemoryStore",
     "Page",
+    "Snapshot",
     "SqliteStore",
     "Store",
     "StoreError",

@@ -37,9 +37,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from simulator.store.base import Page, Store, Table
+from simulator.clock import parse_iso
+from simulator.store.base import Page, Snapshot, Store, Table
 
 __all__ = ["SqliteStore"]
 
@@ -51,6 +52,8 @@ TOP = "\U0010ffff"
 # Expired records an insert deletes at most, first.
 SWEEP = 64
 BUSY_TIMEOUT_MS = 10_000
+# A ring's last number is a counter under the ring's name and this (cleared with it).
+RING_HEAD = "\x00ring"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -323,7 +326,7 @@ class SqliteStore:
         data = json.dumps(ring.codec.dump(value))
         with self._db.writing() as connection:
             # The ring's last number is a counter under the ring's own name (cleared with it).
-            number = self._incr(connection, f"{name}\x00ring", 1)
+            number = self._incr(connection, name + RING_HEAD, 1)
             connection.execute(
                 "INSERT INTO rings (name, number, value) VALUES (?, ?, ?)", (name, number, data)
             )
@@ -358,3 +361,64 @@ class SqliteStore:
                 connection.execute(
                     f"DELETE FROM {table} WHERE {column} >= ? AND {column} < ?", (low, high)
                 )
+
+    async def snapshot(self) -> Snapshot:
+        prefix, cut = self._prefix, len(self._prefix)
+        low, high = prefix, prefix + TOP
+        connection = self._db.connection()
+        with self._db.writing():  # one consistent reading of the whole view
+            rows = connection.execute(
+                "SELECT tbl, key, value, expires_at FROM records WHERE tbl >= ? AND tbl < ?"
+                " AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq",
+                (low, high, _micros(self._now())),
+            ).fetchall()
+            counters = connection.execute(
+                "SELECT name, value FROM counters WHERE name >= ? AND name < ?", (low, high)
+            ).fetchall()
+            rings = connection.execute(
+                "SELECT name, number, value FROM rings WHERE name >= ? AND name < ?"
+                " ORDER BY name, number",
+                (low, high),
+            ).fetchall()
+        heads = {name: value for name, value in counters if name.endswith(RING_HEAD)}
+        ring_data: dict[str, Any] = {
+            name.removesuffix(RING_HEAD)[cut:]: {"last": last, "values": []}
+            for name, last in heads.items()
+        }
+        for name, number, value in rings:
+            ring_data[name[cut:]]["values"].append([number, json.loads(value)])
+        return {
+            "records": [
+                [tbl[cut:], key, json.loads(value), None if at is None else _instant(at)]
+                for tbl, key, value, at in rows
+            ],
+            "counters": {n[cut:]: v for n, v in counters if not n.endswith(RING_HEAD)},
+            "rings": ring_data,
+        }
+
+    async def restore(self, data: Snapshot) -> None:
+        prefix = self._prefix
+        with self._db.writing() as connection:
+            await self.clear()
+            connection.executemany(
+                "INSERT INTO records (tbl, key, value, expires_at) VALUES (?, ?, ?, ?)",
+                (
+                    (prefix + t, k, json.dumps(v), None if at is None else _micros(parse_iso(at)))
+                    for t, k, v, at in data.get("records", [])
+                ),
+            )
+            counters = dict(data.get("counters", {}))
+            for name, ring in data.get("rings", {}).items():
+                counters[name + RING_HEAD] = ring["last"]
+                connection.executemany(
+                    "INSERT INTO rings (name, number, value) VALUES (?, ?, ?)",
+                    ((prefix + name, int(n), json.dumps(v)) for n, v in ring["values"]),
+                )
+            connection.executemany(
+                "INSERT INTO counters (name, value) VALUES (?, ?)",
+                ((prefix + name, int(value)) for name, value in counters.items()),
+            )
+
+
+def _instant(micros: int) -> str:
+    return (EPOCH + micros * MICROSECOND).isoformat()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import pytest
 
 from simulator.clock import ManualClock
 from simulator.store import Page, SqliteStore, Store, Table, open_store
+from tests.conftest import STORE_URLS
 
 T = TypeVar("T")
 START = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)
@@ -239,3 +241,38 @@ def test_counters_count_on_across_threads(root: Store) -> None:
     for t in threads:
         t.join()
     assert sorted(seen) == list(range(1, 201))
+
+
+@pytest.mark.parametrize("target", STORE_URLS, ids=lambda url: "into-" + url.partition(":")[0])
+def test_a_snapshot_restores_into_any_backend(
+    views: Views, target: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    clock, store = views.clock, views.store
+    restored_root = open_store(target.replace("{tmp}", str(tmp_path_factory.mktemp("into"))))
+    restored = restored_root.scoped("test", now=clock.now)
+
+    async def scenario() -> None:
+        for name in "dcbae":
+            await store.put(THINGS, name, thing(name))
+        await store.put(THINGS, "soon", thing("soon"), expires_at=START + timedelta(seconds=5))
+        await store.put(THINGS, "gone", thing("gone"), expires_at=START)
+        await store.delete(THINGS, "b")
+        await store.incr("ids", 41)
+        for n in range(4):
+            await store.push(RING, f"v{n}", size=3)
+        await restored.put(THINGS, "stale", thing("stale"))
+        await restored.restore(await store.snapshot())
+        page = await restored.scan(THINGS)
+        assert [key for key, _ in page.items] == ["d", "c", "a", "e", "soon"]
+        assert await restored.get(THINGS, "d") == thing("d")
+        assert await restored.get(THINGS, "stale") is None
+        assert await restored.incr("ids") == 42
+        assert await restored.recent(RING) == [(2, "v1"), (3, "v2"), (4, "v3")]
+        assert await restored.push(RING, "v4", size=3) == 5
+        assert await restored.take(THINGS, "a") == thing("a")
+        clock.advance(timedelta(seconds=5))
+        assert await restored.get(THINGS, "soon") is None
+        # What the snapshot holds is plain JSON.
+        assert json.loads(json.dumps(await restored.snapshot()))["counters"] == {"ids": 42}
+
+    run(scenario())
