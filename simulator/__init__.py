@@ -13,7 +13,7 @@ from simulator.gateway import ConnectionDropped
 from simulator.ids import IdFactory
 from simulator.settings import Settings
 from simulator.state import SimulatorState
-from simulator.store import MemoryStore, Store
+from simulator.store import MemoryStore, SqliteStore, Store, open_store
 
 __all__ = [
     "Clock",
@@ -23,12 +23,14 @@ __all__ = [
     "MemoryStore",
     "Settings",
     "SimulatorState",
+    "SqliteStore",
     "Store",
     "SystemClock",
     "__version__",
     "available_providers",
     "create_app",
     "make_clock",
+    "open_store",
 ]
 
 __version__ = "0.1.0"

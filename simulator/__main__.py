@@ -102,6 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PROVIDER.OPERATION:status=N|drop=FIELD",
         help="depart from the spec on purpose (repeatable), to see a drift check fail",
     )
+    serve.add_argument(
+        "--store",
+        metavar="URL",
+        help="where state lives: memory (default), sqlite:///state.db (relative), "
+        "sqlite:////abs/state.db",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="serve with N worker processes on one port (default 1); needs a shared --store",
+    )
     serve.add_argument("--journal-size", type=int, help="entries kept in the journal ring")
     serve.add_argument(
         "--journal-body-bytes", type=int, help="bytes of each body the journal keeps (16384)"
@@ -272,6 +284,8 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         "tls_cert": args.tls_cert,
         "tls_key": args.tls_key,
         "tls_dir": args.tls_dir,
+        "store": args.store,
+        "workers": args.workers,
     }
     settings = Settings.from_env(environ, **overrides)
     from simulator import available_providers
@@ -291,7 +305,10 @@ def banner(
 
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     origin = f"{'https' if settings.tls else 'http'}://{host}:{port}"
-    lines = [f"bulksim serving on {origin} (clock {settings.clock}, seed {settings.seed})"]
+    store = "" if settings.store == "memory" else f", store {settings.store}"
+    if settings.workers > 1:
+        store += f", {settings.workers} workers"
+    lines = [f"bulksim serving on {origin} (clock {settings.clock}, seed {settings.seed}{store})"]
     chosen = [
         p for p in available_providers() if not settings.providers or p.name in settings.providers
     ]
@@ -347,6 +364,13 @@ def serve(
             print(credentials_text(app.state.sim), flush=True)
 
         options = tls.uvicorn_options() if tls is not None else {}
+        if settings.workers > 1:
+            # Each worker builds its own app; this one was built to check the store and to
+            # print the credentials.
+            from simulator.workers import run_workers
+
+            logging = (log_level, log_format, access_log)
+            return run_workers(settings, logging, announce, **options)
         return run_uvicorn(app, settings.host, settings.port, announce, **options)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,7 +21,7 @@ from simulator.kit.errors import ProviderError
 from simulator.kit.provider import Provider, ProviderRuntime
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState, Sleep
-from simulator.store import MemoryStore, Store, StoreUnavailable
+from simulator.store import Store, StoreError, StoreUnavailable, open_store
 
 __all__ = ["available_providers", "create_app", "make_clock"]
 
@@ -30,6 +31,14 @@ def make_clock(settings: Settings) -> Clock:
     if settings.clock == "manual":
         return ManualClock(settings.start or wall_clock_now())
     return SystemClock()
+
+
+def store_of(settings: Settings) -> Store:
+    """The store ``settings.store`` names, opened; a URL that cannot be used fails in one line."""
+    try:
+        return open_store(settings.store)
+    except StoreError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def available_providers() -> tuple[Provider, ...]:
@@ -61,7 +70,8 @@ def create_app(
 
     ``clock``, ``ids`` and ``sleep`` are injected so that tests run on a manual clock with a
     fixed seed and never wait; by default they follow ``settings``. ``store`` is where the
-    providers keep their records (a fresh :class:`~simulator.store.MemoryStore` by default);
+    providers keep their records (by default the one ``settings.store`` names, a fresh
+    :class:`~simulator.store.MemoryStore` unless it says otherwise);
     two apps handed the same store and seed share their records, ids and token keys.
     ``app.state.sim`` is the :class:`~simulator.state.SimulatorState`.
     """
@@ -73,12 +83,14 @@ def create_app(
         clock=clock or make_clock(settings),
         ids=ids or IdFactory(settings.seed),
         providers=chosen,
-        store=store if store is not None else MemoryStore(),
+        store=store if store is not None else store_of(settings),
     )
     if sleep is not None:
         state.sleep = sleep
     gateways = [provider_app(runtime, state) for runtime in state.runtimes.values()]
-    app = SimulatorApp(gateways, control_app(state), HttpDate(state.clock), dashboard_routes(state))
+    app = SimulatorApp(
+        gateways, control_app(state), HttpDate(state.clock), state, dashboard_routes(state)
+    )
     app.state.sim = state
     return app
 
@@ -99,6 +111,7 @@ class SimulatorApp(Starlette):
         gateways: Sequence[Gateway],
         control: Starlette,
         date: HttpDate,
+        sim: SimulatorState,
         dashboard: Sequence[BaseRoute] = (),
     ) -> None:
         routes: list[BaseRoute] = [*dashboard, Mount("/_sim", control)]
@@ -109,8 +122,23 @@ class SimulatorApp(Starlette):
         self.router.redirect_slashes = False
         self.prefixes = [(g.runtime.provider.mount, g) for g in gateways]
         self.date = date
+        self.sim = sim
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.sim.sharing:
+            # On a shared store: the clock and options as the store holds them, before and
+            # after (a change made while answering) each request.
+            # A store that cannot be reached is answered by the provider's own 503 when the
+            # request reaches it; the sync around it is skipped, not turned into a traceback.
+            with suppress(StoreUnavailable):
+                await self.sim.sync()
+            await self._dispatch(scope, receive, send)
+            with suppress(StoreUnavailable):
+                await self.sim.synced_after()
+            return
+        await self._dispatch(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             root = scope.get("root_path", "")
             path = scope["path"]

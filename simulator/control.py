@@ -1,7 +1,7 @@
 """The control plane under ``/_sim``: JSON in, JSON out.
 
 =======================  =====================================================================
-``GET /_sim/health``     liveness, the clock and the served providers
+``GET /_sim/health``     liveness, the clock, the served providers and the answering pid
 ``GET /_sim/providers``  each provider's name, base path and URL, spec URL, test credentials,
                          operations, error catalogue and options
 ``POST /_sim/reset``     back to the fresh state, faults cleared (``?provider=NAME`` for one;
@@ -14,6 +14,7 @@
                                   ``since``: a sequence number or an ISO instant, ``tail``:
                                   the last N), clear
 ``GET|POST /_sim/options``        provider options; POST ``{"provider", "options": {...}}``
+``GET|POST /_sim/snapshot``       the whole state as JSON; POST loads one (from any backend)
 =======================  =====================================================================
 
 When a control token is set (always, when bound to a non-loopback address), every call must
@@ -25,6 +26,7 @@ from __future__ import annotations
 import hmac
 import json
 import math
+import os
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
@@ -38,7 +40,7 @@ from starlette.routing import Route
 from simulator.clock import format_iso, parse_iso
 from simulator.faults import FaultError
 from simulator.settings import SettingsError
-from simulator.state import SimulatorState
+from simulator.state import SimulatorState, SnapshotError
 
 __all__ = ["control_app"]
 
@@ -92,6 +94,8 @@ async def health(request: Request) -> Response:
     return JSONResponse(
         {
             "status": "ok",
+            # Which process answered (several serve one port with --workers).
+            "pid": os.getpid(),
             "providers": list(state.runtimes),
             "clock": _clock_body(state),
         }
@@ -152,6 +156,7 @@ async def clock_advance(request: Request) -> Response:
     if not math.isfinite(seconds) or seconds > 100 * 365 * 86400:
         raise ControlError(400, "seconds must be at most 100 years")
     state.clock.advance(timedelta(seconds=seconds))
+    await state.sync()
     return JSONResponse(_clock_body(state))
 
 
@@ -165,6 +170,7 @@ async def clock_set(request: Request) -> Response:
     except ValueError:
         raise ControlError(400, f"now is not an ISO-8601 instant: {now!r}") from None
     state.clock.set(instant)
+    await state.sync()
     return JSONResponse(_clock_body(state))
 
 
@@ -222,10 +228,23 @@ async def options(request: Request) -> Response:
             raise ControlError(400, 'options must be an object, e.g. {"processing_seconds": 5}')
         raw = {str(k): _option_text(v) for k, v in changes.items()}
         try:
-            state.runtimes[name].set_options(raw)
+            state.set_options(name, raw)
         except SettingsError as exc:
             raise ControlError(400, str(exc)) from None
+        await state.sync()
     return JSONResponse({name: asdict(rt.context.options) for name, rt in state.runtimes.items()})
+
+
+async def snapshot(request: Request) -> Response:
+    """GET: the whole state (store, clock, options) as JSON; POST: load one in its place."""
+    state = _state(request)
+    if request.method == "POST":
+        try:
+            await state.restore(await _json_object(request))
+        except SnapshotError as exc:
+            raise ControlError(400, str(exc)) from None
+        return JSONResponse({"restored": list(state.runtimes)})
+    return JSONResponse(await state.snapshot())
 
 
 def _option_text(value: object) -> str:
@@ -259,6 +278,7 @@ def control_app(state: SimulatorState) -> Starlette:
             Route("/faults", faults, methods=["GET", "POST", "DELETE"]),
             Route("/journal", journal, methods=["GET", "DELETE"]),
             Route("/options", options, methods=["GET", "POST"]),
+            Route("/snapshot", snapshot, methods=["GET", "POST"]),
         ],
         exception_handlers={ControlError: _control_error, HTTPException: _http_error},
     )

@@ -42,6 +42,7 @@ __all__ = [
     "DROP_EXTENSION",
     "HEAD_LIMIT",
     "LOG_LEVELS",
+    "UVICORN_SETTINGS",
     "HttpDate",
     "configure_logging",
     "http_protocol",
@@ -198,6 +199,19 @@ def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
 # -- uvicorn --------------------------------------------------------------------------------
 
 
+# What bulksim always asks of uvicorn (see uvicorn_config); --workers asks the same.
+UVICORN_SETTINGS: dict[str, Any] = {
+    # uvloop where it is installed, asyncio's own loop where it cannot be.
+    "loop": "auto",
+    "h11_max_incomplete_event_size": HEAD_LIMIT,
+    "lifespan": "off",
+    "server_header": False,
+    "date_header": False,
+    "access_log": False,
+    "log_config": None,
+}
+
+
 def uvicorn_config(
     app: ASGIApp, *, http: HttpKind = DEFAULT_HTTP, log_level: str | None = None, **options: Any
 ) -> uvicorn.Config:
@@ -212,18 +226,7 @@ def uvicorn_config(
     import uvicorn
 
     return uvicorn.Config(
-        served(app),
-        http=http_protocol(http),
-        # uvloop where it is installed, asyncio's own loop where it cannot be.
-        loop="auto",
-        h11_max_incomplete_event_size=HEAD_LIMIT,
-        lifespan="off",
-        server_header=False,
-        date_header=False,
-        access_log=False,
-        log_config=None,
-        log_level=log_level,
-        **options,
+        served(app), http=http_protocol(http), log_level=log_level, **UVICORN_SETTINGS, **options
     )
 
 

@@ -49,6 +49,11 @@ class Settings:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_dir: str | None = None
+    # Where state lives: memory, sqlite:///path.db (see simulator.store.open_store).
+    store: str = "memory"
+    # Worker processes serving one socket (bulksim serve --workers); more than one needs a
+    # store they share.
+    workers: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -67,6 +72,13 @@ class Settings:
             raise SettingsError(f"clock must be 'system' or 'manual', not {self.clock!r}")
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port must be 0..65535, not {self.port}")
+        if self.workers < 1:
+            raise SettingsError(f"workers must be at least 1, not {self.workers}")
+        if self.workers > 1 and self.store.strip() == "memory":
+            raise SettingsError(
+                "--workers needs a shared store (e.g. --store sqlite:///state.db): "
+                "with memory each worker would keep state of its own"
+            )
         if self.journal_size < 1:
             raise SettingsError("journal_size must be at least 1")
         if self.journal_body_bytes < 0:
@@ -157,7 +169,7 @@ def check_drift(drift: Iterable[str], operations: Mapping[str, Sequence[str]]) -
 
 def _cast(key: str, raw: str, name: str) -> Any:
     try:
-        if name in ("port", "seed", "journal_size", "journal_body_bytes"):
+        if name in ("port", "seed", "journal_size", "journal_body_bytes", "workers"):
             return int(raw)
         if name == "time_scale":
             return float(raw)

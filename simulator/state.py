@@ -3,26 +3,100 @@
 It holds the clock, the seeded ids, the journal, the fault plan, the store and one
 :class:`~simulator.kit.provider.ProviderRuntime` per served provider. There are no module
 globals: two apps built in one process share nothing but a store handed to both.
+
+On a store that several processes share (``--workers``, or two servers on one SQLite file),
+the clock (a manual instant, or the system clock's offset) and the options changed at run
+time are kept in the store too, as one :class:`Shared` record: :meth:`SimulatorState.sync`
+reads it before each request (one store read) and writes a local change (a clock advance,
+an option set) as a move of the shared record, so that concurrent moves add up. It also
+survives a restart. The journal and the fault plan are still each process's own.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
-from simulator.clock import Clock
+from pydantic import TypeAdapter, ValidationError
+
+from simulator.clock import Clock, ManualClock, SystemClock
 from simulator.faults import FaultPlan
 from simulator.ids import IdFactory
 from simulator.journal import Journal
 from simulator.kit.provider import Provider, ProviderRuntime
 from simulator.settings import Settings
-from simulator.store import MemoryStore, Store
+from simulator.store import MemoryStore, Snapshot, Store, Table, shared
 
-__all__ = ["SimulatorState"]
+__all__ = ["Shared", "SimulatorState", "SnapshotError"]
 
 Sleep = Callable[[float], Awaitable[None]]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Overrides = dict[str, dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """The clock and the options changed at run time, as every process on one store sees them.
+
+    ``clock`` is the manual clock's instant, or the system clock's offset from the wall clock
+    (as an instant after the epoch); ``options`` the ``key=value`` changes per provider.
+    """
+
+    clock_kind: str
+    clock: datetime
+    options: Overrides = field(default_factory=dict)
+    # How many times each provider was reset: another process rebuilds what it holds besides
+    # the records (a token signer keyed from the store, the seeds) when this moves.
+    resets: dict[str, int] = field(default_factory=dict)
+
+    def moved(self, before: Shared, after: Shared) -> Shared:
+        """This record with the change from ``before`` to ``after`` applied on top of it."""
+        options = dict(self.options)
+        for name in before.options.keys() | after.options.keys():
+            if before.options.get(name) != after.options.get(name):
+                options[name] = after.options.get(name, {})
+        resets = dict(self.resets)
+        for name, count in after.resets.items():
+            resets[name] = resets.get(name, 0) + count - before.resets.get(name, 0)
+        clock = self.clock + (after.clock - before.clock)
+        return Shared(self.clock_kind, clock, options, resets)
+
+
+SHARED = Table("shared", Shared)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ring:
+    last: int
+    values: list[tuple[int, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _StoreShape:
+    records: list[tuple[str, str, Any, datetime | None]]
+    counters: dict[str, int]
+    rings: dict[str, _Ring]
+
+
+@dataclass(frozen=True, slots=True)
+class _SnapshotShape:
+    """What ``POST /_sim/snapshot`` accepts: what ``GET /_sim/snapshot`` gave."""
+
+    bulksim_snapshot: int
+    seed: int
+    state: Shared
+    store: _StoreShape
+
+
+SNAPSHOT = TypeAdapter(_SnapshotShape)
+
+
+class SnapshotError(ValueError):
+    """A snapshot that cannot be loaded here; the message says why."""
 
 
 @dataclass
@@ -40,8 +114,16 @@ class SimulatorState:
     runtimes: dict[str, ProviderRuntime] = field(init=False)
     # Exceptions no handler caught (each answered as the provider's 500): a bug to surface.
     crashes: deque[BaseException] = field(default_factory=lambda: deque(maxlen=100))
+    # Options changed at run time, per provider (``set_options``), until its reset.
+    overrides: Overrides = field(default_factory=dict, init=False)
+    resets: dict[str, int] = field(default_factory=dict, init=False)
+    _synced: Shared | None = field(default=None, init=False, repr=False)
+    sharing: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
+        # The clock and options are kept in the store when it is shared and the clock is one
+        # of bulksim's own.
+        self.sharing = shared(self.store) and isinstance(self.clock, ManualClock | SystemClock)
         self.journal = Journal(self.settings.journal_size)
         self.faults = FaultPlan(self.settings.seed)
         self.runtimes = {
@@ -54,7 +136,71 @@ class SimulatorState:
         names = [provider] if provider else list(self.runtimes)
         for name in names:
             await self.runtimes[name].reset()
+            self.overrides.pop(name, None)
+            self.resets[name] = self.resets.get(name, 0) + 1
+        await self.sync()
         return names
+
+    def set_options(self, provider: str, raw: Mapping[str, str]) -> object:
+        """Change some of a provider's options from now on (``key=value`` strings)."""
+        options = self.runtimes[provider].set_options(raw)
+        self.overrides[provider] = {**self.overrides.get(provider, {}), **raw}
+        return options
+
+    # -- what processes on one store share ---------------------------------------------------
+
+    def _local(self) -> Shared:
+        clock = self.clock
+        instant = EPOCH + clock.offset if isinstance(clock, SystemClock) else clock.now()
+        options = {name: dict(raw) for name, raw in self.overrides.items()}
+        return Shared(clock.kind, instant, options, dict(self.resets))
+
+    def _apply(self, held: Shared) -> None:
+        clock = self.clock
+        if held.clock_kind == clock.kind:
+            if isinstance(clock, SystemClock):
+                clock.offset = held.clock - EPOCH
+            elif isinstance(clock, ManualClock):
+                clock.current = held.clock
+        for name, runtime in self.runtimes.items():
+            if held.resets.get(name, 0) != self.resets.get(name, 0):
+                # Reset elsewhere: the records are gone; rebuild what is built from them.
+                runtime.store = runtime.provider.store_factory(runtime.context)
+        self.resets = {n: count for n, count in held.resets.items() if n in self.runtimes}
+        if held.options != self.overrides:
+            for name, runtime in self.runtimes.items():
+                runtime.context.options = runtime.initial_options
+                if held.options.get(name):
+                    runtime.set_options(held.options[name])
+            self.overrides = {n: dict(raw) for n, raw in held.options.items() if n in self.runtimes}
+
+    async def sync(self) -> None:
+        """Agree with the store on the clock and the options (a no-op on a store of one's own).
+
+        A change made here since the last sync (by the control plane, or a latency fault
+        passing on the clock) is written as a move of the shared record; then the shared
+        record is applied here. The first sync adopts what the store holds (a restart picks
+        up the clock and options where they were), unless it is for another kind of clock.
+        """
+        if not self.sharing:
+            return
+        view = self.store.scoped("_sim")
+        local = self._local()
+        held = await view.get(SHARED, "state")
+        last = self._synced
+        if held is None or held.clock_kind != local.clock_kind:
+            await view.put(SHARED, "state", local)
+            held = local
+        elif last is not None and local != last and local != held:
+            moved = await view.update(SHARED, "state", lambda now: now.moved(last, local))
+            held = moved or local
+        self._apply(held)
+        self._synced = self._local()
+
+    async def synced_after(self) -> None:
+        """After a request: write what it changed here (nothing to read when nothing did)."""
+        if self.sharing and self._local() != self._synced:
+            await self.sync()
 
     def operations(self) -> dict[str, list[str]]:
         return {name: rt.provider.operations() for name, rt in self.runtimes.items()}
@@ -63,3 +209,53 @@ class SimulatorState:
         return {
             name: [e.__name__ for e in rt.provider.errors] for name, rt in self.runtimes.items()
         }
+
+    # -- snapshots -------------------------------------------------------------------------
+
+    async def snapshot(self) -> dict[str, Any]:
+        """The whole state as JSON: the store (every provider's records, counters and rings),
+        the clock and the options changed at run time. The journal and faults are not in it."""
+        await self.sync()
+        return {
+            "bulksim_snapshot": 1,
+            "seed": self.settings.seed,
+            "state": SHARED.codec.dump(self._local()),
+            "store": await self.store.snapshot(),
+        }
+
+    async def restore(self, data: object) -> None:
+        """Load a :meth:`snapshot` (taken on any backend) in place of the whole state."""
+        try:
+            shape = SNAPSHOT.validate_python(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise SnapshotError(f"not a bulksim snapshot: {where}: {first['msg']}") from None
+        if shape.seed != self.settings.seed:
+            raise SnapshotError(
+                f"the snapshot was taken with seed {shape.seed}; this simulator runs seed "
+                f"{self.settings.seed} (its ids and token keys would not match)"
+            )
+        assert isinstance(data, dict)
+        view = self.store.scoped("_sim")
+        before: Shared | None = None
+        if self.sharing:
+            before = await view.get(SHARED, "state")
+        snapshot: Snapshot = data["store"]
+        await self.store.restore(snapshot)
+        for runtime in self.runtimes.values():
+            # Token keys and seeds are built from the store: build them from the restored one.
+            runtime.store = runtime.provider.store_factory(runtime.context)
+        self._synced = None
+        held = shape.state
+        if self.sharing:
+            # The other processes on the store rebuild theirs too (see ``Shared.resets``).
+            known = before.resets if before is not None else {}
+            resets = {name: known.get(name, 0) + 1 for name in self.runtimes}
+            held = Shared(self.clock.kind, held.clock, held.options, resets)
+            await view.put(SHARED, "state", held)
+        elif held.clock_kind != self.clock.kind:
+            held = Shared(self.clock.kind, self._local().clock, held.options)
+        self.resets = dict(held.resets)
+        self._apply(held)
+        self._synced = self._local() if self.sharing else None

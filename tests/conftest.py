@@ -42,6 +42,40 @@ def _restore_logging() -> Iterator[None]:
         logger.handlers, logger.level, logger.propagate = handlers, level, propagate
 
 
+# The store backends a test that asks for ``store_url`` runs on, by the URL that opens each;
+# ``{tmp}`` becomes a fresh directory's absolute path. Another backend joins by adding its URL.
+STORE_URLS = ["memory", "sqlite:///{tmp}/state.db", "redis"]
+
+
+def store_url_maker(
+    kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[], str]:
+    """Each call, a URL naming a fresh, empty store of the backend ``kind`` (a STORE_URLS
+    entry)."""
+    if kind == "redis":
+        # The session's redis-server, emptied; each fresh store a database of its own.
+        server = request.getfixturevalue("redis_server")
+        server.flush()
+        databases = iter(range(1, 16))
+        return lambda: f"{server.url.rpartition('/')[0]}/{next(databases)}"
+    return lambda: kind.replace("{tmp}", str(tmp_path_factory.mktemp("store")))
+
+
+@pytest.fixture(params=STORE_URLS, ids=lambda url: url.partition(":")[0])
+def new_store_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[], str]:
+    """Each call, a URL naming a fresh, empty store of one backend (the test runs once per
+    backend)."""
+    return store_url_maker(request.param, request, tmp_path_factory)
+
+
+@pytest.fixture
+def store_url(new_store_url: Callable[[], str]) -> str:
+    """A URL naming a fresh, empty store of one backend (the test runs once per backend)."""
+    return new_store_url()
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)

@@ -36,9 +36,13 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import TypeAdapter
 
-__all__ = ["Codec", "Page", "Store", "StoreUnavailable", "Table"]
+__all__ = ["Codec", "Page", "Snapshot", "Store", "StoreUnavailable", "Table"]
 
 R = TypeVar("R")
+# A store's whole content, backend-neutral: {"records": [[table, key, value, expires_at or
+# None], ...] in insertion order, "counters": {name: n}, "rings": {name: {"last": n,
+# "values": [[number, value], ...]}}}; values as their codec dumps them, instants ISO-8601.
+Snapshot = dict[str, Any]
 
 
 class StoreUnavailable(Exception):
@@ -163,4 +167,12 @@ class Store(Protocol):
 
     async def clear(self) -> None:
         """Forget everything under this view's prefix (tables, counters and rings)."""
+        ...
+
+    async def snapshot(self) -> Snapshot:
+        """Everything under this view's prefix as JSON-able data (names relative to it)."""
+        ...
+
+    async def restore(self, data: Snapshot) -> None:
+        """Replace everything under this view's prefix with a :meth:`snapshot` (of any backend)."""
         ...

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, TypeVar
 
-from simulator.store.base import Page, Store, Table
+from simulator.clock import parse_iso
+from simulator.store.base import Page, Snapshot, Store, Table
 
 __all__ = ["MemoryStore"]
 
@@ -30,12 +31,25 @@ def _never() -> datetime:
     return datetime.min.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class _Restored:
+    """A value restored from a snapshot, decoded by its table's codec when first read."""
+
+    data: Any
+
+
 @dataclass
 class _Data:
     tables: dict[str, dict[str, Entry]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     rings: dict[str, tuple[deque[tuple[int, Any]], list[int]]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # The table (and so the codec) each full name was used with, for snapshots.
+    kinds: dict[str, Table[Any]] = field(default_factory=dict)
+
+
+def _decoded(table: Table[Any], value: Any) -> Any:
+    return table.codec.load(value.data) if type(value) is _Restored else value
 
 
 class MemoryStore:
@@ -65,15 +79,19 @@ class MemoryStore:
         try:
             return self._rows_of[table.name]
         except KeyError:
-            rows = self._data.tables.setdefault(self._prefix + table.name, {})
+            name = self._prefix + table.name
+            rows = self._data.tables.setdefault(name, {})
+            self._data.kinds.setdefault(name, table)
             self._rows_of[table.name] = rows
             return rows
 
-    def _live(self, rows: dict[str, Entry], key: str) -> Entry | None:
+    def _live(self, rows: dict[str, Entry], key: str, table: Table[Any]) -> Entry | None:
         entry = rows.get(key)
         if entry is not None and entry[1] is not None and entry[1] <= self._now():
             del rows[key]
             return None
+        if entry is not None and type(entry[0]) is _Restored:
+            entry = rows[key] = (_decoded(table, entry[0]), entry[1])
         return entry
 
     # -- tables ----------------------------------------------------------------------------
@@ -84,9 +102,13 @@ class MemoryStore:
             return None
         if entry[1] is not None and entry[1] <= self._now():
             with self._lock:
-                self._live(self._rows(table), key)
+                self._live(self._rows(table), key, table)
             return None
         value: R = entry[0]
+        if type(value) is _Restored:
+            with self._lock:
+                live = self._live(self._rows(table), key, table)
+            return None if live is None else live[0]
         return value
 
     async def put(
@@ -99,7 +121,7 @@ class MemoryStore:
     ) -> tuple[R, bool]:
         rows = self._rows(table)
         with self._lock:
-            entry = self._live(rows, key)
+            entry = self._live(rows, key, table)
             if entry is not None:
                 held: R = entry[0]
                 return held, False
@@ -109,7 +131,7 @@ class MemoryStore:
     async def update(self, table: Table[R], key: str, change: Callable[[R], R]) -> R | None:
         rows = self._rows(table)
         with self._lock:
-            entry = self._live(rows, key)
+            entry = self._live(rows, key, table)
             if entry is None:
                 return None
             value = change(entry[0])
@@ -119,7 +141,7 @@ class MemoryStore:
     async def take(self, table: Table[R], key: str) -> R | None:
         rows = self._rows(table)
         with self._lock:
-            entry = self._live(rows, key)
+            entry = self._live(rows, key, table)
             if entry is None:
                 return None
             del rows[key]
@@ -129,7 +151,7 @@ class MemoryStore:
     async def delete(self, table: Table[R], key: str) -> bool:
         rows = self._rows(table)
         with self._lock:
-            return self._live(rows, key) is not None and rows.pop(key, None) is not None
+            return self._live(rows, key, table) is not None and rows.pop(key, None) is not None
 
     async def scan(self, table: Table[R], *, after: str | None = None, limit: int = 100) -> Page[R]:
         rows = self._rows(table)
@@ -141,7 +163,7 @@ class MemoryStore:
                     if key == after:
                         break
             chosen = list(islice(keys, limit + 1))
-            items = [(key, rows[key][0]) for key in chosen[:limit]]
+            items = [(key, self._live(rows, key, table)[0]) for key in chosen[:limit]]  # type: ignore[index]
             return Page(items, items[-1][0] if len(chosen) > limit else None)
 
     async def count(self, table: Table[R]) -> int:
@@ -167,6 +189,7 @@ class MemoryStore:
     async def push(self, ring: Table[R], value: R, *, size: int) -> int:
         name = self._prefix + ring.name
         with self._lock:
+            self._data.kinds.setdefault(name, ring)
             values, last = self._data.rings.setdefault(name, (deque(), [0]))
             last[0] += 1
             values.append((last[0], value))
@@ -177,7 +200,7 @@ class MemoryStore:
     async def recent(self, ring: Table[R], *, after: int = 0) -> list[tuple[int, R]]:
         with self._lock:
             values, _ = self._data.rings.get(self._prefix + ring.name, (deque(), [0]))
-            return [(number, value) for number, value in values if number > after]
+            return [(number, _decoded(ring, value)) for number, value in values if number > after]
 
     # -- the whole view --------------------------------------------------------------------
 
@@ -195,3 +218,50 @@ class MemoryStore:
             for mapping in (self._data.counters, self._data.rings):
                 for name in [n for n in mapping if n.startswith(prefix)]:
                     del mapping[name]
+
+    async def snapshot(self) -> Snapshot:
+        prefix = self._prefix
+        with self._lock:
+            records = [
+                [name[len(prefix) :], key, _dumped(self._data.kinds.get(name), value), _iso(at)]
+                for name, rows in self._data.tables.items()
+                if name.startswith(prefix)
+                for key, (value, at) in rows.items()
+                if at is None or at > self._now()
+            ]
+            counters = {
+                n[len(prefix) :]: v for n, v in self._data.counters.items() if n.startswith(prefix)
+            }
+            rings = {
+                name[len(prefix) :]: {
+                    "last": last[0],
+                    "values": [[n, _dumped(self._data.kinds.get(name), v)] for n, v in values],
+                }
+                for name, (values, last) in self._data.rings.items()
+                if name.startswith(prefix)
+            }
+        return {"records": records, "counters": counters, "rings": rings}
+
+    async def restore(self, data: Snapshot) -> None:
+        prefix = self._prefix
+        with self._lock:
+            await self.clear()
+            for table, key, value, at in data.get("records", []):
+                rows = self._data.tables.setdefault(prefix + table, {})
+                rows[key] = (_Restored(value), None if at is None else parse_iso(at))
+            for name, value in data.get("counters", {}).items():
+                self._data.counters[prefix + name] = int(value)
+            for name, ring in data.get("rings", {}).items():
+                values = deque((int(n), _Restored(v)) for n, v in ring["values"])
+                self._data.rings[prefix + name] = (values, [int(ring["last"])])
+
+
+def _dumped(table: Table[Any] | None, value: Any) -> Any:
+    if type(value) is _Restored:
+        return value.data
+    assert table is not None  # a value stored by a call names its table
+    return table.codec.dump(value)
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return None if instant is None else instant.isoformat()

@@ -55,7 +55,8 @@ from redis.exceptions import LockError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from simulator.store.base import Page, Store, StoreUnavailable, Table
+from simulator.clock import parse_iso
+from simulator.store.base import Page, Snapshot, Store, StoreUnavailable, Table
 
 __all__ = ["RedisStore", "open_redis"]
 
@@ -490,6 +491,65 @@ class RedisStore:
             await lock.release()
         except LockError as exc:
             raise StoreUnavailable(f"redis: a transaction outlived its lock: {exc}") from exc
+
+    @_guarded
+    async def snapshot(self) -> Snapshot:
+        client = await self._root.clients.get()
+        base, now = self._base, self._at_now()
+        names = [
+            bytes(name).decode() async for name in client.scan_iter(match=_glob_escape(base) + "*")
+        ]
+        records: list[list[Any]] = []
+        counters: dict[str, int] = {}
+        rings: dict[str, dict[str, Any]] = {}
+        for name in sorted(names):
+            relative = name[len(base) :]
+            if relative.endswith("#o"):
+                table = relative[: -len("#o")]
+                keys: list[bytes] = cast(list[bytes], await client.zrange(name, 0, -1))
+                for key in keys:
+                    record = cast(bytes | None, await client.get(f"{base}{table}#r:{key.decode()}"))
+                    if record is None:
+                        continue
+                    at, _, data = record.partition(b"|")
+                    if at and int(at) <= now:
+                        continue
+                    expires = (EPOCH + int(at) * MICROSECOND).isoformat() if at else None
+                    records.append([table, key.decode(), json.loads(data), expires])
+            elif relative.endswith("#c"):
+                counters[relative[: -len("#c")]] = int(await client.get(name) or 0)
+            elif relative.endswith("#s"):
+                entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await client.xrange(name))
+                values = [
+                    [int(number.partition(b"-")[2]), json.loads(fields[b"v"])]
+                    for number, fields in entries
+                ]
+                last = values[-1][0] if values else 0
+                rings[relative[: -len("#s")]] = {"last": last, "values": values}
+        return {"records": records, "counters": counters, "rings": rings}
+
+    async def restore(self, data: Snapshot) -> None:
+        await self.clear()
+        await self._restore(data)
+
+    @_guarded
+    async def _restore(self, data: Snapshot) -> None:
+        client = await self._root.clients.get()
+        for table, key, value, at in data.get("records", []):
+            base = self._base + table
+            keys = [f"{base}#r:{key}", f"{base}#o", f"{base}#x", f"{base}#n"]
+            stamp = "" if at is None else str(_micros(parse_iso(at)))
+            record = stamp + "|" + json.dumps(value, separators=(",", ":"))
+            await self._script("put", PUT, keys, [key, record])
+        for name, value in data.get("counters", {}).items():
+            await client.set(f"{self._base}{name}#c", int(value))
+        for name, ring in data.get("rings", {}).items():
+            for number, value in ring["values"]:
+                await client.xadd(
+                    f"{self._base}{name}#s",
+                    {"v": json.dumps(value, separators=(",", ":"))},
+                    id=f"0-{int(number)}",
+                )
 
     @_guarded
     async def clear(self) -> None:

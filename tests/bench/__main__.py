@@ -18,6 +18,7 @@ table is printed in markdown, and written as JSON with ``--json PATH``.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import platform
@@ -48,6 +49,8 @@ DEEPVUE_DONE = "06d0d7c340ed460d96103aaa0b26f0de"
 PASSCREATOR_PROCESS = "627d21f7-e1a0-4085-84cb-130906cd097c"
 # The load generator on the first core, the server measured on the second.
 LOAD_CORE, SERVER_CORE = "0", "1"
+# A fresh file for each case that serves from SQLite (removed before each).
+SQLITE = f"sqlite:///{tempfile.gettempdir()}/bulksim-bench.db"
 
 
 def pinned(core: str, command: list[str]) -> list[str]:
@@ -241,6 +244,16 @@ def deepvue_poll(server: Server) -> Prepared:
     return path, {"Authorization": f"Bearer {token}", "x-api-key": creds["client_secret"]}
 
 
+def deepvue_submitted_poll(server: Server) -> Prepared:
+    """A poll of a batch submitted to this server (the seeded ones are not in the store)."""
+    path, headers = deepvue_poll(server)
+    files = {"batch_file": ("vpas.csv", b"vpa\nrahul@okaxis\npriya@oksbi\n", "text/csv")}
+    submitted = httpx.post(
+        f"{server.origin}/deepvue/v1/verification/upi-basic/batch", headers=headers, files=files
+    ).json()["request_id"]
+    return path.replace(DEEPVUE_DONE, submitted), headers
+
+
 def passcreator_poll(server: Server) -> Prepared:
     key = server.credentials("passcreator")["api_key"]
     return f"/passcreator/api/v3/process/{PASSCREATOR_PROCESS}", {"Authorization": key}
@@ -385,6 +398,25 @@ def submit_batches(server: Server, count: int, threads: int = 8) -> str:
     share = [count // threads + (i < count % threads) for i in range(threads)]
     with ThreadPoolExecutor(threads) as pool:
         return [r for r in pool.map(some, share) if r][-1]
+
+
+def sqlite_store(table: Table, seconds: float) -> None:
+    """A submitted Deepvue batch polled from memory, from SQLite, and from SQLite with two
+    workers: the workers share the server's core with each other (the load generator keeps
+    the other), so the last row shows what sharing a file costs, not a second core's gain."""
+    cases = [
+        ("bulksim Deepvue poll of a stored batch, memory", ()),
+        ("bulksim Deepvue poll of a stored batch, SQLite", ("--store", SQLITE)),
+        (
+            "bulksim Deepvue poll of a stored batch, SQLite, 2 workers",
+            ("--store", SQLITE, "--workers", "2"),
+        ),
+    ]
+    for name, args in cases:
+        for leftover in glob.glob(SQLITE.removeprefix("sqlite:///") + "*"):
+            os.remove(leftover)
+        with serve("bulksim", *args) as server:
+            table.add(name, measured(server, deepvue_submitted_poll(server), seconds))
 
 
 def redis_store(table: Table, facts: Facts, seconds: float) -> None:
@@ -594,6 +626,7 @@ def main() -> None:
         soak(facts)
         million(facts)
         check_upload(facts)
+        sqlite_store(table, args.seconds)
         redis_store(table, facts, args.seconds)
         dashboard(facts)
     print(f"\n{top}; load average {os.getloadavg()[0]:.2f} at the end\n")

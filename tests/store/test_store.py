@@ -1,9 +1,11 @@
-"""The store contract, run against every backend (the memory one, so far)."""
+"""The store contract, run against every backend (``STORE_URLS`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import json
+import threading
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -11,7 +13,8 @@ from typing import Any, TypeVar
 import pytest
 
 from simulator.clock import ManualClock
-from simulator.store import MemoryStore, Page, Store, Table
+from simulator.store import Page, SqliteStore, Store, Table, open_store
+from tests.conftest import STORE_URLS, store_url_maker
 
 T = TypeVar("T")
 START = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)
@@ -33,7 +36,12 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
 
 
-BACKENDS: dict[str, Callable[[], Store]] = {"memory": MemoryStore}
+@pytest.fixture
+def root(store_url: str) -> Iterator[Store]:
+    store = open_store(store_url)
+    yield store
+    if isinstance(store, SqliteStore):
+        store.close()
 
 
 @dataclass
@@ -45,10 +53,9 @@ class Views:
     other: Store
 
 
-@pytest.fixture(params=list(BACKENDS))
-def views(request: pytest.FixtureRequest) -> Views:
+@pytest.fixture
+def views(root: Store) -> Views:
     clock = ManualClock(START)
-    root = BACKENDS[request.param]()
     return Views(clock, root.scoped("test", now=clock.now), root.scoped("other", now=clock.now))
 
 
@@ -196,3 +203,81 @@ def test_records_round_trip_through_their_codec() -> None:
     data = THINGS.codec.dump(value)
     assert data == {"name": "x", "size": 3, "at": "2026-03-09T08:00:00Z", "tags": ["a"]}
     assert THINGS.codec.load(data) == value
+
+
+def test_take_gives_a_record_once_across_threads(root: Store) -> None:
+    """Each thread has its own connection (on SQLite): the database decides who gets it."""
+    store = root.scoped("test")
+    run(store.put(THINGS, "file", thing("file")))
+    start = threading.Barrier(8)
+    taken: list[Thing | None] = []
+
+    async def take_once() -> Thing | None:
+        return await store.take(THINGS, "file")
+
+    def take() -> None:
+        start.wait()
+        taken.append(run(take_once()))
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert taken.count(thing("file")) == 1
+    assert taken.count(None) == 7
+
+
+def test_counters_count_on_across_threads(root: Store) -> None:
+    store = root.scoped("test")
+    seen: list[int] = []
+
+    def count() -> None:
+        seen.extend(run(store.incr("ids")) for _ in range(50))
+
+    threads = [threading.Thread(target=count) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == list(range(1, 201))
+
+
+@pytest.mark.parametrize("target", STORE_URLS, ids=lambda url: "into-" + url.partition(":")[0])
+def test_a_snapshot_restores_into_any_backend(
+    views: Views,
+    target: str,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    clock, store = views.clock, views.store
+    fresh = store_url_maker(target, request, tmp_path_factory)
+    fresh()  # the first is the source's own (on Redis: database 1)
+    restored_root = open_store(fresh())
+    restored = restored_root.scoped("test", now=clock.now)
+
+    async def scenario() -> None:
+        for name in "dcbae":
+            await store.put(THINGS, name, thing(name))
+        await store.put(THINGS, "soon", thing("soon"), expires_at=START + timedelta(seconds=5))
+        await store.put(THINGS, "gone", thing("gone"), expires_at=START)
+        await store.delete(THINGS, "b")
+        await store.incr("ids", 41)
+        for n in range(4):
+            await store.push(RING, f"v{n}", size=3)
+        await restored.put(THINGS, "stale", thing("stale"))
+        await restored.restore(await store.snapshot())
+        page = await restored.scan(THINGS)
+        assert [key for key, _ in page.items] == ["d", "c", "a", "e", "soon"]
+        assert await restored.get(THINGS, "d") == thing("d")
+        assert await restored.get(THINGS, "stale") is None
+        assert await restored.incr("ids") == 42
+        assert await restored.recent(RING) == [(2, "v1"), (3, "v2"), (4, "v3")]
+        assert await restored.push(RING, "v4", size=3) == 5
+        assert await restored.take(THINGS, "a") == thing("a")
+        clock.advance(timedelta(seconds=5))
+        assert await restored.get(THINGS, "soon") is None
+        # What the snapshot holds is plain JSON.
+        assert json.loads(json.dumps(await restored.snapshot()))["counters"] == {"ids": 42}
+
+    run(scenario())

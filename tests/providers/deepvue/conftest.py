@@ -1,16 +1,31 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from simulator import ManualClock, Settings, create_app
 from simulator.providers.deepvue.models import TEST_CLIENTS
+from tests.conftest import AppFactory, Sleeps
 
 CLIENT = TEST_CLIENTS[0]
 INACTIVE = TEST_CLIENTS[1]
 BASE = "http://testserver/deepvue"
+
+
+@pytest.fixture
+def app_factory(clock: ManualClock, sleeps: Sleeps, new_store_url: Callable[[], str]) -> AppFactory:
+    """Deepvue's tests run once per store backend, through HTTP alike; each app built is a
+    simulator of its own, on a fresh store."""
+
+    def build(**fields: object) -> Starlette:
+        fields.setdefault("seed", 7)
+        fields.setdefault("store", new_store_url())
+        return create_app(Settings(**fields), clock=clock, sleep=sleeps)  # type: ignore[arg-type]
+
+    return build
 
 
 @pytest.fixture

@@ -1,0 +1,424 @@
+"""The SQLite backend: one file, shared by every thread and process that opens it.
+
+- **One connection per thread** (SQLite connections are not shared across threads), all on
+  one file in WAL mode: readers never wait for the writer, and writers (threads or
+  processes) take turns on SQLite's own lock, waiting up to ``busy_timeout``.
+- **Each call is one statement, atomic by itself**: ``incr`` and ``put_if_absent`` are
+  upserts with ``RETURNING``; ``take`` is ``DELETE ... RETURNING``, so of any number of
+  processes taking one record exactly one gets it. Calls made of several statements
+  (``update``, ``put_if_absent`` over an expired record, ``push``, ``clear``) run in a
+  ``BEGIN IMMEDIATE`` transaction of their own.
+- **One transaction per unit of work**: inside ``async with store.transaction() as tx`` every
+  call joins one ``BEGIN IMMEDIATE`` transaction, committed on leaving (rolled back on an
+  exception). A request's handler that writes several records puts them in one.
+- **Blocking, but short.** The calls run on the event loop's thread: each is a statement on
+  a local file (microseconds; a thread hop would cost more than the statement). A call waits
+  longer only while another process holds the write lock, which it holds for one
+  transaction, itself never awaiting anything but the store.
+- **Expiry on the simulator's clock**: ``expires_at`` is stored as microseconds since the
+  epoch and compared with the view's ``now``; never a wall-clock TTL.
+- **Bounded**: an insert first deletes a batch of the table's expired records, so expired
+  rows do not pile up; rings keep their newest ``size`` values; the caps a provider keeps
+  (:class:`~simulator.kit.retention.Retention`) bound the rest. SQLite reuses freed pages,
+  so the file stays at its high-water mark; the WAL is checkpointed automatically.
+- **Durable against a crash of the process** (``kill -9``): a transaction is in the WAL when
+  its call returns (``synchronous=NORMAL``; not fsynced, so an OS crash may lose the last
+  ones).
+
+Records are stored as JSON through their table's codec.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from simulator.clock import parse_iso
+from simulator.store.base import Page, Snapshot, Store, Table
+
+__all__ = ["SqliteStore"]
+
+R = TypeVar("R")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+# Above every key under a prefix: U+10FFFF sorts after any other character in UTF-8.
+TOP = "\U0010ffff"
+# Expired records an insert deletes at most, first.
+SWEEP = 64
+BUSY_TIMEOUT_MS = 10_000
+# A ring's last number is a counter under the ring's name and this (cleared with it).
+RING_HEAD = "\x00ring"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY,
+    tbl TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    expires_at INTEGER,
+    UNIQUE (tbl, key)
+);
+CREATE INDEX IF NOT EXISTS records_expiry ON records (tbl, expires_at)
+    WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rings (
+    name TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (name, number)
+) WITHOUT ROWID;
+"""
+
+
+def _micros(instant: datetime) -> int:
+    return (instant - EPOCH) // MICROSECOND
+
+
+def _never() -> datetime:
+    return datetime.min.replace(tzinfo=UTC)
+
+
+class _Database:
+    """The file and this process's connections to it, one per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        # Fails here, at start, if the file cannot be used: not a database, or not writable
+        # (SQLite opens a file it may not write read-only; the first write says so).
+        connection = self.connection()
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.executescript(SCHEMA)
+        connection.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('schema', '1')")
+
+    def connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            # isolation_level=None: statements commit by themselves unless in BEGIN ... COMMIT.
+            connection = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.connection = connection
+            with self._lock:
+                self._all.append(connection)
+        return connection
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection inside a write transaction (joining one already open)."""
+        connection = self.connection()
+        if connection.in_transaction:
+            yield connection
+            return
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._all:
+                connection.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+class SqliteStore:
+    """A :class:`~simulator.store.Store` in a SQLite file (see the module's docstring)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        prefix: str = "",
+        *,
+        now: Callable[[], datetime] = _never,
+        _database: _Database | None = None,
+    ) -> None:
+        self._db = _database or _Database(Path(path))
+        self._prefix = prefix
+        self._now = now
+
+    @property
+    def path(self) -> Path:
+        return self._db.path
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    def scoped(self, prefix: str, *, now: Callable[[], datetime] | None = None) -> SqliteStore:
+        return SqliteStore(
+            self._db.path, f"{self._prefix}{prefix}/", now=now or self._now, _database=self._db
+        )
+
+    def close(self) -> None:
+        """Close this process's connections to the file (every view's)."""
+        self._db.close()
+
+    def _live(self, expires_at: int | None) -> bool:
+        return expires_at is None or expires_at > _micros(self._now())
+
+    def _sweep(self, connection: sqlite3.Connection, name: str) -> None:
+        connection.execute(
+            "DELETE FROM records WHERE seq IN (SELECT seq FROM records"
+            " WHERE tbl = ? AND expires_at <= ? LIMIT ?)",
+            (name, _micros(self._now()), SWEEP),
+        )
+
+    # -- tables ----------------------------------------------------------------------------
+
+    async def get(self, table: Table[R], key: str) -> R | None:
+        row = (
+            self._db.connection()
+            .execute(
+                "SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?",
+                (self._prefix + table.name, key),
+            )
+            .fetchone()
+        )
+        if row is None or not self._live(row[1]):
+            return None
+        return table.codec.load(json.loads(row[0]))
+
+    async def put(
+        self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
+    ) -> None:
+        name = self._prefix + table.name
+        data = json.dumps(table.codec.dump(value))
+        at = None if expires_at is None else _micros(expires_at)
+        with self._db.writing() as connection:
+            self._sweep(connection, name)
+            connection.execute(
+                "INSERT INTO records (tbl, key, value, expires_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (tbl, key) DO UPDATE"
+                " SET value = excluded.value, expires_at = excluded.expires_at",
+                (name, key, data, at),
+            )
+
+    async def put_if_absent(
+        self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
+    ) -> tuple[R, bool]:
+        name = self._prefix + table.name
+        data = json.dumps(table.codec.dump(value))
+        at = None if expires_at is None else _micros(expires_at)
+        with self._db.writing() as connection:
+            self._sweep(connection, name)
+            row = connection.execute(
+                "SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?", (name, key)
+            ).fetchone()
+            if row is not None and self._live(row[1]):
+                return table.codec.load(json.loads(row[0])), False
+            if row is not None:  # expired: it goes, and the new record is the newest
+                connection.execute("DELETE FROM records WHERE tbl = ? AND key = ?", (name, key))
+            connection.execute(
+                "INSERT INTO records (tbl, key, value, expires_at) VALUES (?, ?, ?, ?)",
+                (name, key, data, at),
+            )
+            return value, True
+
+    async def update(self, table: Table[R], key: str, change: Callable[[R], R]) -> R | None:
+        name = self._prefix + table.name
+        with self._db.writing() as connection:
+            row = connection.execute(
+                "SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?", (name, key)
+            ).fetchone()
+            if row is None or not self._live(row[1]):
+                return None
+            value = change(table.codec.load(json.loads(row[0])))
+            connection.execute(
+                "UPDATE records SET value = ? WHERE tbl = ? AND key = ?",
+                (json.dumps(table.codec.dump(value)), name, key),
+            )
+            return value
+
+    async def take(self, table: Table[R], key: str) -> R | None:
+        row = (
+            self._db.connection()
+            .execute(
+                "DELETE FROM records WHERE tbl = ? AND key = ? RETURNING value, expires_at",
+                (self._prefix + table.name, key),
+            )
+            .fetchone()
+        )
+        if row is None or not self._live(row[1]):
+            return None
+        return table.codec.load(json.loads(row[0]))
+
+    async def delete(self, table: Table[R], key: str) -> bool:
+        row = (
+            self._db.connection()
+            .execute(
+                "DELETE FROM records WHERE tbl = ? AND key = ? RETURNING expires_at",
+                (self._prefix + table.name, key),
+            )
+            .fetchone()
+        )
+        return row is not None and self._live(row[0])
+
+    async def scan(self, table: Table[R], *, after: str | None = None, limit: int = 100) -> Page[R]:
+        name = self._prefix + table.name
+        start = (
+            "-1" if after is None else "(SELECT seq FROM records WHERE tbl = :tbl AND key = :after)"
+        )
+        rows = (
+            self._db.connection()
+            .execute(
+                "SELECT key, value FROM records WHERE tbl = :tbl"
+                " AND (expires_at IS NULL OR expires_at > :now)"
+                f" AND seq > {start} ORDER BY seq LIMIT :limit",
+                {"tbl": name, "after": after, "now": _micros(self._now()), "limit": limit + 1},
+            )
+            .fetchall()
+        )
+        load = table.codec.load
+        items = [(key, load(json.loads(data))) for key, data in rows[:limit]]
+        return Page(items, items[-1][0] if len(rows) > limit else None)
+
+    async def count(self, table: Table[R]) -> int:
+        row = (
+            self._db.connection()
+            .execute(
+                "SELECT count(*) FROM records WHERE tbl = ?"
+                " AND (expires_at IS NULL OR expires_at > ?)",
+                (self._prefix + table.name, _micros(self._now())),
+            )
+            .fetchone()
+        )
+        return int(row[0])
+
+    # -- counters and rings ----------------------------------------------------------------
+
+    def _incr(self, connection: sqlite3.Connection, name: str, by: int) -> int:
+        row = connection.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value RETURNING value",
+            (name, by),
+        ).fetchone()
+        return int(row[0])
+
+    async def incr(self, counter: str, by: int = 1) -> int:
+        return self._incr(self._db.connection(), self._prefix + counter, by)
+
+    async def push(self, ring: Table[R], value: R, *, size: int) -> int:
+        name = self._prefix + ring.name
+        data = json.dumps(ring.codec.dump(value))
+        with self._db.writing() as connection:
+            # The ring's last number is a counter under the ring's own name (cleared with it).
+            number = self._incr(connection, name + RING_HEAD, 1)
+            connection.execute(
+                "INSERT INTO rings (name, number, value) VALUES (?, ?, ?)", (name, number, data)
+            )
+            connection.execute(
+                "DELETE FROM rings WHERE name = ? AND number <= ?", (name, number - max(1, size))
+            )
+            return number
+
+    async def recent(self, ring: Table[R], *, after: int = 0) -> list[tuple[int, R]]:
+        rows = (
+            self._db.connection()
+            .execute(
+                "SELECT number, value FROM rings WHERE name = ? AND number > ? ORDER BY number",
+                (self._prefix + ring.name, after),
+            )
+            .fetchall()
+        )
+        load = ring.codec.load
+        return [(int(number), load(json.loads(data))) for number, data in rows]
+
+    # -- the whole view --------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Store]:
+        with self._db.writing():
+            yield self
+
+    async def clear(self) -> None:
+        low, high = self._prefix, self._prefix + TOP
+        with self._db.writing() as connection:
+            for table, column in (("records", "tbl"), ("counters", "name"), ("rings", "name")):
+                connection.execute(
+                    f"DELETE FROM {table} WHERE {column} >= ? AND {column} < ?", (low, high)
+                )
+
+    async def snapshot(self) -> Snapshot:
+        prefix, cut = self._prefix, len(self._prefix)
+        low, high = prefix, prefix + TOP
+        connection = self._db.connection()
+        with self._db.writing():  # one consistent reading of the whole view
+            rows = connection.execute(
+                "SELECT tbl, key, value, expires_at FROM records WHERE tbl >= ? AND tbl < ?"
+                " AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq",
+                (low, high, _micros(self._now())),
+            ).fetchall()
+            counters = connection.execute(
+                "SELECT name, value FROM counters WHERE name >= ? AND name < ?", (low, high)
+            ).fetchall()
+            rings = connection.execute(
+                "SELECT name, number, value FROM rings WHERE name >= ? AND name < ?"
+                " ORDER BY name, number",
+                (low, high),
+            ).fetchall()
+        heads = {name: value for name, value in counters if name.endswith(RING_HEAD)}
+        ring_data: dict[str, Any] = {
+            name.removesuffix(RING_HEAD)[cut:]: {"last": last, "values": []}
+            for name, last in heads.items()
+        }
+        for name, number, value in rings:
+            ring_data[name[cut:]]["values"].append([number, json.loads(value)])
+        return {
+            "records": [
+                [tbl[cut:], key, json.loads(value), None if at is None else _instant(at)]
+                for tbl, key, value, at in rows
+            ],
+            "counters": {n[cut:]: v for n, v in counters if not n.endswith(RING_HEAD)},
+            "rings": ring_data,
+        }
+
+    async def restore(self, data: Snapshot) -> None:
+        prefix = self._prefix
+        with self._db.writing() as connection:
+            await self.clear()
+            connection.executemany(
+                "INSERT INTO records (tbl, key, value, expires_at) VALUES (?, ?, ?, ?)",
+                (
+                    (prefix + t, k, json.dumps(v), None if at is None else _micros(parse_iso(at)))
+                    for t, k, v, at in data.get("records", [])
+                ),
+            )
+            counters = dict(data.get("counters", {}))
+            for name, ring in data.get("rings", {}).items():
+                counters[name + RING_HEAD] = ring["last"]
+                connection.executemany(
+                    "INSERT INTO rings (name, number, value) VALUES (?, ?, ?)",
+                    ((prefix + name, int(n), json.dumps(v)) for n, v in ring["values"]),
+                )
+            connection.executemany(
+                "INSERT INTO counters (name, value) VALUES (?, ?)",
+                ((prefix + name, int(value)) for name, value in counters.items()),
+            )
+
+
+def _instant(micros: int) -> str:
+    return (EPOCH + micros * MICROSECOND).isoformat()
