@@ -27,6 +27,7 @@ import functools
 import hmac
 import json
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -38,7 +39,7 @@ from starlette.templating import Jinja2Templates
 
 from simulator.clock import format_iso
 from simulator.dashboard import plots
-from simulator.dashboard.resources import Resource, live_resources
+from simulator.dashboard.resources import PER_PROVIDER, Resource, live_resources, next_due
 from simulator.faults import FAULT_KINDS
 from simulator.journal import ALWAYS_SECRET_FIELDS, Entry, mask
 from simulator.state import SimulatorState
@@ -76,6 +77,7 @@ def _templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.filters["pretty"] = _pretty
+    env.filters["iso"] = _iso
     return Jinja2Templates(env=env)
 
 
@@ -85,6 +87,10 @@ def _pretty(value: object) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _iso(value: datetime | None) -> str:
+    return "" if value is None else format_iso(value)
 
 
 def authorized(request: Request, state: SimulatorState) -> bool:
@@ -171,13 +177,19 @@ def _rows(
     return [_row(e) for e in reversed(entries)], last
 
 
-def _sections(state: SimulatorState) -> dict[str, Any]:
+async def _sections(state: SimulatorState, root: str) -> dict[str, Any]:
     now = state.clock.now()
     entries = state.journal.select()
-    resources = live_resources(state)
+    resources = await live_resources(state)
+    mounts = {name: f"{root}{runtime.provider.mount}" for name, runtime in state.runtimes.items()}
     return {
         "clock": {"kind": state.clock.kind, "now": format_iso(now)},
-        "resources": [(r, plots.progress_line(r.history, r.total)) for r in resources],
+        "resources": [
+            (r, plots.progress_line(r.timeline, r.total, now), mounts[r.provider])
+            for r in resources
+        ],
+        "due": next_due(resources),
+        "per_provider": PER_PROVIDER,
         "faults": [f.as_dict() for f in state.faults.list()],
         "rps": plots.requests_per_second(entries, now),
         "latency": plots.latency_by_operation(entries),
@@ -219,7 +231,7 @@ class Dashboard:
                 "providers": _providers(request, state),
                 "entries": entries,
                 "last": last,
-                **_sections(state),
+                **(await _sections(state, context["root"])),
             }
         return self.templates.TemplateResponse(
             request, "page.html", context, headers=SECURITY_HEADERS
@@ -238,7 +250,7 @@ class Dashboard:
             return JSONResponse({"error": str(exc)}, 400)
         since = int(since_text) if since_text else None
         entries, last = _rows(state, provider, operation, since, rows)
-        context = _sections(state)
+        context = await _sections(state, request.scope.get("root_path", ""))
         sections = {name: self._render(f"_{name}.html", context) for name in SECTIONS}
         if since is None:
             sections["providers"] = self._render(

@@ -11,7 +11,14 @@ from datetime import datetime, timedelta
 from simulator.clock import format_iso
 from simulator.journal import Entry
 
-__all__ = ["Bar", "Chart", "latency_by_operation", "progress_line", "requests_per_second"]
+__all__ = [
+    "Bar",
+    "Chart",
+    "Spark",
+    "latency_by_operation",
+    "progress_line",
+    "requests_per_second",
+]
 
 WIDTH = 600
 HEIGHT = 120
@@ -80,16 +87,33 @@ def latency_by_operation(entries: Sequence[Entry]) -> Chart | None:
     return Chart(bars, WIDTH, row * len(bars), peak, "median answer time by operation")
 
 
-def progress_line(history: Sequence[tuple[datetime, int]], total: int | None) -> str | None:
-    """An SVG polyline's points: progress over simulated time, as the polls saw it."""
-    if not total or len(history) < 2:
+@dataclass(frozen=True)
+class Spark:
+    """A small step line of progress over simulated time, and where now falls on it."""
+
+    points: str
+    now_x: float | None
+
+
+def progress_line(
+    timeline: Sequence[tuple[datetime, int]], total: int | None, now: datetime
+) -> Spark | None:
+    """Items done over simulated time, from creation until the last is done, as the
+    provider schedules them: an SVG polyline's points (a step at each instant)."""
+    if not total or len(timeline) < 2:
         return None
-    first, last = history[0][0], history[-1][0]
+    first, last = timeline[0][0], timeline[-1][0]
     span = (last - first).total_seconds() or 1.0
     width, height = 120, 24
+
+    def x(time: datetime) -> float:
+        return width * (time - first).total_seconds() / span
+
     points = []
-    for time, current in history:
-        x = width * (time - first).total_seconds() / span
-        y = height - height * min(current, total) / total
-        points.append(f"{x:.1f},{y:.1f}")
-    return " ".join(points)
+    level = float(height)
+    for time, current in timeline:
+        points.append(f"{x(time):.1f},{level:.1f}")
+        level = height - height * min(current, total) / total
+        points.append(f"{x(time):.1f},{level:.1f}")
+    now_x = x(now) if first <= now <= last else None
+    return Spark(" ".join(points), now_x)

@@ -62,6 +62,12 @@ class FileRef:
     size: int = 0
     used_at: datetime | None = None
 
+    def status(self, now: datetime) -> str:
+        """``used``, ``expired`` or ``live``: what using the file now would find."""
+        if self.used_at is not None:
+            return "used"
+        return "expired" if now >= self.expires_at else "live"
+
     def use(
         self,
         file_id: str,

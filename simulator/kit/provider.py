@@ -22,6 +22,7 @@ from simulator.clock import Clock
 from simulator.ids import IdFactory
 from simulator.kit.context import ProviderContext
 from simulator.kit.errors import ProviderError
+from simulator.kit.resources import ResourcesHook
 from simulator.settings import Settings, build_options
 from simulator.store import Store
 
@@ -62,6 +63,8 @@ class Provider:
     secret_headers: frozenset[str] = frozenset()
     secret_fields: frozenset[str] = frozenset()
     unsupported: Mapping[str, str] = field(default_factory=dict)
+    # Its live batches, processes and files for the dashboard (kit.resources); None: none.
+    resources: ResourcesHook | None = None
 
     @property
     def mount(self) -> str:

@@ -123,17 +123,35 @@ def test_the_clock_button_moves_the_clock_and_the_progress_bar_fills(
 
     with api(origin) as client:
         batch_id = flows.check_batch(client)
-        page.goto(f"{origin}/_sim/ui")
-        expect(page.locator("#clock-now")).to_have_text("2026-03-09T08:14:08Z")
-        page.get_by_role("button", name="+1 min").click()
-        expect(page.locator("#clock-now")).to_have_text("2026-03-09T08:15:08Z")
-        page.get_by_role("button", name="+1 h").click()
-        expect(page.locator("#clock-now")).to_have_text("2026-03-09T09:15:08Z")
-        # The client polls, as clients do; the bar shows what the provider answered.
-        assert flows.check_poll(client, batch_id).json()["status"] == "completed"
+    page.goto(f"{origin}/_sim/ui")
     row = page.locator(f'tr.resource[data-id="{batch_id}"]')
+    expect(row.locator("progress")).to_have_attribute("value", "0")
+    expect(page.locator("#clock-now")).to_have_text("2026-03-09T08:14:08Z")
+    page.get_by_role("button", name="+1 min").click()
+    expect(page.locator("#clock-now")).to_have_text("2026-03-09T08:15:08Z")
+    page.get_by_role("button", name="+1 h").click()
+    expect(page.locator("#clock-now")).to_have_text("2026-03-09T09:15:08Z")
+    # No poll in between: the bar shows what the provider would answer now.
     expect(row.locator("progress")).to_have_attribute("value", "3")
     expect(row.locator(".status")).to_have_text("completed")
+
+
+def test_the_next_due_button_finishes_the_soonest_batch(origin: str, page: Page) -> None:
+    from playwright.sync_api import expect
+
+    with api(origin) as client:
+        process = flows.passcreator_process(client, passes=2)  # done 40 ms after it starts
+        request_id = flows.deepvue_batch(client, flows.deepvue_headers(client))
+    page.goto(f"{origin}/_sim/ui")
+    soonest = page.locator(f'tr.resource[data-id="{process}"]')
+    expect(soonest.locator(".count")).to_have_text("0/2")
+    expect(page.locator("#next-due code")).to_have_text(process)
+    page.get_by_role("button", name="to the next due event").click()
+    expect(soonest.locator(".count")).to_have_text("2/2")
+    expect(soonest.locator(".status")).to_have_text("finished")
+    expect(page.locator("#clock-message")).to_have_text("now 2026-03-09T08:14:08Z")
+    later = page.locator(f'tr.resource[data-id="{request_id}"]')
+    expect(later.locator(".count")).to_have_text("0/2")
 
 
 def test_a_fault_armed_with_the_form_fails_the_next_request(origin: str, page: Page) -> None:
@@ -231,7 +249,9 @@ def test_overview_screenshot(origin: str, page: Page) -> None:
             json={"provider": "deepvue", "kind": "rate_limit", "count": 2},
         )
     page.goto(f"{origin}/_sim/ui#clock")  # from the clock down: the providers are long
-    expect(page.locator("tr.resource")).to_have_count(4)
+    # with the seeded examples: Check's 2 batches and fileId, Deepvue's 2, Passcreator's 1
+    # and HelloAtlas's 2
+    expect(page.locator("tr.resource")).to_have_count(12)
     shot = ARTIFACTS / "overview.png"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=shot, full_page=False)
@@ -255,7 +275,7 @@ def test_with_javascript_off_the_page_reads_and_offers_no_dead_buttons(
         expect(tab.locator(f'tr.resource[data-id="{batch_id}"] .count')).to_have_text("0/3")
         expect(tab.locator("#journal-rows .entry")).to_have_count(2)
         expect(tab.locator("#clock-now")).to_have_text("2026-03-09T08:14:08Z")
-        for hidden in ("+1 min", "Arm", "copy"):
+        for hidden in ("+1 min", "to the next due event", "Arm", "copy"):
             expect(tab.get_by_role("button", name=hidden)).to_have_count(0)
         tab.locator('#journal-filter select[name="provider"]').select_option("check")
         tab.locator('#journal-filter select[name="operation"]').select_option("create_batch")

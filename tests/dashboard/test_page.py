@@ -14,6 +14,14 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from simulator.dashboard.resources import PER_PROVIDER
+from simulator.providers.check.models import SEED_COMPLETED, SEED_FILE_ID, SEED_IN_PROGRESS
+from simulator.providers.deepvue.models import SEED_COMPLETED as DEEPVUE_SEED_COMPLETED
+from simulator.providers.deepvue.models import SEED_IN_PROGRESS as DEEPVUE_SEED_IN_PROGRESS
+from simulator.providers.helloatlas.models import EXAMPLE_BATCH_ID, SEED_BATCH_ID
+from simulator.providers.passcreator.fakes import SEED_PROCESS as PASSCREATOR_SEED
+from simulator.providers.passcreator.fakes import SEED_PROCESS_DONE as PASSCREATOR_SEED_DONE
+from simulator.providers.passcreator.fakes import SEED_PROCESS_TOTAL as PASSCREATOR_SEED_TOTAL
 from tests.conftest import AppFactory, advance
 from tests.dashboard import flows
 
@@ -62,14 +70,17 @@ def test_a_batch_and_its_progress_show_without_javascript(client: TestClient) ->
     assert '<td class="status">processing</td>' in row
     assert progress(row) == (0, 3)
     assert f'href="/check/v1/batch/{batch_id}/results"' in row
+    assert f'href="/check/v1/batch/{batch_id}"' in row
+    assert "ready at" in row
+    assert "<polyline" in row  # items done over simulated time, as Check schedules them
     assert 'data-operation="create_batch"' in html
 
+    # No poll in between: the page reads the batch from the store, on the clock.
     advance(client, 3600)
-    assert flows.check_poll(client, batch_id).json()["status"] == "completed"
     row = resource_row(page(client), batch_id)
     assert '<td class="status">completed</td>' in row
     assert progress(row) == (3, 3)
-    assert "<polyline" in row  # seen at 0 then at 3: a line over simulated time
+    assert "ready at" not in row
 
 
 def test_every_providers_batches_processes_and_files_are_shown(client: TestClient) -> None:
@@ -79,22 +90,114 @@ def test_every_providers_batches_processes_and_files_are_shown(client: TestClien
     process = flows.passcreator_process(client, passes=2)
     atlas = flows.helloatlas_headers(client)
     atlas_batch = flows.helloatlas_batch(client, atlas)
+    html = page(client)
+    assert "batch processing in progress" in resource_row(html, request_id)
+    assert "output file</a>" not in resource_row(html, request_id)
+    assert progress(resource_row(html, process)) == (0, 2)
+    assert progress(resource_row(html, atlas_batch)) == (0, 2)
     advance(client, 3600)
-    deepvue = flows.deepvue_headers(client)
-    assert flows.deepvue_poll(client, deepvue, request_id).status_code == 200
-    assert flows.passcreator_poll(client, process).status_code == 200
-    atlas = flows.helloatlas_headers(client)
-    assert flows.helloatlas_poll(client, atlas, atlas_batch).status_code == 200
 
     html = page(client)
     assert "batch processing completed" in resource_row(html, request_id)
-    assert "output file</a>" in resource_row(html, request_id)
+    assert (
+        f'href="/deepvue/bulk-data-processing/upi-basic-batch-output-files/{request_id}.csv">'
+        "output file</a>"
+    ) in resource_row(html, request_id)
     assert progress(resource_row(html, process)) == (2, 2)
+    assert f'href="/passcreator/api/v3/process/{process}"' in resource_row(html, process)
     assert progress(resource_row(html, atlas_batch)) == (2, 2)
-    assert progress(resource_row(html, check_batch)) == (0, 3)  # not polled since it was made
-    files = re.findall(r'<tr class="resource" data-id="([^"]+)" data-provider="check">', html)
-    assert len(files) == 2  # the batch and the fileId it used
-    assert ">used</td>" in html
+    assert f'href="/helloatlas/v1/bulk/extracts?batch_id={atlas_batch}"' in resource_row(
+        html, atlas_batch
+    )
+    assert progress(resource_row(html, check_batch)) == (3, 3)  # never polled: the clock moved
+    checks = re.findall(r'<tr class="resource" data-id="([^"]+)" data-provider="check">', html)
+    # the batches, newest first (the documentation's two last), then the fileIds alike
+    assert len(checks) == 5
+    assert checks[:3] == [check_batch, SEED_IN_PROGRESS, SEED_COMPLETED]
+    assert checks[4] == SEED_FILE_ID
+    assert '<td class="status">used</td>' in resource_row(html, checks[3])  # the batch's file
+
+
+def test_the_seeded_examples_show_without_any_poll(client: TestClient) -> None:
+    html = page(client)
+    assert "No request recorded." in html
+    for seed in (
+        SEED_COMPLETED,
+        SEED_IN_PROGRESS,
+        SEED_FILE_ID,
+        DEEPVUE_SEED_COMPLETED,
+        DEEPVUE_SEED_IN_PROGRESS,
+        PASSCREATOR_SEED,
+        SEED_BATCH_ID,
+        EXAMPLE_BATCH_ID,
+    ):
+        resource_row(html, seed)
+    row = resource_row(html, PASSCREATOR_SEED)
+    assert '<td class="status">in progress</td>' in row
+    assert progress(row) == (PASSCREATOR_SEED_DONE, PASSCREATOR_SEED_TOTAL)
+    assert '<td class="status">live</td>' in resource_row(html, SEED_FILE_ID)
+    assert '<td class="status">completed</td>' in resource_row(html, SEED_COMPLETED)
+
+
+def test_a_deepvue_batch_shows_its_progress_and_when_it_is_ready(client: TestClient) -> None:
+    request_id = flows.deepvue_batch(client, flows.deepvue_headers(client))
+    # 30 s of processing and 0.01 s for each of its two rows, from now (08:14:08)
+    ready = "2026-03-09T08:14:38Z"
+    row = resource_row(page(client), request_id)
+    assert progress(row) == (0, 2)
+    assert f'ready at\n        <time datetime="{ready}">' in row
+    assert "batch processing in progress" in row
+    advance(client, 30)
+    assert progress(resource_row(page(client), request_id)) == (0, 2)  # 30.02 s: not yet
+    advance(client, 1)
+    row = resource_row(page(client), request_id)
+    assert progress(row) == (2, 2)
+    assert "batch processing completed" in row
+
+
+def test_a_check_file_id_shows_as_live_then_used(client: TestClient) -> None:
+    auth = {"Authorization": f"Bearer {flows.CHECK_KEY}"}
+    upload = client.post(
+        "/check/v1/batch/upload", headers=auth, files={"file": ("c.csv", flows.CSV, "text/csv")}
+    )
+    file_id = upload.json()["fileId"]
+    row = resource_row(page(client), file_id)
+    assert '<td class="status">live</td>' in row
+    assert '<span class="count">? / 3</span>' in row
+    assert f"<td>{upload.json()['expiresAt']}</td>" in row
+    created = client.post("/check/v1/batch", headers=auth, json={"fileId": file_id})
+    assert created.status_code == 202
+    html = page(client)
+    assert '<td class="status">used</td>' in resource_row(html, file_id)
+    resource_row(html, created.json()["id"])
+
+
+def test_the_next_due_event_is_the_soonest_unfinished_batch(client: TestClient) -> None:
+    """What the clock's "to the next due event" button does: set the clock to the instant the
+    page names, after which that batch, and no later one, is finished."""
+    flows.deepvue_batch(client, flows.deepvue_headers(client))  # ready at 08:14:38.02
+    process = flows.passcreator_process(client, passes=2)  # ready at 08:14:08.04
+    html = page(client)
+    due = re.search(r'<p id="next-due" data-due="([^"]+)">Next due: <code>([^<]+)</code>', html)
+    assert due, html
+    assert due.group(2) == process
+    assert due.group(1) == "2026-03-09T08:14:08.040000+00:00"
+    assert progress(resource_row(html, process)) == (0, 2)
+    assert client.post("/_sim/clock/set", json={"now": due.group(1)}).status_code == 200
+    html = page(client)
+    assert progress(resource_row(html, process)) == (2, 2)
+    assert '<td class="status">finished</td>' in resource_row(html, process)
+    # the next one is later: the seeded in-progress batches and the Deepvue one
+    after = re.search(r'<p id="next-due" data-due="([^"]+)"', html)
+    assert after
+    assert after.group(1) > due.group(1)
+
+
+def test_each_provider_shows_its_newest_resources_only(client: TestClient) -> None:
+    made = [flows.passcreator_process(client, passes=1) for _ in range(PER_PROVIDER + 1)]
+    html = page(client)
+    shown = re.findall(r'<tr class="resource" data-id="([^"]+)" data-provider="passcreator">', html)
+    assert shown == made[::-1][:PER_PROVIDER]  # newest first; neither the oldest nor the seed
 
 
 def test_secrets_never_reach_the_page(client: TestClient) -> None:

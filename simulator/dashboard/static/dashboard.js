@@ -112,6 +112,15 @@
         .catch(function (error) { say("clock-message", error.message, true); });
     });
   });
+  // The soonest ready_at of an unfinished batch or process, as the resources section last
+  // rendered it (to the microsecond): the clock is set there, so that batch is then done.
+  $("#advance-due").addEventListener("click", function () {
+    var due = $("#next-due");
+    if (!due || !due.dataset.due) { say("clock-message", "nothing is due"); return; }
+    call("POST", "/_sim/clock/set", { now: due.dataset.due })
+      .then(function (clock) { say("clock-message", "now " + clock.now); return refresh(); })
+      .catch(function (error) { say("clock-message", error.message, true); });
+  });
   $("#clock-set").addEventListener("submit", function (event) {
     event.preventDefault();
     var now = event.target.elements.now.value;

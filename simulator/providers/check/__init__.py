@@ -26,6 +26,7 @@ from simulator.kit.context import ProviderContext
 from simulator.kit.provider import Provider
 from simulator.providers.check import errors
 from simulator.providers.check.models import KEYS_BY_PLAN, CheckOptions, start
+from simulator.providers.check.resources import resources
 from simulator.providers.check.routes import ROUTES
 
 
@@ -43,4 +44,5 @@ PROVIDER = Provider(
     rate_limited=errors.RateLimited.for_retry,
     credentials=_credentials,
     options_type=CheckOptions,
+    resources=resources,
 )

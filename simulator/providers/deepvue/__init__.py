@@ -19,6 +19,7 @@ from simulator.kit.context import ProviderContext
 from simulator.kit.provider import Provider
 from simulator.providers.deepvue import errors
 from simulator.providers.deepvue.models import TEST_CLIENTS, DeepvueOptions, start
+from simulator.providers.deepvue.resources import resources
 from simulator.providers.deepvue.routes import ROUTES
 
 
@@ -47,4 +48,5 @@ PROVIDER = Provider(
     options_type=DeepvueOptions,
     secret_headers=frozenset({"x-api-key"}),
     secret_fields=frozenset({"client_secret", "access_token"}),
+    resources=resources,
 )

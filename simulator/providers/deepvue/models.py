@@ -157,6 +157,11 @@ def new_batch(
     return Batch(request_id, owner, progress, tuple(rows), webhook_url)
 
 
+def status_message(done: bool) -> str:
+    """What a status poll's ``data.message`` says of a batch."""
+    return "batch processing completed" if done else "batch processing in progress"
+
+
 def owned(batch: Batch | None, owner: str) -> Batch:
     """The batch, if ``owner`` may see it (seeded ones are everyone's); else Deepvue's 422."""
     if batch is None or batch.owner not in (None, owner):

@@ -73,6 +73,11 @@ async def load_batch(ctx: Context, deepvue: Deepvue, request_id: str) -> Batch |
     return await ctx.store.get(BATCHES, request_id) or deepvue.seeds.get(request_id)
 
 
+def output_path(batch: Batch) -> str:
+    """Where a finished batch's output CSV is, under the provider's base URL."""
+    return f"/bulk-data-processing/{OUTPUT_FOLDER}/{batch.request_id}.csv"
+
+
 @endpoint
 async def authorize(request: Request, ctx: Context, deepvue: Deepvue) -> Response:
     form = await read_form(
@@ -157,12 +162,8 @@ async def get_batch_processing_status(request: Request, ctx: Context, deepvue: D
                 "request_id": batch.request_id,
                 "status": 200 if done else 201,
                 "product_id": "",
-                "message": "batch processing completed" if done else "batch processing in progress",
-                "batch_output_file_url": (
-                    f"{base}/bulk-data-processing/{OUTPUT_FOLDER}/{batch.request_id}.csv"
-                    if done
-                    else None
-                ),
+                "message": models.status_message(done),
+                "batch_output_file_url": f"{base}{output_path(batch)}" if done else None,
             },
         }
     )

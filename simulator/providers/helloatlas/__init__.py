@@ -25,6 +25,7 @@ from simulator.kit.context import ProviderContext
 from simulator.kit.provider import Provider
 from simulator.providers.helloatlas import errors
 from simulator.providers.helloatlas.models import TEST_CLIENTS, HelloAtlasOptions, start
+from simulator.providers.helloatlas.resources import resources
 from simulator.providers.helloatlas.routes import ROUTES
 
 
@@ -49,4 +50,5 @@ PROVIDER = Provider(
     options_type=HelloAtlasOptions,
     secret_headers=frozenset({"client-secret", "token"}),
     secret_fields=frozenset({"access_token"}),
+    resources=resources,
 )

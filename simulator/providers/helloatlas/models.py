@@ -213,6 +213,10 @@ class HelloAtlas:
     seeds: dict[str, Batch]
     fixed: dict[str, Mapping[int, Mapping[str, object]]]
 
+    def finishes_at(self, batch: Batch, index: int, traits: Traits) -> datetime:
+        """When document ``index`` of ``batch`` (whose URL gave it ``traits``) finishes."""
+        return batch.ready_at(self.fakes.processing_fraction(batch.batch_id, index), traits)
+
 
 def start(ctx: Context) -> HelloAtlas:
     """The provider record's ``store_factory``."""

@@ -211,7 +211,7 @@ def document(
     if index in fixed:
         return {"document_id": document_id, "file_data": dict(fixed[index])}, EARLIEST
     traits = batch.documents.traits(index)
-    ready_at = batch.ready_at(helloatlas.fakes.processing_fraction(batch.batch_id, index), traits)
+    ready_at = helloatlas.finishes_at(batch, index, traits)
     if now < ready_at:
         return None, ready_at
     if traits.outcome != "extracted":

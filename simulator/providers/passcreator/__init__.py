@@ -28,6 +28,7 @@ from simulator.providers.passcreator.models import (
     PasscreatorOptions,
     start,
 )
+from simulator.providers.passcreator.resources import resources
 from simulator.providers.passcreator.routes import ROUTES
 
 
@@ -54,4 +55,5 @@ PROVIDER = Provider(
     rate_limited=errors.TooManyRequests.for_retry,
     credentials=_credentials,
     options_type=PasscreatorOptions,
+    resources=resources,
 )
