@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from simulator.clock import Clock, ManualClock, SystemClock, wall_clock_now
 from simulator.control import control_app
@@ -18,6 +18,8 @@ from simulator.gateway import SPEC_ROUTE, Gateway
 from simulator.ids import IdFactory
 from simulator.kit.errors import ProviderError
 from simulator.kit.provider import Provider, ProviderRuntime
+from simulator.sandboxes import PATH as SANDBOX_PATH
+from simulator.sandboxes import Sandboxes, Served, unknown_sandbox
 from simulator.server import HttpDate
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState, Sleep
@@ -78,56 +80,105 @@ def create_app(
     )
     if sleep is not None:
         state.sleep = sleep
-    gateways = [provider_app(runtime, state) for runtime in state.runtimes.values()]
-    app = SimulatorApp(gateways, control_app(state), HttpDate(state.clock), dashboard_routes(state))
+
+    def serve(served: SimulatorState) -> Served:
+        gateways = [provider_app(runtime, served) for runtime in served.runtimes.values()]
+        control = control_app(served, sandboxes if served is state else None)
+        mounts = [(g.runtime.provider.mount, g) for g in gateways]
+        return Served(mounts, control, HttpDate(served.clock).stamp)
+
+    sandboxes = Sandboxes(state, serve)
+    app = SimulatorApp(sandboxes, dashboard_routes(state))
     app.state.sim = state
+    app.state.sandboxes = sandboxes
     return app
 
 
 class SimulatorApp(Starlette):
     """The simulator's root: a provider's requests go straight to its gateway by prefix.
 
-    The control plane, the dashboard, a single provider served at the root, and every path
-    no provider owns go through Starlette's router (whose 404 names the providers).
-    Dispatching by prefix keeps one routing layer off every provider call (and the dashboard
-    out of it entirely), and a path holding a newline
-    (which ``Mount``'s pattern does not match) still reaches its provider. Every answer
-    carries ``Date`` from the simulator's clock.
+    The default sandbox's providers are at ``/<provider>``, another sandbox's at
+    ``/sandboxes/<id>/<provider>`` (``/sandboxes/default/...`` is the default's too): the
+    sandbox's prefix joins the ASGI ``root_path``, so the URLs a provider writes into its
+    bodies point back into the same sandbox. The control plane, the dashboard, a single
+    provider served at the root, and every path no provider owns go through Starlette's
+    router (whose 404 names the providers). Dispatching by prefix keeps one routing layer
+    off every provider call (and the dashboard out of it entirely), and a path holding a
+    newline (which ``Mount``'s pattern does not match) still reaches its provider. Every
+    answer carries ``Date`` from its sandbox's clock.
     """
 
-    def __init__(
-        self,
-        gateways: Sequence[Gateway],
-        control: Starlette,
-        date: HttpDate,
-        dashboard: Sequence[BaseRoute] = (),
-    ) -> None:
-        routes: list[BaseRoute] = [*dashboard, Mount("/_sim", control)]
-        if len(gateways) == 1:
+    def __init__(self, sandboxes: Sandboxes, dashboard: Sequence[BaseRoute] = ()) -> None:
+        served = sandboxes.default.served
+        routes: list[BaseRoute] = [*dashboard, Mount("/_sim", served.control)]
+        if len(served.gateways) == 1:
             # One provider served alone also answers at the root, as the real host does.
-            routes.append(Mount("", gateways[0]))
+            routes.append(Mount("", served.gateways[0][1]))
         super().__init__(routes=routes, exception_handlers={HTTPException: _root_http_error})
         self.router.redirect_slashes = False
-        self.prefixes = [(g.runtime.provider.mount, g) for g in gateways]
-        self.date = date
+        self.sandboxes = sandboxes
+        self.prefixes = served.gateways
+        self.stamp = served.stamp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            send = self.date.stamp(send)
             root = scope.get("root_path", "")
             path = scope["path"]
             path = path[len(root) :] if root and path.startswith(root) else path
-            for prefix, gateway in self.prefixes:
-                if path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] in ("", "/"):
-                    child = {
-                        **scope,
-                        "path_params": {},
-                        "app_root_path": scope.get("app_root_path", root),
-                        "root_path": root + prefix,
-                    }
-                    await gateway(child, receive, send)
-                    return
+            if path.startswith(SANDBOX_PATH):
+                await self._sandbox(scope, receive, send, root, path)
+                return
+            send = self.stamp(send)
+            if await _dispatch(self.prefixes, scope, receive, send, root, path):
+                return
         await super().__call__(scope, receive, send)
+
+    async def _sandbox(
+        self, scope: Scope, receive: Receive, send: Send, root: str, path: str
+    ) -> None:
+        """``/sandboxes/<id>/<provider>/...``: the sandbox's provider, below its prefix."""
+        sandbox_id, _, _ = path[len(SANDBOX_PATH) :].partition("/")
+        sandbox = self.sandboxes.get(sandbox_id)
+        if sandbox is None:
+            response: Response = unknown_sandbox(sandbox_id)
+        else:
+            served = sandbox.served
+            send = served.stamp(send)
+            base = f"{SANDBOX_PATH}{sandbox_id}"
+            inner = path[len(base) :]
+            if await _dispatch(served.gateways, scope, receive, send, root + base, inner):
+                return
+            if len(served.gateways) == 1:
+                child = {**scope, "path_params": {}, "root_path": root + base}
+                await served.gateways[0][1](child, receive, send)
+                return
+            mounts = [f"{base}{mount}" for mount, _ in served.gateways]
+            response = JSONResponse(
+                {"error": f"no provider serves {path}", "providers": mounts}, status_code=404
+            )
+        await response(scope, receive, send)
+
+
+async def _dispatch(
+    prefixes: Sequence[tuple[str, ASGIApp]],
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    root: str,
+    path: str,
+) -> bool:
+    """Hand the request to the provider whose mount ``path`` is under; whether one was."""
+    for prefix, gateway in prefixes:
+        if path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] in ("", "/"):
+            child = {
+                **scope,
+                "path_params": {},
+                "app_root_path": scope.get("app_root_path", scope.get("root_path", "")),
+                "root_path": root + prefix,
+            }
+            await gateway(child, receive, send)
+            return True
+    return False
 
 
 def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
