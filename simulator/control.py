@@ -100,6 +100,7 @@ async def health(request: Request) -> Response:
             "status": "ok",
             "providers": list(state.runtimes),
             "clock": _clock_body(state),
+            "time_scale": state.settings.time_scale,
         }
     )
 
