@@ -47,8 +47,10 @@ __all__ = [
     "Faults",
     "InProcessTransport",
     "Journal",
+    "RemoteClock",
     "ServedSimulators",
     "Simulator",
+    "attach",
     "default_settings",
     "in_process",
     "serve_in_thread",
@@ -131,6 +133,7 @@ class Clock:
 
     http: httpx.Client
     source: SimulatorClock
+    control: str = "/_sim"
 
     def now(self) -> datetime:
         return self.source.now()
@@ -140,11 +143,11 @@ class Clock:
         return self.source.now().timestamp()
 
     def advance(self, seconds: float) -> datetime:
-        return _instant(self._call("POST", "/_sim/clock/advance", {"seconds": seconds}))
+        return _instant(self._call("POST", f"{self.control}/clock/advance", {"seconds": seconds}))
 
     def set(self, instant: datetime | str) -> datetime:
         text = instant if isinstance(instant, str) else format_iso(instant)
-        return _instant(self._call("POST", "/_sim/clock/set", {"now": text}))
+        return _instant(self._call("POST", f"{self.control}/clock/set", {"now": text}))
 
     def sleep(self, seconds: float) -> None:
         """Pass as a client's ``sleep``: waiting becomes moving the simulator's clock."""
@@ -163,17 +166,45 @@ class Clock:
 
 
 @dataclass
+class RemoteClock:
+    """A simulator's clock read and moved over HTTP: a server in another process."""
+
+    http: httpx.Client
+    control: str = "/_sim"
+
+    def _body(self, method: str, path: str, body: object = None) -> Any:
+        response = self.http.request(method, f"{self.control}/clock{path}", json=body)
+        response.raise_for_status()
+        return response.json()
+
+    @property
+    def kind(self) -> str:
+        kind: str = self._body("GET", "")["kind"]
+        return kind
+
+    def now(self) -> datetime:
+        return _instant(self._body("GET", ""))
+
+    def advance(self, delta: timedelta) -> None:
+        self._body("POST", "/advance", {"seconds": delta.total_seconds()})
+
+    def set(self, instant: datetime) -> None:
+        self._body("POST", "/set", {"now": format_iso(instant)})
+
+
+@dataclass
 class Faults:
     """Scheduled faults, through ``/_sim/faults``."""
 
     http: httpx.Client
+    control: str = "/_sim"
 
     def schedule(
         self, provider: str, kind: str, operation: str = "*", **fields: object
     ) -> dict[str, Any]:
         """Schedule one fault: ``schedule("deepvue", "rate_limit", retry_after=5, count=2)``."""
         spec = {"provider": provider, "kind": kind, "operation": operation, **fields}
-        response = self.http.post("/_sim/faults", json=spec)
+        response = self.http.post(f"{self.control}/faults", json=spec)
         if response.status_code != 201:
             raise ValueError(response.json().get("error", response.text))
         created: dict[str, Any] = response.json()
@@ -181,12 +212,13 @@ class Faults:
 
     def list(self, provider: str | None = None) -> list[dict[str, Any]]:
         params = {"provider": provider} if provider else {}
-        faults: list[dict[str, Any]] = self.http.get("/_sim/faults", params=params).json()["faults"]
+        listing = self.http.get(f"{self.control}/faults", params=params).json()
+        faults: list[dict[str, Any]] = listing["faults"]
         return faults
 
     def clear(self, provider: str | None = None) -> int:
         params = {"provider": provider} if provider else {}
-        cleared: int = self.http.delete("/_sim/faults", params=params).json()["cleared"]
+        cleared: int = self.http.delete(f"{self.control}/faults", params=params).json()["cleared"]
         return cleared
 
 
@@ -195,6 +227,7 @@ class Journal:
     """Recorded traffic, through ``/_sim/journal``."""
 
     http: httpx.Client
+    control: str = "/_sim"
 
     def entries(
         self,
@@ -212,7 +245,7 @@ class Journal:
             params["operation"] = operation
         if since is not None:
             params["since"] = str(since)
-        response = self.http.get("/_sim/journal", params=params)
+        response = self.http.get(f"{self.control}/journal", params=params)
         response.raise_for_status()
         entries: list[dict[str, Any]] = response.json()["entries"]
         return entries
@@ -222,34 +255,90 @@ class Journal:
         return int(entries[-1]["seq"]) if entries else 0
 
     def clear(self) -> int:
-        cleared: int = self.http.delete("/_sim/journal").json()["cleared"]
+        cleared: int = self.http.delete(f"{self.control}/journal").json()["cleared"]
         return cleared
 
 
 @dataclass
 class Simulator:
-    """A running simulator, driven the way a test (or a user at a shell) would."""
+    """A running simulator, driven the way a test (or a user at a shell) would.
+
+    It is one sandbox of a simulator: the default one (today's paths, ``/_sim``) or another
+    (providers under ``/sandboxes/<id>``, its control plane under ``/_sim/sandboxes/<id>``).
+    ``state`` is the sandbox's state when the simulator runs in this process, None when it
+    is attached to a server elsewhere (:func:`attach`).
+    """
 
     origin: str
     http: httpx.Client
     client_factory: Callable[..., httpx.Client]
-    state: SimulatorState
+    state: SimulatorState | None
     sockets: bool = True  # False in-process: its URLs reach it only through its own clients
     async_client_factory: Callable[..., httpx.AsyncClient] = httpx.AsyncClient
+    base: str = ""  # where its providers are, below the origin
+    control: str = "/_sim"  # its control plane
+    start: datetime | None = None  # where a manual clock starts (and Scenario.apply puts it)
+    sandbox_id: str = "default"
+    # The state of one of this simulator's sandboxes, when it runs in this process.
+    local_state: Callable[[str], SimulatorState | None] = field(default=lambda _: None, repr=False)
     clock: Clock = field(init=False)
     faults: Faults = field(init=False)
     journal: Journal = field(init=False)
     _listing: dict[str, dict[str, Any]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.clock = Clock(self.http, self.state.clock)
-        self.faults = Faults(self.http)
-        self.journal = Journal(self.http)
+        source = self.state.clock if self.state else RemoteClock(self.http, self.control)
+        self.clock = Clock(self.http, source, self.control)
+        self.faults = Faults(self.http, self.control)
+        self.journal = Journal(self.http, self.control)
+        if self.start is None and self.state is not None:
+            self.start = self.state.settings.start
+
+    @contextmanager
+    def sandbox(self, settings: Settings | None = None, **body: Any) -> Iterator[Simulator]:
+        """A new sandbox of this simulator, deleted on exit (with all it held).
+
+        ``settings`` gives its seed, clock, start and provider options (the harness's
+        defaults when None); ``body`` adds or overrides fields of ``POST /_sim/sandboxes``.
+        """
+        settings = settings or default_settings()
+        options: dict[str, dict[str, str]] = {}
+        for name, value in settings.options:
+            provider, _, key = name.partition(".")
+            options.setdefault(provider, {})[key] = value
+        spec: dict[str, Any] = {"seed": settings.seed, "clock": settings.clock}
+        if settings.start is not None:
+            spec["start"] = format_iso(settings.start)
+        if options:
+            spec["options"] = options
+        spec.update(body)
+        response = self.http.post("/_sim/sandboxes", json=spec)
+        if response.status_code != 201:
+            raise ValueError(response.json().get("error", response.text))
+        created = response.json()
+        sandbox_id = created["id"]
+        start = parse_iso(created["clock"]["now"]) if created["clock"]["kind"] == "manual" else None
+        child = Simulator(
+            self.origin,
+            self.http,
+            self.client_factory,
+            self.local_state(sandbox_id),
+            sockets=self.sockets,
+            async_client_factory=self.async_client_factory,
+            base=f"/sandboxes/{sandbox_id}",
+            control=f"/_sim/sandboxes/{sandbox_id}",
+            start=start,
+            sandbox_id=sandbox_id,
+        )
+        try:
+            yield child
+        finally:
+            self.http.delete(f"/_sim/sandboxes/{sandbox_id}")
 
     def providers(self) -> dict[str, dict[str, Any]]:
         """What ``/_sim/providers`` says of each provider, by name."""
         if not self._listing:
-            listing = self.http.get("/_sim/providers").json()["providers"]
+            listing = self.http.get(f"{self.control}/providers").json()["providers"]
             self._listing = {p["name"]: p for p in listing}
         return self._listing
 
@@ -260,7 +349,7 @@ class Simulator:
         :meth:`client` and :meth:`async_client`. Give a client that opens its own sockets
         (requests, urllib, aiohttp) the served simulator's URL (``bulksim_server``) instead.
         """
-        return f"{self.origin}/{provider}"
+        return f"{self.origin}{self.base}/{provider}"
 
     def credentials(self, provider: str) -> dict[str, Any]:
         """The provider's test credentials, as ``/_sim/providers`` lists them."""
@@ -268,18 +357,19 @@ class Simulator:
         return credentials
 
     def client(self, provider: str | None = None, **kwargs: Any) -> httpx.Client:
-        """An ``httpx.Client`` whose base URL is the provider's (or the simulator's origin)."""
-        base = self.url(provider) if provider else self.origin
+        """An ``httpx.Client`` whose base URL is the provider's (or the sandbox's base)."""
+        base = self.url(provider) if provider else f"{self.origin}{self.base}"
         return self.client_factory(base_url=base, **kwargs)
 
     def async_client(self, provider: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
-        """An ``httpx.AsyncClient`` whose base URL is the provider's (or the origin)."""
-        base = self.url(provider) if provider else self.origin
+        """An ``httpx.AsyncClient`` whose base URL is the provider's (or the sandbox's base)."""
+        base = self.url(provider) if provider else f"{self.origin}{self.base}"
         return self.async_client_factory(base_url=base, **kwargs)
 
     def options(self, provider: str, **values: object) -> dict[str, Any]:
         """Change provider options from now on: ``options("deepvue", processing_seconds=5)``."""
-        response = self.http.post("/_sim/options", json={"provider": provider, "options": values})
+        body = {"provider": provider, "options": values}
+        response = self.http.post(f"{self.control}/options", json=body)
         if response.status_code != 200:
             raise ValueError(response.json().get("error", response.text))
         current: dict[str, Any] = response.json()[provider]
@@ -288,7 +378,15 @@ class Simulator:
     def reset(self, provider: str | None = None) -> None:
         """Fresh state (seeded examples included), no faults, an empty journal."""
         params = {"provider": provider} if provider else {}
-        self.http.post("/_sim/reset", params=params).raise_for_status()
+        self.http.post(f"{self.control}/reset", params=params).raise_for_status()
+
+    @property
+    def time_scale(self) -> float:
+        """The served settings' ``time_scale`` (how processing durations are scaled)."""
+        if self.state is not None:
+            return self.state.settings.time_scale
+        scale: float = self.http.get(f"{self.control}/health").json().get("time_scale", 1.0)
+        return scale
 
     def behaviours(self) -> dict[str, Behaviour]:
         """Each served provider's behaviour description, from ``contracts.suites``."""
@@ -308,7 +406,7 @@ class Simulator:
         1 s times the settings' ``time_scale``, which shortens the simulated work alike.
         """
         if min_poll_interval is None:
-            min_poll_interval = 1.0 * self.state.settings.time_scale
+            min_poll_interval = 1.0 * self.time_scale
         behaviours = self.behaviours()
         if provider is not None:
             behaviours = {provider: behaviours[provider]}
@@ -355,7 +453,7 @@ class Simulator:
 
     def raise_crashes(self) -> None:
         """Re-raise, in the test, an exception a provider handler hit (it answered 500)."""
-        if self.state.crashes:
+        if self.state is not None and self.state.crashes:
             crash = self.state.crashes.popleft()
             self.state.crashes.clear()
             raise AssertionError(f"the simulator crashed while answering: {crash!r}") from crash
@@ -453,6 +551,17 @@ def _manual_settings(settings: Settings | None) -> Settings:
     return settings or default_settings()
 
 
+def _local_states(app: Starlette) -> Callable[[str], SimulatorState | None]:
+    """The state of each of ``app``'s sandboxes, by id (None once it is gone)."""
+
+    def local_state(sandbox_id: str) -> SimulatorState | None:
+        found = app.state.sandboxes.get(sandbox_id)
+        state: SimulatorState | None = found.state if found is not None else None
+        return state
+
+    return local_state
+
+
 @contextmanager
 def in_process(settings: Settings | None = None) -> Iterator[Simulator]:
     """The simulator inside this process: no sockets, no threads but the transport's loop."""
@@ -480,7 +589,13 @@ def in_process(settings: Settings | None = None) -> Iterator[Simulator]:
     http = factory(base_url=origin)
     try:
         yield Simulator(
-            origin, http, factory, state, sockets=False, async_client_factory=async_factory
+            origin,
+            http,
+            factory,
+            state,
+            sockets=False,
+            async_client_factory=async_factory,
+            local_state=_local_states(app),
         )
     finally:
         http.close()
@@ -491,18 +606,23 @@ class ServedSimulators:
     """Served simulators, one per distinct :class:`Settings`, all stopped on :meth:`close`.
 
     Tests whose directories ask for different settings each get a simulator serving theirs;
-    tests that ask for the same settings share one.
+    tests that ask for the same settings share one. Given ``url``, every test shares the
+    simulator already running there (``bulksim serve``), whatever its settings.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, url: str | None = None, token: str | None = None) -> None:
         self._stack = ExitStack()
         self._served: dict[Settings, Simulator] = {}
+        self.url = url
+        self.token = token
 
     def get(self, settings: Settings) -> Simulator:
-        """The simulator serving ``settings``, started on first use."""
-        if settings not in self._served:
-            self._served[settings] = self._stack.enter_context(serve_in_thread(settings))
-        return self._served[settings]
+        """The simulator serving ``settings``, started (or attached to) on first use."""
+        key = default_settings() if self.url else settings
+        if key not in self._served:
+            served = attach(self.url, self.token) if self.url else serve_in_thread(settings)
+            self._served[key] = self._stack.enter_context(served)
+        return self._served[key]
 
     def close(self) -> None:
         self._served.clear()
@@ -525,4 +645,29 @@ def serve_in_thread(settings: Settings | None = None) -> Iterator[Simulator]:
         return httpx.Client(**kwargs)
 
     with running_in_thread(app) as origin, factory(base_url=origin, timeout=30) as http:
-        yield Simulator(origin, http, factory, app.state.sim)
+        yield Simulator(origin, http, factory, app.state.sim, local_state=_local_states(app))
+
+
+@contextmanager
+def attach(url: str, token: str | None = None) -> Iterator[Simulator]:
+    """A simulator already running elsewhere (``bulksim serve``), reached at ``url``.
+
+    ``token`` is its control token, sent on every control-plane call. Its clock is read and
+    moved over HTTP; exceptions inside it are not seen here (its 500s are).
+    """
+    headers = {"X-Bulksim-Token": token} if token else {}
+    origin = url.rstrip("/")
+
+    def factory(**kwargs: Any) -> httpx.Client:
+        return httpx.Client(**kwargs)
+
+    with httpx.Client(base_url=origin, headers=headers, timeout=30) as http:
+        health = http.get("/_sim/health")
+        if health.status_code == 401:
+            raise ValueError(
+                f"the bulksim at {origin} answered 401: control plane token required "
+                "(--bulksim-token or BULKSIM_TOKEN)"
+            )
+        if health.status_code != 200:
+            raise ValueError(f"no bulksim control plane at {origin}/_sim: {health.status_code}")
+        yield Simulator(origin, http, factory, None)

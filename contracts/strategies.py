@@ -82,7 +82,7 @@ class Scenario:
         self.credentials.clear()
         self.credentials.update(sim.providers().get(self.provider, {}).get("credentials", {}))
         sim.reset()
-        start = sim.state.settings.start
+        start = sim.start
         if start is not None:
             sim.clock.set(start)
         if self.options:

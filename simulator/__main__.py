@@ -114,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="serve with N worker processes on one port (default 1); needs a shared --store",
     )
+    serve.add_argument(
+        "--sandbox-cap", type=int, help="live sandboxes at most (default 1000; 0: sandboxes off)"
+    )
+    serve.add_argument(
+        "--sandbox-idle-seconds",
+        type=float,
+        help="forget a sandbox after this long without a request (default 3600)",
+    )
     serve.add_argument("--journal-size", type=int, help="entries kept in the journal ring")
     serve.add_argument(
         "--journal-body-bytes", type=int, help="bytes of each body the journal keeps (16384)"
@@ -276,6 +284,8 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         "options": tuple(args.options) if args.options else None,
         "drift": tuple(args.drift) if args.drift else None,
         "journal_size": args.journal_size,
+        "sandbox_cap": args.sandbox_cap,
+        "sandbox_idle_seconds": args.sandbox_idle_seconds,
         "journal_body_bytes": args.journal_body_bytes,
         "journal": args.journal,
         "validate_requests": args.validate_requests,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
+from functools import partial
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from simulator.clock import Clock, ManualClock, SystemClock, wall_clock_now
 from simulator.control import control_app
@@ -19,6 +20,8 @@ from simulator.gateway import SPEC_ROUTE, Gateway, HttpDate
 from simulator.ids import IdFactory
 from simulator.kit.errors import ProviderError
 from simulator.kit.provider import Provider, ProviderRuntime
+from simulator.sandboxes import PATH as SANDBOX_PATH
+from simulator.sandboxes import Sandboxes, Served, unknown_sandbox
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState, Sleep
 from simulator.store import Store, StoreError, StoreUnavailable, open_store
@@ -87,42 +90,50 @@ def create_app(
     )
     if sleep is not None:
         state.sleep = sleep
-    gateways = [provider_app(runtime, state) for runtime in state.runtimes.values()]
-    app = SimulatorApp(
-        gateways, control_app(state), HttpDate(state.clock), state, dashboard_routes(state)
-    )
+
+    def serve(served: SimulatorState) -> Served:
+        date = HttpDate(served.clock)
+        control = control_app(served, sandboxes if served is state else None)
+        # Each gateway dates its answer itself, after the journal has seen it.
+        mounts = [
+            (runtime.provider.mount, partial(provider_app(runtime, served).serve, date=date))
+            for runtime in served.runtimes.values()
+        ]
+        return Served(mounts, control, date.stamp)
+
+    sandboxes = Sandboxes(state, serve)
+    app = SimulatorApp(sandboxes, dashboard_routes(state))
     app.state.sim = state
+    app.state.sandboxes = sandboxes
     return app
 
 
 class SimulatorApp(Starlette):
     """The simulator's root: a provider's requests go straight to its gateway by prefix.
 
-    The control plane, the dashboard, a single provider served at the root, and every path
-    no provider owns go through Starlette's router (whose 404 names the providers).
-    Dispatching by prefix keeps one routing layer off every provider call (and the dashboard
-    out of it entirely), and a path holding a newline
-    (which ``Mount``'s pattern does not match) still reaches its provider. Every answer
-    carries ``Date`` from the simulator's clock.
+    The default sandbox's providers are at ``/<provider>``, another sandbox's at
+    ``/sandboxes/<id>/<provider>`` (``/sandboxes/default/...`` is the default's too): the
+    sandbox's prefix joins the ASGI ``root_path``, so the URLs a provider writes into its
+    bodies point back into the same sandbox. The control plane, the dashboard, a single
+    provider served at the root, and every path no provider owns go through Starlette's
+    router (whose 404 names the providers). Dispatching by prefix keeps one routing layer
+    off every provider call (and the dashboard out of it entirely), and a path holding a
+    newline (which ``Mount``'s pattern does not match) still reaches its provider. Every
+    answer carries ``Date`` from its sandbox's clock.
     """
 
-    def __init__(
-        self,
-        gateways: Sequence[Gateway],
-        control: Starlette,
-        date: HttpDate,
-        sim: SimulatorState,
-        dashboard: Sequence[BaseRoute] = (),
-    ) -> None:
-        routes: list[BaseRoute] = [*dashboard, Mount("/_sim", control)]
-        if len(gateways) == 1:
+    def __init__(self, sandboxes: Sandboxes, dashboard: Sequence[BaseRoute] = ()) -> None:
+        served = sandboxes.default.served
+        routes: list[BaseRoute] = [*dashboard, Mount("/_sim", served.control)]
+        if len(served.gateways) == 1:
             # One provider served alone also answers at the root, as the real host does.
-            routes.append(Mount("", gateways[0]))
+            routes.append(Mount("", served.gateways[0][1]))
         super().__init__(routes=routes, exception_handlers={HTTPException: _root_http_error})
         self.router.redirect_slashes = False
-        self.prefixes = [(g.runtime.provider.mount, g) for g in gateways]
-        self.date = date
-        self.sim = sim
+        self.sandboxes = sandboxes
+        self.sim = sandboxes.default.state
+        self.prefixes = served.gateways
+        self.stamp = served.stamp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.sim.sharing:
@@ -143,19 +154,60 @@ class SimulatorApp(Starlette):
             root = scope.get("root_path", "")
             path = scope["path"]
             path = path[len(root) :] if root and path.startswith(root) else path
-            for prefix, gateway in self.prefixes:
-                if path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] in ("", "/"):
-                    child = {
-                        **scope,
-                        "path_params": {},
-                        "app_root_path": scope.get("app_root_path", root),
-                        "root_path": root + prefix,
-                    }
-                    # The gateway dates the answer itself, after the journal has seen it.
-                    await gateway.serve(child, receive, send, self.date)
-                    return
-            send = self.date.stamp(send)
+            if path.startswith(SANDBOX_PATH):
+                await self._sandbox(scope, receive, send, root, path)
+                return
+            if await _dispatch(self.prefixes, scope, receive, send, root, path):
+                return
+            send = self.stamp(send)
         await super().__call__(scope, receive, send)
+
+    async def _sandbox(
+        self, scope: Scope, receive: Receive, send: Send, root: str, path: str
+    ) -> None:
+        """``/sandboxes/<id>/<provider>/...``: the sandbox's provider, below its prefix."""
+        sandbox_id, _, _ = path[len(SANDBOX_PATH) :].partition("/")
+        sandbox = self.sandboxes.get(sandbox_id)
+        if sandbox is None:
+            response: Response = unknown_sandbox(sandbox_id)
+        else:
+            served = sandbox.served
+            base = f"{SANDBOX_PATH}{sandbox_id}"
+            inner = path[len(base) :]
+            if await _dispatch(served.gateways, scope, receive, send, root + base, inner):
+                return
+            send = served.stamp(send)
+            if len(served.gateways) == 1:
+                child = {**scope, "path_params": {}, "root_path": root + base}
+                await served.gateways[0][1](child, receive, send)
+                return
+            mounts = [f"{base}{mount}" for mount, _ in served.gateways]
+            response = JSONResponse(
+                {"error": f"no provider serves {path}", "providers": mounts}, status_code=404
+            )
+        await response(scope, receive, send)
+
+
+async def _dispatch(
+    prefixes: Sequence[tuple[str, ASGIApp]],
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    root: str,
+    path: str,
+) -> bool:
+    """Hand the request to the provider whose mount ``path`` is under; whether one was."""
+    for prefix, gateway in prefixes:
+        if path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] in ("", "/"):
+            child = {
+                **scope,
+                "path_params": {},
+                "app_root_path": scope.get("app_root_path", scope.get("root_path", "")),
+                "root_path": root + prefix,
+            }
+            await gateway(child, receive, send)
+            return True
+    return False
 
 
 def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:

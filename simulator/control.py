@@ -15,6 +15,10 @@
                                   the last N), clear
 ``GET|POST /_sim/options``        provider options; POST ``{"provider", "options": {...}}``
 ``GET|POST /_sim/snapshot``       the whole state as JSON; POST loads one (from any backend)
+``GET|POST /_sim/sandboxes``      list the live sandboxes; create one (``{"name", "seed",
+                                  "clock", "start", "options"}``, all optional): 201
+``GET|DELETE /_sim/sandboxes/ID`` one sandbox; delete it and all it holds
+``/_sim/sandboxes/ID/...``        every call above, on that sandbox (``default``: this one)
 =======================  =====================================================================
 
 When a control token is set (always, when bound to a non-loopback address), every call must
@@ -35,10 +39,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Receive, Scope, Send
 
 from simulator.clock import format_iso, parse_iso
 from simulator.faults import FaultError
+from simulator.sandboxes import SandboxError, Sandboxes, parse_spec, unknown_sandbox
 from simulator.settings import SettingsError
 from simulator.state import SimulatorState, SnapshotError
 
@@ -98,6 +104,7 @@ async def health(request: Request) -> Response:
             "pid": os.getpid(),
             "providers": list(state.runtimes),
             "clock": _clock_body(state),
+            "time_scale": state.settings.time_scale,
         }
     )
 
@@ -112,9 +119,9 @@ async def providers(request: Request) -> Response:
             {
                 "name": name,
                 "title": provider.title,
-                "base_path": provider.mount,
-                "base_url": f"{base}{provider.mount}",
-                "spec_url": f"{base}{provider.mount}/openapi.json",
+                "base_path": f"{state.base_path}{provider.mount}",
+                "base_url": f"{base}{state.base_path}{provider.mount}",
+                "spec_url": f"{base}{state.base_path}{provider.mount}/openapi.json",
                 "credentials": provider.credentials(runtime.context),
                 "operations": provider.operations(),
                 "errors": [e.__name__ for e in provider.errors],
@@ -255,8 +262,68 @@ def _option_text(value: object) -> str:
     raise ControlError(400, f"option values must be strings, numbers or booleans, not {value!r}")
 
 
+def _sandboxes(request: Request) -> Sandboxes:
+    _state(request)
+    sandboxes: Sandboxes = request.app.state.sandboxes
+    return sandboxes
+
+
+async def sandboxes(request: Request) -> Response:
+    """GET: the default and every live sandbox; POST: create one (201)."""
+    registry = _sandboxes(request)
+    base = origin(request)
+    if request.method == "POST":
+        spec = parse_spec(await _json_object(request))
+        sandbox = await registry.create(spec)
+        return JSONResponse(sandbox.describe(base), status_code=201)
+    listing = registry.listing()
+    return JSONResponse(
+        {
+            "cap": registry.cap,
+            "idle_seconds": registry.idle_seconds,
+            "live": len(listing) - 1,
+            "sandboxes": [s.describe(base) for s in listing],
+        }
+    )
+
+
+async def sandbox(request: Request) -> Response:
+    """GET: one sandbox; DELETE: forget it and clear its store."""
+    registry = _sandboxes(request)
+    sandbox_id = request.path_params["sandbox"]
+    if request.method == "DELETE":
+        if not await registry.delete(sandbox_id):
+            return unknown_sandbox(sandbox_id)
+        return JSONResponse({"deleted": sandbox_id})
+    found = registry.get(sandbox_id)
+    if found is None:
+        return unknown_sandbox(sandbox_id)
+    return JSONResponse(found.describe(origin(request)))
+
+
+class _SandboxControl:
+    """``/_sim/sandboxes/<id>/...``: that sandbox's own control plane (these handlers,
+    bound to its state)."""
+
+    def __init__(self, registry: Sandboxes) -> None:
+        self.registry = registry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sandbox_id = scope["path_params"]["sandbox"]
+        found = self.registry.get(sandbox_id)
+        if found is None:
+            await unknown_sandbox(sandbox_id)(scope, receive, send)
+            return
+        await found.served.control(scope, receive, send)
+
+
 async def _control_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ControlError)
+    return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+async def _sandbox_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SandboxError)
     return JSONResponse({"error": exc.message}, status_code=exc.status)
 
 
@@ -265,10 +332,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
-def control_app(state: SimulatorState) -> Starlette:
-    """The ``/_sim`` sub-app over ``state``."""
+def control_app(state: SimulatorState, registry: Sandboxes | None = None) -> Starlette:
+    """The ``/_sim`` sub-app over ``state``; with ``registry``, also ``/_sim/sandboxes``."""
+    routes: list[BaseRoute] = []
+    if registry is not None:
+        routes = [
+            Route("/sandboxes", sandboxes, methods=["GET", "POST"]),
+            Route("/sandboxes/{sandbox}", sandbox, methods=["GET", "DELETE"]),
+            Mount("/sandboxes/{sandbox}", _SandboxControl(registry)),
+        ]
     app = Starlette(
         routes=[
+            *routes,
             Route("/health", health, methods=["GET"]),
             Route("/providers", providers, methods=["GET"]),
             Route("/reset", reset, methods=["POST"]),
@@ -280,8 +355,13 @@ def control_app(state: SimulatorState) -> Starlette:
             Route("/options", options, methods=["GET", "POST"]),
             Route("/snapshot", snapshot, methods=["GET", "POST"]),
         ],
-        exception_handlers={ControlError: _control_error, HTTPException: _http_error},
+        exception_handlers={
+            ControlError: _control_error,
+            SandboxError: _sandbox_error,
+            HTTPException: _http_error,
+        },
     )
     app.router.redirect_slashes = False
     app.state.sim = state
+    app.state.sandboxes = registry
     return app

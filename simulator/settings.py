@@ -45,6 +45,8 @@ class Settings:
     time_scale: float = 1.0
     options: tuple[tuple[str, str], ...] = field(default=())
     drift: tuple[str, ...] = ()
+    sandbox_cap: int = 1000
+    sandbox_idle_seconds: float = 3600.0
     tls: bool = False
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -85,6 +87,10 @@ class Settings:
             raise SettingsError("journal_body_bytes must not be negative")
         if not 0 <= self.time_scale < float("inf"):
             raise SettingsError("time_scale must be a finite number, not negative")
+        if self.sandbox_cap < 0:
+            raise SettingsError("sandbox_cap must not be negative (0 turns sandboxes off)")
+        if not 0 < self.sandbox_idle_seconds < float("inf"):
+            raise SettingsError("sandbox_idle_seconds must be a positive number")
         if self.start is not None and self.clock != "manual":
             raise SettingsError("start only applies to clock='manual'")
         for text in self.drift:
@@ -169,9 +175,16 @@ def check_drift(drift: Iterable[str], operations: Mapping[str, Sequence[str]]) -
 
 def _cast(key: str, raw: str, name: str) -> Any:
     try:
-        if name in ("port", "seed", "journal_size", "journal_body_bytes", "workers"):
+        if name in (
+            "port",
+            "seed",
+            "journal_size",
+            "journal_body_bytes",
+            "workers",
+            "sandbox_cap",
+        ):
             return int(raw)
-        if name == "time_scale":
+        if name in ("time_scale", "sandbox_idle_seconds"):
             return float(raw)
         if name in ("journal", "validate_requests", "tls"):
             return _bool(raw)

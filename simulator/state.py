@@ -1,5 +1,7 @@
 """SimulatorState: the one place a running simulator keeps what it knows.
 
+One state is one sandbox (:mod:`simulator.sandboxes`): the app's own, the default, and one
+per sandbox created on the control plane, each with its store scoped under its prefix.
 It holds the clock, the seeded ids, the journal, the fault plan, the store and one
 :class:`~simulator.kit.provider.ProviderRuntime` per served provider. There are no module
 globals: two apps built in one process share nothing but a store handed to both.
@@ -109,6 +111,9 @@ class SimulatorState:
     providers: Sequence[Provider]
     store: Store = field(default_factory=MemoryStore)
     sleep: Sleep = asyncio.sleep
+    # Where its providers are served below the origin: "" (today's paths) for the default
+    # sandbox, "/sandboxes/<id>" for another (see simulator.sandboxes).
+    base_path: str = ""
     journal: Journal = field(init=False)
     faults: FaultPlan = field(init=False)
     runtimes: dict[str, ProviderRuntime] = field(init=False)

@@ -244,6 +244,7 @@ def test_hostile_request_line_is_refused_and_the_server_stays_up(
     status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
     assert 400 <= status < 500 or answer == b"", answer[:200]
     assert httpx.get(f"{served.origin}/_sim/health").status_code == 200
+    assert served.state is not None
     assert not served.state.crashes
 
 

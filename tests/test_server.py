@@ -146,7 +146,8 @@ def test_date_header_follows_the_simulated_clock_in_process() -> None:
         with sim.client("deepvue") as deepvue:
             answer = deepvue.post("/v1/authorize", data={"client_id": "x", "client_secret": "y"})
         assert answer.headers.get_list("date") == ["Mon, 09 Mar 2026 09:14:08 GMT"]
-        state: SimulatorState = sim.state
+        state: SimulatorState | None = sim.state
+        assert state is not None
         state.clock.advance(timedelta(milliseconds=999))  # same second, same header
         assert sim.http.get("/_sim/clock").headers["date"] == "Mon, 09 Mar 2026 09:14:08 GMT"
 

@@ -608,11 +608,84 @@ def header() -> str:
     )
 
 
+def sandboxes(figures: Facts, seconds: float) -> None:
+    """Creating a sandbox and its first poll, 1,000 live ones' memory, a poll in one."""
+    print("sandboxes: create, first poll, 1,000 live, a poll in one vs the default", flush=True)
+    with serve("bulksim", "--sandbox-cap", "2000") as server:
+        creds = server.credentials("deepvue")
+        form = {"client_id": creds["client_id"], "client_secret": creds["client_secret"]}
+        status = f"/deepvue/v1/verification/batch-processing-status?request_id={DEEPVUE_DONE}"
+        created: list[float] = []
+        polled: list[float] = []
+        with httpx.Client(base_url=server.origin, timeout=60) as client:
+            for _ in range(5):  # warm the server up (the first of all builds the validator)
+                made = client.post("/_sim/sandboxes", json={}).json()
+                client.delete(f"/_sim/sandboxes/{made['id']}")
+            before = server.rss_kb()
+            for _ in range(1000):
+                started = time.perf_counter()
+                made = client.post("/_sim/sandboxes", json={}).json()
+                created.append(time.perf_counter() - started)
+                if len(polled) < 100:
+                    base = str(httpx.URL(made["base_url"]).path)
+                    answer = client.post(f"{base}/deepvue/v1/authorize", data=form).json()
+                    headers = {
+                        "Authorization": f"Bearer {answer['access_token']}",
+                        "x-api-key": creds["client_secret"],
+                    }
+                    started = time.perf_counter()
+                    client.get(f"{base}{status}", headers=headers)
+                    polled.append(time.perf_counter() - started)
+            after = server.rss_kb()
+            default_path, default_headers = deepvue_poll(server)
+            base = str(httpx.URL(made["base_url"]).path)
+            answer = client.post(f"{base}/deepvue/v1/authorize", data=form).json()
+            sandbox_headers = {
+                "Authorization": f"Bearer {answer['access_token']}",
+                "x-api-key": creds["client_secret"],
+            }
+        create_ms = statistics.median(created) * 1000
+        poll_ms = statistics.median(polled) * 1000
+        megabytes = (after - before) / 1024
+        figures.data["sandbox create"] = {
+            "median_ms": create_ms,
+            "p99_ms": sorted(created)[989] * 1000,
+        }
+        figures.data["sandbox first poll"] = {"median_ms": poll_ms}
+        figures.data["1,000 sandboxes"] = {"rss_mb": megabytes}
+        figures.add(
+            "create a sandbox (POST /_sim/sandboxes)",
+            f"{create_ms:.1f} ms median, {sorted(created)[989] * 1000:.1f} ms p99",
+            "target < 20 ms",
+        )
+        figures.add("its first status poll", f"{poll_ms:.1f} ms median", "target < 20 ms")
+        figures.add(
+            "1,000 live sandboxes, memory store", f"{megabytes:+.1f} MB RSS", "target < 100 MB"
+        )
+        # Alternate the two, so that drift in the machine's load falls on both alike.
+        rates: dict[str, list[float]] = {"default": [], "sandbox": []}
+        for _ in range(5):
+            for label, path, headers in (
+                ("default", default_path, default_headers),
+                ("sandbox", f"{base}{status}", sandbox_headers),
+            ):
+                result = wrk(server.origin + path, headers, seconds, pid=server.process.pid)
+                rates[label].append(result["rps"])
+    default_rps = statistics.median(rates["default"])
+    sandbox_rps = statistics.median(rates["sandbox"])
+    figures.data["poll, default vs sandbox"] = rates
+    figures.add(
+        "deepvue poll in a sandbox vs the default",
+        f"{sandbox_rps:,.0f} vs {default_rps:,.0f} rps",
+        f"{(sandbox_rps / default_rps - 1) * 100:+.1f}% (target within 5%)",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--peers", action="store_true", help="add WireMock and Prism")
-    parser.add_argument("--only", choices=["throughput", "all"], default="all")
+    parser.add_argument("--only", choices=["throughput", "sandboxes", "all"], default="all")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -620,6 +693,9 @@ def main() -> None:
     top = header()
     print(top, flush=True)
     table, facts = Table(), Facts()
+    if args.only == "sandboxes":
+        sandboxes(facts, args.seconds)
+        return
     throughput(table, args.seconds, args.peers)
     if args.only == "all":
         startup(facts)
@@ -629,6 +705,7 @@ def main() -> None:
         sqlite_store(table, args.seconds)
         redis_store(table, facts, args.seconds)
         dashboard(facts)
+        sandboxes(facts, args.seconds)
     print(f"\n{top}; load average {os.getloadavg()[0]:.2f} at the end\n")
     print(table.markdown())
     if facts.lines:

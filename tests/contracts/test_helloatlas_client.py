@@ -60,6 +60,7 @@ def client_for(
 @pytest.fixture
 def sim(bulksim_app: Simulator) -> Simulator:
     # The plugin's journal keeps whole pages of results: the checks judge every document.
+    assert bulksim_app.state is not None
     assert bulksim_app.state.settings.journal_body_bytes >= WHOLE_PAGE_CAP
     return bulksim_app
 

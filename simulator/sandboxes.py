@@ -1,0 +1,294 @@
+"""Sandboxes: whole isolated simulators side by side in one app.
+
+A :class:`Sandbox` is a :class:`~simulator.state.SimulatorState` of its own (clock, seed and
+ids, options, faults, journal, each provider's runtime) whose store is the app's store
+scoped under ``sandboxes/<id>``. The state the app starts with is the sandbox ``default``,
+served at today's paths; the others are served under ``/sandboxes/<id>/`` and controlled
+under ``/_sim/sandboxes/<id>/``.
+
+:class:`Sandboxes` keeps the live ones: at most ``sandbox_cap`` of them, each forgotten
+after ``sandbox_idle_seconds`` without a request (measured on the wall clock: a sandbox's
+own clock may stand still or jump a year). Deleting one clears its store view, so nothing
+it held stays behind on any backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Send
+
+from simulator.clock import Clock, ManualClock, SystemClock, format_iso, wall_clock_now
+from simulator.ids import IdFactory
+from simulator.settings import SettingsError
+from simulator.state import SimulatorState
+
+__all__ = [
+    "DEFAULT",
+    "Sandbox",
+    "SandboxError",
+    "SandboxSpec",
+    "Sandboxes",
+    "Served",
+    "parse_spec",
+    "unknown_sandbox",
+]
+
+DEFAULT = "default"
+PATH = "/sandboxes/"
+
+OptionValue = StrictBool | StrictInt | StrictFloat | StrictStr
+
+
+class SandboxError(Exception):
+    """A refused sandbox request: ``status`` and a message naming what is wrong."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class SandboxSpec(BaseModel):
+    """The body of ``POST /_sim/sandboxes``: every field optional."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = Field(default=None, max_length=100)
+    seed: StrictInt | None = None
+    clock: Literal["manual", "system"] | None = None
+    start: AwareDatetime | None = None
+    options: dict[str, dict[str, OptionValue]] = Field(default_factory=dict)
+
+
+def parse_spec(body: object) -> SandboxSpec:
+    """The create body, or a 400 naming the first bad field."""
+    try:
+        return SandboxSpec.model_validate(body)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        raise SandboxError(400, f"{where}: {error['msg']}") from None
+
+
+@dataclass(eq=False)
+class Served:
+    """What serves one state: its providers' apps by mount, its control plane, and the
+    ``Date`` stamp of its clock on every answer."""
+
+    gateways: Sequence[tuple[str, ASGIApp]]
+    control: ASGIApp
+    stamp: Callable[[Send], Send]
+
+
+Serve = Callable[[SimulatorState], Served]
+
+
+@dataclass(eq=False)
+class Sandbox:
+    """One isolated simulator inside the app."""
+
+    id: str
+    name: str | None
+    state: SimulatorState
+    served: Served
+    created: datetime
+    touched: float
+
+    @property
+    def base_path(self) -> str:
+        """Where its providers are served: ``""`` for the default, else ``/sandboxes/<id>``."""
+        return self.state.base_path
+
+    def describe(self, origin: str) -> dict[str, Any]:
+        base = f"{origin}{self.base_path}"
+        control = "/_sim" if self.id == DEFAULT else f"/_sim/sandboxes/{self.id}"
+        settings = self.state.settings
+        return {
+            "id": self.id,
+            "name": self.name,
+            "seed": settings.seed,
+            "clock": {"kind": self.state.clock.kind, "now": format_iso(self.state.clock.now())},
+            "created": format_iso(self.created),
+            "base_url": base,
+            "control_url": f"{origin}{control}",
+            "urls": {name: f"{base}/{name}" for name in self.state.runtimes},
+        }
+
+
+@dataclass(eq=False)
+class Sandboxes:
+    """The default sandbox and the live others, bounded in number and idle time."""
+
+    root: SimulatorState
+    serve: Serve
+    monotonic: Callable[[], float] = time.monotonic
+    live: dict[str, Sandbox] = field(default_factory=dict)
+    # Clearing an expired sandbox's store runs in the background; its task is kept here.
+    clearing: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @cached_property
+    def default(self) -> Sandbox:
+        """The app's own state, at today's paths (served when first asked for, so that
+        ``serve`` may refer to this registry)."""
+        served = self.serve(self.root)
+        return Sandbox(DEFAULT, None, self.root, served, wall_clock_now(), self.monotonic())
+
+    @property
+    def cap(self) -> int:
+        return self.root.settings.sandbox_cap
+
+    @property
+    def idle_seconds(self) -> float:
+        return self.root.settings.sandbox_idle_seconds
+
+    def get(self, sandbox_id: str) -> Sandbox | None:
+        """The sandbox, marked as used now; None when unknown or idle too long."""
+        if sandbox_id == DEFAULT:
+            return self.default
+        sandbox = self.live.get(sandbox_id)
+        if sandbox is None:
+            return None
+        now = self.monotonic()
+        if now - sandbox.touched > self.idle_seconds:
+            self._forget(sandbox)
+            return None
+        sandbox.touched = now
+        return sandbox
+
+    def listing(self) -> list[Sandbox]:
+        self._expire()
+        return [self.default, *self.live.values()]
+
+    async def create(self, spec: SandboxSpec) -> Sandbox:
+        """A new sandbox as ``spec`` says, or a :class:`SandboxError` naming the refusal."""
+        self._expire()
+        if self.cap <= 0:
+            raise SandboxError(
+                409, "sandboxes are off on this server: its sandbox cap is 0 (--sandbox-cap)"
+            )
+        if len(self.live) >= self.cap:
+            raise SandboxError(
+                429,
+                f"sandbox cap reached: {len(self.live)} live sandboxes of at most {self.cap} "
+                "(--sandbox-cap / BULKSIM_SANDBOX_CAP); delete one or wait for one to expire",
+            )
+        sandbox_id = secrets.token_hex(8)
+        state = self._state(sandbox_id, spec)
+        now = self.monotonic()
+        sandbox = Sandbox(sandbox_id, spec.name, state, self.serve(state), wall_clock_now(), now)
+        self.live[sandbox_id] = sandbox
+        return sandbox
+
+    def _state(self, sandbox_id: str, spec: SandboxSpec) -> SimulatorState:
+        root = self.root.settings
+        kind = spec.clock or root.clock
+        if spec.start is not None and kind != "manual":
+            raise SandboxError(400, "start: only applies to a manual clock (clock: manual)")
+        clock: Clock
+        if kind == "manual":
+            clock = ManualClock(spec.start or root.start or wall_clock_now())
+        else:
+            clock = SystemClock()
+        added = tuple(
+            (f"{provider}.{key}", _option_text(value))
+            for provider, values in spec.options.items()
+            for key, value in values.items()
+        )
+        unknown = [name for name in spec.options if name not in self.root.runtimes]
+        if unknown:
+            known = ", ".join(self.root.runtimes)
+            raise SandboxError(400, f"options.{unknown[0]}: unknown provider; known: {known}")
+        seed = root.seed if spec.seed is None else spec.seed
+        settings = dataclasses.replace(
+            root,
+            seed=seed,
+            clock=kind,
+            start=clock.now() if kind == "manual" else None,
+            options=root.options + added,
+        )
+        try:
+            state = SimulatorState(
+                settings=settings,
+                clock=clock,
+                ids=IdFactory(seed),
+                providers=self.root.providers,
+                store=self.root.store.scoped(f"sandboxes/{sandbox_id}", now=clock.now),
+                base_path=f"{PATH}{sandbox_id}",
+            )
+        except SettingsError as exc:
+            raise SandboxError(400, f"options: {exc}") from None
+        if self.root.sleep is not asyncio.sleep and kind == "manual":
+            # The app waits on simulated time (in process): a sandbox waits on its own.
+            state.sleep = _clock_sleep(clock)
+        return state
+
+    async def delete(self, sandbox_id: str) -> bool:
+        """Forget the sandbox and clear everything its store view holds."""
+        if sandbox_id == DEFAULT:
+            raise SandboxError(409, "the default sandbox cannot be deleted (reset it instead)")
+        sandbox = self.live.pop(sandbox_id, None)
+        if sandbox is None:
+            return False
+        await sandbox.state.store.clear()
+        return True
+
+    def _expire(self) -> None:
+        now = self.monotonic()
+        for sandbox in [s for s in self.live.values() if now - s.touched > self.idle_seconds]:
+            self._forget(sandbox)
+
+    def _forget(self, sandbox: Sandbox) -> None:
+        """Drop an idle sandbox now; its store view is cleared in the background."""
+        self.live.pop(sandbox.id, None)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - the app always runs on a loop
+            return
+        task = loop.create_task(sandbox.state.store.clear())
+        self.clearing.add(task)
+        task.add_done_callback(self.clearing.discard)
+
+
+def unknown_sandbox(sandbox_id: str) -> JSONResponse:
+    """The 404 of a sandbox id that is not live, on provider paths and the control plane."""
+    return JSONResponse(
+        {
+            "error": f"no sandbox {sandbox_id!r}: it was never created, was deleted, or "
+            "expired after being idle (GET /_sim/sandboxes lists the live ones)"
+        },
+        status_code=404,
+    )
+
+
+def _clock_sleep(clock: Clock) -> Callable[[float], Awaitable[None]]:
+    async def sleep(seconds: float) -> None:
+        clock.advance(timedelta(seconds=seconds))
+
+    return sleep
+
+
+def _option_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
