@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 
 from contracts.checks import ClientNotConformant
 from contracts.harness import Simulator, default_settings, in_process, serve_in_thread
+from contracts.strategies import Scenario, fuzz
 from contracts.verify import verify
 from simulator import MemoryStore, available_providers, create_app
 from tests.fifth.acme import PROVIDER as ACME
@@ -217,6 +218,23 @@ def test_its_polling_rule_catches_a_hot_polling_client(sim: Simulator) -> None:
 def test_a_client_that_waits_between_polls_is_conformant(sim: Simulator) -> None:
     poll_until_done(sim, every=10)
     sim.assert_client_conformant("acme")
+
+
+@pytest.fixture(scope="module")
+def fuzzed() -> Iterator[Simulator]:
+    with in_process(default_settings(), providers=PROVIDERS) as simulator:
+        yield simulator
+
+
+@fuzz(ACME, max_examples=5, max_faults=0)
+def test_its_scenarios_are_drawn_from_its_suite(fuzzed: Simulator, scenario: Scenario) -> None:
+    scenario.apply(fuzzed)
+    items = scenario.input()
+    assert items == list(scenario.items)
+    batch_id = submit(fuzzed.client("acme"), items)
+    fuzzed.clock.advance(scenario.options.get("processing_seconds", 60))
+    done = fuzzed.client("acme").get(f"/v1/batches/{batch_id}", headers=KEY)
+    assert [row["item"] for row in done.json()["results"]] == items
 
 
 def test_verify_runs_its_lifecycle_against_it() -> None:

@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
+from hypothesis import strategies as st
 
 from contracts.checks import Behaviour, Polling
+from contracts.strategies import ScenarioSpace
 from contracts.verify import Target
 
 Entry = Mapping[str, Any]
@@ -29,6 +31,12 @@ def _done(entry: Entry) -> bool:
 
 
 BEHAVIOUR = Behaviour(polling=[Polling("get_batch", _batch_id, _done)])
+
+SPACE = ScenarioSpace(
+    options={"processing_seconds": st.floats(0, 600, allow_nan=False)},
+    items=st.lists(st.text("abc", min_size=1, max_size=5), min_size=1, max_size=5),
+    operations=("submit_batch", "get_batch"),
+)
 
 
 def lifecycle(target: Target) -> None:
