@@ -45,7 +45,7 @@ async def submit_batch(request: Request) -> Response:
     await retention.make_room(ctx.store, BATCHES)
     expires_at = retention.expires_at(batch.progress.finished_at)
     await ctx.store.put(BATCHES, batch_id, batch, expires_at=expires_at)
-    return render(ctx, batch)
+    return JSONResponse({"id": batch_id, "status": "processing"}, status_code=201)
 
 
 async def get_batch(request: Request) -> Response:
