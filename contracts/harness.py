@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,15 @@ from contracts.checks import (
     check_entries,
     describe_request,
 )
-from simulator import ConnectionDropped, Settings, SimulatorState, create_app, make_clock
+from contracts.registry import suite_of
+from simulator import (
+    ConnectionDropped,
+    Provider,
+    Settings,
+    SimulatorState,
+    create_app,
+    make_clock,
+)
 from simulator.clock import Clock as SimulatorClock
 from simulator.clock import format_iso, parse_iso
 from simulator.server import running_in_thread
@@ -389,7 +396,10 @@ class Simulator:
         return scale
 
     def behaviours(self) -> dict[str, Behaviour]:
-        """Each served provider's behaviour description, from ``contracts.suites``."""
+        """Each served provider's behaviour description, from the suite its record names (a
+        server attached by URL is asked for its providers' names)."""
+        if self.state is not None:
+            return {p.name: behaviour_of(p) for p in self.state.providers}
         return {name: behaviour_of(name) for name in self.providers()}
 
     def findings(
@@ -516,10 +526,11 @@ def diagnose(exc: BaseException, entries: list[dict[str, Any]]) -> str:
     return f"the client raised {crash} after {where} answered {body}"
 
 
-def behaviour_of(provider: str) -> Behaviour:
+def behaviour_of(provider: str | Provider) -> Behaviour:
+    """What the checks know of ``provider``: its suite's ``BEHAVIOUR`` (none without one)."""
     try:
-        module = importlib.import_module(f"contracts.suites.{provider}")
-    except ModuleNotFoundError:
+        module = suite_of(provider)
+    except LookupError:
         return Behaviour()
     behaviour: Behaviour = getattr(module, "BEHAVIOUR", Behaviour())
     return behaviour
@@ -563,8 +574,14 @@ def _local_states(app: Starlette) -> Callable[[str], SimulatorState | None]:
 
 
 @contextmanager
-def in_process(settings: Settings | None = None) -> Iterator[Simulator]:
-    """The simulator inside this process: no sockets, no threads but the transport's loop."""
+def in_process(
+    settings: Settings | None = None, *, providers: Sequence[Provider] | None = None
+) -> Iterator[Simulator]:
+    """The simulator inside this process: no sockets, no threads but the transport's loop.
+
+    ``providers``: the records to serve, as ``create_app`` takes them (bulksim's own by
+    default).
+    """
     settings = _manual_settings(settings)
     clock = make_clock(settings)
 
@@ -575,7 +592,7 @@ def in_process(settings: Settings | None = None) -> Iterator[Simulator]:
         else:
             await asyncio.sleep(seconds)
 
-    app = create_app(settings, clock=clock, sleep=latency)
+    app = create_app(settings, clock=clock, sleep=latency, providers=providers)
     state: SimulatorState = app.state.sim
     transport = InProcessTransport(app)
     origin = "http://bulksim.local"  # no such host: see Simulator.url
@@ -636,10 +653,13 @@ class ServedSimulators:
 
 
 @contextmanager
-def serve_in_thread(settings: Settings | None = None) -> Iterator[Simulator]:
-    """uvicorn on a free loopback port in a background thread, stopped on exit."""
+def serve_in_thread(
+    settings: Settings | None = None, *, providers: Sequence[Provider] | None = None
+) -> Iterator[Simulator]:
+    """uvicorn on a free loopback port in a background thread, stopped on exit
+    (``providers`` as for :func:`in_process`)."""
     settings = _manual_settings(settings)
-    app = create_app(settings)
+    app = create_app(settings, providers=providers)
 
     def factory(**kwargs: Any) -> httpx.Client:
         return httpx.Client(**kwargs)

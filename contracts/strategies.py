@@ -15,13 +15,12 @@ prints it as code that rebuilds it. The whole fuzz test is::
         rows = bulksim_app.run_client(my_client.verify, scenario.input())
         assert len(rows) == len(scenario.items)
 
-Each provider describes its space of behaviours once, as ``SPACE`` in
-``contracts.suites.<provider>``.
+Each provider describes its space of behaviours once, as ``SPACE`` in its contract suite
+(the module its record names: ``contracts.suites.<provider>``).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,8 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 from contracts.harness import Simulator
+from contracts.registry import record_of, suite_of
+from simulator import Provider
 
 __all__ = ["Scenario", "ScenarioSpace", "faults", "fuzz", "scenarios"]
 
@@ -70,6 +71,8 @@ class Scenario:
     faults: tuple[dict[str, Any], ...] = ()
     # The provider's test credentials, from the simulator the scenario was last applied to.
     credentials: dict[str, Any] = field(init=False, default_factory=dict, repr=False, compare=False)
+    # The provider's record when it was given as one (a provider bulksim does not list).
+    record: Provider | None = field(default=None, kw_only=True, repr=False, compare=False)
 
     def apply(self, sim: Simulator) -> None:
         """Fresh state, clock at its start, then this scenario's options and faults.
@@ -96,7 +99,7 @@ class Scenario:
         Items that name something of the test account (Passcreator's template id) take it
         from the credentials recorded by :meth:`apply`: apply the scenario first.
         """
-        space = space_of(self.provider)
+        space = space_of(self.record or self.provider)
         if space.render_with_credentials is None:
             return space.render(self.items)
         if not self.credentials:
@@ -120,11 +123,12 @@ class Scenario:
         return "\n".join(lines)
 
 
-def space_of(provider: str) -> ScenarioSpace:
-    module = importlib.import_module(f"contracts.suites.{provider}")
-    space: ScenarioSpace | None = getattr(module, "SPACE", None)
+def space_of(provider: str | Provider) -> ScenarioSpace:
+    """The ``SPACE`` of the provider's contract suite."""
+    space: ScenarioSpace | None = getattr(suite_of(provider), "SPACE", None)
     if space is None:
-        raise LookupError(f"contracts.suites.{provider} describes no SPACE of behaviours")
+        module = record_of(provider).suite_module
+        raise LookupError(f"{module} describes no SPACE of behaviours")
     return space
 
 
@@ -177,22 +181,24 @@ def _cap_per_operation(drawn: list[dict[str, Any]]) -> tuple[dict[str, Any], ...
 
 
 @st.composite
-def _scenario(draw: st.DrawFn, provider: str, max_faults: int) -> Scenario:
-    space = space_of(provider)
+def _scenario(draw: st.DrawFn, provider: str | Provider, max_faults: int) -> Scenario:
+    record = record_of(provider)
+    space = space_of(record)
     chosen = draw(st.lists(st.sampled_from(sorted(space.options)), unique=True))
     options = {name: draw(space.options[name]) for name in sorted(chosen)}
     items = tuple(draw(space.items))
     drawn_faults = draw(faults(space, max_faults)) if max_faults else ()
-    return Scenario(provider, options, items, drawn_faults)
+    given = record if isinstance(provider, Provider) else None
+    return Scenario(record.name, options, items, drawn_faults, record=given)
 
 
-def scenarios(provider: str, *, max_faults: int = 4) -> st.SearchStrategy[Scenario]:
+def scenarios(provider: str | Provider, *, max_faults: int = 4) -> st.SearchStrategy[Scenario]:
     """Scenarios for ``provider``; ``max_faults=0`` draws timing and inputs only."""
     return _scenario(provider, max_faults)
 
 
 def fuzz(
-    provider: str,
+    provider: str | Provider,
     *,
     max_examples: int = 50,
     max_faults: int = 4,

@@ -7,7 +7,7 @@ Two parts, each reported as JUnit test cases and as a readable summary:
   bodies against the spec;
 - lifecycle: the provider's documented flow (authenticate → submit → poll → results, plus
   its documented errors), each response validated against the spec and each step checked
-  against the documented behaviour (``contracts.suites.<provider>.lifecycle``).
+  against the documented behaviour (``lifecycle`` in the provider's contract suite).
 
 Against a bulksim, time is moved through ``/_sim/clock/advance``; against a real provider
 the lifecycle waits for real, up to ``timeout`` seconds. Operations marked
@@ -17,8 +17,6 @@ host) are only called on a bulksim.
 
 from __future__ import annotations
 
-import copy
-import importlib
 import os
 import socket
 import time
@@ -31,8 +29,9 @@ from typing import Any
 
 import httpx
 
-from contracts.specs import spec_document
+from contracts.registry import record_of, spec_of, suite_of
 from contracts.validate import SpecValidator
+from simulator import Provider
 
 __all__ = ["Case", "Drift", "Report", "Target", "Unverifiable", "open_target", "verify"]
 
@@ -170,14 +169,15 @@ class Report:
 
 
 def credentials_for(
-    provider: str,
+    record: str | Provider,
     given: Mapping[str, str],
     environ: Mapping[str, str],
     simulator_origin: str | None,
 ) -> dict[str, Any]:
     """Credentials from ``--credential`` first, then ``<PROVIDER>_<KEY>`` variables, then a
     bulksim's own ``/_sim/providers``."""
-    suite = importlib.import_module(f"contracts.suites.{provider}")
+    provider = record_of(record).name
+    suite = suite_of(record)
     keys: tuple[str, ...] = getattr(suite, "CREDENTIAL_KEYS", ())
     found: dict[str, Any] = {}
     if simulator_origin is not None:
@@ -276,7 +276,7 @@ def authenticate_target(target: Target, suite: Any) -> dict[str, str]:
 
 
 def verify(
-    provider: str,
+    record: str | Provider,
     base_url: str,
     *,
     credentials: Mapping[str, str] | None = None,
@@ -284,14 +284,19 @@ def verify(
     max_examples: int = 10,
     timeout: float = 900.0,
 ) -> Report:
-    """Run the provider's contract suite against ``base_url``; the report says what drifted."""
+    """Run the provider's contract suite against ``base_url``; the report says what drifted.
+
+    ``record``: the provider, by name among bulksim's own or as its record; its spec and
+    its suite are the ones the record names.
+    """
     base_url = base_url.rstrip("/")
-    document = _spec(provider)
+    provider = record_of(record).name
+    document = spec_of(record)
     origin = find_simulator(base_url, provider)
-    creds = credentials_for(provider, credentials or {}, environ or os.environ, origin)
-    suite = importlib.import_module(f"contracts.suites.{provider}")
+    creds = credentials_for(record, credentials or {}, environ or os.environ, origin)
+    suite: Any = suite_of(record)
     report = Report(provider, base_url)
-    with open_target(provider, base_url, creds, origin, timeout) as target:
+    with open_target(record, base_url, creds, origin, timeout) as target:
         headers = authenticate_target(target, suite)
         _conformance(report, target, document, headers, max_examples)
         _run(report, "lifecycle", "documented flow", lambda: suite.lifecycle(target))
@@ -300,7 +305,7 @@ def verify(
 
 @contextmanager
 def open_target(
-    provider: str,
+    record: str | Provider,
     base_url: str,
     credentials: Mapping[str, Any],
     simulator_origin: str | None = None,
@@ -311,16 +316,12 @@ def open_target(
     ``simulator_origin`` is the bulksim's origin when the target is one (time then moves
     through its control plane), ``None`` for a real provider.
     """
-    validator = SpecValidator(_spec(provider))
+    provider = record_of(record).name
+    validator = SpecValidator(spec_of(record))
     with httpx.Client(base_url=base_url.rstrip("/"), timeout=60) as http:
         yield Target(
             provider, base_url.rstrip("/"), credentials, http, validator, simulator_origin, timeout
         )
-
-
-def _spec(provider: str) -> dict[str, Any]:
-    """A private copy of the spec: schemathesis may change the document it is given."""
-    return copy.deepcopy(spec_document(provider))
 
 
 def _run(report: Report, group: str, name: str, check: Callable[[], object]) -> None:

@@ -11,6 +11,7 @@ from simulator.app import available_providers, create_app, make_clock
 from simulator.clock import Clock, ManualClock, SystemClock
 from simulator.gateway import ConnectionDropped
 from simulator.ids import IdFactory
+from simulator.kit.provider import Provider
 from simulator.settings import Settings
 from simulator.state import SimulatorState
 from simulator.store import MemoryStore, SqliteStore, Store, open_store
@@ -21,6 +22,7 @@ __all__ = [
     "IdFactory",
     "ManualClock",
     "MemoryStore",
+    "Provider",
     "Settings",
     "SimulatorState",
     "SqliteStore",

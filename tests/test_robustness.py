@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from contracts.harness import Simulator, serve_in_thread
-from contracts.suites import suite_for
+from contracts.registry import suite_of
 from tests.conftest import AppFactory
 
 Shape = Callable[[object], bool]
@@ -160,7 +160,7 @@ def headers_for(app: Starlette, provider: str) -> dict[str, str]:
     with TestClient(app, base_url=f"http://testserver/{provider}") as http:
         listing = http.get("http://testserver/_sim/providers").json()["providers"]
         credentials = next(p["credentials"] for p in listing if p["name"] == provider)
-        return suite_for(provider).auth_headers(http, credentials)  # type: ignore[arg-type]
+        return suite_of(provider).auth_headers(http, credentials)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.provider}-{c.name}")
@@ -265,7 +265,7 @@ def test_invalid_utf8_in_query_and_path_get_provider_errors(served: Simulator) -
 
 def headers_from_served(served: Simulator, provider: str) -> dict[str, str]:
     with served.client(provider) as http:
-        return suite_for(provider).auth_headers(http, served.credentials(provider))
+        return suite_of(provider).auth_headers(http, served.credentials(provider))
 
 
 # -- concurrency -------------------------------------------------------------------------------

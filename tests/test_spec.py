@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given
 from starlette.testclient import TestClient
 
-from contracts.suites import suite_for
+from contracts.registry import suite_of
 from contracts.verify import authenticate
 from simulator.kit.provider import Provider, snake_case
 from simulator.providers import PROVIDERS
@@ -45,7 +45,7 @@ def test_schemathesis_finds_nothing_against_the_app(
     with TestClient(app, base_url=f"http://testserver{provider.mount}") as http:
         listing = http.get("http://testserver/_sim/providers").json()["providers"]
         credentials = next(p["credentials"] for p in listing if p["name"] == provider.name)
-        headers = suite_for(provider.name).auth_headers(http, credentials)  # type: ignore[arg-type]
+        headers = suite_of(provider.name).auth_headers(http, credentials)  # type: ignore[arg-type]
     schema = schemathesis.openapi.from_asgi(f"{provider.mount}/openapi.json", app)
     schema.config.update(base_url=f"http://testserver{provider.mount}")
     authenticate(schema, headers)
@@ -80,7 +80,7 @@ def test_negative_data_is_rejected_in_the_providers_own_shape(
     with TestClient(app, base_url=f"http://testserver{provider.mount}") as http:
         listing = http.get("http://testserver/_sim/providers").json()["providers"]
         credentials = next(p["credentials"] for p in listing if p["name"] == provider.name)
-        headers = suite_for(provider.name).auth_headers(http, credentials)  # type: ignore[arg-type]
+        headers = suite_of(provider.name).auth_headers(http, credentials)  # type: ignore[arg-type]
     schema = schemathesis.openapi.from_asgi(f"{provider.mount}/openapi.json", app)
     schema.config.update(base_url=f"http://testserver{provider.mount}")
     authenticate(schema, headers)

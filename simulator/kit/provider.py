@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources.abc import Traversable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
@@ -65,6 +65,11 @@ class Provider:
     unsupported: Mapping[str, str] = field(default_factory=dict)
     # Its live batches, processes and files for the dashboard (kit.resources); None: none.
     resources: ResourcesHook | None = None
+    # Where the rest of the provider is, for a provider that keeps it elsewhere; by default
+    # ``contracts/specs/<name>.yaml`` and the module ``contracts.suites.<name>``. The suite
+    # is named, never imported: it sits in the layer above, and only the harness reads it.
+    spec: Traversable | None = None
+    suite: str | None = None
 
     @property
     def mount(self) -> str:
@@ -72,7 +77,13 @@ class Provider:
 
     @property
     def spec_file(self) -> Traversable:
-        return spec_file(self.name)
+        """The provider's OpenAPI spec."""
+        return self.spec if self.spec is not None else spec_file(self.name)
+
+    @property
+    def suite_module(self) -> str:
+        """The dotted name of the provider's contract suite (see ``contracts.registry``)."""
+        return self.suite or f"contracts.suites.{self.name}"
 
     def error_named(self, name: str) -> type[ProviderError] | None:
         return next((e for e in self.errors if e.__name__ == name), None)
@@ -90,12 +101,12 @@ class ProviderRuntime:
     @property
     def spec_document(self) -> dict[str, Any]:
         """The provider's OpenAPI document, read on first use (shared: it never changes)."""
-        return spec_document(self.provider.name)
+        return spec_document(self.provider.spec_file)
 
     @property
     def validator(self) -> SpecValidator:
         """Validates recorded requests against the spec (built once, on first use: it is slow)."""
-        return _validator(self.provider.name)
+        return _validator(self.provider.spec_file)
 
     def __init__(
         self, provider: Provider, clock: Clock, ids: IdFactory, settings: Settings, store: Store
@@ -143,11 +154,15 @@ def context_of(request: Request, options: type[OptionsT]) -> ProviderContext[Opt
     return ctx
 
 
+def _validator(spec: Traversable) -> SpecValidator:
+    return _validator_of(cast(Hashable, spec))  # every kind of Traversable there is hashes
+
+
 @cache
-def _validator(provider: str) -> SpecValidator:
+def _validator_of(spec: Any) -> SpecValidator:
     from contracts.validate import SpecValidator
 
-    return SpecValidator(spec_document(provider))
+    return SpecValidator(spec_document(spec))
 
 
 def base_url(request: Request) -> str:
