@@ -243,6 +243,10 @@ class Gateway:
         )
         tap = _Tap(entry, receive, send, state.settings.journal_body_bytes, date)
         state.journal.record(entry)
+        if fault is not None and fault.kind not in ("latency", "drop_after"):
+            # The provider will not read what the client sent: read it now, while the server
+            # still hands it over (once an answer is complete, it only reports a disconnect).
+            await tap.read_unread(scope)
         try:
             # Drift applies before the tap, so the journal shows what the client received.
             await self._answer(
@@ -336,16 +340,20 @@ class _Tap:
                 message = self._date.dated(message, headers)
         await self._send(message)
 
+    async def read_unread(self, scope: Scope) -> None:
+        """Read a body nobody read (a fault answered, or the handler had no use for it): it
+        is still what the client sent, so keep it when it is small."""
+        if self.body_done:
+            return
+        lengths = [v for k, v in scope["headers"] if k.lower() == b"content-length"]
+        declared = lengths[0].decode("latin-1") if lengths else ""
+        if declared.isdigit() and int(declared) <= self.cap:
+            while not self.body_done:
+                await self.receive()
+
     async def finish(self, scope: Scope) -> None:
         """Keep the bodies in the entry; read a small body nobody read."""
-        if not self.body_done:
-            # A body nobody read (a fault answered, or the handler had no use for it) is
-            # still what the client sent: keep it when it is small.
-            lengths = [v for k, v in scope["headers"] if k.lower() == b"content-length"]
-            declared = lengths[0].decode("latin-1") if lengths else ""
-            if declared.isdigit() and int(declared) <= self.cap:
-                while not self.body_done:
-                    await self.receive()
+        await self.read_unread(scope)
         self.entry.request_body = bytes(self.request)
         self.entry.response_body = bytes(self.response)
 

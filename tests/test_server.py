@@ -362,6 +362,19 @@ def test_malformed_and_latency_faults_are_served_on_either_parser(origin: str) -
     assert kinds == ["malformed", "latency:1ms"]
 
 
+@pytest.mark.parametrize("kind", ["rate_limit", "malformed", "drop"])
+def test_a_fault_that_answers_a_post_served_still_journals_what_was_sent(
+    origin: str, kind: str
+) -> None:
+    schedule(origin, "deepvue", "authorize", kind)
+    form = {"client_id": CLIENT.client_id, "client_secret": CLIENT.client_secret}
+    with contextlib.suppress(httpx.TransportError):
+        httpx.post(f"{origin}/deepvue/v1/authorize", data=form)
+    (entry,) = journal(origin, "authorize")
+    assert entry["request"]["body"] == f"client_id={CLIENT.client_id}&client_secret=***4c1a"
+    assert entry["violations"] == []
+
+
 @pytest.mark.parametrize("split", [False, True])
 def test_a_head_unfinished_after_16_kib_is_refused_on_either_parser(
     origin: str, split: bool
