@@ -54,7 +54,8 @@ def files_under(folder: Path) -> set[str]:
 
 
 def skeleton_files() -> set[str]:
-    """The files ARCHITECTURE.md's table gives every provider (domain extras aside)."""
+    """The files ARCHITECTURE.md's table gives every provider (domain extras and the
+    optional ones aside)."""
     text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
     return set(re.findall(r"^\| `([a-z_]+\.py)` \|", text, flags=re.MULTILINE))
 
