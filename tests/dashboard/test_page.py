@@ -14,6 +14,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from simulator import ManualClock, Settings, create_app, gateway
 from simulator.dashboard.resources import PER_PROVIDER
 from simulator.providers.check.models import SEED_COMPLETED, SEED_FILE_ID, SEED_IN_PROGRESS
 from simulator.providers.deepvue.models import SEED_COMPLETED as DEEPVUE_SEED_COMPLETED
@@ -369,3 +370,41 @@ def profiling(function: Any) -> Iterator[None]:
     finally:
         sys.setprofile(None)
         threading.setprofile(None)
+
+
+class Stopwatch:
+    """Stands in for the gateway's ``perf_counter``: it moves only when the simulator sleeps
+    (a ``latency`` fault), so each request takes exactly the latency it was given."""
+
+    def __init__(self) -> None:
+        self.seconds = 1000.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.seconds += seconds
+
+
+def test_each_request_s_duration_is_journaled_and_drawn_by_operation(
+    clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watch = Stopwatch()
+    monkeypatch.setattr(gateway, "perf_counter", watch)
+    app = create_app(Settings(seed=7), clock=clock, sleep=watch.sleep)
+    with TestClient(app) as client:
+        assert "Latency by operation: no request answered yet." in page(client)
+        batch_id = flows.check_batch(client)
+        fault = {"provider": "check", "operation": "get_batch", "kind": "latency"}
+        armed = client.post("/_sim/faults", json=fault | {"latency_ms": 500, "count": 1})
+        assert armed.status_code == 201, armed.text
+        for _ in range(4):
+            assert flows.check_poll(client, batch_id).status_code == 200
+        journal = client.get("/_sim/journal?operation=get_batch").json()["entries"]
+        assert [e["duration_ms"] for e in journal] == [500.0, 0.0, 0.0, 0.0]
+        html = page(client)
+    assert "check.get_batch: p50 0.00 ms, p99 500.00 ms (4 requests)" in html
+    assert "check.create_batch: p50 0.00 ms, p99 0.00 ms (1 request)" in html
+    # Newest first: the oldest poll, the one that waited, is the last row.
+    rows = re.findall(r'data-operation="get_batch">.*?<span class="duration">([^<]*)<', html, re.S)
+    assert rows == ["0.00 ms", "0.00 ms", "0.00 ms", "500.00 ms"]
