@@ -220,6 +220,7 @@ class Gateway:
             return
 
         state = self.state
+        started = perf_counter()
         entry = Entry(
             seq=state.journal.next_seq(),
             time=state.clock.now(),
@@ -257,6 +258,7 @@ class Gateway:
             raise
         finally:
             await tap.finish(scope)
+            entry.duration_ms = (perf_counter() - started) * 1000
 
     async def _answer(
         self, fault: Fault | None, scope: Scope, receive: Receive, send: Send

@@ -59,6 +59,7 @@ class Entry:
     secret_fields: frozenset[str] = ALWAYS_SECRET_FIELDS
     secret_headers: frozenset[str] = frozenset()
     local_path: str = ""
+    duration_ms: float | None = None  # how long the answer took, when it is done
     validator: Callable[[], SpecValidator] | None = None
     _violations: list[str] | None = None
 
@@ -119,6 +120,7 @@ class Entry:
             },
             "fault": self.fault,
             "dropped": self.dropped,
+            "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 3),
             "violations": self.violations,
         }
 

@@ -2,11 +2,20 @@
 
 =============================  ==============================================================
 ``GET /_sim/ui``               the page, rendered on the server (filters ``provider``,
-                               ``operation``; ``rows``: how many journal entries, newest first)
+                               ``operation``; ``rows``: how many journal entries, newest first;
+                               ``check=all``: check the rows shown against the spec first)
 ``GET /_sim/ui/live``          what the page's script polls: the sections again and the
-                               journal rows after ``since`` (a sequence number), as HTML in JSON
+                               journal rows after ``since`` (a sequence number), as HTML in
+                               JSON; ``check=4,7``: those rows checked against the spec
 ``GET /_sim/ui/static/...``    the page's stylesheet and script
 =============================  ==============================================================
+
+A journal entry is checked against the provider's spec when first read, which costs about a
+millisecond an entry (and, the first time in a process, building the spec's validator): the
+page does not wait for it. It shows the rows not checked yet as such, with a link to the page
+checked (``check=all``, for a browser without JavaScript), and its script has ``live`` check
+them (``check=``, in a worker thread, off the event loop) and replaces them. ``live`` checks
+the new rows it gives. An entry is checked once its answer is done, and keeps what it found.
 
 Everything is read on request from the simulator's state: nothing here runs on a provider's
 request, so the page costs the providers nothing while nobody looks. The page changes nothing
@@ -23,13 +32,16 @@ from ``/_sim/providers`` (with the token) at the moment of copying.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hmac
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
+import anyio
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -49,6 +61,7 @@ __all__ = ["PATH", "Resource", "dashboard_routes", "live_resources"]
 PATH = "/_sim/ui"
 
 DEFAULT_ROWS = 50
+MAX_CHECK = 1000  # the most rows one ``live`` call checks
 POLL_MS = 1000
 SECURITY_HEADERS = {
     # Only the page's own stylesheet and script; nothing from anywhere else.
@@ -163,18 +176,53 @@ def _providers(request: Request, state: SimulatorState) -> list[dict[str, object
     return listing
 
 
+def _unchecked(entry: Entry) -> bool:
+    """Whether the entry is still to be checked against the spec."""
+    return entry.validator is not None and entry._violations is None
+
+
+def _check(entries: list[Entry]) -> None:
+    """Check the entries whose answer is done against the spec (each keeps what it found)."""
+    for entry in entries:
+        if entry.duration_ms is not None:
+            entry.violations  # noqa: B018 - read to check it
+
+
 def _row(entry: Entry) -> dict[str, Any]:
-    shown = entry.as_dict()
+    """The entry as the journal shows it; one not checked yet is not checked here."""
+    unchecked = _unchecked(entry)
+    shown = (dataclasses.replace(entry, validator=None) if unchecked else entry).as_dict()
     shown["duration_ms"] = plots.duration_ms(entry)
+    shown["unchecked"] = unchecked
     return shown
 
 
-def _rows(
+def _select(
     state: SimulatorState, provider: str | None, operation: str | None, since: int | None, rows: int
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[Entry], int]:
     entries = state.journal.select(provider=provider, operation=operation, since=since, tail=rows)
     last = max((e.seq for e in entries), default=since or 0)
-    return [_row(e) for e in reversed(entries)], last
+    return entries, last
+
+
+def _shown(entries: list[Entry]) -> list[dict[str, Any]]:
+    """The rows, newest first."""
+    return [_row(e) for e in reversed(entries)]
+
+
+def _check_url(provider: str | None, operation: str | None, rows: int) -> str:
+    """The page with the same filters, its rows checked against the spec."""
+    query = {"provider": provider or "", "operation": operation or "", "rows": str(rows)}
+    kept = {k: v for k, v in query.items() if v and (k != "rows" or rows != DEFAULT_ROWS)}
+    return f"?{urlencode(kept | {'check': 'all'})}#journal"
+
+
+def _to_check(text: str) -> set[int]:
+    """The sequence numbers of ``live``'s ``check``."""
+    seqs = [part.strip() for part in text.split(",")] if text else []
+    if not all(seq.isdigit() for seq in seqs) or len(seqs) > MAX_CHECK:
+        raise BadQuery(f"check must be at most {MAX_CHECK} sequence numbers separated by commas")
+    return {int(seq) for seq in seqs}
 
 
 async def _sections(state: SimulatorState, root: str) -> dict[str, Any]:
@@ -210,6 +258,11 @@ class Dashboard:
             provider, operation, rows = _filters(request, state)
         except BadQuery as exc:
             return HTMLResponse(str(exc), status_code=400, headers=SECURITY_HEADERS)
+        check = request.query_params.get("check", "")
+        if check not in ("", "all"):
+            return HTMLResponse(
+                "check must be all (or left out)", status_code=400, headers=SECURITY_HEADERS
+            )
         locked = not authorized(request, state)
         context: dict[str, Any] = {
             "root": request.scope.get("root_path", ""),
@@ -219,6 +272,7 @@ class Dashboard:
             "provider": provider,
             "operation": operation,
             "rows": rows,
+            "check_url": _check_url(provider, operation, rows),
             "poll_ms": POLL_MS,
             "kinds": FAULT_KINDS,
             "names": list(state.runtimes),
@@ -226,10 +280,12 @@ class Dashboard:
             "errors": state.error_names(),
         }
         if not locked:
-            entries, last = _rows(state, provider, operation, None, rows)
+            entries, last = _select(state, provider, operation, None, rows)
+            if check:
+                _check(entries)
             context |= {
                 "providers": _providers(request, state),
-                "entries": entries,
+                "entries": _shown(entries),
                 "last": last,
                 **(await _sections(state, context["root"])),
             }
@@ -246,10 +302,17 @@ class Dashboard:
             since_text = request.query_params.get("since", "")
             if since_text and not since_text.isdigit():
                 raise BadQuery("since must be a sequence number")
+            to_check = _to_check(request.query_params.get("check", ""))
         except BadQuery as exc:
             return JSONResponse({"error": str(exc)}, 400)
         since = int(since_text) if since_text else None
-        entries, last = _rows(state, provider, operation, since, rows)
+        entries, last = _select(state, provider, operation, since, rows)
+        again = [
+            e for e in state.journal.select(since=min(to_check, default=0) - 1) if e.seq in to_check
+        ]
+        # Checking may build the validator first: in a worker thread, off the event loop.
+        await anyio.to_thread.run_sync(_check, [*entries, *again])
+        rows_context = {"check_url": _check_url(provider, operation, rows)}
         context = await _sections(state, request.scope.get("root_path", ""))
         sections = {name: self._render(f"_{name}.html", context) for name in SECTIONS}
         if since is None:
@@ -258,7 +321,15 @@ class Dashboard:
             )
         body = {
             "last": last,
-            "rows": self._render("_rows.html", {"entries": entries, "since": since}),
+            "rows": self._render(
+                "_rows.html", rows_context | {"entries": _shown(entries), "since": since}
+            ),
+            "checked": {
+                str(e.seq): self._render(
+                    "_rows.html", rows_context | {"entries": [_row(e)], "since": e.seq}
+                )
+                for e in again
+            },
             "sections": sections,
         }
         return JSONResponse(body, headers={"cache-control": "no-store"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import statistics
+import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ __all__ = [
     "Chart",
     "Spark",
     "latency_by_operation",
+    "percentile",
     "progress_line",
     "requests_per_second",
 ]
@@ -32,6 +33,7 @@ class Bar:
     width: float
     height: float
     title: str
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,28 +65,40 @@ def requests_per_second(entries: Sequence[Entry], now: datetime) -> Chart:
 
 
 def duration_ms(entry: Entry) -> float | None:
-    """How long the simulator took to answer, when the journal records it."""
-    value = getattr(entry, "duration_ms", None)
-    return float(value) if isinstance(value, int | float) else None
+    """How long the simulator took to answer (``None`` while it is answering)."""
+    return entry.duration_ms
+
+
+def percentile(ordered: Sequence[float], share: float) -> float:
+    """The nearest-rank percentile of sorted values: the least value that ``share`` of them
+    are at or under."""
+    return ordered[max(math.ceil(share * len(ordered)), 1) - 1]
 
 
 def latency_by_operation(entries: Sequence[Entry]) -> Chart | None:
-    """The median answer time of each operation; ``None`` when no entry records one."""
+    """Each operation's median (p50) and 99th percentile (p99) answer time, as two bars on one
+    row (the p99 behind); ``None`` when no entry has an answer time yet."""
     times: defaultdict[str, list[float]] = defaultdict(list)
     for entry in entries:
-        taken = duration_ms(entry)
+        taken = entry.duration_ms
         if taken is not None:
             times[f"{entry.provider}.{entry.operation}"].append(taken)
     if not times:
         return None
-    medians = {name: statistics.median(values) for name, values in sorted(times.items())}
-    peak = max(medians.values()) or 1.0
+    rows = []
+    for name, values in sorted(times.items()):
+        values.sort()
+        rows.append((name, percentile(values, 0.5), percentile(values, 0.99), len(values)))
+    peak = max(p99 for _, _, p99, _ in rows) or 1.0
     row = 18
-    bars = [
-        Bar(0, i * row, WIDTH * value / peak, row - 4, f"{name}: {value:.2f} ms")
-        for i, (name, value) in enumerate(medians.items())
-    ]
-    return Chart(bars, WIDTH, row * len(bars), peak, "median answer time by operation")
+    bars = []
+    for i, (name, p50, p99, count) in enumerate(rows):
+        counted = f"{count} request{'s' if count != 1 else ''}"
+        title = f"{name}: p50 {p50:.2f} ms, p99 {p99:.2f} ms ({counted})"
+        bars.append(Bar(0, i * row, WIDTH * p99 / peak, row - 4, title, "p99"))
+        bars.append(Bar(0, i * row, WIDTH * p50 / peak, row - 4, title, "p50"))
+    caption = "answer time by operation, p50 (dark) and p99 (light), over the journal's entries"
+    return Chart(bars, WIDTH, row * len(rows), peak, caption)
 
 
 @dataclass(frozen=True)

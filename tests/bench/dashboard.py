@@ -4,6 +4,7 @@ dashboard code runs on them). In process, on a manual clock: nothing here is ser
 
 from __future__ import annotations
 
+import re
 import statistics
 import sys
 import time
@@ -27,22 +28,33 @@ class Figures(Protocol):
 
 def dashboard(figures: Figures) -> None:
     print("the dashboard: /_sim/ui with 1,000 journal entries and 1,000 batches", flush=True)
-    # The first app also builds the spec validator (once a process, for any journal read).
-    for label in ("in a fresh process", "validator already built"):
-        renders, shown, calls = _render(label)
+    # The first app also compiles the templates; the first check builds the spec validator
+    # (both once a process).
+    for label in ("in a fresh process", "again in the same process"):
+        renders, shown, calls, checking = _render(label)
         first, again = renders[0] * 1000, statistics.median(renders[1:]) * 1000
-        figures.data[f"dashboard, {label}"] = {"first_ms": first, "again_ms": again}
+        figures.data[f"dashboard, {label}"] = {
+            "first_ms": first,
+            "again_ms": again,
+            "check_ms": checking * 1000,
+        }
         figures.add(
             f"/_sim/ui, 1,000 batches ({shown:,} rows shown), {label}",
             f"{first:,.0f} ms first, {again:,.0f} ms again",
-            "target < 100 ms; 50 journal rows, each checked against the spec on first read; "
-            "the newest 100 resources of each provider, with the seeded examples",
+            "target < 100 ms; 50 journal rows, shown before they are checked against the "
+            "spec; the newest 100 resources of each provider, with the seeded examples",
+        )
+        figures.add(
+            f"/_sim/ui/live checking those 50 rows against the spec, {label}",
+            f"{checking * 1000:,.0f} ms",
+            "what the page's script asks next, off the event loop (the first in a process "
+            "builds the spec validator)",
         )
     figures.data["dashboard_calls_on_provider_requests"] = calls
     figures.add("dashboard calls during 1,000 provider requests", str(calls), "target 0")
 
 
-def _render(label: str) -> tuple[list[float], int, int]:
+def _render(label: str) -> tuple[list[float], int, int, float]:
     clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
     app = create_app(Settings(journal_size=1000), clock=clock)
     calls = 0
@@ -68,4 +80,9 @@ def _render(label: str) -> tuple[list[float], int, int]:
             page = client.get("/_sim/ui")
             renders.append(time.perf_counter() - started)
             assert page.status_code == 200
-    return renders, page.text.count('<tr class="resource"'), calls
+        unchecked = re.findall(r'class="entry[^"]* unchecked"\s+data-seq="(\d+)"', page.text)
+        started = time.perf_counter()
+        live = client.get(f"/_sim/ui/live?since=1000&check={','.join(unchecked)}")
+        checking = time.perf_counter() - started
+        assert len(live.json()["checked"]) == len(unchecked) == 50
+    return renders, page.text.count('<tr class="resource"'), calls, checking

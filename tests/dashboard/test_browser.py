@@ -285,3 +285,45 @@ def test_with_javascript_off_the_page_reads_and_offers_no_dead_buttons(
         tab.screenshot(path=ARTIFACTS / "javascript-off.png", full_page=True)
     finally:
         context.close()
+
+
+def bad_create(client: httpx.Client) -> None:
+    """A Check batch create without the body the spec requires."""
+    auth = {"Authorization": f"Bearer {flows.CHECK_KEY}"}
+    assert client.post("/check/v1/batch", headers=auth, content=b"{}").status_code == 422
+
+
+def test_the_script_checks_the_rows_the_page_came_without(origin: str, page: Page) -> None:
+    from playwright.sync_api import expect
+
+    with api(origin) as client:
+        flows.check_batch(client)
+        bad_create(client)
+    page.goto(f"{origin}/_sim/ui")
+    violating = page.locator('#journal-rows .entry[data-seq="3"]')
+    expect(violating.locator(".badge.violation")).to_contain_text("spec violation")
+    expect(violating).to_have_class(re.compile(r"\bviolation\b"))
+    expect(page.locator("#journal-rows .entry.unchecked")).to_have_count(0)
+    expect(page.locator("#journal-rows .entry.violation")).to_have_count(1)
+
+
+def test_with_javascript_off_a_link_checks_the_rows(
+    origin: str, playwright: Playwright, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    with api(origin) as client:
+        bad_create(client)
+    context = launch(playwright, tmp_path / "profile", javascript=False)
+    try:
+        tab = context.new_page()
+        tab.goto(f"{origin}/_sim/ui")
+        row = tab.locator('#journal-rows .entry[data-seq="1"]')
+        expect(row.locator(".badge.violation")).to_have_count(0)
+        row.get_by_role("link", name="checking against the spec…").click()
+        expect(row.locator(".badge.violation")).to_contain_text("spec violation")
+        expect(tab.locator("#journal-rows .entry.unchecked")).to_have_count(0)
+        tab.goto(f"{origin}/_sim/ui")  # what was found is kept
+        expect(row.locator(".badge.violation")).to_contain_text("spec violation")
+    finally:
+        context.close()

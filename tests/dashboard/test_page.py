@@ -14,6 +14,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from simulator import ManualClock, Settings, create_app, gateway
 from simulator.dashboard.resources import PER_PROVIDER
 from simulator.providers.check.models import SEED_COMPLETED, SEED_FILE_ID, SEED_IN_PROGRESS
 from simulator.providers.deepvue.models import SEED_COMPLETED as DEEPVUE_SEED_COMPLETED
@@ -251,6 +252,8 @@ def test_bad_filters_get_a_clear_answer(client: TestClient, query: str, message:
     assert live.status_code == 400
     assert message in live.json()["error"]
     assert client.get(f"{UI}/live?since=x").json() == {"error": "since must be a sequence number"}
+    assert client.get(f"{UI}?check=some").status_code == 400
+    assert "sequence numbers" in client.get(f"{UI}/live?check=4,x").json()["error"]
 
 
 def test_spec_violations_and_faults_are_highlighted(client: TestClient) -> None:
@@ -272,15 +275,51 @@ def test_spec_violations_and_faults_are_highlighted(client: TestClient) -> None:
     assert bad.status_code == 422
     html = page(client)
     assert "No fault armed." in html  # spent
-    struck = re.search(r'<li class="entry failed"\s+data-seq="3".*?</li>', html, re.S)
+    struck = re.search(r'<li class="entry failed unchecked"\s+data-seq="3".*?</li>', html, re.S)
     assert struck
     assert "fault error:BatchNotFound" in struck.group(0)
     assert '<span class="status">404</span>' in struck.group(0)
+    # The page does not wait for the spec: the rows not checked yet say so, and link to the
+    # page checked (for a browser without JavaScript).
+    pending = re.search(
+        r'<li class="entry failed unchecked"\s+data-seq="4".*?</details>', html, re.S
+    )
+    assert pending
+    assert '<a class="badge unchecked" href="?check=all#journal">' in pending.group(0)
+    assert "spec violation" not in pending.group(0)
+
+    checked = page(client, "?check=all")
     violating = re.search(
-        r'<li class="entry violation failed"\s+data-seq="4".*?</details>', html, re.S
+        r'<li class="entry violation failed"\s+data-seq="4".*?</details>', checked, re.S
     )
     assert violating
     assert "spec violation" in violating.group(0)
+    assert "unchecked" not in checked
+    # What was found is kept: the next load shows it at once.
+    assert violating.group(0) in page(client)
+
+
+def test_live_checks_the_rows_the_page_has_not(client: TestClient) -> None:
+    flows.check_batch(client)
+    bad = client.post(
+        "/check/v1/batch", headers={"Authorization": f"Bearer {flows.CHECK_KEY}"}, content=b"{}"
+    )
+    assert bad.status_code == 422
+    html = page(client, "?provider=check")
+    assert len(re.findall(r'class="entry[^"]* unchecked"', html)) == 3
+    assert 'href="?provider=check&amp;check=all#journal"' in html
+    live = client.get(f"{UI}/live?since=3&provider=check&check=1,3").json()
+    assert live["rows"].strip() == ""
+    assert set(live["checked"]) == {"1", "3"}
+    assert re.match(r'\s*<li class="entry violation failed"\s+data-seq="3"', live["checked"]["3"])
+    assert "spec violation" in live["checked"]["3"]
+    assert "unchecked" not in live["checked"]["1"]
+    # Row 2 was not asked for: still to be checked. The rows live gives anew are checked.
+    assert re.search(r'class="entry unchecked"\s+data-seq="2"', page(client))
+    flows.check_batch(client)
+    new = client.get(f"{UI}/live?since=3").json()
+    assert new["rows"].count('<li class="entry') == 2
+    assert "unchecked" not in new["rows"]
 
 
 def test_live_gives_the_rows_after_since_and_the_sections(client: TestClient) -> None:
@@ -369,3 +408,41 @@ def profiling(function: Any) -> Iterator[None]:
     finally:
         sys.setprofile(None)
         threading.setprofile(None)
+
+
+class Stopwatch:
+    """Stands in for the gateway's ``perf_counter``: it moves only when the simulator sleeps
+    (a ``latency`` fault), so each request takes exactly the latency it was given."""
+
+    def __init__(self) -> None:
+        self.seconds = 1000.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.seconds += seconds
+
+
+def test_each_request_s_duration_is_journaled_and_drawn_by_operation(
+    clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watch = Stopwatch()
+    monkeypatch.setattr(gateway, "perf_counter", watch)
+    app = create_app(Settings(seed=7), clock=clock, sleep=watch.sleep)
+    with TestClient(app) as client:
+        assert "Latency by operation: no request answered yet." in page(client)
+        batch_id = flows.check_batch(client)
+        fault = {"provider": "check", "operation": "get_batch", "kind": "latency"}
+        armed = client.post("/_sim/faults", json=fault | {"latency_ms": 500, "count": 1})
+        assert armed.status_code == 201, armed.text
+        for _ in range(4):
+            assert flows.check_poll(client, batch_id).status_code == 200
+        journal = client.get("/_sim/journal?operation=get_batch").json()["entries"]
+        assert [e["duration_ms"] for e in journal] == [500.0, 0.0, 0.0, 0.0]
+        html = page(client)
+    assert "check.get_batch: p50 0.00 ms, p99 500.00 ms (4 requests)" in html
+    assert "check.create_batch: p50 0.00 ms, p99 0.00 ms (1 request)" in html
+    # Newest first: the oldest poll, the one that waited, is the last row.
+    rows = re.findall(r'data-operation="get_batch">.*?<span class="duration">([^<]*)<', html, re.S)
+    assert rows == ["0.00 ms", "0.00 ms", "0.00 ms", "500.00 ms"]

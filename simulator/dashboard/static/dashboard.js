@@ -53,6 +53,9 @@
     if (body.dataset.provider) { params.set("provider", body.dataset.provider); }
     if (body.dataset.operation) { params.set("operation", body.dataset.operation); }
     params.set("rows", String(rows));
+    // The rows shown that the server has not checked against the spec yet: live checks them.
+    var unchecked = all("#journal-rows li.entry.unchecked").map(function (li) { return li.dataset.seq; });
+    if (filled && unchecked.length) { params.set("check", unchecked.slice(0, 1000).join(",")); }
     return "/_sim/ui/live?" + params.toString();
   }
 
@@ -88,6 +91,15 @@
         list.insertAdjacentHTML("afterbegin", data.rows);
         while (list.children.length > rows) { list.lastElementChild.remove(); }
       }
+      Object.keys(data.checked || {}).forEach(function (seq) {
+        var old = list.querySelector('li.entry[data-seq="' + seq + '"]');
+        if (!old) { return; }
+        var open = old.querySelector("details[open]");
+        old.insertAdjacentHTML("afterend", data.checked[seq]);
+        old.remove();
+        var now = list.querySelector('li.entry[data-seq="' + seq + '"] details');
+        if (open && now) { now.open = true; }
+      });
       last = data.last;
       showButtons();
       $("#live").classList.remove("stale");
