@@ -169,3 +169,44 @@ def test_a_sink_name_is_checked(client: TestClient) -> None:
     response = client.post("/_sim/sink/" + "x" * 65, content=b"{}")
     assert response.status_code == 400
     assert "name" in response.json()["error"]
+
+
+def deepvue_token(client: TestClient) -> dict[str, str]:
+    listing = client.get("/_sim/providers").json()["providers"]
+    creds = next(p for p in listing if p["name"] == "deepvue")["credentials"]
+    response = client.post(
+        "/deepvue/v1/authorize",
+        data={"client_id": creds["client_id"], "client_secret": creds["client_secret"]},
+    )
+    assert response.status_code == 200, response.text
+    return {
+        "Authorization": f"Bearer {response.json()['access_token']}",
+        "x-api-key": creds["client_secret"],
+    }
+
+
+def test_deepvue_webhook_url_gets_the_completed_status_body(client: TestClient) -> None:
+    headers = deepvue_token(client)
+    response = client.post(
+        "/deepvue/v1/verification/upi-basic/batch",
+        params={"webhook_url": f"{SINK}/deepvue"},
+        headers=headers,
+        files={"batch_file": ("upi.csv", b"vpa,name\nalice@upi,Alice\nbob@upi,Bob\n")},
+    )
+    assert response.status_code == 201, response.text
+    request_id = response.json()["request_id"]
+    advance(client, 1)
+    assert received(client, "deepvue") == []
+    advance(client, 86400)
+    [entry] = received(client, "deepvue")
+    payload = json.loads(entry["body"])
+    assert payload["data"]["request_id"] == request_id
+    assert payload["data"]["status"] == 200
+    assert payload["data"]["message"] == "batch processing completed"
+    status = client.get(
+        "/deepvue/v1/verification/batch-processing-status",
+        params={"request_id": request_id},
+        headers=deepvue_token(client),  # the first token has expired a day later
+    ).json()
+    assert payload["data"] == status["data"]
+    assert payload["code"] == status["code"] == 200
