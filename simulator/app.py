@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from contextlib import suppress
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
 from functools import partial
 
 from starlette.applications import Starlette
@@ -25,6 +26,7 @@ from simulator.sandboxes import Sandboxes, Served, unknown_sandbox
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState, Sleep
 from simulator.store import Store, StoreError, StoreUnavailable, open_store
+from simulator.webhooks import Deliveries
 
 __all__ = ["available_providers", "create_app", "make_clock"]
 
@@ -90,10 +92,11 @@ def create_app(
     )
     if sleep is not None:
         state.sleep = sleep
+    deliveries = Deliveries(settings)
 
     def serve(served: SimulatorState) -> Served:
         date = HttpDate(served.clock)
-        control = control_app(served, sandboxes if served is state else None)
+        control = control_app(served, sandboxes if served is state else None, deliveries)
         # Each gateway dates its answer itself, after the journal has seen it.
         mounts = [
             (runtime.provider.mount, partial(provider_app(runtime, served).serve, date=date))
@@ -102,7 +105,8 @@ def create_app(
         return Served(mounts, control, date.stamp)
 
     sandboxes = Sandboxes(state, serve)
-    app = SimulatorApp(sandboxes, dashboard_routes(state))
+    app = SimulatorApp(sandboxes, dashboard_routes(state), deliveries)
+    deliveries.app = app
     app.state.sim = state
     app.state.sandboxes = sandboxes
     return app
@@ -122,13 +126,22 @@ class SimulatorApp(Starlette):
     answer carries ``Date`` from its sandbox's clock.
     """
 
-    def __init__(self, sandboxes: Sandboxes, dashboard: Sequence[BaseRoute] = ()) -> None:
+    def __init__(
+        self,
+        sandboxes: Sandboxes,
+        dashboard: Sequence[BaseRoute] = (),
+        deliveries: Deliveries | None = None,
+    ) -> None:
         served = sandboxes.default.served
         routes: list[BaseRoute] = [*dashboard, Mount("/_sim", served.control)]
         if len(served.gateways) == 1:
             # One provider served alone also answers at the root, as the real host does.
             routes.append(Mount("", served.gateways[0][1]))
-        super().__init__(routes=routes, exception_handlers={HTTPException: _root_http_error})
+        super().__init__(
+            routes=routes,
+            exception_handlers={HTTPException: _root_http_error},
+            lifespan=None if deliveries is None else partial(_delivering, deliveries, sandboxes),
+        )
         self.router.redirect_slashes = False
         self.sandboxes = sandboxes
         self.sim = sandboxes.default.state
@@ -186,6 +199,25 @@ class SimulatorApp(Starlette):
                 {"error": f"no provider serves {path}", "providers": mounts}, status_code=404
             )
         await response(scope, receive, send)
+
+
+@asynccontextmanager
+async def _delivering(
+    deliveries: Deliveries, sandboxes: Sandboxes, app: Starlette
+) -> AsyncIterator[None]:
+    """Served: webhooks fall due as time passes; a background task sends them."""
+    task = asyncio.create_task(
+        deliveries.run(
+            lambda: [s.state for s in sandboxes.listing() if s.state.clock.kind == "system"]
+        )
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        await deliveries.aclose()
 
 
 async def _dispatch(

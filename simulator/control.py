@@ -18,11 +18,20 @@
 ``GET|POST /_sim/sandboxes``      list the live sandboxes; create one (``{"name", "seed",
                                   "clock", "start", "options"}``, all optional): 201
 ``GET|DELETE /_sim/sandboxes/ID`` one sandbox; delete it and all it holds
+``GET /_sim/webhooks``            every webhook delivery attempt (event, target, attempt, status,
+                                  latency, error, signature header), oldest first
+``POST /_sim/webhooks/ID/resend`` send event ID again now
+``POST|GET /_sim/sink/NAME``      a built-in receiver: records what it is sent (``?status=N``
+                                  answers N), lists it
 ``/_sim/sandboxes/ID/...``        every call above, on that sandbox (``default``: this one)
 =======================  =====================================================================
 
 When a control token is set (always, when bound to a non-loopback address), every call must
-carry it as ``Authorization: Bearer <token>`` or ``X-Bulksim-Token: <token>``.
+carry it as ``Authorization: Bearer <token>`` or ``X-Bulksim-Token: <token>`` (except a
+POST to a sink, which is where webhooks arrive).
+
+Moving a clock (advance or set) delivers every webhook that falls due by the new instant,
+in time order, before it answers (see :mod:`simulator.webhooks`).
 """
 
 from __future__ import annotations
@@ -31,7 +40,8 @@ import hmac
 import json
 import math
 import os
-from dataclasses import asdict
+import re
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -47,6 +57,8 @@ from simulator.faults import FaultError
 from simulator.sandboxes import SandboxError, Sandboxes, parse_spec, unknown_sandbox
 from simulator.settings import SettingsError
 from simulator.state import SimulatorState, SnapshotError
+from simulator.store import Table
+from simulator.webhooks import Deliveries
 
 __all__ = ["control_app"]
 
@@ -164,6 +176,7 @@ async def clock_advance(request: Request) -> Response:
         raise ControlError(400, "seconds must be at most 100 years")
     state.clock.advance(timedelta(seconds=seconds))
     await state.sync()
+    await _deliver(request, state)
     return JSONResponse(_clock_body(state))
 
 
@@ -178,7 +191,77 @@ async def clock_set(request: Request) -> Response:
         raise ControlError(400, f"now is not an ISO-8601 instant: {now!r}") from None
     state.clock.set(instant)
     await state.sync()
+    await _deliver(request, state)
     return JSONResponse(_clock_body(state))
+
+
+def _deliveries(request: Request) -> Deliveries:
+    deliveries: Deliveries | None = request.app.state.deliveries
+    if deliveries is None:
+        raise ControlError(404, "webhooks are not delivered by this app")
+    return deliveries
+
+
+async def _deliver(request: Request, state: SimulatorState) -> None:
+    """Every webhook due by the clock's new instant, sent before the move is answered."""
+    if request.app.state.deliveries is not None:
+        await _deliveries(request).deliver_due(state)
+
+
+async def webhooks(request: Request) -> Response:
+    """Every recorded delivery attempt, oldest first."""
+    state = _state(request)
+    return JSONResponse({"attempts": await _deliveries(request).attempts(state)})
+
+
+async def webhook_resend(request: Request) -> Response:
+    state = _state(request)
+    event_id = request.path_params["event"]
+    event = await _deliveries(request).resend(state, event_id)
+    if event is None:
+        raise ControlError(404, f"no webhook event {event_id!r} (GET /_sim/webhooks lists them)")
+    return JSONResponse({"resent": event_id, "target": event.target})
+
+
+@dataclass(frozen=True, slots=True)
+class SinkEntry:
+    """One request a sink received."""
+
+    at: str
+    method: str
+    headers: dict[str, str]
+    body: str
+
+
+SINK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+SINK_KEPT = 1000
+
+
+async def sink(request: Request) -> Response:
+    """A receiver for clients that only need a URL: POST records (and answers ``?status=N``,
+    200 by default); GET lists what it received, oldest first."""
+    state: SimulatorState = request.app.state.sim
+    name = request.path_params["name"]
+    if not SINK_NAME.fullmatch(name):
+        raise ControlError(400, "a sink's name is 1 to 64 letters, digits, '.', '_' or '-'")
+    ring = Table(f"sink/{name}", SinkEntry)
+    view = state.store.scoped("_sim", now=state.clock.now)
+    if request.method == "GET":
+        _state(request)
+        received = await view.recent(ring)
+        return JSONResponse({"name": name, "received": [asdict(e) for _, e in received]})
+    status_text = request.query_params.get("status", "200")
+    if not status_text.isdigit() or not 200 <= int(status_text) <= 599:
+        raise ControlError(400, "status must be an HTTP status from 200 to 599")
+    body = await request.body()
+    entry = SinkEntry(
+        format_iso(state.clock.now()),
+        request.method,
+        dict(request.headers),
+        body.decode("utf-8", errors="replace"),
+    )
+    await view.push(ring, entry, size=SINK_KEPT)
+    return JSONResponse({"received": True}, status_code=int(status_text))
 
 
 async def faults(request: Request) -> Response:
@@ -332,8 +415,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
-def control_app(state: SimulatorState, registry: Sandboxes | None = None) -> Starlette:
-    """The ``/_sim`` sub-app over ``state``; with ``registry``, also ``/_sim/sandboxes``."""
+def control_app(
+    state: SimulatorState,
+    registry: Sandboxes | None = None,
+    deliveries: Deliveries | None = None,
+) -> Starlette:
+    """The ``/_sim`` sub-app over ``state``; with ``registry``, also ``/_sim/sandboxes``;
+    with ``deliveries``, webhooks are sent when the clock moves."""
     routes: list[BaseRoute] = []
     if registry is not None:
         routes = [
@@ -354,6 +442,9 @@ def control_app(state: SimulatorState, registry: Sandboxes | None = None) -> Sta
             Route("/journal", journal, methods=["GET", "DELETE"]),
             Route("/options", options, methods=["GET", "POST"]),
             Route("/snapshot", snapshot, methods=["GET", "POST"]),
+            Route("/webhooks", webhooks, methods=["GET"]),
+            Route("/webhooks/{event}/resend", webhook_resend, methods=["POST"]),
+            Route("/sink/{name}", sink, methods=["GET", "POST", "PUT"]),
         ],
         exception_handlers={
             ControlError: _control_error,
@@ -364,4 +455,5 @@ def control_app(state: SimulatorState, registry: Sandboxes | None = None) -> Sta
     app.router.redirect_slashes = False
     app.state.sim = state
     app.state.sandboxes = registry
+    app.state.deliveries = deliveries
     return app

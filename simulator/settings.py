@@ -56,6 +56,12 @@ class Settings:
     # Worker processes serving one socket (bulksim serve --workers); more than one needs a
     # store they share.
     workers: int = 1
+    # Webhook deliveries (simulator.webhooks): hosts other than loopback they may reach
+    # (none by default), the retry schedule in seconds after a failed attempt, and how long
+    # a receiver has to answer.
+    webhook_allow_hosts: tuple[str, ...] = ()
+    webhook_retries: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0)
+    webhook_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -91,6 +97,10 @@ class Settings:
             raise SettingsError("sandbox_cap must not be negative (0 turns sandboxes off)")
         if not 0 < self.sandbox_idle_seconds < float("inf"):
             raise SettingsError("sandbox_idle_seconds must be a positive number")
+        if any(not 0 <= delay < float("inf") for delay in self.webhook_retries):
+            raise SettingsError("webhook_retries must be finite, non-negative seconds")
+        if not 0 < self.webhook_timeout < float("inf"):
+            raise SettingsError("webhook_timeout must be a positive number of seconds")
         if self.start is not None and self.clock != "manual":
             raise SettingsError("start only applies to clock='manual'")
         for text in self.drift:
@@ -184,7 +194,7 @@ def _cast(key: str, raw: str, name: str) -> Any:
             "sandbox_cap",
         ):
             return int(raw)
-        if name in ("time_scale", "sandbox_idle_seconds"):
+        if name in ("time_scale", "sandbox_idle_seconds", "webhook_timeout"):
             return float(raw)
         if name in ("journal", "validate_requests", "tls"):
             return _bool(raw)
@@ -194,6 +204,10 @@ def _cast(key: str, raw: str, name: str) -> Any:
             return tuple(p.strip() for p in raw.split(",") if p.strip())
         if name == "options":
             return tuple(parse_option(p) for p in raw.split(",") if p.strip())
+        if name == "webhook_allow_hosts":
+            return tuple(p.strip().lower() for p in raw.split(",") if p.strip())
+        if name == "webhook_retries":
+            return tuple(float(p) for p in raw.split(",") if p.strip())
         if name == "drift":
             return tuple(p.strip() for p in raw.split(",") if p.strip())
     except ValueError as exc:

@@ -10,10 +10,15 @@ batch create from a fileId or ``items`` with methods, name and options and their
 moving pending → queued → processing → completed | failed on the clock, with deterministic
 verdicts, confidences, decisions and costs, and magic content prefixes; ``X-RateLimit-*``
 headers on every response, with 429 enforcement as an option; the documentation's fileId
-and batch ids, owned by the pro test key.
+and batch ids, owned by the pro test key; ``batch.completed`` / ``batch.failed`` to a
+batch's ``webhookUrl`` when it ends, ``{"id": "evt_...", "type", "createdAt", "data"}`` (data:
+the batch as ``GET /v1/batch/{id}`` shows it then), signed ``X-Check-Signature:
+t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`` with the organisation's webhook secret
+(``webhook_secrets`` in ``/_sim/providers``), retried on the clock (``simulator.webhooks``).
 
-Not modelled: ``POST /v1/verify``, ``GET /v1/verify/{id}``, ``GET /v1/status``; webhooks
-(``webhookUrl`` is accepted and stored, never called); monthly verification quotas;
+Not modelled: ``POST /v1/verify``, ``GET /v1/verify/{id}``, ``GET /v1/status``; the other
+webhook events (``verification.*``, ``escalation.resolved``, ``usage.limit.*``) and endpoints
+registered for the account; monthly verification quotas;
 deduplication by ``idempotencyKey`` (stored and echoed only); ``requestId`` in error bodies
 (the upload page's examples have none).
 """
@@ -25,13 +30,24 @@ from collections.abc import Mapping
 from simulator.kit.context import ProviderContext
 from simulator.kit.provider import Provider
 from simulator.providers.check import errors
-from simulator.providers.check.models import KEYS_BY_PLAN, CheckOptions, start
+from simulator.providers.check.models import (
+    KEYS_BY_PLAN,
+    TEST_KEYS,
+    CheckOptions,
+    start,
+    webhook_secret,
+)
 from simulator.providers.check.resources import resources
 from simulator.providers.check.routes import ROUTES
 
 
 def _credentials(ctx: ProviderContext) -> Mapping[str, object]:
-    return {"api_key": KEYS_BY_PLAN["pro"], "plans": dict(KEYS_BY_PLAN)}
+    return {
+        "api_key": KEYS_BY_PLAN["pro"],
+        "plans": dict(KEYS_BY_PLAN),
+        # Each organisation's webhook signing secret (X-Check-Signature), by organisation id.
+        "webhook_secrets": {org.id: webhook_secret(ctx.ids, org.id) for org in TEST_KEYS.values()},
+    }
 
 
 PROVIDER = Provider(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from simulator.ids import IdFactory
 from simulator.kit import credentials
 from simulator.kit.context import ProviderContext
 from simulator.kit.files import FileErrors, FileRef, OneShotFiles
@@ -500,6 +501,19 @@ def newest_first(batches: list[Batch], status: str | None, now: datetime) -> lis
         batches = [b for b in batches if b.status(now) == status]
     order = sorted(enumerate(batches), key=lambda pair: (pair[1].created_at, pair[0]))
     return [batch for _, batch in reversed(order)]
+
+
+WEBHOOK_HEADER = "X-Check-Signature"
+
+
+def webhook_secret(ids: IdFactory, org_id: str) -> str:
+    """The organisation's webhook signing secret (the dashboard shows it): from the seed."""
+    return "whsec_" + ids.hashed("webhook-secret", org_id, n=32, alphabet="0123456789abcdef")
+
+
+def webhook_type(batch: Batch) -> str:
+    """The event a batch ends with: ``batch.failed`` when every item failed."""
+    return "batch.failed" if batch.status(batch.ends_at) == "failed" else "batch.completed"
 
 
 def verification_id(ctx: Context, batch: Batch, index: int) -> str:

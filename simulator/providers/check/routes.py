@@ -24,6 +24,7 @@ from simulator.clock import format_iso
 from simulator.kit.provider import context_of, store_of
 from simulator.kit.retention import Retention
 from simulator.kit.uploads import read_form
+from simulator.kit.webhooks import Signing, schedule, unschedule
 from simulator.providers.check import errors, fakes, models
 from simulator.providers.check.formats import encodable, parse_upload, strict_json
 from simulator.providers.check.models import (
@@ -168,6 +169,30 @@ def _summary(batch: Batch, now: datetime) -> dict[str, object]:
     }
 
 
+async def _schedule_webhook(ctx: Context, tx: Store, batch: Batch) -> None:
+    """``batch.completed`` (or ``batch.failed``) to the batch's ``webhookUrl``, due when the
+    batch ends, signed with its organisation's webhook secret."""
+    assert batch.webhook_url is not None
+    event_id = "evt_" + (await ctx.next_id("webhook-event")).hex32()[:24]
+    ends = batch.ends_at
+    await schedule(
+        ctx,
+        f"batch/{batch.id}",
+        event_id=event_id,
+        type=models.webhook_type(batch),
+        target=batch.webhook_url,
+        payload={
+            "id": event_id,
+            "type": models.webhook_type(batch),
+            "createdAt": format_iso(ends),
+            "data": _summary(batch, ends),
+        },
+        due=ends,
+        signing=Signing(models.WEBHOOK_HEADER, models.webhook_secret(ctx.ids, batch.owner)),
+        store=tx,
+    )
+
+
 def _require_batches(plan: Plan) -> None:
     if not plan.batches:
         raise errors.QuotaExceeded()
@@ -285,6 +310,8 @@ async def create_batch(request: Request, ctx: Context, check: Check, org: Org) -
         )
         await Retention(plan.retention, options.max_batches).make_room(tx, BATCHES)
         await tx.put(BATCHES, batch.id, batch, expires_at=batch.expires_at(options.max_batches))
+        if batch.webhook_url:
+            await _schedule_webhook(ctx, tx, batch)
     counts = batch.counts(now)
     return JSONResponse(
         {
@@ -425,6 +452,7 @@ async def cancel_batch(request: Request, ctx: Context, check: Check, org: Org) -
             await tx.put(SEED_COPIES, batch_id, cancelled)
         else:
             await tx.put(BATCHES, batch_id, cancelled, expires_at=cancelled.expires_at(max_batches))
+        await unschedule(tx, f"batch/{batch_id}")
     return JSONResponse(
         {"id": cancelled.id, "status": "cancelled", "message": "Batch cancelled successfully"}
     )

@@ -5,9 +5,11 @@ Modelled: ``POST /v1/authorize`` (multipart or urlencoded client_id/client_secre
 (multipart ``batch_file``, a CSV with ``vpa`` and optional ``name``); the status poll
 ``GET /v1/verification/batch-processing-status`` (``data.status`` 201 in progress → 200
 completed); the output CSV at the URL the status gives; every auth error of the status page;
-the seed page's two request ids.
+the seed page's two request ids; a POST to the submit's ``webhook_url`` when the batch
+completes, its body the status endpoint's completed body (the payload is undocumented: this
+is inferred), unsigned, retried on the clock (``simulator.webhooks``).
 
-Not modelled: webhooks (``webhook_url`` is accepted and stored, never called), rate limits
+Not modelled: the real webhook payload, if it differs; rate limits
 (available as faults), the other Deepvue verification products, ``x-api-key``-only endpoints.
 """
 

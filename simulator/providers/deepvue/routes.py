@@ -20,6 +20,7 @@ from starlette.routing import Route
 from simulator.clock import format_iso
 from simulator.kit.provider import base_url, context_of, store_of
 from simulator.kit.uploads import read_form, read_upload
+from simulator.kit.webhooks import schedule
 from simulator.providers.deepvue import errors, models
 from simulator.providers.deepvue.batchfile import output_csv, parse_batch_file
 from simulator.providers.deepvue.models import (
@@ -127,6 +128,25 @@ async def submit_upi_basic_batch(request: Request, ctx: Context, deepvue: Deepvu
     retention = ctx.options.retention
     await retention.make_room(ctx.store, BATCHES)
     await ctx.store.put(BATCHES, request_id, batch, expires_at=retention.expires_at(batch.ready_at))
+    if webhook_url:
+        # Undocumented payload (inferred): the status endpoint's body once the batch is done.
+        ready = batch.ready_at
+        body = status_body(
+            batch,
+            True,
+            base_url(request),
+            await transaction_id(ctx),
+            math.floor(ready.timestamp() * 1000),
+        )
+        await schedule(
+            ctx,
+            f"batch/{request_id}",
+            event_id=request_id,
+            type="batch.completed",
+            target=webhook_url,
+            payload=body,
+            due=ready,
+        )
     return JSONResponse(
         {
             "code": 201,
@@ -150,23 +170,29 @@ async def get_batch_processing_status(request: Request, ctx: Context, deepvue: D
     found = await load_batch(ctx, deepvue, request_id.strip())
     batch = models.owned(found, client.client_id)
     done = batch.done(ctx.now())
-    base = base_url(request)
     return JSONResponse(
-        {
-            "transaction_id": await transaction_id(ctx),
-            "timestamp": epoch_ms(ctx),
-            "code": 200,
-            "message": "Batch Upload status fetched successfully",
-            "sub_code": "SUCCESS",
-            "data": {
-                "request_id": batch.request_id,
-                "status": 200 if done else 201,
-                "product_id": "",
-                "message": models.status_message(done),
-                "batch_output_file_url": f"{base}{output_path(batch)}" if done else None,
-            },
-        }
+        status_body(batch, done, base_url(request), await transaction_id(ctx), epoch_ms(ctx))
     )
+
+
+def status_body(
+    batch: Batch, done: bool, base: str, transaction: str, timestamp_ms: int
+) -> dict[str, object]:
+    """The batch-processing-status body (and, when done, the webhook's, inferred)."""
+    return {
+        "transaction_id": transaction,
+        "timestamp": timestamp_ms,
+        "code": 200,
+        "message": "Batch Upload status fetched successfully",
+        "sub_code": "SUCCESS",
+        "data": {
+            "request_id": batch.request_id,
+            "status": 200 if done else 201,
+            "product_id": "",
+            "message": models.status_message(done),
+            "batch_output_file_url": f"{base}{output_path(batch)}" if done else None,
+        },
+    }
 
 
 @endpoint

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from simulator.providers.check.models import KEYS_BY_PLAN
+from simulator.ids import IdFactory
+from simulator.providers.check.models import KEYS_BY_PLAN, webhook_secret
 from tests.conftest import START, AppFactory
 from tests.providers.check.conftest import BASE, advance, auth, error, get_json
 
@@ -46,6 +47,13 @@ def test_providers_listing_shows_a_test_key_per_plan(check: TestClient) -> None:
             "free": KEYS_BY_PLAN["free"],
             "pro": KEYS_BY_PLAN["pro"],
             "enterprise": KEYS_BY_PLAN["enterprise"],
+        },
+        "webhook_secrets": {
+            "org_free_test": webhook_secret(IdFactory(7).child("check"), "org_free_test"),
+            "org_pro_test": webhook_secret(IdFactory(7).child("check"), "org_pro_test"),
+            "org_enterprise_test": webhook_secret(
+                IdFactory(7).child("check"), "org_enterprise_test"
+            ),
         },
     }
     assert all(key.startswith("vfy_") for key in KEYS_BY_PLAN.values())
