@@ -220,11 +220,14 @@ class SimulatorState:
             self._synced = local
             moved = await view.update(SHARED, "state", lambda now: now.moved(last, local))
             held = moved or local
-        self._apply(held)
-        if held.faults != self.faults.version:
+        # A change made here while the store was awaited stays, to be written next.
+        base, now = self._synced, self._local()
+        pending = base is not None and now != base
+        self._apply(held.moved(base, now) if pending and base is not None else held)
+        if held.faults != self.faults.version and not pending:
             await self.faults.reload()
             self.faults.version = held.faults
-        self._synced = self._local()
+        self._synced = held if pending else self._local()
 
     async def synced_after(self) -> None:
         """After a request: write what it changed here (nothing to read when nothing did)."""

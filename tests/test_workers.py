@@ -95,8 +95,8 @@ def test_two_servers_on_one_file_share_tokens_batches_and_one_sequence_of_ids(
         assert {submit(client, headers) for _ in range(25)} == {made, *ids}
 
 
-def test_two_servers_on_one_file_share_the_clock_and_the_options(tmp_path: Path) -> None:
-    shared = ("--store", f"sqlite:///{tmp_path / 'state.db'}", "--clock", "manual")
+def test_two_servers_on_one_store_share_the_clock_and_the_options(shared_url: str) -> None:
+    shared = ("--store", shared_url, "--clock", "manual")
     start = ("--start", "2026-03-09T08:00:00Z")
     with bulksim(*shared, *start) as (_, one), bulksim(*shared, *start) as (_, two):
 
