@@ -148,9 +148,10 @@ async def reset(request: Request) -> Response:
     state = _state(request)
     provider = _provider_param(request, state)
     names = await state.reset(provider)
-    state.faults.clear(provider)
+    await state.faults.remove(provider)
     if provider is None:
-        state.journal.clear()
+        await state.journal.wipe()
+    await state.sync()
     return JSONResponse({"reset": names})
 
 
@@ -269,22 +270,24 @@ async def faults(request: Request) -> Response:
     if request.method == "POST":
         spec = await _json_object(request)
         try:
-            fault = state.faults.schedule(spec, state.operations(), state.error_names())
+            fault = await state.faults.add(spec, state.operations(), state.error_names())
         except FaultError as exc:
             raise ControlError(400, str(exc)) from None
+        await state.sync()  # every process sees it before this answer leaves
         return JSONResponse(fault.as_dict(), status_code=201)
     provider = _provider_param(request, state)
     if request.method == "DELETE":
-        return JSONResponse({"cleared": state.faults.clear(provider)})
+        cleared = await state.faults.remove(provider)
+        await state.sync()
+        return JSONResponse({"cleared": cleared})
     return JSONResponse({"faults": [f.as_dict() for f in state.faults.list(provider)]})
 
 
 async def journal(request: Request) -> Response:
     state = _state(request)
     if request.method == "DELETE":
-        cleared = len(state.journal)
-        state.journal.clear()
-        return JSONResponse({"cleared": cleared})
+        return JSONResponse({"cleared": await state.journal.wipe()})
+    await state.journal.refresh()
     params = request.query_params
     since_text = params.get("since")
     since = None

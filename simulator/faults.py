@@ -14,14 +14,25 @@ Kinds:
 - ``drop_after``: the request is handled (its effects happen), then the connection is closed
   before the answer: what tests whether a retrying client does the work twice.
 - ``malformed``: a 200 whose body is truncated JSON.
+
+On a store of one process's own the plan is kept here, and checking it costs a call nothing
+while no fault is armed. On a store several processes share (``--workers``, two servers on
+one file or one Redis) the plan lives in the store: each fault is a record, and a fault for
+the next N calls is spent by an atomic ``update`` of its record, so that it strikes exactly N
+times across every process. Each process keeps a copy of the plan to match calls against
+(no store call for a call no fault names); the copy is read again when the plan's version,
+which the state keeps with the clock in its shared record, moves (see
+:meth:`simulator.state.SimulatorState.sync`).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
+
+from simulator.store import Store, Table
 
 __all__ = ["Fault", "FaultError", "FaultPlan"]
 
@@ -91,13 +102,77 @@ class Fault:
         }
 
 
-class FaultPlan:
-    """The faults scheduled on one simulator, checked by the gateway on each call."""
+@dataclass(frozen=True, slots=True)
+class Armed:
+    """A fault as the shared store keeps it (a :class:`Fault` without its generator)."""
 
-    def __init__(self, seed: int) -> None:
+    id: int
+    provider: str
+    operation: str
+    kind: str
+    error: str | None
+    status: int | None
+    latency_ms: int
+    retry_after: int
+    remaining: int | None
+    probability: float | None
+    hits: int
+
+    @staticmethod
+    def of(fault: Fault) -> Armed:
+        return Armed(
+            fault.id,
+            fault.provider,
+            fault.operation,
+            fault.kind,
+            fault.error,
+            fault.status,
+            fault.latency_ms,
+            fault.retry_after,
+            fault.remaining,
+            fault.probability,
+            fault.hits,
+        )
+
+
+ARMED = Table("faults", Armed)
+FAULT_IDS = "fault_ids"
+
+
+class _Spent(Exception):
+    """Another process spent the fault's last call first."""
+
+
+def _hit(armed: Armed) -> Armed:
+    """The record after one more strike; raises :class:`_Spent` when none is left."""
+    if armed.probability is None:
+        if not armed.remaining:
+            raise _Spent
+        return replace(armed, remaining=armed.remaining - 1, hits=armed.hits + 1)
+    return replace(armed, hits=armed.hits + 1)
+
+
+class FaultPlan:
+    """The faults scheduled on one simulator, checked by the gateway on each call.
+
+    With ``store`` (the state's ``_sim`` view of a shared store) the plan is kept there; the
+    async methods (:meth:`add`, :meth:`take`, :meth:`remove`, :meth:`reload`) work on both
+    kinds of plan, the sync ones on this process's copy.
+    """
+
+    def __init__(self, seed: int, store: Store | None = None) -> None:
         self._seed = seed
         self._faults: list[Fault] = []
         self._next_id = 0
+        self.store = store
+        # How many changes of the plan this process made or has seen (a shared plan's
+        # version, kept by the state in its shared record).
+        self.version = 0
+
+    @property
+    def armed(self) -> bool:
+        """Whether any fault is scheduled (what the gateway checks before :meth:`take`)."""
+        return bool(self._faults)
 
     def schedule(
         self,
@@ -106,6 +181,18 @@ class FaultPlan:
         errors: Mapping[str, list[str]],
     ) -> Fault:
         """Validate ``spec`` against the known providers, operations and errors, and add it."""
+        fault = self._build(spec, operations, errors, self._next_id + 1)
+        self._next_id += 1
+        self._faults.append(fault)
+        return fault
+
+    def _build(
+        self,
+        spec: Mapping[str, object],
+        operations: Mapping[str, list[str]],
+        errors: Mapping[str, list[str]],
+        fault_id: int,
+    ) -> Fault:
         provider = _text(spec, "provider")
         if provider not in operations:
             raise FaultError(f"unknown provider {provider!r}; known: {', '.join(operations)}")
@@ -116,13 +203,12 @@ class FaultPlan:
         kind = _text(spec, "kind")
         if kind not in FAULT_KINDS:
             raise FaultError(f"kind must be one of {', '.join(FAULT_KINDS)}")
-        self._next_id += 1
         fault = Fault(
-            id=self._next_id,
+            id=fault_id,
             provider=provider,
             operation=operation,
             kind=kind,
-            rng=random.Random(f"{self._seed}/fault/{self._next_id}"),
+            rng=self._rng(fault_id),
         )
         if kind == "error":
             fault.error = _text(spec, "error")
@@ -145,23 +231,68 @@ class FaultPlan:
             fault.remaining = None
         else:
             fault.remaining = _int(spec, "count", 1, 1, 1_000_000)
-        self._faults.append(fault)
         return fault
 
-    def take(self, provider: str, operation: str) -> Fault | None:
-        """The first scheduled fault that strikes this call, if any."""
-        if not self._faults:
+    def _rng(self, fault_id: int) -> random.Random:
+        return random.Random(f"{self._seed}/fault/{fault_id}")
+
+    async def add(
+        self,
+        spec: Mapping[str, object],
+        operations: Mapping[str, list[str]],
+        errors: Mapping[str, list[str]],
+    ) -> Fault:
+        """:meth:`schedule`, in the store when the plan is shared."""
+        if self.store is None:
+            return self.schedule(spec, operations, errors)
+        self._build(spec, operations, errors, 0)  # refused before an id is spent on it
+        fault = self._build(spec, operations, errors, await self.store.incr(FAULT_IDS))
+        await self.store.put(ARMED, _key(fault.id), Armed.of(fault))
+        self._faults.append(fault)
+        self.version += 1
+        return fault
+
+    async def take(self, provider: str, operation: str) -> Fault | None:
+        """The first scheduled fault that strikes this call, if any.
+
+        On a shared plan a strike is counted in the store, atomically: of the processes
+        that try a fault's last call at once, one strikes.
+        """
+        if self.store is None:
+            for fault in self._faults:
+                if (
+                    fault.provider == provider
+                    and fault.operation in ("*", operation)
+                    and fault.strikes()
+                ):
+                    if fault.spent:
+                        self._faults.remove(fault)
+                    return fault
             return None
-        for fault in self._faults:
-            if (
-                fault.provider == provider
-                and fault.operation in ("*", operation)
-                and fault.strikes()
-            ):
-                if fault.spent:
-                    self._faults.remove(fault)
-                return fault
+        # Other calls of this process change the copy while this one awaits the store.
+        for fault in list(self._faults):
+            if fault.provider != provider or fault.operation not in ("*", operation):
+                continue
+            if fault.probability is not None and fault.rng.random() >= fault.probability:
+                continue
+            try:
+                struck = await self.store.update(ARMED, _key(fault.id), _hit)
+            except _Spent:
+                struck = None
+            self.version += 1  # the count moved (or the fault is gone): read again
+            if struck is None:
+                fault.remaining = 0
+                self._drop(fault)
+                continue
+            fault.remaining, fault.hits = struck.remaining, struck.hits
+            if fault.spent:
+                self._drop(fault)
+                await self.store.delete(ARMED, _key(fault.id))
+            return fault
         return None
+
+    def _drop(self, fault: Fault) -> None:
+        self._faults = [f for f in self._faults if f.id != fault.id]
 
     def list(self, provider: str | None = None) -> list[Fault]:
         return [f for f in self._faults if provider in (None, f.provider)]
@@ -170,6 +301,45 @@ class FaultPlan:
         before = len(self._faults)
         self._faults = [f for f in self._faults if provider not in (None, f.provider)]
         return before - len(self._faults)
+
+    async def remove(self, provider: str | None = None) -> int:
+        """:meth:`clear`, in the store when the plan is shared."""
+        if self.store is None:
+            return self.clear(provider)
+        await self.reload()
+        gone = 0
+        for fault in self.list(provider):
+            gone += await self.store.delete(ARMED, _key(fault.id))
+        self.clear(provider)
+        self.version += 1
+        return gone
+
+    async def reload(self) -> None:
+        """Read a shared plan again from the store (keeping each fault's generator)."""
+        if self.store is None:
+            return
+        known = {f.id: f for f in self._faults}
+        faults: list[Fault] = []
+        after: str | None = None
+        while True:
+            page = await self.store.scan(ARMED, after=after, limit=500)
+            for _, armed in page.items:
+                fault = known.get(armed.id) or Fault(
+                    armed.id, armed.provider, armed.operation, armed.kind, rng=self._rng(armed.id)
+                )
+                fault.error, fault.status = armed.error, armed.status
+                fault.latency_ms, fault.retry_after = armed.latency_ms, armed.retry_after
+                fault.remaining, fault.probability = armed.remaining, armed.probability
+                fault.hits = armed.hits
+                faults.append(fault)
+            if page.next is None:
+                break
+            after = page.next
+        self._faults = sorted(faults, key=lambda f: f.id)
+
+
+def _key(fault_id: int) -> str:
+    return f"{fault_id:012d}"
 
 
 def _text(spec: Mapping[str, object], key: str, default: str | None = None) -> str:

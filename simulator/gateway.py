@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import suppress
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from time import perf_counter
@@ -27,6 +28,7 @@ from simulator.journal import ALWAYS_SECRET_FIELDS, Entry
 from simulator.kit.provider import ProviderRuntime
 from simulator.settings import Drift, parse_drift
 from simulator.state import SimulatorState
+from simulator.store import StoreUnavailable
 
 if TYPE_CHECKING:  # the validator is loaded when a journal entry is first read
     from contracts.validate import SpecValidator
@@ -141,8 +143,15 @@ class Gateway:
         name = self.runtime.provider.name
         operation, full = self.operation(scope)
         fault = None
-        if full and operation in self.faultable:
-            fault = self.state.faults.take(name, operation)
+        faults = self.state.faults
+        if full and faults.armed and operation in self.faultable:
+            try:
+                fault = await faults.take(name, operation)
+                if faults.store is not None:
+                    # The plan moved (a count spent): every process sees it from now on.
+                    await self.state.synced_after()
+            except StoreUnavailable:
+                pass  # the provider answers its own 503 when it reaches the store
         drifts = self.drifts.get(operation) if full else None
         if self.access_log:
             await self._logged(operation, fault, drifts, scope, receive, send, date)
@@ -242,8 +251,12 @@ class Gateway:
                 else None
             ),
         )
-        tap = _Tap(entry, receive, send, state.settings.journal_body_bytes, date)
-        state.journal.record(entry)
+        journal = state.journal
+        # On a shared store the entry is published before the answer's last part leaves, so
+        # that a client that has its answer finds the request in the journal of any process.
+        tap = _Tap(entry, receive, send, state.settings.journal_body_bytes, date, journal.shared)
+        if not journal.shared:
+            journal.record(entry)
         if fault is not None and fault.kind not in ("latency", "drop_after"):
             # The provider will not read what the client sent: read it now, while the server
             # still hands it over (once an answer is complete, it only reports a disconnect).
@@ -259,6 +272,10 @@ class Gateway:
         finally:
             await tap.finish(scope)
             entry.duration_ms = (perf_counter() - started) * 1000
+            if journal.shared:
+                with suppress(StoreUnavailable):  # the answer still leaves
+                    await journal.publish(entry)
+                await tap.release()
 
     async def _answer(
         self, fault: Fault | None, scope: Scope, receive: Receive, send: Send
@@ -300,12 +317,32 @@ class _Tap:
     (when ``date`` is given) after the journal has seen it.
     """
 
-    __slots__ = ("_date", "_receive", "_send", "body_done", "cap", "entry", "request", "response")
+    __slots__ = (
+        "_date",
+        "_receive",
+        "_send",
+        "body_done",
+        "cap",
+        "entry",
+        "held",
+        "hold",
+        "request",
+        "response",
+    )
 
     def __init__(
-        self, entry: Entry, receive: Receive, send: Send, cap: int, date: HttpDate | None
+        self,
+        entry: Entry,
+        receive: Receive,
+        send: Send,
+        cap: int,
+        date: HttpDate | None,
+        hold: bool = False,
     ) -> None:
         self.entry = entry
+        # With ``hold``, the answer's last part waits in ``held`` until :meth:`release`.
+        self.hold = hold
+        self.held: Message | None = None
         self._receive = receive
         self._send = send
         self._date = date
@@ -334,6 +371,9 @@ class _Tap:
             if chunk:
                 self.entry.response_size += len(chunk)
                 self.response = _kept(self.response, chunk, self.cap)
+            if self.hold and not message.get("more_body", False):
+                self.held = message
+                return
         elif kind == "http.response.start":
             headers = message.get("headers", [])
             self.entry.status = message["status"]
@@ -358,6 +398,12 @@ class _Tap:
         await self.read_unread(scope)
         self.entry.request_body = bytes(self.request)
         self.entry.response_body = bytes(self.response)
+
+    async def release(self) -> None:
+        """Send the answer's last part, held back until the entry was published."""
+        held, self.held = self.held, None
+        if held is not None:
+            await self._send(held)
 
 
 def _kept(kept: bytes | bytearray, chunk: bytes, cap: int) -> bytes | bytearray:

@@ -6,6 +6,12 @@ status is ``null``: not one byte of an answer left.
 Headers named as secret by the provider (and a few universal ones), and secret fields inside
 JSON and form bodies, are masked whenever an entry is read: nothing leaves the journal
 unmasked, and the serving path does no masking work.
+
+On a store of one process's own the ring is kept here. On a store several processes share, it
+is a ring in the store (on Redis a capped stream): each process writes its entries there when
+it has answered (:meth:`Journal.publish`), and a read first brings this process's copy up to
+date with what every process wrote (:meth:`Journal.refresh`); the entries are numbered by
+the ring, one sequence for all.
 """
 
 from __future__ import annotations
@@ -14,13 +20,14 @@ import json
 import math
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
 from simulator.clock import format_iso
+from simulator.store import Store, Table
 
 if TYPE_CHECKING:
     from contracts.validate import SpecValidator
@@ -125,12 +132,162 @@ class Entry:
         }
 
 
-class Journal:
-    """A ring of the last ``size`` entries; sequence numbers keep counting across evictions."""
+Headers = list[tuple[str, str]]
 
-    def __init__(self, size: int) -> None:
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """An :class:`Entry` as a shared store keeps it (bytes as latin-1 text, round-tripping)."""
+
+    time: datetime
+    provider: str
+    operation: str
+    method: str
+    path: str
+    query: str
+    request_headers: Headers
+    request_body: str
+    request_size: int
+    status: int | None
+    response_size: int
+    response_headers: Headers
+    response_body: str
+    fault: str | None
+    dropped: bool
+    secret_fields: tuple[str, ...]
+    secret_headers: tuple[str, ...]
+    local_path: str
+    validate: bool
+
+    @staticmethod
+    def of(entry: Entry) -> Recorded:
+        return Recorded(
+            entry.time,
+            entry.provider,
+            entry.operation,
+            entry.method,
+            entry.path,
+            entry.query,
+            _text_headers(entry.raw_request_headers),
+            entry.request_body.decode("latin-1"),
+            entry.request_size,
+            entry.status,
+            entry.response_size,
+            _text_headers(entry.raw_response_headers),
+            entry.response_body.decode("latin-1"),
+            entry.fault,
+            entry.dropped,
+            tuple(sorted(entry.secret_fields)),
+            tuple(sorted(entry.secret_headers)),
+            entry.local_path,
+            entry.validator is not None,
+        )
+
+    def entry(self, seq: int, validator: Callable[[], SpecValidator] | None) -> Entry:
+        return Entry(
+            seq=seq,
+            time=self.time,
+            provider=self.provider,
+            operation=self.operation,
+            method=self.method,
+            path=self.path,
+            query=self.query,
+            raw_request_headers=_raw_headers(self.request_headers),
+            request_body=self.request_body.encode("latin-1"),
+            request_size=self.request_size,
+            status=self.status,
+            response_size=self.response_size,
+            raw_response_headers=_raw_headers(self.response_headers),
+            response_body=self.response_body.encode("latin-1"),
+            fault=self.fault,
+            dropped=self.dropped,
+            secret_fields=frozenset(self.secret_fields),
+            secret_headers=frozenset(self.secret_headers),
+            local_path=self.local_path,
+            validator=validator if self.validate else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Floor:
+    """Entries numbered up to ``number`` were cleared (the ring's numbers keep counting)."""
+
+    number: int
+
+
+RING = Table("journal", Recorded)
+FLOOR = Table("journal_floor", Floor)
+
+
+def _text_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
+
+
+def _raw_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+
+
+class Journal:
+    """A ring of the last ``size`` entries; sequence numbers keep counting across evictions.
+
+    With ``store`` (the state's ``_sim`` view of a shared store) the ring is kept there;
+    ``validators`` give each provider's spec validator to the entries read back from it.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        store: Store | None = None,
+        validators: Mapping[str, Callable[[], SpecValidator]] | None = None,
+    ) -> None:
         self._entries: deque[Entry] = deque(maxlen=size)
         self._seq = 0
+        self._read = 0  # the number of the newest entry read from a shared ring
+        self.store = store
+        self._validators = dict(validators or {})
+
+    @property
+    def shared(self) -> bool:
+        """Whether the ring is in a shared store (entries are published, not recorded)."""
+        return self.store is not None
+
+    async def publish(self, entry: Entry) -> None:
+        """Write an answered entry to the shared ring (numbered by it)."""
+        if self.store is None:
+            return
+        entry.seq = await self.store.push(RING, Recorded.of(entry), size=self.size)
+
+    async def refresh(self) -> None:
+        """Bring this copy up to date with the shared ring (every process's entries)."""
+        if self.store is None:
+            return
+        floor = await self.store.get(FLOOR, "journal")
+        after = max(self._read, floor.number if floor else 0)
+        if floor is not None and self._entries and self._entries[0].seq <= floor.number:
+            kept = [e for e in self._entries if e.seq > floor.number]
+            self._entries.clear()
+            self._entries.extend(kept)
+        for number, recorded in await self.store.recent(RING, after=after):
+            self._entries.append(recorded.entry(number, self._validators.get(recorded.provider)))
+            self._read = number
+        self._read = max(self._read, after)
+
+    async def wipe(self) -> int:
+        """:meth:`clear`, of the shared ring too; how many entries were cleared."""
+        if self.store is None:
+            cleared = len(self)
+            self.clear()
+            return cleared
+        await self.refresh()
+        cleared = len(self)
+        await self.store.put(FLOOR, "journal", Floor(self._read))
+        self.clear()
+        return cleared
+
+    def forget(self) -> None:
+        """Drop this copy of a shared ring (the store was replaced): read it all again."""
+        self._entries.clear()
+        self._read = 0
 
     @property
     def size(self) -> int:

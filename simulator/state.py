@@ -11,7 +11,9 @@ the clock (a manual instant, or the system clock's offset) and the options chang
 time are kept in the store too, as one :class:`Shared` record: :meth:`SimulatorState.sync`
 reads it before each request (one store read) and writes a local change (a clock advance,
 an option set) as a move of the shared record, so that concurrent moves add up. It also
-survives a restart. The journal and the fault plan are still each process's own.
+survives a restart. So do the fault plan (each fault a record; the plan's version, which
+moves on each change and each strike, in the shared record, so that a process reads the plan
+again only when it moved) and the journal (a ring in the store).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -32,6 +34,9 @@ from simulator.journal import Journal
 from simulator.kit.provider import Provider, ProviderRuntime
 from simulator.settings import Settings
 from simulator.store import MemoryStore, Snapshot, Store, Table, shared
+
+if TYPE_CHECKING:
+    from contracts.validate import SpecValidator
 
 __all__ = ["Shared", "SimulatorState", "SnapshotError"]
 
@@ -54,6 +59,8 @@ class Shared:
     # How many times each provider was reset: another process rebuilds what it holds besides
     # the records (a token signer keyed from the store, the seeds) when this moves.
     resets: dict[str, int] = field(default_factory=dict)
+    # How many times the fault plan changed (a fault scheduled, cleared or striking).
+    faults: int = 0
 
     def moved(self, before: Shared, after: Shared) -> Shared:
         """This record with the change from ``before`` to ``after`` applied on top of it."""
@@ -65,10 +72,16 @@ class Shared:
         for name, count in after.resets.items():
             resets[name] = resets.get(name, 0) + count - before.resets.get(name, 0)
         clock = self.clock + (after.clock - before.clock)
-        return Shared(self.clock_kind, clock, options, resets)
+        faults = self.faults + after.faults - before.faults
+        return Shared(self.clock_kind, clock, options, resets, faults)
 
 
 SHARED = Table("shared", Shared)
+
+
+def _validator_of(runtime: ProviderRuntime) -> Callable[[], SpecValidator]:
+    """What reads a provider's spec validator when a journal entry is checked."""
+    return lambda: runtime.validator
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +142,17 @@ class SimulatorState:
         # The clock and options are kept in the store when it is shared and the clock is one
         # of bulksim's own.
         self.sharing = shared(self.store) and isinstance(self.clock, ManualClock | SystemClock)
-        self.journal = Journal(self.settings.journal_size)
-        self.faults = FaultPlan(self.settings.seed)
         self.runtimes = {
             p.name: ProviderRuntime(p, self.clock, self.ids, self.settings, self.store)
             for p in self.providers
         }
+        view = self.store.scoped("_sim") if self.sharing else None
+        self.journal = Journal(
+            self.settings.journal_size,
+            store=view,
+            validators={name: _validator_of(rt) for name, rt in self.runtimes.items()},
+        )
+        self.faults = FaultPlan(self.settings.seed, store=view)
 
     async def reset(self, provider: str | None = None) -> list[str]:
         """Back to the fresh state (seeded examples included); returns what was reset."""
@@ -158,7 +176,7 @@ class SimulatorState:
         clock = self.clock
         instant = EPOCH + clock.offset if isinstance(clock, SystemClock) else clock.now()
         options = {name: dict(raw) for name, raw in self.overrides.items()}
-        return Shared(clock.kind, instant, options, dict(self.resets))
+        return Shared(clock.kind, instant, options, dict(self.resets), self.faults.version)
 
     def _apply(self, held: Shared) -> None:
         clock = self.clock
@@ -196,11 +214,20 @@ class SimulatorState:
         if held is None or held.clock_kind != local.clock_kind:
             await view.put(SHARED, "state", local)
             held = local
-        elif last is not None and local != last and local != held:
+        elif last is not None and local != last:
+            # Claimed before awaiting the store: a request of this process that syncs
+            # meanwhile writes only what it changed itself, and no change is counted twice.
+            self._synced = local
             moved = await view.update(SHARED, "state", lambda now: now.moved(last, local))
             held = moved or local
-        self._apply(held)
-        self._synced = self._local()
+        # A change made here while the store was awaited stays, to be written next.
+        base, now = self._synced, self._local()
+        pending = base is not None and now != base
+        self._apply(held.moved(base, now) if pending and base is not None else held)
+        if held.faults != self.faults.version and not pending:
+            await self.faults.reload()
+            self.faults.version = held.faults
+        self._synced = held if pending else self._local()
 
     async def synced_after(self) -> None:
         """After a request: write what it changed here (nothing to read when nothing did)."""
@@ -257,10 +284,16 @@ class SimulatorState:
             # The other processes on the store rebuild theirs too (see ``Shared.resets``).
             known = before.resets if before is not None else {}
             resets = {name: known.get(name, 0) + 1 for name in self.runtimes}
-            held = Shared(self.clock.kind, held.clock, held.options, resets)
+            version = (before.faults if before is not None else 0) + 1
+            held = Shared(self.clock.kind, held.clock, held.options, resets, version)
             await view.put(SHARED, "state", held)
         elif held.clock_kind != self.clock.kind:
             held = Shared(self.clock.kind, self._local().clock, held.options)
         self.resets = dict(held.resets)
         self._apply(held)
+        if self.sharing:
+            # The plan and the journal are the restored store's.
+            await self.faults.reload()
+            self.faults.version = held.faults
+            self.journal.forget()
         self._synced = self._local() if self.sharing else None

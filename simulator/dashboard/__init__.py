@@ -197,9 +197,10 @@ def _row(entry: Entry) -> dict[str, Any]:
     return shown
 
 
-def _select(
+async def _select(
     state: SimulatorState, provider: str | None, operation: str | None, since: int | None, rows: int
 ) -> tuple[list[Entry], int]:
+    await state.journal.refresh()  # on a shared store: every process's entries
     entries = state.journal.select(provider=provider, operation=operation, since=since, tail=rows)
     last = max((e.seq for e in entries), default=since or 0)
     return entries, last
@@ -280,7 +281,7 @@ class Dashboard:
             "errors": state.error_names(),
         }
         if not locked:
-            entries, last = _select(state, provider, operation, None, rows)
+            entries, last = await _select(state, provider, operation, None, rows)
             if check:
                 _check(entries)
             context |= {
@@ -306,7 +307,7 @@ class Dashboard:
         except BadQuery as exc:
             return JSONResponse({"error": str(exc)}, 400)
         since = int(since_text) if since_text else None
-        entries, last = _select(state, provider, operation, since, rows)
+        entries, last = await _select(state, provider, operation, since, rows)
         again = [
             e for e in state.journal.select(since=min(to_check, default=0) - 1) if e.seq in to_check
         ]
