@@ -12,6 +12,7 @@ from simulator.clock import Clock, ManualClock, SystemClock
 from simulator.gateway import ConnectionDropped
 from simulator.ids import IdFactory
 from simulator.kit.provider import Provider
+from simulator.scenarios import Scenario, ScenarioError, load_scenario, settings_with, start_default
 from simulator.settings import Settings
 from simulator.state import SimulatorState
 from simulator.store import MemoryStore, SqliteStore, Store, open_store
@@ -23,6 +24,8 @@ __all__ = [
     "ManualClock",
     "MemoryStore",
     "Provider",
+    "Scenario",
+    "ScenarioError",
     "Settings",
     "SimulatorState",
     "SqliteStore",
@@ -31,8 +34,11 @@ __all__ = [
     "__version__",
     "available_providers",
     "create_app",
+    "load_scenario",
     "make_clock",
     "open_store",
+    "settings_with",
+    "start_default",
 ]
 
 __version__ = "0.1.0"

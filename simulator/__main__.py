@@ -12,16 +12,20 @@ stderr) and uvicorn's own warnings follow --log-level.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from simulator.clock import parse_iso
 from simulator.server import LOG_LEVELS
 from simulator.settings import Settings, SettingsError, check_drift, parse_option
+
+if TYPE_CHECKING:
+    from simulator import Scenario
 
 __all__ = ["main"]
 
@@ -78,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, help="seed for every id and fake value (default 0)")
     serve.add_argument("--clock", choices=("system", "manual"), help="time source (default system)")
     serve.add_argument("--start", type=parse_iso, help="manual clock's first instant (ISO-8601)")
+    serve.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="start the default sandbox from this scenario (YAML or JSON; its clock, start, "
+        "seed and options take the place of the flags')",
+    )
     serve.add_argument(
         "--provider",
         action="append",
@@ -358,14 +368,17 @@ def serve(
     log_level: str = "info",
     log_format: str = "text",
     access_log: bool = True,
+    scenario: Scenario | None = None,
 ) -> int:
-    from simulator import create_app
+    from simulator import create_app, start_default
     from simulator.server import configure_logging, run_uvicorn
     from simulator.tls import tls_files
 
     # Before the app: each gateway reads the request log's level once, when it is built.
     configure_logging(log_level, "json" if log_format == "json" else "text", access_log)
     app = create_app(settings)
+    if scenario is not None:
+        asyncio.run(start_default(app, scenario))
     with tls_files(settings) as tls:
 
         def announce(port: int) -> None:
@@ -393,13 +406,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_verify(args, environ)
         settings = settings_from_args(args, environ)
         if args.command == "serve":
+            from simulator import load_scenario, settings_with
+
+            scenario = None if args.scenario is None else load_scenario(args.scenario)
+            if scenario is not None:
+                settings = settings_with(settings, scenario).checked()
             generated = (
                 settings.control_token is not None
                 and args.control_token is None
                 and not (environ.get("BULKSIM_CONTROL_TOKEN"))
             )
-            return serve(settings, generated, *logging_from_args(args, environ))
-    except SettingsError as exc:
+            return serve(settings, generated, *logging_from_args(args, environ), scenario)
+    except SettingsError as exc:  # a ScenarioError too
         print(f"bulksim: {exc}", file=sys.stderr)
         return 2
     return 2  # pragma: no cover - argparse requires a command

@@ -107,6 +107,7 @@ def create_app(
     sandboxes = Sandboxes(state, serve)
     app = SimulatorApp(sandboxes, dashboard_routes(state), deliveries)
     deliveries.app = app
+    sandboxes.app = app
     app.state.sim = state
     app.state.sandboxes = sandboxes
     return app

@@ -16,7 +16,9 @@
 ``GET|POST /_sim/options``        provider options; POST ``{"provider", "options": {...}}``
 ``GET|POST /_sim/snapshot``       the whole state as JSON; POST loads one (from any backend)
 ``GET|POST /_sim/sandboxes``      list the live sandboxes; create one (``{"name", "seed",
-                                  "clock", "start", "options"}``, all optional): 201
+                                  "clock", "start", "options", "scenario"}``, all
+                                  optional): 201
+``GET /_sim/scenario.schema.json``  the JSON Schema of a scenario
 ``GET|DELETE /_sim/sandboxes/ID`` one sandbox; delete it and all it holds
 ``GET /_sim/webhooks``            every webhook delivery attempt (event, target, attempt, status,
                                   latency, error, signature header), oldest first
@@ -55,6 +57,7 @@ from starlette.types import Receive, Scope, Send
 from simulator.clock import format_iso, parse_iso
 from simulator.faults import FaultError
 from simulator.sandboxes import SandboxError, Sandboxes, parse_spec, unknown_sandbox
+from simulator.scenarios import schema
 from simulator.settings import SettingsError
 from simulator.state import SimulatorState, SnapshotError
 from simulator.store import Table
@@ -418,6 +421,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
+async def scenario_schema(request: Request) -> Response:
+    """The JSON Schema a scenario is checked against."""
+    _state(request)
+    return JSONResponse(schema())
+
+
 def control_app(
     state: SimulatorState,
     registry: Sandboxes | None = None,
@@ -448,6 +457,7 @@ def control_app(
             Route("/webhooks", webhooks, methods=["GET"]),
             Route("/webhooks/{event}/resend", webhook_resend, methods=["POST"]),
             Route("/sink/{name}", sink, methods=["GET", "POST", "PUT"]),
+            Route("/scenario.schema.json", scenario_schema, methods=["GET"]),
         ],
         exception_handlers={
             ControlError: _control_error,

@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Send
 
 from simulator.clock import Clock, ManualClock, SystemClock, format_iso, wall_clock_now
 from simulator.ids import IdFactory
+from simulator.scenarios import Scenario, ScenarioError, apply, parse_scenario
 from simulator.settings import SettingsError
 from simulator.state import SimulatorState
 
@@ -79,6 +80,8 @@ class SandboxSpec(BaseModel):
     clock: Literal["manual", "system"] | None = None
     start: AwareDatetime | None = None
     options: dict[str, dict[str, OptionValue]] = Field(default_factory=dict)
+    # Checked against the scenario schema (which names the line and field), not here.
+    scenario: dict[str, Any] | None = None
 
 
 def parse_spec(body: object) -> SandboxSpec:
@@ -146,6 +149,8 @@ class Sandboxes:
     live: dict[str, Sandbox] = field(default_factory=dict)
     # Clearing an expired sandbox's store runs in the background; its task is kept here.
     clearing: set[asyncio.Task[None]] = field(default_factory=set)
+    # The whole app, through which a scenario makes its objects (set by create_app).
+    app: ASGIApp | None = None
 
     @cached_property
     def default(self) -> Sandbox:
@@ -193,12 +198,31 @@ class Sandboxes:
                 f"sandbox cap reached: {len(self.live)} live sandboxes of at most {self.cap} "
                 "(--sandbox-cap / BULKSIM_SANDBOX_CAP); delete one or wait for one to expire",
             )
+        scenario = None
+        if spec.scenario is not None:
+            try:
+                scenario = parse_scenario(spec.scenario)
+            except ScenarioError as exc:
+                raise SandboxError(400, str(exc)) from None
+            spec = _with_scenario(spec, scenario)
         sandbox_id = secrets.token_hex(8)
         state = self._state(sandbox_id, spec)
         now = self.monotonic()
         sandbox = Sandbox(sandbox_id, spec.name, state, self.serve(state), wall_clock_now(), now)
         self.live[sandbox_id] = sandbox
+        if scenario is not None:
+            try:
+                await self.start_from(sandbox, scenario)
+            except ScenarioError as exc:
+                await self.delete(sandbox_id)
+                raise SandboxError(400, f"scenario.{exc}") from None
         return sandbox
+
+    async def start_from(self, sandbox: Sandbox, scenario: Scenario) -> None:
+        """Make the scenario's objects and faults in ``sandbox`` through the app."""
+        assert self.app is not None, "create_app sets the app"
+        control = "/_sim" if sandbox.id == DEFAULT else f"/_sim/sandboxes/{sandbox.id}"
+        await apply(scenario, self.app, sandbox.state, sandbox.base_path, control)
 
     def _state(self, sandbox_id: str, spec: SandboxSpec) -> SimulatorState:
         root = self.root.settings
@@ -278,6 +302,24 @@ def unknown_sandbox(sandbox_id: str) -> JSONResponse:
             "expired after being idle (GET /_sim/sandboxes lists the live ones)"
         },
         status_code=404,
+    )
+
+
+def _with_scenario(spec: SandboxSpec, scenario: Scenario) -> SandboxSpec:
+    """The spec with the scenario's clock, start, seed and options in place of its own."""
+    options = {k: dict(v) for k, v in spec.options.items()}
+    for provider, values in scenario.options.items():
+        options.setdefault(provider, {}).update(values)
+    clock = scenario.clock or spec.clock
+    if scenario.objects and clock is None:
+        clock = "manual"
+    return spec.model_copy(
+        update={
+            "clock": clock,
+            "start": scenario.start or spec.start,
+            "seed": spec.seed if scenario.seed is None else scenario.seed,
+            "options": options,
+        }
     )
 
 

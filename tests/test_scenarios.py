@@ -1,0 +1,136 @@
+"""Scenarios: a sandbox (or the default one, with ``bulksim serve --scenario``) starting from
+a declarative file, its objects standing where the file says at its start instant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from starlette.testclient import TestClient
+
+from simulator import Settings, create_app
+from simulator.__main__ import main
+from simulator.providers.check.models import KEYS_BY_PLAN
+from tests.conftest import START
+from tests.providers.deepvue.conftest import CLIENT
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "fixtures" / "scenarios"
+STATUS = "/deepvue/v1/verification/batch-processing-status"
+CHECK_AUTH = {"Authorization": f"Bearer {KEYS_BY_PLAN['pro']}"}
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    app = create_app(Settings(clock="manual", start=START, seed=7))
+    with TestClient(app, base_url="http://testserver") as client:
+        yield client
+
+
+def scenario(name: str) -> Any:
+    return yaml.safe_load((SCENARIOS / name).read_text())
+
+
+def sandbox(client: TestClient, name: str) -> tuple[str, str]:
+    """A sandbox started from the fixture: its base path and control path."""
+    response = client.post("/_sim/sandboxes", json={"scenario": scenario(name)})
+    assert response.status_code == 201, response.text
+    sandbox_id = response.json()["id"]
+    return f"/sandboxes/{sandbox_id}", f"/_sim/sandboxes/{sandbox_id}"
+
+
+def deepvue_headers(client: TestClient, base: str) -> dict[str, str]:
+    response = client.post(
+        f"{base}/deepvue/v1/authorize",
+        data={"client_id": CLIENT.client_id, "client_secret": CLIENT.client_secret},
+    )
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    return {"Authorization": f"Bearer {token}", "x-api-key": CLIENT.client_secret}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SCENARIOS.iterdir()))
+def test_every_example_scenario_but_the_bad_one_loads(client: TestClient, name: str) -> None:
+    response = client.post("/_sim/sandboxes", json={"scenario": scenario(name)})
+    if name.startswith("bad-"):
+        assert response.status_code == 400, response.text
+    else:
+        assert response.status_code == 201, response.text
+        clock = client.get(f"/_sim/sandboxes/{response.json()['id']}/clock").json()
+        assert clock["now"] == scenario(name)["start"]
+
+
+def test_a_deepvue_batch_stands_at_its_progress_and_finishes_after_the_rest(
+    client: TestClient,
+) -> None:
+    # 100 s of processing plus 0.01 s a row for two rows: 100.02 s; 40% done at start.
+    base, control = sandbox(client, "deepvue-batch-40-percent.yaml")
+    headers = deepvue_headers(client, base)
+    [request_id] = _batch_ids(client, control)
+    poll = client.get(f"{base}{STATUS}", params={"request_id": request_id}, headers=headers)
+    assert poll.json()["data"]["status"] == 201, poll.text
+    # 60% of 100.02 s remain: 60.012 s.
+    advance = client.post(f"{control}/clock/advance", json={"seconds": 60.0})
+    assert advance.status_code == 200
+    poll = client.get(f"{base}{STATUS}", params={"request_id": request_id}, headers=headers)
+    assert poll.json()["data"]["status"] == 201, poll.text
+    client.post(f"{control}/clock/advance", json={"seconds": 0.012})
+    poll = client.get(f"{base}{STATUS}", params={"request_id": request_id}, headers=headers)
+    assert poll.json()["data"]["status"] == 200, poll.text
+
+
+def _batch_ids(client: TestClient, control: str) -> list[str]:
+    """The Deepvue batches a sandbox's store holds (its snapshot's records)."""
+    records = client.get(f"{control}/snapshot").json()["store"]["records"]
+    return [key for table, key, *_ in records if table == "deepvue/batches"]
+
+
+def test_a_check_file_id_works_once_and_expires_at_the_stated_instant(
+    client: TestClient,
+) -> None:
+    # Uploaded 3540 s before start, a pro fileId (3600 s to live) has 60 s left.
+    base, control = sandbox(client, "check-file-about-to-expire.yaml")
+    records = client.get(f"{control}/snapshot").json()["store"]["records"]
+    first, second = sorted(key for table, key, *_ in records if table == "check/files")
+    used = client.post(f"{base}/check/v1/batch", headers=CHECK_AUTH, json={"fileId": first})
+    assert used.status_code == 202, used.text
+    again = client.post(f"{base}/check/v1/batch", headers=CHECK_AUTH, json={"fileId": first})
+    assert again.status_code != 202, again.text
+    client.post(f"{control}/clock/advance", json={"seconds": 60})
+    late = client.post(f"{base}/check/v1/batch", headers=CHECK_AUTH, json={"fileId": second})
+    assert late.status_code != 202, late.text
+    assert "expire" in late.text.lower(), late.text
+
+
+def test_a_scenario_s_faults_are_scheduled_after_its_objects(client: TestClient) -> None:
+    base, _ = sandbox(client, "faults.json")
+    body = {"client_id": CLIENT.client_id, "client_secret": CLIENT.client_secret}
+    assert client.post(f"{base}/deepvue/v1/authorize", data=body).status_code == 503
+    assert client.post(f"{base}/deepvue/v1/authorize", data=body).status_code == 200
+
+
+def test_a_scenario_with_a_bad_field_is_refused_naming_it(client: TestClient) -> None:
+    response = client.post("/_sim/sandboxes", json={"scenario": scenario("bad-progress.yaml")})
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        "scenario.objects[0].progress: 1.4 is greater than the maximum of 1"
+    )
+    assert client.get("/_sim/sandboxes").json()["live"] == 0
+
+
+def test_serve_refuses_a_bad_scenario_file_naming_its_line_and_field(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = SCENARIOS / "bad-progress.yaml"
+    assert main(["serve", "--scenario", str(path), "--port", "0"]) == 2
+    assert capsys.readouterr().err == (
+        "bulksim: bad-progress.yaml:5: objects[0].progress: 1.4 is greater than the maximum of 1\n"
+    )
+
+
+def test_the_scenario_schema_is_served(client: TestClient) -> None:
+    response = client.get("/_sim/scenario.schema.json")
+    assert response.status_code == 200
+    assert response.json()["title"] == "bulksim scenario"
