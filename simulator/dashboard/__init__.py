@@ -274,15 +274,19 @@ class View:
         return control_path(self.sandbox)
 
 
-async def _sandbox_rows(view: View, root: str) -> dict[str, Any]:
-    """The default and the newest live sandboxes, each with its clock and next due event."""
+async def _sandbox_rows(view: View, root: str, shown_due: Resource | None) -> dict[str, Any]:
+    """The default and the newest live sandboxes, each with its clock and next due event
+    (``shown_due``: the shown sandbox's, already found)."""
     if view.sandboxes is None:
         return {"sandbox_rows": [], "sandboxes_more": 0}
     default, *others = view.sandboxes.listing()
     shown = [default, *others[::-1][:SANDBOX_ROWS]]
     rows = []
     for sandbox in shown:
-        due = next_due(await live_resources(sandbox.state))
+        if sandbox.id == view.sandbox:
+            due = shown_due
+        else:
+            due = next_due(await live_resources(sandbox.state))
         rows.append(
             {
                 "id": sandbox.id,
@@ -322,6 +326,7 @@ async def _sections(view: View, root: str) -> dict[str, Any]:
     resources = await live_resources(state)
     base = f"{root}{state.base_path}"
     mounts = {name: f"{base}{runtime.provider.mount}" for name, runtime in state.runtimes.items()}
+    due = next_due(resources)
     return {
         "clock": {"kind": state.clock.kind, "now": format_iso(now)},
         "sandbox": view.sandbox,
@@ -329,12 +334,12 @@ async def _sections(view: View, root: str) -> dict[str, Any]:
             (r, plots.progress_line(r.timeline, r.total, now), mounts[r.provider])
             for r in resources
         ],
-        "due": next_due(resources),
+        "due": due,
         "per_provider": PER_PROVIDER,
         "faults": [f.as_dict() for f in state.faults.list()],
         "rps": plots.requests_per_second(entries, now),
         "latency": plots.latency_by_operation(entries),
-        **(await _sandbox_rows(view, root)),
+        **(await _sandbox_rows(view, root, due)),
         **(await _webhook_rows(view)),
     }
 
