@@ -105,7 +105,7 @@ def create_app(
         return Served(mounts, control, date.stamp)
 
     sandboxes = Sandboxes(state, serve)
-    app = SimulatorApp(sandboxes, dashboard_routes(state), deliveries)
+    app = SimulatorApp(sandboxes, dashboard_routes(state, sandboxes, deliveries), deliveries)
     deliveries.app = app
     sandboxes.app = app
     app.state.sim = state

@@ -3,7 +3,8 @@
 =============================  ==============================================================
 ``GET /_sim/ui``               the page, rendered on the server (filters ``provider``,
                                ``operation``; ``rows``: how many journal entries, newest first;
-                               ``check=all``: check the rows shown against the spec first)
+                               ``check=all``: check the rows shown against the spec first;
+                               ``sandbox``: the sandbox shown, ``default`` when left out)
 ``GET /_sim/ui/live``          what the page's script polls: the sections again and the
                                journal rows after ``since`` (a sequence number), as HTML in
                                JSON; ``check=4,7``: those rows checked against the spec
@@ -22,6 +23,11 @@ request, so the page costs the providers nothing while nobody looks. The page ch
 itself; its buttons and forms call the control plane (``/_sim/clock/advance``,
 ``/_sim/faults``...) from the browser. Read-only, it works without JavaScript.
 
+The page shows one sandbox (``?sandbox=<id>``; the default when left out): its clock,
+providers, resources, faults, journal and webhook attempts, and its buttons call that
+sandbox's control plane (``/_sim/sandboxes/<id>/...``). The sandboxes section lists the live
+ones, each with its clock, buttons that move that clock alone, and a link to its page.
+
 With a control token set, the page and ``live`` need it like every ``/_sim`` call. A browser
 cannot send a header when it opens a page, so then the page comes without any data and its
 script asks for the token, keeps it in the tab's ``sessionStorage`` only, and fills the page
@@ -36,6 +42,7 @@ import dataclasses
 import functools
 import hmac
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -54,7 +61,9 @@ from simulator.dashboard import plots
 from simulator.dashboard.resources import PER_PROVIDER, Resource, live_resources, next_due
 from simulator.faults import FAULT_KINDS
 from simulator.journal import ALWAYS_SECRET_FIELDS, Entry, mask
+from simulator.sandboxes import DEFAULT, Sandboxes
 from simulator.state import SimulatorState
+from simulator.webhooks import Deliveries
 
 __all__ = ["PATH", "Resource", "dashboard_routes", "live_resources"]
 
@@ -73,11 +82,22 @@ SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
     "x-content-type-options": "nosniff",
 }
-SECTIONS = ("clock", "resources", "faults", "plots")
+SECTIONS = ("clock", "sandboxes", "resources", "faults", "webhooks", "plots")
+SANDBOX_ROWS = 20  # the newest this many sandboxes are listed, after the default
+WEBHOOK_ROWS = 100  # the newest this many webhook attempts are shown
+SANDBOX_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class BadQuery(ValueError):
     """A query parameter the page cannot use; the message says why."""
+
+    status = 400
+
+
+class UnknownSandbox(BadQuery):
+    """``sandbox`` names no live sandbox."""
+
+    status = 404
 
 
 @functools.cache
@@ -157,7 +177,7 @@ def _credential_rows(
 
 
 def _providers(request: Request, state: SimulatorState) -> list[dict[str, object]]:
-    origin = f"{request.url.scheme}://{request.url.netloc}"
+    origin = f"{request.url.scheme}://{request.url.netloc}{state.base_path}"
     listing: list[dict[str, object]] = []
     for name, runtime in state.runtimes.items():
         provider = runtime.provider
@@ -211,9 +231,14 @@ def _shown(entries: list[Entry]) -> list[dict[str, Any]]:
     return [_row(e) for e in reversed(entries)]
 
 
-def _check_url(provider: str | None, operation: str | None, rows: int) -> str:
+def _check_url(provider: str | None, operation: str | None, rows: int, sandbox: str) -> str:
     """The page with the same filters, its rows checked against the spec."""
-    query = {"provider": provider or "", "operation": operation or "", "rows": str(rows)}
+    query = {
+        "sandbox": "" if sandbox == DEFAULT else sandbox,
+        "provider": provider or "",
+        "operation": operation or "",
+        "rows": str(rows),
+    }
     kept = {k: v for k, v in query.items() if v and (k != "rows" or rows != DEFAULT_ROWS)}
     return f"?{urlencode(kept | {'check': 'all'})}#journal"
 
@@ -226,54 +251,156 @@ def _to_check(text: str) -> set[int]:
     return {int(seq) for seq in seqs}
 
 
-async def _sections(state: SimulatorState, root: str) -> dict[str, Any]:
+def control_path(sandbox_id: str) -> str:
+    """Where the sandbox's control plane is served (below the app's root path)."""
+    return "/_sim" if sandbox_id == DEFAULT else f"/_sim/sandboxes/{sandbox_id}"
+
+
+def _view_url(root: str, sandbox_id: str) -> str:
+    return f"{root}{PATH}" if sandbox_id == DEFAULT else f"{root}{PATH}?sandbox={sandbox_id}"
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """What one request to the page looks at: its sandbox and what serves it."""
+
+    sandbox: str
+    state: SimulatorState
+    sandboxes: Sandboxes | None
+    deliveries: Deliveries | None
+
+    @property
+    def control(self) -> str:
+        return control_path(self.sandbox)
+
+
+async def _sandbox_rows(view: View, root: str, shown_due: Resource | None) -> dict[str, Any]:
+    """The default and the newest live sandboxes, each with its clock and next due event
+    (``shown_due``: the shown sandbox's, already found)."""
+    if view.sandboxes is None:
+        return {"sandbox_rows": [], "sandboxes_more": 0}
+    default, *others = view.sandboxes.listing()
+    shown = [default, *others[::-1][:SANDBOX_ROWS]]
+    rows = []
+    for sandbox in shown:
+        if sandbox.id == view.sandbox:
+            due = shown_due
+        else:
+            due = next_due(await live_resources(sandbox.state))
+        rows.append(
+            {
+                "id": sandbox.id,
+                "name": sandbox.name,
+                "kind": sandbox.state.clock.kind,
+                "now": format_iso(sandbox.state.clock.now()),
+                "created": format_iso(sandbox.created),
+                "control": f"{root}{control_path(sandbox.id)}",
+                "call": control_path(sandbox.id),
+                "url": _view_url(root, sandbox.id),
+                "due": None if due is None or due.ready_at is None else due.ready_at.isoformat(),
+                "shown": sandbox.id == view.sandbox,
+            }
+        )
+    return {"sandbox_rows": rows, "sandboxes_more": max(0, len(others) - SANDBOX_ROWS)}
+
+
+async def _webhook_rows(view: View) -> dict[str, Any]:
+    """The sandbox's webhook attempts, newest first (the signature header left out)."""
+    if view.deliveries is None:
+        return {"webhooks_on": False, "attempts": [], "attempts_more": 0}
+    attempts = await view.deliveries.attempts(view.state)
+    newest = attempts[::-1][:WEBHOOK_ROWS]
+    for attempt in newest:
+        attempt.pop("signature", None)
+    return {
+        "webhooks_on": True,
+        "attempts": newest,
+        "attempts_more": max(0, len(attempts) - WEBHOOK_ROWS),
+    }
+
+
+async def _sections(view: View, root: str) -> dict[str, Any]:
+    state = view.state
     now = state.clock.now()
     entries = state.journal.select()
     resources = await live_resources(state)
-    mounts = {name: f"{root}{runtime.provider.mount}" for name, runtime in state.runtimes.items()}
+    base = f"{root}{state.base_path}"
+    mounts = {name: f"{base}{runtime.provider.mount}" for name, runtime in state.runtimes.items()}
+    due = next_due(resources)
     return {
         "clock": {"kind": state.clock.kind, "now": format_iso(now)},
+        "sandbox": view.sandbox,
         "resources": [
             (r, plots.progress_line(r.timeline, r.total, now), mounts[r.provider])
             for r in resources
         ],
-        "due": next_due(resources),
+        "due": due,
         "per_provider": PER_PROVIDER,
         "faults": [f.as_dict() for f in state.faults.list()],
         "rps": plots.requests_per_second(entries, now),
         "latency": plots.latency_by_operation(entries),
+        **(await _sandbox_rows(view, root, due)),
+        **(await _webhook_rows(view)),
     }
 
 
 class Dashboard:
-    def __init__(self, state: SimulatorState) -> None:
+    def __init__(
+        self,
+        state: SimulatorState,
+        sandboxes: Sandboxes | None = None,
+        deliveries: Deliveries | None = None,
+    ) -> None:
         self.state = state
+        self.sandboxes = sandboxes
+        self.deliveries = deliveries
         self.templates = _templates()
 
     def _render(self, name: str, context: Mapping[str, Any]) -> str:
         return self.templates.get_template(name).render(context)
 
-    async def page(self, request: Request) -> Response:
+    def _view(self, request: Request, *, locked: bool) -> View:
+        """The sandbox the request asks for (``sandbox``), the default when left out.
+
+        Without the token only its form is checked: whether it exists is not told."""
+        sandbox_id = request.query_params.get("sandbox") or DEFAULT
+        if not SANDBOX_ID.fullmatch(sandbox_id):
+            raise BadQuery("sandbox must be a sandbox id (GET /_sim/sandboxes lists them)")
         state = self.state
+        if sandbox_id != DEFAULT and not locked:
+            found = None if self.sandboxes is None else self.sandboxes.get(sandbox_id)
+            if found is None:
+                raise UnknownSandbox(
+                    f"no sandbox {sandbox_id!r}: it was never created, was deleted, or expired "
+                    "after being idle (GET /_sim/sandboxes lists the live ones)"
+                )
+            state = found.state
+        return View(sandbox_id, state, self.sandboxes, self.deliveries)
+
+    async def page(self, request: Request) -> Response:
+        locked = not authorized(request, self.state)
         try:
+            view = self._view(request, locked=locked)
+            state = view.state
             provider, operation, rows = _filters(request, state)
         except BadQuery as exc:
-            return HTMLResponse(str(exc), status_code=400, headers=SECURITY_HEADERS)
+            return HTMLResponse(str(exc), status_code=exc.status, headers=SECURITY_HEADERS)
         check = request.query_params.get("check", "")
         if check not in ("", "all"):
             return HTMLResponse(
                 "check must be all (or left out)", status_code=400, headers=SECURITY_HEADERS
             )
-        locked = not authorized(request, state)
         context: dict[str, Any] = {
             "root": request.scope.get("root_path", ""),
             "last": 0,
             "locked": locked,
             "token_required": bool(state.settings.control_token),
+            "sandbox": view.sandbox,
+            "control": view.control,
             "provider": provider,
             "operation": operation,
             "rows": rows,
-            "check_url": _check_url(provider, operation, rows),
+            "check_url": _check_url(provider, operation, rows, view.sandbox),
             "poll_ms": POLL_MS,
             "kinds": FAULT_KINDS,
             "names": list(state.runtimes),
@@ -288,24 +415,25 @@ class Dashboard:
                 "providers": _providers(request, state),
                 "entries": _shown(entries),
                 "last": last,
-                **(await _sections(state, context["root"])),
+                **(await _sections(view, context["root"])),
             }
         return self.templates.TemplateResponse(
             request, "page.html", context, headers=SECURITY_HEADERS
         )
 
     async def live(self, request: Request) -> Response:
-        state = self.state
-        if not authorized(request, state):
+        if not authorized(request, self.state):
             return JSONResponse({"error": "control plane token required (X-Bulksim-Token)"}, 401)
         try:
+            view = self._view(request, locked=False)
+            state = view.state
             provider, operation, rows = _filters(request, state)
             since_text = request.query_params.get("since", "")
             if since_text and not since_text.isdigit():
                 raise BadQuery("since must be a sequence number")
             to_check = _to_check(request.query_params.get("check", ""))
         except BadQuery as exc:
-            return JSONResponse({"error": str(exc)}, 400)
+            return JSONResponse({"error": str(exc)}, exc.status)
         since = int(since_text) if since_text else None
         entries, last = await _select(state, provider, operation, since, rows)
         again = [
@@ -313,8 +441,8 @@ class Dashboard:
         ]
         # Checking may build the validator first: in a worker thread, off the event loop.
         await anyio.to_thread.run_sync(_check, [*entries, *again])
-        rows_context = {"check_url": _check_url(provider, operation, rows)}
-        context = await _sections(state, request.scope.get("root_path", ""))
+        rows_context = {"check_url": _check_url(provider, operation, rows, view.sandbox)}
+        context = await _sections(view, request.scope.get("root_path", ""))
         sections = {name: self._render(f"_{name}.html", context) for name in SECTIONS}
         if since is None:
             sections["providers"] = self._render(
@@ -336,9 +464,15 @@ class Dashboard:
         return JSONResponse(body, headers={"cache-control": "no-store"})
 
 
-def dashboard_routes(state: SimulatorState, path: str = PATH) -> list[BaseRoute]:
-    """The dashboard's routes over ``state``, for the root app to put before ``/_sim``."""
-    dashboard = Dashboard(state)
+def dashboard_routes(
+    state: SimulatorState,
+    sandboxes: Sandboxes | None = None,
+    deliveries: Deliveries | None = None,
+    path: str = PATH,
+) -> list[BaseRoute]:
+    """The dashboard's routes over ``state`` (the default sandbox), with ``sandboxes`` the
+    others and ``deliveries`` their webhooks, for the root app to put before ``/_sim``."""
+    dashboard = Dashboard(state, sandboxes, deliveries)
     return [
         Route(path, dashboard.page, methods=["GET"]),
         Route(f"{path}/live", dashboard.live, methods=["GET"]),

@@ -231,6 +231,42 @@ def test_the_page_asks_for_the_control_token_and_keeps_it_in_the_tab(
             other.close()
 
 
+def test_a_sandbox_s_hour_button_and_a_webhook_s_resend(origin: str, page: Page) -> None:
+    from playwright.sync_api import expect
+
+    with api(origin) as client:
+        created = client.post(
+            "/_sim/sandboxes", json={"clock": "manual", "start": "2027-01-01T00:00:00Z"}
+        )
+        assert created.status_code == 201, created.text
+        sandbox_id = created.json()["id"]
+        batch = client.post(
+            "/check/v1/batch",
+            headers={"Authorization": f"Bearer {flows.CHECK_KEY}"},
+            json={"items": [{"content": "A"}], "webhookUrl": "http://localhost/_sim/sink/ui"},
+        )
+        assert batch.status_code == 202, batch.text
+        advanced = client.post("/_sim/clock/advance", json={"seconds": 3600})
+        assert advanced.status_code == 200, advanced.text
+    page.goto(f"{origin}/_sim/ui")
+    row = page.locator(f'tr.sandbox[data-id="{sandbox_id}"]')
+    expect(row.locator(".sandbox-now")).to_have_text("2027-01-01T00:00:00Z")
+    row.get_by_role("button", name=f"advance {sandbox_id} by one hour").click()
+    expect(row.locator(".sandbox-now")).to_have_text("2027-01-01T01:00:00Z")
+    expect(page.locator("#sandbox-message")).to_have_text(f"{sandbox_id} now 2027-01-01T01:00:00Z")
+    # Only that sandbox's clock moved.
+    expect(page.locator("#clock-now")).to_have_text("2026-03-09T09:14:08Z")
+
+    attempts = page.locator("#webhooks tr.attempt")
+    expect(attempts).to_have_count(1)
+    expect(attempts.first.locator(".outcome")).to_have_text("delivered")
+    attempts.first.locator("button.resend").click()
+    expect(attempts).to_have_count(2)
+    expect(page.locator("#webhook-message")).to_contain_text("resent evt_")
+    with api(origin) as client:
+        assert len(client.get("/_sim/sink/ui").json()["received"]) == 2
+
+
 def test_overview_screenshot(origin: str, page: Page) -> None:
     """A page with every section in use: the screenshot the documentation shows."""
     from playwright.sync_api import expect

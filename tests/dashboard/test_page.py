@@ -53,7 +53,8 @@ def progress(row: str) -> tuple[int, int]:
 
 def test_every_section_is_rendered_on_the_server(client: TestClient) -> None:
     html = page(client)
-    for section in ("providers", "clock", "resources", "faults", "plots", "journal"):
+    sections = ("providers", "clock", "sandboxes", "resources", "faults", "webhooks", "plots")
+    for section in (*sections, "journal"):
         assert f'<section id="{section}">' in html
     for name in ("check", "deepvue", "helloatlas", "passcreator"):
         assert f"http://testserver/{name}</code>" in html
@@ -326,7 +327,15 @@ def test_live_gives_the_rows_after_since_and_the_sections(client: TestClient) ->
     flows.check_batch(client)
     first = client.get(f"{UI}/live").json()
     assert first["last"] == 2
-    assert set(first["sections"]) == {"providers", "clock", "resources", "faults", "plots"}
+    assert set(first["sections"]) == {
+        "providers",
+        "clock",
+        "sandboxes",
+        "resources",
+        "faults",
+        "webhooks",
+        "plots",
+    }
     assert first["rows"].count('<li class="entry') == 2
     flows.passcreator_process(client)
     advance(client, 60)

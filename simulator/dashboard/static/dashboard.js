@@ -4,6 +4,8 @@
   "use strict";
   var body = document.body;
   var root = body.dataset.root || "";
+  // The control plane of the sandbox shown: /_sim, or /_sim/sandboxes/<id>.
+  var control = body.dataset.control || "/_sim";
   var TOKEN_KEY = "bulksim-control-token";
   var last = parseInt(body.dataset.last || "0", 10);
   var filled = body.dataset.locked !== "yes";
@@ -49,6 +51,7 @@
 
   function liveQuery() {
     var params = new URLSearchParams();
+    if (body.dataset.sandbox && body.dataset.sandbox !== "default") { params.set("sandbox", body.dataset.sandbox); }
     if (filled) { params.set("since", String(last)); }
     if (body.dataset.provider) { params.set("provider", body.dataset.provider); }
     if (body.dataset.operation) { params.set("operation", body.dataset.operation); }
@@ -119,7 +122,7 @@
   // -- clock ---------------------------------------------------------------------------------
   all("[data-advance]").forEach(function (button) {
     button.addEventListener("click", function () {
-      call("POST", "/_sim/clock/advance", { seconds: Number(button.dataset.advance) })
+      call("POST", control + "/clock/advance", { seconds: Number(button.dataset.advance) })
         .then(function (clock) { say("clock-message", "now " + clock.now); return refresh(); })
         .catch(function (error) { say("clock-message", error.message, true); });
     });
@@ -129,16 +132,42 @@
   $("#advance-due").addEventListener("click", function () {
     var due = $("#next-due");
     if (!due || !due.dataset.due) { say("clock-message", "nothing is due"); return; }
-    call("POST", "/_sim/clock/set", { now: due.dataset.due })
+    call("POST", control + "/clock/set", { now: due.dataset.due })
       .then(function (clock) { say("clock-message", "now " + clock.now); return refresh(); })
       .catch(function (error) { say("clock-message", error.message, true); });
   });
   $("#clock-set").addEventListener("submit", function (event) {
     event.preventDefault();
     var now = event.target.elements.now.value;
-    call("POST", "/_sim/clock/set", { now: now })
+    call("POST", control + "/clock/set", { now: now })
       .then(function (clock) { say("clock-message", "now " + clock.now); return refresh(); })
       .catch(function (error) { say("clock-message", error.message, true); });
+  });
+
+  // -- each sandbox's own clock, from its row (the sections are re-rendered: delegated) -------
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("[data-row-advance], [data-row-due]") : null;
+    if (!button) { return; }
+    var row = button.closest("tr.sandbox");
+    var moved;
+    if (button.hasAttribute("data-row-due")) {
+      if (!row.dataset.due) { say("sandbox-message", row.dataset.id + ": nothing is due"); return; }
+      moved = call("POST", row.dataset.control + "/clock/set", { now: row.dataset.due });
+    } else {
+      moved = call("POST", row.dataset.control + "/clock/advance", { seconds: Number(button.dataset.rowAdvance) });
+    }
+    moved.then(function (clock) { say("sandbox-message", row.dataset.id + " now " + clock.now); return refresh(); })
+      .catch(function (error) { say("sandbox-message", error.message, true); });
+  });
+
+  // -- webhooks: send an event again now ------------------------------------------------------
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("button.resend") : null;
+    if (!button) { return; }
+    var path = control + "/webhooks/" + encodeURIComponent(button.dataset.event) + "/resend";
+    call("POST", path)
+      .then(function (done) { say("webhook-message", "resent " + done.resent); return refresh(); })
+      .catch(function (error) { say("webhook-message", error.message, true); });
   });
 
   // -- faults --------------------------------------------------------------------------------
@@ -172,12 +201,12 @@
     if (spec.kind === "status") { spec.status = Number(f.status.value); }
     if (spec.kind === "latency") { spec.latency_ms = Number(f.latency_ms.value); }
     if (spec.kind === "rate_limit") { spec.retry_after = Number(f.retry_after.value); }
-    call("POST", "/_sim/faults", spec)
+    call("POST", control + "/faults", spec)
       .then(function (fault) { say("fault-message", "armed fault #" + fault.id); return refresh(); })
       .catch(function (error) { say("fault-message", error.message, true); });
   });
   $("#faults-clear").addEventListener("click", function () {
-    call("DELETE", "/_sim/faults")
+    call("DELETE", control + "/faults")
       .then(function (done) { say("fault-message", "cleared " + done.cleared); return refresh(); })
       .catch(function (error) { say("fault-message", error.message, true); });
   });
@@ -186,7 +215,7 @@
   document.addEventListener("click", function (event) {
     var button = event.target.closest ? event.target.closest("button.copy") : null;
     if (!button) { return; }
-    call("GET", "/_sim/providers").then(function (data) {
+    call("GET", control + "/providers").then(function (data) {
       var provider = data.providers.find(function (p) { return p.name === button.dataset.provider; });
       var value = button.dataset.path.split(".").reduce(function (at, key) {
         return at == null ? at : at[key];
