@@ -297,7 +297,11 @@ async def _sandbox_rows(view: View, root: str, shown_due: Resource | None) -> di
                 "control": f"{root}{control_path(sandbox.id)}",
                 "call": control_path(sandbox.id),
                 "url": _view_url(root, sandbox.id),
+                # The exact instant for the button, and as the page writes every other time.
                 "due": None if due is None or due.ready_at is None else due.ready_at.isoformat(),
+                "due_shown": ""
+                if due is None or due.ready_at is None
+                else format_iso(due.ready_at),
                 "shown": sandbox.id == view.sandbox,
             }
         )
