@@ -545,16 +545,12 @@ def findings_source(providers: Sequence[str | Provider] | None = None) -> Findin
     serve`` and the harness's simulators hand it to ``create_app(findings=...)``.
 
     Spec violations are left to the dashboard (each entry shows its own); a poll loop is hot
-    below 1 s times the sandbox's ``time_scale``, as in :meth:`Simulator.findings`. Each
-    suite is imported when the page first asks."""
-    chosen = list(available_providers() if providers is None else providers)
-    behaviours: dict[str, Behaviour] = {}
+    below 1 s times the sandbox's ``time_scale``, as in :meth:`Simulator.findings`. The
+    suites are imported here, once, so that the page's first render does not wait for them."""
+    chosen = available_providers() if providers is None else providers
+    behaviours = {p if isinstance(p, str) else p.name: behaviour_of(p) for p in chosen}
 
     def judge(entries: Sequence[Entry], *, time_scale: float) -> list[dict[str, Any]]:
-        if not behaviours:
-            behaviours.update(
-                {p if isinstance(p, str) else p.name: behaviour_of(p) for p in chosen}
-            )
         found = check_entries(
             entries, behaviours, min_poll_interval=1.0 * time_scale, skip=("spec",)
         )
