@@ -38,9 +38,11 @@ from contracts.checks import (
 from contracts.registry import suite_of
 from simulator import (
     ConnectionDropped,
+    FindingsSource,
     Provider,
     Settings,
     SimulatorState,
+    available_providers,
     create_app,
     make_clock,
 )
@@ -59,6 +61,7 @@ __all__ = [
     "Simulator",
     "attach",
     "default_settings",
+    "findings_source",
     "in_process",
     "serve_in_thread",
 ]
@@ -536,6 +539,26 @@ def behaviour_of(provider: str | Provider) -> Behaviour:
     return behaviour
 
 
+def findings_source(providers: Sequence[str | Provider] | None = None) -> FindingsSource:
+    """The checks of :func:`~contracts.checks.check_entries`, with each provider's suite's
+    behaviour (bulksim's own providers by default), as the dashboard takes them: ``bulksim
+    serve`` and the harness's simulators hand it to ``create_app(findings=...)``.
+
+    Spec violations are left to the dashboard (each entry shows its own); a poll loop is hot
+    below 1 s times the sandbox's ``time_scale``, as in :meth:`Simulator.findings`. The
+    suites are imported here, once, so that the page's first render does not wait for them."""
+    chosen = available_providers() if providers is None else providers
+    behaviours = {p if isinstance(p, str) else p.name: behaviour_of(p) for p in chosen}
+
+    def judge(entries: Sequence[Entry], *, time_scale: float) -> list[dict[str, Any]]:
+        found = check_entries(
+            entries, behaviours, min_poll_interval=1.0 * time_scale, skip=("spec",)
+        )
+        return [dataclasses.asdict(f) for f in found]
+
+    return judge
+
+
 START = "2026-03-09T08:14:08Z"
 
 
@@ -592,7 +615,13 @@ def in_process(
         else:
             await asyncio.sleep(seconds)
 
-    app = create_app(settings, clock=clock, sleep=latency, providers=providers)
+    app = create_app(
+        settings,
+        clock=clock,
+        sleep=latency,
+        providers=providers,
+        findings=findings_source(providers),
+    )
     state: SimulatorState = app.state.sim
     transport = InProcessTransport(app)
     origin = "http://bulksim.local"  # no such host: see Simulator.url
@@ -659,7 +688,7 @@ def serve_in_thread(
     """uvicorn on a free loopback port in a background thread, stopped on exit
     (``providers`` as for :func:`in_process`)."""
     settings = _manual_settings(settings)
-    app = create_app(settings, providers=providers)
+    app = create_app(settings, providers=providers, findings=findings_source(providers))
 
     def factory(**kwargs: Any) -> httpx.Client:
         return httpx.Client(**kwargs)

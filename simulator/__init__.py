@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from simulator.app import available_providers, create_app, make_clock
 from simulator.clock import Clock, ManualClock, SystemClock
+from simulator.dashboard import FindingsSource
 from simulator.gateway import ConnectionDropped
 from simulator.ids import IdFactory
 from simulator.kit.provider import Provider
@@ -20,6 +21,7 @@ from simulator.store import MemoryStore, SqliteStore, Store, open_store
 __all__ = [
     "Clock",
     "ConnectionDropped",
+    "FindingsSource",
     "IdFactory",
     "ManualClock",
     "MemoryStore",

@@ -370,13 +370,15 @@ def serve(
     access_log: bool = True,
     scenario: Scenario | None = None,
 ) -> int:
+    from contracts.harness import findings_source
     from simulator import create_app, start_default
     from simulator.server import configure_logging, run_uvicorn
     from simulator.tls import tls_files
 
     # Before the app: each gateway reads the request log's level once, when it is built.
     configure_logging(log_level, "json" if log_format == "json" else "text", access_log)
-    app = create_app(settings)
+    # The dashboard shows each journal row's behaviour findings, by the harness's checks.
+    app = create_app(settings, findings=findings_source())
     if scenario is not None:
         asyncio.run(start_default(app, scenario))
     with tls_files(settings) as tls:

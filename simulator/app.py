@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from simulator.clock import Clock, ManualClock, SystemClock, wall_clock_now
 from simulator.control import control_app
-from simulator.dashboard import dashboard_routes
+from simulator.dashboard import FindingsSource, dashboard_routes
 from simulator.gateway import SPEC_ROUTE, Gateway, HttpDate
 from simulator.ids import IdFactory
 from simulator.kit.errors import ProviderError
@@ -70,6 +70,7 @@ def create_app(
     providers: Sequence[Provider] | None = None,
     sleep: Sleep | None = None,
     store: Store | None = None,
+    findings: FindingsSource | None = None,
 ) -> Starlette:
     """Build the simulator.
 
@@ -78,7 +79,9 @@ def create_app(
     providers keep their records (by default the one ``settings.store`` names, a fresh
     :class:`~simulator.store.MemoryStore` unless it says otherwise);
     two apps handed the same store and seed share their records, ids and token keys.
-    ``app.state.sim`` is the :class:`~simulator.state.SimulatorState`.
+    ``findings`` judges a client's behaviour on the journal's rows for the dashboard (the
+    harness's checks, handed down by the layer above; without it the dashboard shows spec
+    violations only). ``app.state.sim`` is the :class:`~simulator.state.SimulatorState`.
     """
     settings = (settings or Settings()).checked()
     available = providers if providers is not None else available_providers()
@@ -105,7 +108,9 @@ def create_app(
         return Served(mounts, control, date.stamp)
 
     sandboxes = Sandboxes(state, serve)
-    app = SimulatorApp(sandboxes, dashboard_routes(state, sandboxes, deliveries), deliveries)
+    app = SimulatorApp(
+        sandboxes, dashboard_routes(state, sandboxes, deliveries, findings=findings), deliveries
+    )
     deliveries.app = app
     sandboxes.app = app
     app.state.sim = state

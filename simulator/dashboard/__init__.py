@@ -18,6 +18,14 @@ checked (``check=all``, for a browser without JavaScript), and its script has ``
 them (``check=``, in a worker thread, off the event loop) and replaces them. ``live`` checks
 the new rows it gives. An entry is checked once its answer is done, and keeps what it found.
 
+Behaviour findings (a hot poll loop, a poll after a terminal status, a stopped paging...) are
+judged by the harness's checks, which sit above the simulator: the app is handed them as a
+``findings`` source (:class:`FindingsSource`; ``bulksim serve`` and the harness give one).
+The page asks it about the rows it shows, newest ``rows`` only (a mistake that needs older
+rows than those is not seen), and ``live`` asks again about the same window, so a row's
+findings follow the rows that came after it. Without a source the page says the findings
+are not available.
+
 Everything is read on request from the simulator's state: nothing here runs on a provider's
 request, so the page costs the providers nothing while nobody looks. The page changes nothing
 itself; its buttons and forms call the control plane (``/_sim/clock/advance``,
@@ -43,9 +51,9 @@ import functools
 import hmac
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import anyio
@@ -65,7 +73,7 @@ from simulator.sandboxes import DEFAULT, Sandboxes
 from simulator.state import SimulatorState
 from simulator.webhooks import Deliveries
 
-__all__ = ["PATH", "Resource", "dashboard_routes", "live_resources"]
+__all__ = ["PATH", "FindingsSource", "Resource", "dashboard_routes", "live_resources"]
 
 PATH = "/_sim/ui"
 
@@ -86,6 +94,18 @@ SECTIONS = ("clock", "sandboxes", "resources", "faults", "webhooks", "plots")
 SANDBOX_ROWS = 20  # the newest this many sandboxes are listed, after the default
 WEBHOOK_ROWS = 100  # the newest this many webhook attempts are shown
 SANDBOX_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class FindingsSource(Protocol):
+    """What judges a client's behaviour on journal entries, for the page to show.
+
+    Given entries as the journal writes them (``Entry.as_dict()``, oldest first) and the
+    sandbox's ``time_scale``, it returns its findings, each a mapping with the ``seq`` of the
+    entry that shows it, the ``check``'s name and a ``message``."""
+
+    def __call__(
+        self, entries: Sequence[Mapping[str, Any]], *, time_scale: float
+    ) -> Iterable[Mapping[str, Any]]: ...
 
 
 class BadQuery(ValueError):
@@ -231,6 +251,30 @@ def _shown(entries: list[Entry]) -> list[dict[str, Any]]:
     return [_row(e) for e in reversed(entries)]
 
 
+def _findings(
+    source: FindingsSource | None, state: SimulatorState, rows: list[dict[str, Any]]
+) -> dict[int, list[dict[str, str]]]:
+    """What ``source`` finds in ``rows`` (newest first), by sequence number; spec violations
+    are left out, as each row shows its own."""
+    if source is None or not rows:
+        return {}
+    found: dict[int, list[dict[str, str]]] = {}
+    for finding in source(rows[::-1], time_scale=state.settings.time_scale):
+        if finding["check"] != "spec":
+            found.setdefault(int(finding["seq"]), []).append(
+                {"check": str(finding["check"]), "message": str(finding["message"])}
+            )
+    return found
+
+
+def _with_findings(
+    rows: list[dict[str, Any]], found: Mapping[int, list[dict[str, str]]]
+) -> list[dict[str, Any]]:
+    for row in rows:
+        row["findings"] = found.get(row["seq"], [])
+    return rows
+
+
 def _check_url(provider: str | None, operation: str | None, rows: int, sandbox: str) -> str:
     """The page with the same filters, its rows checked against the spec."""
     query = {
@@ -354,10 +398,12 @@ class Dashboard:
         state: SimulatorState,
         sandboxes: Sandboxes | None = None,
         deliveries: Deliveries | None = None,
+        findings: FindingsSource | None = None,
     ) -> None:
         self.state = state
         self.sandboxes = sandboxes
         self.deliveries = deliveries
+        self.findings = findings
         self.templates = _templates()
 
     def _render(self, name: str, context: Mapping[str, Any]) -> str:
@@ -410,14 +456,16 @@ class Dashboard:
             "names": list(state.runtimes),
             "operations": state.operations(),
             "errors": state.error_names(),
+            "findings_on": self.findings is not None,
         }
         if not locked:
             entries, last = await _select(state, provider, operation, None, rows)
             if check:
                 _check(entries)
+            shown = _shown(entries)
             context |= {
                 "providers": _providers(request, state),
-                "entries": _shown(entries),
+                "entries": _with_findings(shown, _findings(self.findings, state, shown)),
                 "last": last,
                 **(await _sections(view, context["root"])),
             }
@@ -445,7 +493,15 @@ class Dashboard:
         ]
         # Checking may build the validator first: in a worker thread, off the event loop.
         await anyio.to_thread.run_sync(_check, [*entries, *again])
-        rows_context = {"check_url": _check_url(provider, operation, rows, view.sandbox)}
+        # The findings of the rows the page shows: judged on all of them, new or not.
+        window = (
+            entries if since is None else (await _select(state, provider, operation, None, rows))[0]
+        )
+        found = await anyio.to_thread.run_sync(_findings, self.findings, state, _shown(window))
+        rows_context = {
+            "check_url": _check_url(provider, operation, rows, view.sandbox),
+            "findings_on": self.findings is not None,
+        }
         context = await _sections(view, request.scope.get("root_path", ""))
         sections = {name: self._render(f"_{name}.html", context) for name in SECTIONS}
         if since is None:
@@ -455,14 +511,21 @@ class Dashboard:
         body = {
             "last": last,
             "rows": self._render(
-                "_rows.html", rows_context | {"entries": _shown(entries), "since": since}
+                "_rows.html",
+                rows_context | {"entries": _with_findings(_shown(entries), found), "since": since},
             ),
             "checked": {
                 str(e.seq): self._render(
-                    "_rows.html", rows_context | {"entries": [_row(e)], "since": e.seq}
+                    "_rows.html",
+                    rows_context | {"entries": _with_findings([_row(e)], found), "since": e.seq},
                 )
                 for e in again
             },
+            # Each shown row's findings now, by sequence number (none: an empty list), for the
+            # script to put on the rows it already shows.
+            "findings": {str(e.seq): found.get(e.seq, []) for e in window}
+            if self.findings is not None
+            else {},
             "sections": sections,
         }
         return JSONResponse(body, headers={"cache-control": "no-store"})
@@ -473,10 +536,12 @@ def dashboard_routes(
     sandboxes: Sandboxes | None = None,
     deliveries: Deliveries | None = None,
     path: str = PATH,
+    findings: FindingsSource | None = None,
 ) -> list[BaseRoute]:
     """The dashboard's routes over ``state`` (the default sandbox), with ``sandboxes`` the
-    others and ``deliveries`` their webhooks, for the root app to put before ``/_sim``."""
-    dashboard = Dashboard(state, sandboxes, deliveries)
+    others, ``deliveries`` their webhooks and ``findings`` what judges the journal's rows,
+    for the root app to put before ``/_sim``."""
+    dashboard = Dashboard(state, sandboxes, deliveries, findings)
     return [
         Route(path, dashboard.page, methods=["GET"]),
         Route(f"{path}/live", dashboard.live, methods=["GET"]),

@@ -103,6 +103,22 @@
         var now = list.querySelector('li.entry[data-seq="' + seq + '"] details');
         if (open && now) { now.open = true; }
       });
+      // The findings of the rows shown, judged again with the rows that came after them.
+      Object.keys(data.findings || {}).forEach(function (seq) {
+        var holder = list.querySelector('ul.findings[data-findings-for="' + seq + '"]');
+        if (!holder) { return; }
+        holder.textContent = "";
+        data.findings[seq].forEach(function (finding) {
+          var item = document.createElement("li");
+          var name = document.createElement("b");
+          name.className = "check";
+          name.textContent = finding.check;
+          item.appendChild(name);
+          item.appendChild(document.createTextNode(" " + finding.message));
+          holder.appendChild(item);
+        });
+        holder.closest("li.entry").classList.toggle("finding", data.findings[seq].length > 0);
+      });
       last = data.last;
       showButtons();
       $("#live").classList.remove("stale");
