@@ -32,6 +32,9 @@ When a control token is set (always, when bound to a non-loopback address), ever
 carry it as ``Authorization: Bearer <token>`` or ``X-Bulksim-Token: <token>`` (except a
 POST to a sink, which is where webhooks arrive).
 
+A call that needs a store that cannot be reached (a lost Redis) answers 503
+``{"error": "store unavailable: ..."}``, and works again once the store is back.
+
 Moving a clock (advance or set) delivers every webhook that falls due by the new instant,
 in time order, before it answers (see :mod:`simulator.webhooks`).
 """
@@ -60,7 +63,7 @@ from simulator.sandboxes import SandboxError, Sandboxes, parse_spec, unknown_san
 from simulator.scenarios import schema
 from simulator.settings import SettingsError
 from simulator.state import SimulatorState, SnapshotError
-from simulator.store import Table
+from simulator.store import StoreUnavailable, Table
 from simulator.webhooks import Deliveries
 
 __all__ = ["control_app"]
@@ -416,6 +419,11 @@ async def _sandbox_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.message}, status_code=exc.status)
 
 
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    # The store's backend is away (a lost Redis): say so, until it is back.
+    return JSONResponse({"error": f"store unavailable: {exc}"}, status_code=503)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
@@ -463,6 +471,7 @@ def control_app(
             ControlError: _control_error,
             SandboxError: _sandbox_error,
             HTTPException: _http_error,
+            StoreUnavailable: _store_unavailable,
         },
     )
     app.router.redirect_slashes = False

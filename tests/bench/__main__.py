@@ -98,10 +98,11 @@ def command_for(kind: str, *args: str) -> list[str]:
 
 
 @contextmanager
-def serve(kind: str, *args: str) -> Iterator[Server]:
-    """``bulksim serve --port 0 ARGS``, or the baseline, on the server's core."""
+def serve(kind: str, *args: str, core: str = SERVER_CORE) -> Iterator[Server]:
+    """``bulksim serve --port 0 ARGS``, or the baseline, on the server's core (or ``core``,
+    a taskset list such as ``0,1``)."""
     process = subprocess.Popen(
-        pinned(SERVER_CORE, command_for(kind, *args)), stdout=subprocess.PIPE, text=True
+        pinned(core, command_for(kind, *args)), stdout=subprocess.PIPE, text=True
     )
     assert process.stdout is not None
     first = process.stdout.readline()
@@ -124,11 +125,29 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
+def _tree(pid: int) -> list[int]:
+    """A process and its live descendants (``--workers N`` serves from N children)."""
+    pids = [pid]
+    for parent in pids:
+        try:
+            with open(f"/proc/{parent}/task/{parent}/children", encoding="ascii") as children:
+                pids += [int(child) for child in children.read().split()]
+        except OSError:
+            continue
+    return pids
+
+
 def _cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process (all its threads) so far."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User and system CPU time of a process and its descendants (all threads) so far."""
+    total = 0
+    for member in _tree(pid):
+        try:
+            with open(f"/proc/{member}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(
@@ -400,62 +419,109 @@ def submit_batches(server: Server, count: int, threads: int = 8) -> str:
         return [r for r in pool.map(some, share) if r][-1]
 
 
-def sqlite_store(table: Table, seconds: float) -> None:
-    """A submitted Deepvue batch polled from memory, from SQLite, and from SQLite with two
-    workers: the workers share the server's core with each other (the load generator keeps
-    the other), so the last row shows what sharing a file costs, not a second core's gain."""
-    cases = [
-        ("bulksim Deepvue poll of a stored batch, memory", ()),
-        ("bulksim Deepvue poll of a stored batch, SQLite", ("--store", SQLITE)),
-        (
-            "bulksim Deepvue poll of a stored batch, SQLite, 2 workers",
-            ("--store", SQLITE, "--workers", "2"),
-        ),
-    ]
-    for name, args in cases:
+BACKENDS = ("SQLite", "Redis")
+BACKEND_POLLS: list[tuple[str, Callable[[Server], Prepared]]] = [
+    ("Deepvue status poll (a stored batch)", deepvue_submitted_poll),
+    ("Passcreator process poll", passcreator_poll),
+    ("HelloAtlas page of 50", helloatlas_page),
+    ("Check results page of 100", check_results_page),
+]
+
+
+@contextmanager
+def backend_store(backend: str) -> Iterator[str | None]:
+    """A URL naming a store of ``backend`` (None when it cannot be had here); empty it with
+    :func:`emptied` before each server."""
+    if backend == "SQLite":
+        yield SQLITE
         for leftover in glob.glob(SQLITE.removeprefix("sqlite:///") + "*"):
             os.remove(leftover)
-        with serve("bulksim", *args) as server:
-            table.add(name, measured(server, deepvue_submitted_poll(server), seconds))
-
-
-def redis_store(table: Table, facts: Facts, seconds: float) -> None:
-    """Deepvue on a Redis store (one worker), in the same table as the baseline."""
+        return
     from tests.redis_server import REDIS_SERVER, running_redis
 
     if REDIS_SERVER is None:
-        print("redis store: skipped, redis-server is not installed", flush=True)
+        print("Redis store: skipped, redis-server is not installed", flush=True)
+        yield None
         return
+    with tempfile.TemporaryDirectory() as folder, running_redis(Path(folder)) as server:
+        yield server.url
+
+
+def emptied(url: str) -> str:
+    """The store at ``url`` emptied (a SQLite file removed, a Redis database flushed)."""
+    if url.startswith("sqlite:"):
+        for leftover in glob.glob(url.removeprefix("sqlite:///") + "*"):
+            os.remove(leftover)
+    else:
+        import redis
+
+        with redis.Redis.from_url(url) as client:
+            client.flushdb()
+    return url
+
+
+def store_size(url: str) -> int:
+    """Bytes the store holds: the SQLite file with its WAL, or Redis's used_memory."""
+    if url.startswith("sqlite:"):
+        return sum(os.path.getsize(f) for f in glob.glob(url.removeprefix("sqlite:///") + "*"))
     import redis
 
-    with tempfile.TemporaryDirectory() as folder, running_redis(Path(folder)) as redis_server:
-        url = redis_server.url
-        with serve("redis", url) as server:
-            stored = submit_batches(server, 1, threads=1)
-            seeded = deepvue_poll(server)
-            path, headers = seeded
-            table.add(
-                "bulksim Deepvue poll on Redis, a seeded batch", measured(server, seeded, seconds)
-            )
-            stored_poll = (path.split("?")[0] + f"?request_id={stored}", headers)
-            table.add(
-                "bulksim Deepvue poll on Redis, a stored batch",
-                measured(server, stored_poll, seconds),
-            )
-        redis_server.flush()
-        # Retention keeps at most deepvue.max_batches (10,000 by default) batches.
-        with serve("redis", url) as server, redis.Redis.from_url(url) as client:
-            used = [int(client.info("memory")["used_memory"])]
-            for _ in range(2):
-                submit_batches(server, 10_000)
-                used.append(int(client.info("memory")["used_memory"]))
-            kept = client.zcard("bulksim:deepvue/batches#o")
-    facts.data["redis_used_memory"] = used
-    facts.add(
-        "Redis used_memory: empty, 10k, 20k batches",
-        " / ".join(f"{b / 1e6:.1f}" for b in used) + " MB",
-        f"{kept:,} batches kept (cap 10,000); 10k to 20k: {(used[2] - used[1]) / 1e6:+.1f} MB",
+    with redis.Redis.from_url(url) as client:
+        return int(client.info("memory")["used_memory"])
+
+
+def backends(table: Table, facts: Facts, seconds: float) -> None:
+    """The four polls on SQLite and on Redis: one worker on the server's core; two workers on
+    the server's core (sharing it); two workers on both cores (one shared with wrk). Then each
+    backend's size after 10,000 and 20,000 Deepvue batches (retention keeps 10,000), and RSS
+    over 100,000 requests."""
+    print(
+        f"store backends: wrk on core {LOAD_CORE}; 1 and 2 workers on core {SERVER_CORE}, "
+        f"then 2 workers on cores {LOAD_CORE},{SERVER_CORE}",
+        flush=True,
     )
+    layouts = [
+        ("1 worker", "1", SERVER_CORE),
+        ("2 workers, one core", "2", SERVER_CORE),
+        ("2 workers, both cores (one shared with wrk)", "2", f"{LOAD_CORE},{SERVER_CORE}"),
+    ]
+    for backend in BACKENDS:
+        with backend_store(backend) as url:
+            if url is None:
+                continue
+            rates: dict[tuple[str, str], float] = {}
+            for poll, prepare in BACKEND_POLLS:
+                for layout, workers, core in layouts:
+                    args = ("--store", emptied(url), "--workers", workers)
+                    with serve("bulksim", *args, core=core) as server:
+                        result = measured(server, prepare(server), seconds)
+                    table.add(f"bulksim {poll}, {backend}, {layout}", result)
+                    rates[(poll, layout)] = result["rps"]
+            for layout, _, _ in layouts[1:]:
+                scale = [
+                    rates[(poll, layout)] / rates[(poll, "1 worker")] for poll, _ in BACKEND_POLLS
+                ]
+                facts.add(
+                    f"{backend}: {layout} / 1 worker (Deepvue, Passcreator, HelloAtlas, Check)",
+                    " / ".join(f"{x:.2f}x" for x in scale),
+                    "≥ 1.5x",
+                )
+            facts.data[f"{backend} scale-out"] = {
+                f"{poll} | {layout}": rate for (poll, layout), rate in rates.items()
+            }
+            with serve("bulksim", "--store", emptied(url)) as server:
+                used = [store_size(url)]
+                for _ in range(2):
+                    submit_batches(server, 10_000)
+                    used.append(store_size(url))
+            facts.data[f"{backend} size"] = used
+            facts.add(
+                f"{backend} {'file' if backend == 'SQLite' else 'used_memory'}: "
+                "empty, 10k, 20k Deepvue batches",
+                " / ".join(f"{b / 1e6:.1f}" for b in used) + " MB",
+                f"bounded (10,000 kept): 10k to 20k {(used[2] - used[1]) / 1e6:+.1f} MB",
+            )
+            soak(facts, f"{backend}, ", "--store", emptied(url))
 
 
 # -- start-up, memory, big batches ------------------------------------------------------------
@@ -484,9 +550,9 @@ def startup(facts: Facts) -> None:
     )
 
 
-def soak(facts: Facts) -> None:
-    print("memory: idle, then 100,000 requests of mixed polls")
-    with serve("bulksim", "--journal-size", "1000") as server:
+def soak(facts: Facts, label: str = "", *args: str) -> None:
+    print(f"memory: {label}idle, then 100,000 requests of mixed polls", flush=True)
+    with serve("bulksim", "--journal-size", "1000", *args) as server:
         idle = server.rss_kb()
         mix = [
             deepvue_poll(server),
@@ -503,11 +569,11 @@ def soak(facts: Facts) -> None:
                 command += [a for k, v in headers.items() for a in ("--header", f"{k}: {v}")]
                 subprocess.run(pinned(LOAD_CORE, command), capture_output=True, check=True)
             samples.append(server.rss_kb())
-    facts.data["idle_rss_kb"] = idle
-    facts.data["soak_rss_kb"] = samples
-    facts.add("idle RSS after start-up", f"{idle / 1024:.1f} MB", "≤ 50 MB")
+    facts.data[f"{label}idle_rss_kb"] = idle
+    facts.data[f"{label}soak_rss_kb"] = samples
+    facts.add(f"{label}idle RSS after start-up", f"{idle / 1024:.1f} MB", "≤ 50 MB")
     facts.add(
-        "RSS at 20k / 100k requests (journal of 1,000)",
+        f"{label}RSS at 20k / 100k requests (journal of 1,000)",
         f"{samples[1] / 1024:.1f} MB / {samples[-1] / 1024:.1f} MB "
         f"({(samples[-1] - samples[1]) / 1024:+.1f} MB)",
         "flat",
@@ -685,7 +751,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--peers", action="store_true", help="add WireMock and Prism")
-    parser.add_argument("--only", choices=["throughput", "sandboxes", "all"], default="all")
+    parser.add_argument(
+        "--only", choices=["throughput", "sandboxes", "backends", "all"], default="all"
+    )
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -696,14 +764,31 @@ def main() -> None:
     if args.only == "sandboxes":
         sandboxes(facts, args.seconds)
         return
-    throughput(table, args.seconds, args.peers)
+    if args.only == "backends":
+        with serve("baseline") as base:
+            url = base.origin + "/fixed"
+            wrk(url, {}, 1)
+            table.base = wrk(url, {}, args.seconds, pid=base.process.pid)
+            table.add("bare Starlette, uvicorn with uvloop + httptools (1.00)", table.base)
+        with serve("bulksim") as server:
+            for poll, prepare in BACKEND_POLLS:
+                table.add(
+                    f"bulksim {poll}, memory", measured(server, prepare(server), args.seconds)
+                )
+        backends(table, facts, args.seconds)
+        with serve("baseline") as base:
+            url = base.origin + "/fixed"
+            wrk(url, {}, 1)
+            again = wrk(url, {}, args.seconds, pid=base.process.pid)
+            table.add("bare Starlette again, at the end (drift check)", again)
+    else:
+        throughput(table, args.seconds, args.peers)
     if args.only == "all":
         startup(facts)
         soak(facts)
         million(facts)
         check_upload(facts)
-        sqlite_store(table, args.seconds)
-        redis_store(table, facts, args.seconds)
+        backends(table, facts, args.seconds)
         dashboard(facts)
         sandboxes(facts, args.seconds)
     print(f"\n{top}; load average {os.getloadavg()[0]:.2f} at the end\n")
