@@ -90,9 +90,6 @@ def _status_kb(pid: int, field_name: str) -> int:
 def command_for(kind: str, *args: str) -> list[str]:
     if kind == "baseline":
         return [PYTHON, "-m", "tests.bench.baseline", *args]
-    if kind == "redis":
-        # bulksim on a Redis store: ("redis", URL, "provider.key=value", ...)
-        return [PYTHON, "-m", "tests.bench.redis_app", *args]
     # The request log is off, as in the baseline: a line a request would be measured too.
     return [PYTHON, "-m", "simulator", "serve", "--port", "0", "--access-log", "off", *args]
 
