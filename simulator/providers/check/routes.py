@@ -14,6 +14,7 @@ import functools
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -44,6 +45,11 @@ from simulator.providers.check.models import (
 )
 from simulator.providers.check.validation import parse_create
 from simulator.store import Store
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - where it cannot be installed
+    orjson = None  # type: ignore[assignment]
 
 __all__ = ["ROUTES"]
 
@@ -229,6 +235,19 @@ async def _json_body(request: Request, plan: Plan) -> object:
     return body
 
 
+class PageResponse(JSONResponse):
+    """A results page (up to 100 items): the bytes Starlette's ``JSONResponse`` renders,
+    encoded with orjson where it is installed (some ten times faster on a page of 100)."""
+
+    def render(self, content: Any) -> bytes:
+        if orjson is not None:
+            try:
+                return orjson.dumps(content)
+            except TypeError:  # what orjson does not encode: Starlette says why
+                pass
+        return super().render(content)
+
+
 @endpoint
 async def upload_batch_file(request: Request, ctx: Context, check: Check, org: Org) -> Response:
     plan = models.plan_of(ctx.options, org)
@@ -371,7 +390,7 @@ async def get_batch(request: Request) -> Response:
 async def get_batch_results(request: Request, ctx: Context, check: Check, org: Org) -> Response:
     limit, offset = _page_params(request)
     batch = models.owned(await load_batch(ctx.store, check, request.path_params["id"]), org)
-    return JSONResponse(render_results(ctx, batch, limit, offset))
+    return PageResponse(render_results(ctx, batch, limit, offset))
 
 
 def render_results(ctx: Context, batch: Batch, limit: int, offset: int) -> dict[str, object]:
