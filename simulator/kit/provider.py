@@ -7,14 +7,16 @@ adding one means that folder plus one line in the registry.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from contracts.specs import spec_document, spec_file
@@ -35,6 +37,7 @@ __all__ = [
     "ProviderRuntime",
     "base_url",
     "context_of",
+    "endpoint_for",
     "store_of",
 ]
 
@@ -152,6 +155,27 @@ def context_of(request: Request, options: type[OptionsT]) -> ProviderContext[Opt
     if not isinstance(ctx.options, options):  # pragma: no cover - wiring error, not input
         raise TypeError(f"expected {options.__name__}, found {type(ctx.options).__name__}")
     return ctx
+
+
+def endpoint_for(
+    options: type[OptionsT], services: type[S]
+) -> Callable[
+    [Callable[[Request, ProviderContext[OptionsT], S], Awaitable[Response]]],
+    Callable[[Request], Awaitable[Response]],
+]:
+    """A decorator that turns ``handler(request, ctx, services)`` into the route's endpoint,
+    handing it the provider's typed context and the instance's services."""
+
+    def endpoint(
+        handler: Callable[[Request, ProviderContext[OptionsT], S], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(handler)
+        async def run(request: Request) -> Response:
+            return await handler(request, context_of(request, options), store_of(request, services))
+
+        return run
+
+    return endpoint
 
 
 def _validator(spec: Traversable) -> SpecValidator:

@@ -9,10 +9,9 @@ renders the answer; nothing else.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -20,7 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from simulator.kit.pagination import PageParamError, PageRequest, PageWindow, parse_page_request
-from simulator.kit.provider import context_of, store_of
+from simulator.kit.provider import endpoint_for
 from simulator.providers.helloatlas import errors, models
 from simulator.providers.helloatlas.fakes import FAILED, UNIDENTIFIED
 from simulator.providers.helloatlas.models import (
@@ -41,18 +40,8 @@ EARLIEST = datetime.min.replace(tzinfo=UTC)
 ENTRIES_PER_CHUNK = 2048
 _PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\uffff]*')
 
-Handler = Callable[[Request, Context, HelloAtlas], Awaitable[Response]]
-
-
-def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """The route's endpoint: hands the handler its context and the instance's services."""
-
-    @functools.wraps(handler)
-    async def run(request: Request) -> Response:
-        ctx = context_of(request, HelloAtlasOptions)
-        return await handler(request, ctx, store_of(request, HelloAtlas))
-
-    return run
+# A handler takes the request, its typed context and the instance's services.
+endpoint = endpoint_for(HelloAtlasOptions, HelloAtlas)
 
 
 async def authenticate(request: Request, ctx: Context, helloatlas: HelloAtlas) -> Client:

@@ -12,7 +12,7 @@ import base64
 import binascii
 import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from simulator.kit.provider import base_url, context_of, store_of
+from simulator.kit.provider import base_url, endpoint_for
 from simulator.providers.passcreator import errors, models
 from simulator.providers.passcreator.fakes import pass_links
 from simulator.providers.passcreator.models import (
@@ -49,18 +49,8 @@ STANDARD_TO_URLSAFE = str.maketrans("+/", "-_")
 # Records read at a time when every pass is gone through (a listing, a bulk update).
 SCAN_PAGE = 5_000
 
-Handler = Callable[[Request, Context, Passcreator], Awaitable[Response]]
-
-
-def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """The route's endpoint: hands the handler its context and the instance's services."""
-
-    @functools.wraps(handler)
-    async def run(request: Request) -> Response:
-        ctx = context_of(request, PasscreatorOptions)
-        return await handler(request, ctx, store_of(request, Passcreator))
-
-    return run
+# A handler takes the request, its typed context and the instance's services.
+endpoint = endpoint_for(PasscreatorOptions, Passcreator)
 
 
 # -- parse ---------------------------------------------------------------------------------
