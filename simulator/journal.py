@@ -372,11 +372,39 @@ def _render_body(
         masked = urlencode([(k, mask(v) if k.lower() in secret else v) for k, v in pairs], safe="*")
         return masked + ("…" if truncated else "")
     if kind.endswith("json") and not truncated:
-        try:
-            return _mask_json(json.loads(text), secret)
-        except ValueError:
-            return text
+        parsed = parsed_json(text)
+        # A body nested deeper than the journal shows is shown as the text it is.
+        return text if parsed is NOT_SHOWN else _mask_json(parsed, secret)
     return text + ("…" if truncated else "")
+
+
+MAX_JSON_DEPTH = 64  # how deep a JSON body the journal shows parsed (a deeper one: as text)
+NOT_SHOWN = object()
+
+
+def parsed_json(text: str, limit: int = MAX_JSON_DEPTH) -> object:
+    """``text`` parsed as JSON, or :data:`NOT_SHOWN` when it is not JSON or is nested deeper
+    than ``limit`` levels (which no rendering, masking or encoding of it could then survive)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return NOT_SHOWN
+    return value if json_depth(value, limit) <= limit else NOT_SHOWN
+
+
+def json_depth(value: object, limit: int) -> int:
+    """How deeply ``value`` nests (walked without recursion; stops counting past ``limit``)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return depth
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _mask_json(value: object, secret: frozenset[str]) -> object:
