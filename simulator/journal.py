@@ -26,6 +26,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
+import anyio.to_thread
+
 from simulator.clock import format_iso
 from simulator.store import Store, Table
 
@@ -81,20 +83,26 @@ class Entry:
 
     @property
     def violations(self) -> list[str]:
-        """How this request breaks the provider's spec; validated on first read."""
-        if self._violations is None:
-            if self.validator is None:
-                self._violations = []
-            else:
-                whole = self.request_size == len(self.request_body)
-                self._violations = self.validator().violations(
-                    self.method,
-                    self.local_path,
-                    self.query,
-                    self.request_headers,
-                    self.request_body if whole else None,
-                )
-        return self._violations
+        """How this request breaks the provider's spec; validated on first read once it is
+        answered (kept from then on). One still being answered is judged without its body,
+        which may not have all arrived, and judged again when next read."""
+        if self._violations is not None:
+            return self._violations
+        if self.validator is None:
+            self._violations = []
+            return self._violations
+        done = self.duration_ms is not None
+        whole = done and self.request_size == len(self.request_body)
+        found = self.validator().violations(
+            self.method,
+            self.local_path,
+            self.query,
+            self.request_headers,
+            self.request_body if whole else None,
+        )
+        if done:
+            self._violations = found
+        return found
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -329,6 +337,18 @@ class Journal:
 
     def clear(self) -> None:
         self._entries.clear()
+
+    @staticmethod
+    async def listing(entries: list[Entry], size: int) -> bytes:
+        """``{"size": ..., "entries": [...]}`` as JSON, built in a worker thread: checking
+        entries against the spec (the first read of each) and rendering them never holds up
+        the event loop, so every other request is served meanwhile."""
+        return await anyio.to_thread.run_sync(_listing, entries, size)
+
+
+def _listing(entries: list[Entry], size: int) -> bytes:
+    document = {"size": size, "entries": [e.as_dict() for e in entries]}
+    return json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 def mask_headers(headers: Iterable[tuple[bytes, bytes]], secret: frozenset[str]) -> dict[str, str]:
