@@ -65,6 +65,9 @@ class Entry:
     response_body: bytes = b""
     fault: str | None = None
     dropped: bool = False  # a ``drop`` fault cut the connection: nothing was answered
+    # Whether the request's whole body was read (False: a fault answered before a body too
+    # large, or of unknown length, had arrived; its body is then not judged).
+    body_seen: bool = True
     secret_fields: frozenset[str] = ALWAYS_SECRET_FIELDS
     secret_headers: frozenset[str] = frozenset()
     local_path: str = ""
@@ -92,7 +95,7 @@ class Entry:
             self._violations = []
             return self._violations
         done = self.duration_ms is not None
-        whole = done and self.request_size == len(self.request_body)
+        whole = done and self.body_seen and self.request_size == len(self.request_body)
         found = self.validator().violations(
             self.method,
             self.local_path,
@@ -116,6 +119,7 @@ class Entry:
             "query": self.query,
             "request": {
                 "headers": self.request_headers,
+                "body_seen": self.body_seen,
                 "body": _render_body(
                     self.request_body,
                     self.request_headers.get("content-type", ""),
@@ -166,6 +170,7 @@ class Recorded:
     secret_headers: tuple[str, ...]
     local_path: str
     validate: bool
+    body_seen: bool = True
 
     @staticmethod
     def of(entry: Entry) -> Recorded:
@@ -189,6 +194,7 @@ class Recorded:
             tuple(sorted(entry.secret_headers)),
             entry.local_path,
             entry.validator is not None,
+            entry.body_seen,
         )
 
     def entry(self, seq: int, validator: Callable[[], SpecValidator] | None) -> Entry:
@@ -213,6 +219,7 @@ class Recorded:
             secret_headers=frozenset(self.secret_headers),
             local_path=self.local_path,
             validator=validator if self.validate else None,
+            body_seen=self.body_seen,
         )
 
 
