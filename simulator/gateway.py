@@ -363,10 +363,16 @@ class _Tap:
                 self.request = _kept(self.request, chunk, self.cap)
             self.body_done = self.body_whole = not message.get("more_body", False)
         elif kind == "http.disconnect":
+            if not self.body_whole:
+                self.entry.disconnected = True  # the client left mid-upload
             self.body_done = True
         return message
 
     async def send(self, message: Message) -> None:
+        if self.entry.disconnected:
+            # Whatever the app answers a client that has left never reaches it: not recorded.
+            await self._send(message)
+            return
         kind = message["type"]
         if kind == "http.response.body":
             chunk = message.get("body", b"")

@@ -1,7 +1,9 @@
 """The journal: every request a provider received and what it answered, in a bounded ring.
 
 An entry whose connection a ``drop`` fault cut says ``"dropped": true``, and its response
-status is ``null``: not one byte of an answer left.
+status is ``null``: not one byte of an answer left. One whose client closed the connection
+before its body had all arrived (an aborted upload) says ``"disconnected": true``, its status
+``null`` too: the client's doing, not a crash.
 
 Headers named as secret by the provider (and a few universal ones), and secret fields inside
 JSON and form bodies, are masked whenever an entry is read: nothing leaves the journal
@@ -68,6 +70,9 @@ class Entry:
     # Whether the request's whole body was read (False: a fault answered before a body too
     # large, or of unknown length, had arrived; its body is then not judged).
     body_seen: bool = True
+    # The client closed its connection before its body had all arrived (an aborted upload):
+    # an event of the client's, not a crash of the simulator; nothing was answered.
+    disconnected: bool = False
     secret_fields: frozenset[str] = ALWAYS_SECRET_FIELDS
     secret_headers: frozenset[str] = frozenset()
     local_path: str = ""
@@ -139,6 +144,7 @@ class Entry:
             },
             "fault": self.fault,
             "dropped": self.dropped,
+            "disconnected": self.disconnected,
             "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 3),
             "violations": self.violations,
         }
@@ -171,6 +177,7 @@ class Recorded:
     local_path: str
     validate: bool
     body_seen: bool = True
+    disconnected: bool = False
 
     @staticmethod
     def of(entry: Entry) -> Recorded:
@@ -195,6 +202,7 @@ class Recorded:
             entry.local_path,
             entry.validator is not None,
             entry.body_seen,
+            entry.disconnected,
         )
 
     def entry(self, seq: int, validator: Callable[[], SpecValidator] | None) -> Entry:
@@ -220,6 +228,7 @@ class Recorded:
             local_path=self.local_path,
             validator=validator if self.validate else None,
             body_seen=self.body_seen,
+            disconnected=self.disconnected,
         )
 
 

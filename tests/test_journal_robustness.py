@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import select
 import socket
+from typing import Any
 
 import httpx
 import pytest
@@ -67,3 +69,49 @@ def test_reading_a_long_journal_for_the_first_time_does_not_hold_up_other_reques
             assert health.recv(64).startswith(b"HTTP/1.1 200")
             journal.settimeout(30)
             assert journal.recv(64).startswith(b"HTTP/1.1 200")
+
+
+ABORTED_UPLOADS = {
+    "deepvue": ("/deepvue/v1/authorize", "application/x-www-form-urlencoded", {}),
+    "check": ("/check/v1/batch/upload", "multipart/form-data; boundary=cut", CHECK_KEY),
+    "passcreator": (
+        "/passcreator/api/v3/pass",
+        "application/json",
+        {"Authorization": "placeholder"},
+    ),
+}
+
+
+@pytest.mark.parametrize("provider", sorted(ABORTED_UPLOADS))
+def test_a_client_that_aborts_its_upload_is_a_journal_event_not_a_crash(
+    provider: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path, content_type, headers = ABORTED_UPLOADS[provider]
+    with serve_in_thread(default_settings()) as simulator:
+        if provider == "passcreator":
+            headers = {"Authorization": simulator.credentials("passcreator")["api_key"]}
+        port = httpx.URL(simulator.origin).port
+        assert port is not None
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        with caplog.at_level(logging.DEBUG), socket.create_connection(("127.0.0.1", port)) as sent:
+            sent.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: 2000\r\n{head}\r\n".encode()
+                + b'--cut\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'
+                + b"x" * 500  # the start of a body, then the client leaves
+            )
+        entry = finished_entry(simulator)
+        assert entry["disconnected"] is True
+        assert entry["response"]["status"] is None
+        simulator.raise_crashes()  # nothing crashed
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+def finished_entry(simulator: Simulator) -> dict[str, Any]:
+    """The journal's one entry, once its request is done with (the server notices the closed
+    connection on its own schedule: asked again until it has)."""
+    for _ in range(10_000):
+        entries = simulator.journal.entries()
+        if entries and entries[-1]["duration_ms"] is not None:
+            return entries[-1]
+    raise AssertionError("the aborted request never finished")
