@@ -24,7 +24,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from simulator.clock import Clock, format_iso
 from simulator.faults import Fault
-from simulator.journal import ALWAYS_SECRET_FIELDS, Entry
+from simulator.journal import ALWAYS_SECRET_FIELDS, Entry, credential_values
 from simulator.kit.provider import ProviderRuntime
 from simulator.settings import Drift, parse_drift
 from simulator.state import SimulatorState
@@ -104,6 +104,7 @@ class Gateway:
                 self.drifts.setdefault(drift.operation, []).append(drift)
         self.secret_headers = provider.secret_headers
         self.secret_fields = ALWAYS_SECRET_FIELDS | provider.secret_fields
+        self.known_secrets = credential_values(provider.credentials(runtime.context))
         self._operations: dict[tuple[str, str], tuple[str, bool]] = {}
         self.access_log = ACCESS_LOG.isEnabledFor(logging.INFO)
 
@@ -244,6 +245,7 @@ class Gateway:
             request_size=0,
             fault=fault.describe() if fault else None,
             secret_fields=self.secret_fields,
+            known_secrets=self.known_secrets,
             local_path=scope["path"][len(scope.get("root_path", "")) :] or "/",
             validator=(
                 self._validator

@@ -36,7 +36,7 @@ from simulator.store import Store, Table
 if TYPE_CHECKING:
     from contracts.validate import SpecValidator
 
-__all__ = ["Entry", "Journal", "mask"]
+__all__ = ["Entry", "Journal", "credential_values", "mask"]
 
 ALWAYS_SECRET_HEADERS = frozenset({"authorization", "cookie", "x-bulksim-token"})
 ALWAYS_SECRET_FIELDS = frozenset({"access_token", "client_secret", "token", "api_key", "password"})
@@ -45,6 +45,24 @@ ALWAYS_SECRET_FIELDS = frozenset({"access_token", "client_secret", "token", "api
 def mask(value: str) -> str:
     """Hide a secret, keeping its last four characters when it is long enough to spare them."""
     return f"***{value[-4:]}" if len(value) >= 12 else "***"
+
+
+def credential_values(credentials: Mapping[str, object]) -> frozenset[str]:
+    """The secret values among a provider's test credentials: every text leaf but those that
+    name something (``name``, ``identifier``, ``*id``)."""
+    found: set[str] = set()
+    stack: list[tuple[str, object]] = list(credentials.items())
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, Mapping):
+            stack.extend(value.items())
+        elif isinstance(value, list):
+            stack.extend((key, item) for item in value)
+        elif isinstance(value, str):
+            name = key.lower()
+            if name not in ("name", "identifier") and not name.endswith("id"):
+                found.add(value)
+    return frozenset(v for v in found if len(v) >= MIN_SECRET)
 
 
 @dataclass(slots=True)
@@ -76,6 +94,8 @@ class Entry:
     secret_fields: frozenset[str] = ALWAYS_SECRET_FIELDS
     secret_headers: frozenset[str] = frozenset()
     local_path: str = ""
+    # The provider's own credentials (its keys and secrets), masked wherever they appear.
+    known_secrets: frozenset[str] = frozenset()
     duration_ms: float | None = None  # how long the answer took, when it is done
     validator: Callable[[], SpecValidator] | None = None
     _violations: list[str] | None = None
@@ -113,6 +133,30 @@ class Entry:
         return found
 
     def as_dict(self) -> dict[str, object]:
+        """The entry as the journal shows it: every secret masked wherever it appears (under
+        a secret name in the headers, the query or the body, or a provider credential
+        anywhere, even in a body cut short)."""
+        shown = self._as_dict()
+        found = set(self.known_secrets)
+        for name, value in parse_qsl(self.query, keep_blank_values=True):
+            if secret_name(name, self.secret_fields):
+                found.add(value)
+        for raw_name, raw_value in self.raw_request_headers:
+            if secret_name(raw_name.decode("latin-1"), self.secret_headers):
+                value = raw_value.decode("latin-1")
+                found.add(value.partition(" ")[2] or value)
+        text = self.request_body.decode("utf-8", errors="replace")
+        for name, value in _FIELD.findall(text):
+            if secret_name(name, self.secret_fields):
+                found.add(value)
+        secrets = sorted((v for v in found if len(v) >= MIN_SECRET), key=len, reverse=True)
+        if not secrets:
+            return shown
+        scrubbed = _scrubbed(shown, secrets)
+        assert isinstance(scrubbed, dict)
+        return scrubbed
+
+    def _as_dict(self) -> dict[str, object]:
         return {
             "seq": self.seq,
             "time": format_iso(self.time),
@@ -121,7 +165,7 @@ class Entry:
             "operation": self.operation,
             "method": self.method,
             "path": self.path,
-            "query": self.query,
+            "query": mask_query(self.query, self.secret_fields),
             "request": {
                 "headers": self.request_headers,
                 "body_seen": self.body_seen,
@@ -367,13 +411,56 @@ def _listing(entries: list[Entry], size: int) -> bytes:
     return json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
+MIN_SECRET = 8  # a value this long found under a secret name is masked wherever it appears
+SECRET_WORDS = ("secret", "token", "password", "passwd", "apikey", "api-key", "api_key", "auth")
+# A JSON string field (``"name": "value"``), found even in a body the journal cut short.
+_FIELD = re.compile(r'"([^"\\]{1,64})"\s*:\s*"([^"\\]*)"')
+
+
+def secret_name(name: str, secret: frozenset[str]) -> bool:
+    """Whether a header, query parameter or field named ``name`` carries a secret."""
+    lowered = name.lower()
+    return (
+        lowered in secret
+        or lowered in ALWAYS_SECRET_HEADERS
+        or lowered in ALWAYS_SECRET_FIELDS
+        or lowered == "key"
+        or any(word in lowered for word in SECRET_WORDS)
+    )
+
+
+def mask_query(query: str, secret: frozenset[str]) -> str:
+    """The query string with the values of secret-named parameters masked."""
+    if not query:
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(secret_name(k, secret) for k, _ in pairs):
+        return query
+    return urlencode([(k, mask(v) if secret_name(k, secret) else v) for k, v in pairs], safe="*")
+
+
+def _scrubbed(value: object, secrets: list[str]) -> object:
+    """``value`` with every occurrence of each secret masked (walked without recursion into
+    anything deeper than the journal shows: deep bodies are shown as text)."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, mask(secret))
+        return value
+    if isinstance(value, dict):
+        return {k: _scrubbed(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v, secrets) for v in value]
+    return value
+
+
 def mask_headers(headers: Iterable[tuple[bytes, bytes]], secret: frozenset[str]) -> dict[str, str]:
     """Decode ASGI headers, masking the secret ones (names compared lower-case)."""
     out: dict[str, str] = {}
     for raw_name, raw_value in headers:
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1")
-        if name in ALWAYS_SECRET_HEADERS or name in secret:
+        if secret_name(name, secret):
             value = _mask_credential(value)
         out[name] = f"{out[name]}, {value}" if name in out else value
     return out
@@ -405,7 +492,9 @@ def _render_body(
     text = body.decode("utf-8", errors="replace")
     if kind == "application/x-www-form-urlencoded":
         pairs = parse_qsl(text, keep_blank_values=True)
-        masked = urlencode([(k, mask(v) if k.lower() in secret else v) for k, v in pairs], safe="*")
+        masked = urlencode(
+            [(k, mask(v) if secret_name(k, secret) else v) for k, v in pairs], safe="*"
+        )
         return masked + ("…" if truncated else "")
     if kind.endswith("json") and not truncated:
         parsed = parsed_json(text)
@@ -446,7 +535,7 @@ def json_depth(value: object, limit: int) -> int:
 def _mask_json(value: object, secret: frozenset[str]) -> object:
     if isinstance(value, dict):
         return {
-            k: mask(v) if isinstance(v, str) and k.lower() in secret else _mask_json(v, secret)
+            k: mask(v) if isinstance(v, str) and secret_name(k, secret) else _mask_json(v, secret)
             for k, v in value.items()
         }
     if isinstance(value, list):
