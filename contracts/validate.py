@@ -7,6 +7,7 @@ openapi-core's exception chain into short, readable sentences.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
@@ -60,6 +61,9 @@ class SpecValidator:
         from werkzeug.datastructures import ImmutableMultiDict
 
         content_type = headers.get("content-type", "")
+        too_deep = body is not None and _too_deep(content_type, body)
+        if too_deep:
+            body = None  # judged here, not by the validator, whose recursion it would exhaust
         request = MockRequest(
             SERVER,
             method.lower(),
@@ -69,13 +73,21 @@ class SpecValidator:
             data=body if body is not None else b"",
             content_type=content_type or "application/octet-stream",
         )
+        found = self._request_violations(request, judge_body=body is not None)
+        if too_deep:
+            found.append(f"body: JSON nested more than {MAX_JSON_DEPTH} levels deep")
+        return found
+
+    def _request_violations(self, request: Any, *, judge_body: bool) -> list[str]:
         try:
             self._api.validate_request(request)
         except UnicodeDecodeError:
-            return ["body: not valid UTF-8"]
+            return ["body: not valid UTF-8"] if judge_body else []
+        except RecursionError:  # pragma: no cover - deep bodies are judged before this
+            return ["body: nested too deeply to check"] if judge_body else []
         except Exception as exc:  # every openapi-core error is a finding about the request
             found = _described(exc)
-            if body is None:
+            if not judge_body:
                 found = [f for f in found if not f.startswith("body")]
             return found
         return []
@@ -114,6 +126,31 @@ class SpecValidator:
         except Exception as exc:  # every openapi-core error is a finding about the response
             return describe_response(exc)
         return []
+
+
+MAX_JSON_DEPTH = 64  # a JSON body nested deeper is a finding, not something to walk
+
+
+def _too_deep(content_type: str, body: bytes) -> bool:
+    """Whether ``body``, a JSON body, nests deeper than :data:`MAX_JSON_DEPTH` levels (walked
+    without recursion: the decoder's own limit counts as too deep)."""
+    if "json" not in content_type.split(";")[0].lower():
+        return False
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        return True
+    except ValueError:
+        return False  # not JSON: the validator says so
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def describe_response(exc: BaseException) -> list[str]:

@@ -9,7 +9,7 @@ from functools import partial
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -271,6 +271,11 @@ def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
         # The store's backend is away (a lost Redis): the provider's own 503, until it is back.
         return provider.error_for_status(503, ctx).response()
 
+    async def client_left(request: Request, exc: Exception) -> Response:
+        # The client closed the connection mid-body: its doing, not a crash (the journal
+        # marks the entry disconnected); this answer reaches nobody.
+        return Response(status_code=400)
+
     async def internal_error(request: Request, exc: Exception) -> Response:
         state.crashes.append(exc)
         return provider.error_for_status(500, ctx).response()
@@ -286,6 +291,7 @@ def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
             ProviderError: provider_error,
             HTTPException: http_error,
             StoreUnavailable: store_unavailable,
+            ClientDisconnect: client_left,
             Exception: internal_error,
         },
     )

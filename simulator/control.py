@@ -311,7 +311,8 @@ async def journal(request: Request) -> Response:
         since=since,
         tail=int(tail_text) if tail_text else None,
     )
-    return JSONResponse({"size": state.journal.size, "entries": [e.as_dict() for e in entries]})
+    listing = await state.journal.listing(entries, state.journal.size)  # off the event loop
+    return Response(listing, media_type="application/json")
 
 
 async def options(request: Request) -> Response:

@@ -24,7 +24,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from simulator.clock import Clock, format_iso
 from simulator.faults import Fault
-from simulator.journal import ALWAYS_SECRET_FIELDS, Entry
+from simulator.journal import ALWAYS_SECRET_FIELDS, Entry, credential_values
 from simulator.kit.provider import ProviderRuntime
 from simulator.settings import Drift, parse_drift
 from simulator.state import SimulatorState
@@ -104,6 +104,7 @@ class Gateway:
                 self.drifts.setdefault(drift.operation, []).append(drift)
         self.secret_headers = provider.secret_headers
         self.secret_fields = ALWAYS_SECRET_FIELDS | provider.secret_fields
+        self.known_secrets = credential_values(provider.credentials(runtime.context))
         self._operations: dict[tuple[str, str], tuple[str, bool]] = {}
         self.access_log = ACCESS_LOG.isEnabledFor(logging.INFO)
 
@@ -244,6 +245,7 @@ class Gateway:
             request_size=0,
             fault=fault.describe() if fault else None,
             secret_fields=self.secret_fields,
+            known_secrets=self.known_secrets,
             local_path=scope["path"][len(scope.get("root_path", "")) :] or "/",
             validator=(
                 self._validator
@@ -322,6 +324,7 @@ class _Tap:
         "_receive",
         "_send",
         "body_done",
+        "body_whole",
         "cap",
         "entry",
         "held",
@@ -349,7 +352,8 @@ class _Tap:
         self.cap = cap
         self.request: bytes | bytearray = b""
         self.response: bytes | bytearray = b""
-        self.body_done = False
+        self.body_done = False  # nothing more of the body will come
+        self.body_whole = False  # the body's last part came
 
     async def receive(self) -> Message:
         message = await self._receive()
@@ -359,12 +363,18 @@ class _Tap:
             if chunk:
                 self.entry.request_size += len(chunk)
                 self.request = _kept(self.request, chunk, self.cap)
-            self.body_done = not message.get("more_body", False)
+            self.body_done = self.body_whole = not message.get("more_body", False)
         elif kind == "http.disconnect":
+            if not self.body_whole:
+                self.entry.disconnected = True  # the client left mid-upload
             self.body_done = True
         return message
 
     async def send(self, message: Message) -> None:
+        if self.entry.disconnected:
+            # Whatever the app answers a client that has left never reaches it: not recorded.
+            await self._send(message)
+            return
         kind = message["type"]
         if kind == "http.response.body":
             chunk = message.get("body", b"")
@@ -384,20 +394,38 @@ class _Tap:
 
     async def read_unread(self, scope: Scope) -> None:
         """Read a body nobody read (a fault answered, or the handler had no use for it): it
-        is still what the client sent, so keep it when it is small."""
+        is still what the client sent, so keep it when it is small.
+
+        A body declared no larger than the cap is read whole; one sent in chunks (no length
+        declared) is read until it ends or passes the cap. A request that declares no body
+        has an empty one."""
         if self.body_done:
             return
-        lengths = [v for k, v in scope["headers"] if k.lower() == b"content-length"]
-        declared = lengths[0].decode("latin-1") if lengths else ""
-        if declared.isdigit() and int(declared) <= self.cap:
-            while not self.body_done:
+        declared: str | None = None
+        chunked: bytes | None = None
+        for key, value in scope["headers"]:
+            name = key.lower()
+            if name == b"content-length":
+                declared = value.decode("latin-1").strip()
+            elif name == b"transfer-encoding":
+                chunked = value
+        if declared is not None:
+            if declared.isdigit() and int(declared) <= self.cap:
+                while not self.body_done:
+                    await self.receive()
+        elif chunked is not None:
+            while self.entry.request_size <= self.cap and not self.body_done:
                 await self.receive()
+        else:
+            self.body_done = self.body_whole = True  # no body: nothing more will come
 
     async def finish(self, scope: Scope) -> None:
         """Keep the bodies in the entry; read a small body nobody read."""
         await self.read_unread(scope)
         self.entry.request_body = bytes(self.request)
         self.entry.response_body = bytes(self.response)
+        # A body that did not all arrive is not judged (it is not what the client sent).
+        self.entry.body_seen = self.body_whole
 
     async def release(self) -> None:
         """Send the answer's last part, held back until the entry was published."""

@@ -1,7 +1,9 @@
 """The journal: every request a provider received and what it answered, in a bounded ring.
 
 An entry whose connection a ``drop`` fault cut says ``"dropped": true``, and its response
-status is ``null``: not one byte of an answer left.
+status is ``null``: not one byte of an answer left. One whose client closed the connection
+before its body had all arrived (an aborted upload) says ``"disconnected": true``, its status
+``null`` too: the client's doing, not a crash.
 
 Headers named as secret by the provider (and a few universal ones), and secret fields inside
 JSON and form bodies, are masked whenever an entry is read: nothing leaves the journal
@@ -26,13 +28,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
+import anyio.to_thread
+
 from simulator.clock import format_iso
 from simulator.store import Store, Table
 
 if TYPE_CHECKING:
     from contracts.validate import SpecValidator
 
-__all__ = ["Entry", "Journal", "mask"]
+__all__ = ["Entry", "Journal", "credential_values", "mask"]
 
 ALWAYS_SECRET_HEADERS = frozenset({"authorization", "cookie", "x-bulksim-token"})
 ALWAYS_SECRET_FIELDS = frozenset({"access_token", "client_secret", "token", "api_key", "password"})
@@ -41,6 +45,24 @@ ALWAYS_SECRET_FIELDS = frozenset({"access_token", "client_secret", "token", "api
 def mask(value: str) -> str:
     """Hide a secret, keeping its last four characters when it is long enough to spare them."""
     return f"***{value[-4:]}" if len(value) >= 12 else "***"
+
+
+def credential_values(credentials: Mapping[str, object]) -> frozenset[str]:
+    """The secret values among a provider's test credentials: every text leaf but those that
+    name something (``name``, ``identifier``, ``*id``)."""
+    found: set[str] = set()
+    stack: list[tuple[str, object]] = list(credentials.items())
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, Mapping):
+            stack.extend(value.items())
+        elif isinstance(value, list):
+            stack.extend((key, item) for item in value)
+        elif isinstance(value, str):
+            name = key.lower()
+            if name not in ("name", "identifier") and not name.endswith("id"):
+                found.add(value)
+    return frozenset(v for v in found if len(v) >= MIN_SECRET)
 
 
 @dataclass(slots=True)
@@ -63,9 +85,17 @@ class Entry:
     response_body: bytes = b""
     fault: str | None = None
     dropped: bool = False  # a ``drop`` fault cut the connection: nothing was answered
+    # Whether the request's whole body was read (False: a fault answered before a body too
+    # large, or of unknown length, had arrived; its body is then not judged).
+    body_seen: bool = True
+    # The client closed its connection before its body had all arrived (an aborted upload):
+    # an event of the client's, not a crash of the simulator; nothing was answered.
+    disconnected: bool = False
     secret_fields: frozenset[str] = ALWAYS_SECRET_FIELDS
     secret_headers: frozenset[str] = frozenset()
     local_path: str = ""
+    # The provider's own credentials (its keys and secrets), masked wherever they appear.
+    known_secrets: frozenset[str] = frozenset()
     duration_ms: float | None = None  # how long the answer took, when it is done
     validator: Callable[[], SpecValidator] | None = None
     _violations: list[str] | None = None
@@ -81,22 +111,52 @@ class Entry:
 
     @property
     def violations(self) -> list[str]:
-        """How this request breaks the provider's spec; validated on first read."""
-        if self._violations is None:
-            if self.validator is None:
-                self._violations = []
-            else:
-                whole = self.request_size == len(self.request_body)
-                self._violations = self.validator().violations(
-                    self.method,
-                    self.local_path,
-                    self.query,
-                    self.request_headers,
-                    self.request_body if whole else None,
-                )
-        return self._violations
+        """How this request breaks the provider's spec; validated on first read once it is
+        answered (kept from then on). One still being answered is judged without its body,
+        which may not have all arrived, and judged again when next read."""
+        if self._violations is not None:
+            return self._violations
+        if self.validator is None:
+            self._violations = []
+            return self._violations
+        done = self.duration_ms is not None
+        whole = done and self.body_seen and self.request_size == len(self.request_body)
+        found = self.validator().violations(
+            self.method,
+            self.local_path,
+            self.query,
+            self.request_headers,
+            self.request_body if whole else None,
+        )
+        if done:
+            self._violations = found
+        return found
 
     def as_dict(self) -> dict[str, object]:
+        """The entry as the journal shows it: every secret masked wherever it appears (under
+        a secret name in the headers, the query or the body, or a provider credential
+        anywhere, even in a body cut short)."""
+        shown = self._as_dict()
+        found = set(self.known_secrets)
+        for name, value in parse_qsl(self.query, keep_blank_values=True):
+            if secret_name(name, self.secret_fields):
+                found.add(value)
+        for raw_name, raw_value in self.raw_request_headers:
+            if secret_name(raw_name.decode("latin-1"), self.secret_headers):
+                value = raw_value.decode("latin-1")
+                found.add(value.partition(" ")[2] or value)
+        text = self.request_body.decode("utf-8", errors="replace")
+        for name, value in _FIELD.findall(text):
+            if secret_name(name, self.secret_fields):
+                found.add(value)
+        secrets = sorted((v for v in found if len(v) >= MIN_SECRET), key=len, reverse=True)
+        if not secrets:
+            return shown
+        scrubbed = _scrubbed(shown, secrets)
+        assert isinstance(scrubbed, dict)
+        return scrubbed
+
+    def _as_dict(self) -> dict[str, object]:
         return {
             "seq": self.seq,
             "time": format_iso(self.time),
@@ -105,9 +165,10 @@ class Entry:
             "operation": self.operation,
             "method": self.method,
             "path": self.path,
-            "query": self.query,
+            "query": mask_query(self.query, self.secret_fields),
             "request": {
                 "headers": self.request_headers,
+                "body_seen": self.body_seen,
                 "body": _render_body(
                     self.request_body,
                     self.request_headers.get("content-type", ""),
@@ -127,6 +188,7 @@ class Entry:
             },
             "fault": self.fault,
             "dropped": self.dropped,
+            "disconnected": self.disconnected,
             "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 3),
             "violations": self.violations,
         }
@@ -158,6 +220,8 @@ class Recorded:
     secret_headers: tuple[str, ...]
     local_path: str
     validate: bool
+    body_seen: bool = True
+    disconnected: bool = False
 
     @staticmethod
     def of(entry: Entry) -> Recorded:
@@ -181,6 +245,8 @@ class Recorded:
             tuple(sorted(entry.secret_headers)),
             entry.local_path,
             entry.validator is not None,
+            entry.body_seen,
+            entry.disconnected,
         )
 
     def entry(self, seq: int, validator: Callable[[], SpecValidator] | None) -> Entry:
@@ -205,6 +271,8 @@ class Recorded:
             secret_headers=frozenset(self.secret_headers),
             local_path=self.local_path,
             validator=validator if self.validate else None,
+            body_seen=self.body_seen,
+            disconnected=self.disconnected,
         )
 
 
@@ -330,6 +398,61 @@ class Journal:
     def clear(self) -> None:
         self._entries.clear()
 
+    @staticmethod
+    async def listing(entries: list[Entry], size: int) -> bytes:
+        """``{"size": ..., "entries": [...]}`` as JSON, built in a worker thread: checking
+        entries against the spec (the first read of each) and rendering them never holds up
+        the event loop, so every other request is served meanwhile."""
+        return await anyio.to_thread.run_sync(_listing, entries, size)
+
+
+def _listing(entries: list[Entry], size: int) -> bytes:
+    document = {"size": size, "entries": [e.as_dict() for e in entries]}
+    return json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+MIN_SECRET = 8  # a value this long found under a secret name is masked wherever it appears
+SECRET_WORDS = ("secret", "token", "password", "passwd", "apikey", "api-key", "api_key", "auth")
+# A JSON string field (``"name": "value"``), found even in a body the journal cut short.
+_FIELD = re.compile(r'"([^"\\]{1,64})"\s*:\s*"([^"\\]*)"')
+
+
+def secret_name(name: str, secret: frozenset[str]) -> bool:
+    """Whether a header, query parameter or field named ``name`` carries a secret."""
+    lowered = name.lower()
+    return (
+        lowered in secret
+        or lowered in ALWAYS_SECRET_HEADERS
+        or lowered in ALWAYS_SECRET_FIELDS
+        or lowered == "key"
+        or any(word in lowered for word in SECRET_WORDS)
+    )
+
+
+def mask_query(query: str, secret: frozenset[str]) -> str:
+    """The query string with the values of secret-named parameters masked."""
+    if not query:
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(secret_name(k, secret) for k, _ in pairs):
+        return query
+    return urlencode([(k, mask(v) if secret_name(k, secret) else v) for k, v in pairs], safe="*")
+
+
+def _scrubbed(value: object, secrets: list[str]) -> object:
+    """``value`` with every occurrence of each secret masked (walked without recursion into
+    anything deeper than the journal shows: deep bodies are shown as text)."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, mask(secret))
+        return value
+    if isinstance(value, dict):
+        return {k: _scrubbed(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v, secrets) for v in value]
+    return value
+
 
 def mask_headers(headers: Iterable[tuple[bytes, bytes]], secret: frozenset[str]) -> dict[str, str]:
     """Decode ASGI headers, masking the secret ones (names compared lower-case)."""
@@ -337,7 +460,7 @@ def mask_headers(headers: Iterable[tuple[bytes, bytes]], secret: frozenset[str])
     for raw_name, raw_value in headers:
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1")
-        if name in ALWAYS_SECRET_HEADERS or name in secret:
+        if secret_name(name, secret):
             value = _mask_credential(value)
         out[name] = f"{out[name]}, {value}" if name in out else value
     return out
@@ -369,20 +492,50 @@ def _render_body(
     text = body.decode("utf-8", errors="replace")
     if kind == "application/x-www-form-urlencoded":
         pairs = parse_qsl(text, keep_blank_values=True)
-        masked = urlencode([(k, mask(v) if k.lower() in secret else v) for k, v in pairs], safe="*")
+        masked = urlencode(
+            [(k, mask(v) if secret_name(k, secret) else v) for k, v in pairs], safe="*"
+        )
         return masked + ("…" if truncated else "")
     if kind.endswith("json") and not truncated:
-        try:
-            return _mask_json(json.loads(text), secret)
-        except ValueError:
-            return text
+        parsed = parsed_json(text)
+        # A body nested deeper than the journal shows is shown as the text it is.
+        return text if parsed is NOT_SHOWN else _mask_json(parsed, secret)
     return text + ("…" if truncated else "")
+
+
+MAX_JSON_DEPTH = 64  # how deep a JSON body the journal shows parsed (a deeper one: as text)
+NOT_SHOWN = object()
+
+
+def parsed_json(text: str, limit: int = MAX_JSON_DEPTH) -> object:
+    """``text`` parsed as JSON, or :data:`NOT_SHOWN` when it is not JSON or is nested deeper
+    than ``limit`` levels (which no rendering, masking or encoding of it could then survive)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return NOT_SHOWN
+    return value if json_depth(value, limit) <= limit else NOT_SHOWN
+
+
+def json_depth(value: object, limit: int) -> int:
+    """How deeply ``value`` nests (walked without recursion; stops counting past ``limit``)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return depth
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _mask_json(value: object, secret: frozenset[str]) -> object:
     if isinstance(value, dict):
         return {
-            k: mask(v) if isinstance(v, str) and k.lower() in secret else _mask_json(v, secret)
+            k: mask(v) if isinstance(v, str) and secret_name(k, secret) else _mask_json(v, secret)
             for k, v in value.items()
         }
     if isinstance(value, list):
