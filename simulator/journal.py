@@ -222,6 +222,8 @@ class Recorded:
     validate: bool
     body_seen: bool = True
     disconnected: bool = False
+    # The provider's credentials, so that an entry read back is masked like the one recorded.
+    known_secrets: tuple[str, ...] = ()
 
     @staticmethod
     def of(entry: Entry) -> Recorded:
@@ -247,6 +249,7 @@ class Recorded:
             entry.validator is not None,
             entry.body_seen,
             entry.disconnected,
+            tuple(sorted(entry.known_secrets)),
         )
 
     def entry(self, seq: int, validator: Callable[[], SpecValidator] | None) -> Entry:
@@ -273,6 +276,7 @@ class Recorded:
             validator=validator if self.validate else None,
             body_seen=self.body_seen,
             disconnected=self.disconnected,
+            known_secrets=frozenset(self.known_secrets),
         )
 
 

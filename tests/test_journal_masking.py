@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import pytest
 
@@ -23,13 +24,16 @@ def secrets_of(credentials: Mapping[str, object]) -> Iterator[str]:
             yield value
 
 
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
 @pytest.mark.parametrize("provider", ["check", "deepvue", "helloatlas", "passcreator"])
 def test_a_secret_sent_every_way_is_masked_in_the_journal_and_the_logs(
-    provider: str, caplog: pytest.LogCaptureFixture
+    provider: str, store: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
+    # On a shared store the journal is read back from the store: masked all the same.
+    url = f"sqlite:///{tmp_path / 'state.db'}" if store == "sqlite" else store
     with (
         caplog.at_level(logging.INFO),
-        serve_in_thread(default_settings(journal_body_bytes=CAP)) as simulator,
+        serve_in_thread(default_settings(journal_body_bytes=CAP, store=url)) as simulator,
     ):
         secrets = sorted(set(secrets_of(simulator.credentials(provider))))
         assert secrets
