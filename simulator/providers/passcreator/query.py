@@ -104,12 +104,15 @@ def parse_query(raw: object) -> Query:
     if not isinstance(groups_raw, list) or len(groups_raw) > MAX_GROUPS:
         raise QueryError(f"groups must be a list of at most {MAX_GROUPS} groups")
     groups = []
+    terms = 0
     for group in groups_raw:
         if not isinstance(group, list) or not 0 < len(group) <= MAX_CONDITIONS:
             raise QueryError(f"each group must be a list of 1 to {MAX_CONDITIONS} conditions")
+        # Counted before each condition is looked into: a query over the cap costs no more.
+        terms += sum(_terms(c) for c in group)
+        if terms > MAX_TERMS:
+            raise QueryError(f"a query can compare at most {MAX_TERMS} values in all")
         groups.append(tuple(_condition(c) for c in group))
-    if sum(max(1, len(c.values)) for group in groups for c in group) > MAX_TERMS:
-        raise QueryError(f"a query can compare at most {MAX_TERMS} values in all")
     return Query(template_id, project_id, search_phrase, tuple(groups))
 
 
@@ -118,6 +121,12 @@ def _optional_text(raw: Mapping[str, object], key: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise QueryError(f"{key} must be a string")
     return value
+
+
+def _terms(raw: object) -> int:
+    """Values a condition compares (one without a list of values counts as one)."""
+    value = raw.get("value") if isinstance(raw, dict) else None
+    return max(1, len(value)) if isinstance(value, list) else 1
 
 
 def _condition(raw: object) -> Condition:
