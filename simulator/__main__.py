@@ -18,7 +18,7 @@ import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from simulator.clock import parse_iso
 from simulator.server import LOG_LEVELS
@@ -131,6 +131,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--sandbox-idle-seconds",
         type=float,
         help="forget a sandbox after this long without a request (default 3600)",
+    )
+    serve.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="close a keep-alive connection idle this long (default 5)",
+    )
+    serve.add_argument(
+        "--head-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="close a connection whose request head is not whole this long after it began "
+        "(default 10)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="close a connection that sends no byte of its request body for this long (default 30)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help="open connections at most; one more sheds the longest-waiting idle or "
+        "half-sent one (default 1000)",
     )
     serve.add_argument("--journal-size", type=int, help="entries kept in the journal ring")
     serve.add_argument(
@@ -306,6 +332,10 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         "tls_dir": args.tls_dir,
         "store": args.store,
         "workers": args.workers,
+        "keep_alive_timeout": args.keep_alive_timeout,
+        "head_timeout": args.head_timeout,
+        "body_timeout": args.body_timeout,
+        "max_connections": args.max_connections,
     }
     settings = Settings.from_env(environ, **overrides)
     from simulator import available_providers
@@ -372,7 +402,7 @@ def serve(
 ) -> int:
     from contracts.harness import findings_source
     from simulator import create_app, start_default
-    from simulator.server import configure_logging, run_uvicorn
+    from simulator.server import ConnectionLimits, configure_logging, run_uvicorn
     from simulator.tls import tls_files
 
     # Before the app: each gateway reads the request log's level once, when it is built.
@@ -388,7 +418,13 @@ def serve(
             print(banner(settings, port, generated_token, ca_file), flush=True)
             print(credentials_text(app.state.sim), flush=True)
 
-        options = tls.uvicorn_options() if tls is not None else {}
+        options: dict[str, Any] = tls.uvicorn_options() if tls is not None else {}
+        options["limits"] = ConnectionLimits(
+            keep_alive_timeout=settings.keep_alive_timeout,
+            head_timeout=settings.head_timeout,
+            body_timeout=settings.body_timeout,
+            max_connections=settings.max_connections,
+        )
         if settings.workers > 1:
             # Each worker builds its own app; this one was built to check the store and to
             # print the credentials.

@@ -27,8 +27,9 @@ import socket
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -39,13 +40,16 @@ if TYPE_CHECKING:
     import uvicorn
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "DROP_EXTENSION",
     "HEAD_LIMIT",
     "LOG_LEVELS",
     "UVICORN_SETTINGS",
+    "ConnectionLimits",
     "HttpDate",
     "configure_logging",
     "http_protocol",
+    "limit_connections",
     "listening_socket",
     "run_uvicorn",
     "running_in_thread",
@@ -128,6 +132,139 @@ def _offer_drop(cycle: Any, transport: asyncio.Transport) -> None:
     cycle.scope.setdefault("extensions", {})[DROP_EXTENSION] = drop
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """How long a connection may keep the server waiting, and how many it may hold open.
+
+    - ``keep_alive_timeout``: an idle keep-alive connection is closed after this many
+      seconds without a new request (uvicorn's ``timeout_keep_alive``).
+    - ``head_timeout``: a request head (request line and headers) must arrive whole within
+      this many seconds of its first byte, or of the connection being opened; else the
+      connection is closed.
+    - ``body_timeout``: while a request body is being read, a connection that sends no byte
+      of it for this many seconds is closed (never while the server itself has stopped
+      reading because the app has not taken what came).
+    - ``max_connections``: open connections at most. One more sheds the connection that has
+      owed the server bytes (a head, a body) or sat idle the longest, never one whose
+      request is being answered; when every one is being answered, the new one is closed.
+      (uvicorn's own ``limit_concurrency`` answers 503 to every request once that many
+      connections are open, so idle connections alone could deny service; it is not used.)
+    """
+
+    keep_alive_timeout: float = 5.0
+    head_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 1000
+
+
+DEFAULT_LIMITS = ConnectionLimits()
+# The uvicorn.Config attribute that carries bulksim's limits to the protocols (it travels to
+# spawned workers with the config).
+LIMITS_ATTRIBUTE = "bulksim_limits"
+
+
+def head_size(method: bytes, target: bytes, headers: Iterable[tuple[bytes, bytes]]) -> int:
+    """A request head's size as sent: ``METHOD TARGET HTTP/1.1``, ``name: value`` lines and
+    the blank line, each ending in CRLF; the same count on either parser."""
+    return (
+        len(method)
+        + len(target)
+        + len(b"  HTTP/1.1\r\n\r\n")
+        + sum(len(name) + len(value) + 4 for name, value in headers)
+    )
+
+
+class HeadTooLarge(Exception):
+    """A complete request head over :data:`HEAD_LIMIT`: refused as a malformed request."""
+
+
+class _Guard:
+    """One connection's timers and its place in the shedding order.
+
+    ``state`` says what the connection is doing: ``head`` (owes the rest of a head, or a
+    first one), ``body`` (owes the rest of a body), ``busy`` (its request is being answered)
+    or ``idle`` (between requests, under uvicorn's keep-alive timer). ``since`` is when it
+    entered that state; of the connections not ``busy``, the one with the oldest is shed
+    first.
+    """
+
+    __slots__ = ("limits", "loop", "paused", "since", "state", "timer", "transport")
+
+    def __init__(
+        self,
+        limits: ConnectionLimits,
+        loop: asyncio.AbstractEventLoop,
+        transport: asyncio.Transport,
+        paused: Callable[[], bool],
+    ) -> None:
+        self.limits = limits
+        self.loop = loop
+        self.transport = transport
+        self.paused = paused
+        self.timer: asyncio.TimerHandle | None = None
+        self.state = "head"
+        self.since = loop.time()
+        self._arm(limits.head_timeout)
+
+    def _arm(self, seconds: float) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.loop.call_later(seconds, self._expire)
+
+    def _cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _expire(self) -> None:
+        self.timer = None
+        if self.state == "body" and self.paused():  # the server stopped reading, not the client
+            self._arm(self.limits.body_timeout)
+        elif self.state in ("head", "body") and not self.transport.is_closing():
+            self.transport.close()
+
+    def received(self) -> None:
+        if self.state == "idle":
+            self.state, self.since = "head", self.loop.time()
+            self._arm(self.limits.head_timeout)
+        elif self.state == "body":
+            self._arm(self.limits.body_timeout)
+
+    def head_done(self) -> None:
+        self.state, self.since = "body", self.loop.time()
+        self._arm(self.limits.body_timeout)
+
+    def body_done(self) -> None:
+        if self.state == "body":
+            self.state = "busy"
+            self._cancel()
+
+    def response_done(self) -> None:
+        self.state, self.since = "idle", self.loop.time()
+        self._cancel()
+
+    def closed(self) -> None:
+        self._cancel()
+
+    @property
+    def sheddable(self) -> bool:
+        return self.state != "busy" and not self.transport.is_closing()
+
+
+def _guard(protocol: Any, transport: asyncio.Transport) -> _Guard:
+    """Start guarding a new connection; shed one if there are now too many."""
+    limits: ConnectionLimits = getattr(protocol.config, LIMITS_ATTRIBUTE, DEFAULT_LIMITS)
+    guard = _Guard(limits, protocol.loop, transport, lambda: bool(protocol.flow.read_paused))
+    live = [c for c in protocol.connections if not c.transport.is_closing()]
+    if len(live) > limits.max_connections:
+        waiting = [c for c in live if c is not protocol and c._guard.sheddable]
+        if waiting:
+            min(waiting, key=lambda c: c._guard.since).transport.close()
+        else:
+            transport.close()
+    return guard
+
+
 @functools.cache
 def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
     """uvicorn's HTTP/1.1 protocol (h11 or httptools) that lets the app drop a connection.
@@ -135,8 +272,9 @@ def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
     ``auto`` picks httptools when it is installed, as uvicorn's own ``auto`` does, and h11
     (pure Python) where it is not. Each request's cycle is made (and its task scheduled, not
     yet run) while the protocol parses; the subclass adds the drop extension to the new
-    cycle's scope right then. Both refuse a request head still unfinished after
-    :data:`HEAD_LIMIT` bytes with the same plain 400 (h11 bounds it itself).
+    cycle's scope right then. Both refuse a request head of more than :data:`HEAD_LIMIT`
+    bytes with the same plain 400, whether it arrives in one piece or many, and both keep
+    the :class:`ConnectionLimits` the config carries (its timeouts and connection cap).
     """
     if kind == "auto":
         kind = "httptools" if importlib.util.find_spec("httptools") else "h11"
@@ -149,8 +287,18 @@ def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
             _head_bytes = 0
             _reading_head = True
             _heads = 0
+            _guard: _Guard
+
+            def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+                super().connection_made(transport)
+                self._guard = _guard(self, transport)
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                self._guard.closed()
+                super().connection_lost(exc)
 
             def data_received(self, data: bytes) -> None:
+                self._guard.received()
                 if self._reading_head:
                     self._head_bytes += len(data)
                 heads = self._heads
@@ -169,6 +317,11 @@ def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
                 self._reading_head = False
                 self._head_bytes = 0
                 self._heads += 1
+                method = self.parser.get_method()
+                if head_size(method, self.url, self.headers) > HEAD_LIMIT:
+                    # httptools hands it on as a parser error: uvicorn's plain 400.
+                    raise HeadTooLarge
+                self._guard.head_done()
                 before = self.cycle
                 super().on_headers_complete()
                 if self.cycle is not before:
@@ -179,19 +332,62 @@ def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
                 # head behind a request in the same read is refused within HEAD_LIMIT and
                 # one read (at most 256 KiB) of its start. Still bounded.
                 self._reading_head = True
+                self._guard.body_done()
                 super().on_message_complete()
+
+            def on_response_complete(self) -> None:
+                self._guard.response_done()
+                super().on_response_complete()
 
         return DroppingHttpToolsProtocol
 
+    import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
+    class BoundedConnection(h11.Connection):
+        """h11 bounds a head that is still incomplete; this bounds a complete one too."""
+
+        def next_event(self) -> Any:
+            event = super().next_event()
+            if (
+                isinstance(event, h11.Request)
+                and head_size(event.method, event.target, event.headers.raw_items()) > HEAD_LIMIT
+            ):
+                raise h11.RemoteProtocolError("Request head too large", error_status_hint=431)
+            return event
+
     class DroppingH11Protocol(H11Protocol):
+        _guard: _Guard
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.conn = BoundedConnection(h11.SERVER, HEAD_LIMIT)
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._guard = _guard(self, transport)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._guard.closed()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            self._guard.received()
+            super().data_received(data)
+
         def handle_events(self) -> None:
             # h11 pauses after each request until its response is done: one new cycle at most.
             before = self.cycle
             super().handle_events()
             if self.cycle is not before:
                 _offer_drop(self.cycle, self.transport)
+                self._guard.head_done()
+            if self._guard.state == "body" and self.conn.their_state is not h11.SEND_BODY:
+                self._guard.body_done()
+
+        def on_response_complete(self) -> None:
+            self._guard.response_done()
+            super().on_response_complete()
 
     return DroppingH11Protocol
 
@@ -213,21 +409,37 @@ UVICORN_SETTINGS: dict[str, Any] = {
 
 
 def uvicorn_config(
-    app: ASGIApp, *, http: HttpKind = DEFAULT_HTTP, log_level: str | None = None, **options: Any
+    app: ASGIApp,
+    *,
+    http: HttpKind = DEFAULT_HTTP,
+    log_level: str | None = None,
+    limits: ConnectionLimits = DEFAULT_LIMITS,
+    **options: Any,
 ) -> uvicorn.Config:
     """bulksim's uvicorn settings, in one place.
 
     No lifespan, no ``Server`` header, no wall-clock ``Date`` (the app sends the simulator's),
     no uvicorn access log (bulksim has its own), and uvicorn's logging left as
     :func:`configure_logging` (or the embedding program) set it. ``log_level`` sets uvicorn's
-    own loggers only. ``options`` go to ``uvicorn.Config`` as they are (HTTPS: see
+    own loggers only. ``limits`` are the connection timeouts and cap (see
+    :func:`limit_connections`). ``options`` go to ``uvicorn.Config`` as they are (HTTPS: see
     :meth:`simulator.tls.TlsFiles.uvicorn_options`).
     """
     import uvicorn
 
-    return uvicorn.Config(
+    config = uvicorn.Config(
         served(app), http=http_protocol(http), log_level=log_level, **UVICORN_SETTINGS, **options
     )
+    return limit_connections(config, limits)
+
+
+def limit_connections(config: uvicorn.Config, limits: ConnectionLimits) -> uvicorn.Config:
+    """Give ``config`` bulksim's :class:`ConnectionLimits`: the keep-alive timeout is
+    uvicorn's own; the protocols from :func:`http_protocol` read the rest from the config."""
+    # uvicorn types it int; it is handed to call_later, which takes fractions too.
+    config.timeout_keep_alive = limits.keep_alive_timeout  # type: ignore[assignment]
+    setattr(config, LIMITS_ATTRIBUTE, limits)
+    return config
 
 
 def run_uvicorn(
@@ -237,6 +449,7 @@ def run_uvicorn(
     announce: Callable[[int], None] | None = None,
     *,
     http: HttpKind = DEFAULT_HTTP,
+    limits: ConnectionLimits = DEFAULT_LIMITS,
     **options: Any,
 ) -> int:
     """Serve ``app`` until interrupted; ``announce`` is told the port once it is bound."""
@@ -249,7 +462,7 @@ def run_uvicorn(
         return 2
     if announce is not None:
         announce(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn_config(app, http=http, **options))
+    server = uvicorn.Server(uvicorn_config(app, http=http, limits=limits, **options))
     # What start-up made (specs, fakes, stores) lives as long as the process: out of the
     # collector's way, so a full collection under load scans only what serving made. (No
     # collection first: it costs start-up time and would free a few hundred objects.)
@@ -265,6 +478,7 @@ def running_in_thread(
     port: int = 0,
     *,
     http: HttpKind = DEFAULT_HTTP,
+    limits: ConnectionLimits = DEFAULT_LIMITS,
     **options: Any,
 ) -> Iterator[str]:
     """uvicorn serving ``app`` in a background thread; yields its origin, stops on exit.
@@ -275,7 +489,7 @@ def running_in_thread(
     import uvicorn
 
     sock = listening_socket(host, port)  # connections queue: no need to wait for start-up
-    server = uvicorn.Server(uvicorn_config(app, http=http, **options))
+    server = uvicorn.Server(uvicorn_config(app, http=http, limits=limits, **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     shown = f"[{host}]" if ":" in host else host

@@ -62,6 +62,13 @@ class Settings:
     webhook_allow_hosts: tuple[str, ...] = ()
     webhook_retries: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0)
     webhook_timeout: float = 10.0
+    # Connections (simulator.server.ConnectionLimits): seconds an idle keep-alive connection
+    # is kept, seconds a request head may take to arrive whole, seconds a request body may go
+    # without a byte, and open connections at most (the longest-waiting one is shed).
+    keep_alive_timeout: float = 5.0
+    head_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -101,6 +108,11 @@ class Settings:
             raise SettingsError("webhook_retries must be finite, non-negative seconds")
         if not 0 < self.webhook_timeout < float("inf"):
             raise SettingsError("webhook_timeout must be a positive number of seconds")
+        for name in ("keep_alive_timeout", "head_timeout", "body_timeout"):
+            if not 0 < getattr(self, name) <= 86_400:
+                raise SettingsError(f"{name} must be a positive number of seconds, at most 86400")
+        if not 1 <= self.max_connections <= 1_000_000:
+            raise SettingsError("max_connections must be from 1 to 1000000")
         if self.start is not None and self.clock != "manual":
             raise SettingsError("start only applies to clock='manual'")
         for text in self.drift:
@@ -192,9 +204,17 @@ def _cast(key: str, raw: str, name: str) -> Any:
             "journal_body_bytes",
             "workers",
             "sandbox_cap",
+            "max_connections",
         ):
             return int(raw)
-        if name in ("time_scale", "sandbox_idle_seconds", "webhook_timeout"):
+        if name in (
+            "time_scale",
+            "sandbox_idle_seconds",
+            "webhook_timeout",
+            "keep_alive_timeout",
+            "head_timeout",
+            "body_timeout",
+        ):
             return float(raw)
         if name in ("journal", "validate_requests", "tls"):
             return _bool(raw)

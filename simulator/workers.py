@@ -23,9 +23,12 @@ from uvicorn.supervisors import Multiprocess
 
 from simulator.app import create_app
 from simulator.server import (
+    DEFAULT_LIMITS,
     UVICORN_SETTINGS,
+    ConnectionLimits,
     configure_logging,
     http_protocol,
+    limit_connections,
     listening_socket,
     served,
 )
@@ -47,10 +50,12 @@ def run_workers(
     settings: Settings,
     logging: tuple[str, str, bool],
     announce: Callable[[int], None],
+    *,
+    limits: ConnectionLimits = DEFAULT_LIMITS,
     **options: Any,
 ) -> int:
-    """Serve with ``settings.workers`` processes until interrupted; ``options`` go to uvicorn
-    as they are (HTTPS files)."""
+    """Serve with ``settings.workers`` processes until interrupted; ``limits`` travel to each
+    worker with the config; ``options`` go to uvicorn as they are (HTTPS files)."""
     try:
         sock = listening_socket(settings.host, settings.port)
     except OSError as exc:
@@ -65,6 +70,7 @@ def run_workers(
         **UVICORN_SETTINGS,
         **options,
     )
+    limit_connections(config, limits)
     announce(sock.getsockname()[1])
     Multiprocess(config, sockets=[sock]).run()
     return 0

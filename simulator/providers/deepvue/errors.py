@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from typing import ClassVar
+from xml.sax.saxutils import escape
 
 from starlette.responses import Response
 
@@ -228,9 +229,11 @@ class NoSuchKey(ProviderError):
         return self.xml()
 
     def xml(self) -> str:
+        # The key is the client's path: escaped, so any key gives well-formed XML.
         return (
             '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code>'
-            f"<Message>The specified key does not exist.</Message><Key>{self.key}</Key></Error>"
+            "<Message>The specified key does not exist.</Message>"
+            f"<Key>{escape(self.key)}</Key></Error>"
         )
 
     def response(self) -> Response:

@@ -7,6 +7,11 @@ a list its values are ORed. No groups (or an empty list) selects every pass the 
 String comparisons ignore case (as a MySQL default collation would); ``greaterThan`` and its
 kin compare numerically when both sides are numbers, otherwise as strings (``Y-m-d H:i:s``
 dates compare correctly that way). Projects are not modelled: a ``projectId`` matches nothing.
+
+A query compares at most :data:`MAX_TERMS` values in all (a condition without a value counts
+as one), so that one pass is judged in about a millisecond; a larger one is refused with the
+usual ``Invalid query`` error. [I] Passcreator documents no such bound (nor the per-group
+ones); it is the simulator's, in Passcreator's own words.
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ from dataclasses import dataclass, field
 
 from simulator.providers.passcreator.errors import QUERY_INVALID
 
-__all__ = ["OPERATORS", "Condition", "Query", "QueryError", "parse_query"]
+__all__ = ["MAX_TERMS", "OPERATORS", "Condition", "Query", "QueryError", "parse_query"]
 
 Scalar = str | int | float | bool | None
 
 MAX_GROUPS = 50
 MAX_CONDITIONS = 50
 MAX_VALUES = 100
+# Values compared in all, over every condition of every group (a unary condition counts 1).
+MAX_TERMS = 1000
 UNARY = frozenset({"empty", "notEmpty", "isTrue", "isFalse"})
 OPERATORS = (
     "equals",
@@ -97,9 +104,14 @@ def parse_query(raw: object) -> Query:
     if not isinstance(groups_raw, list) or len(groups_raw) > MAX_GROUPS:
         raise QueryError(f"groups must be a list of at most {MAX_GROUPS} groups")
     groups = []
+    terms = 0
     for group in groups_raw:
         if not isinstance(group, list) or not 0 < len(group) <= MAX_CONDITIONS:
             raise QueryError(f"each group must be a list of 1 to {MAX_CONDITIONS} conditions")
+        # Counted before each condition is looked into: a query over the cap costs no more.
+        terms += sum(_terms(c) for c in group)
+        if terms > MAX_TERMS:
+            raise QueryError(f"a query can compare at most {MAX_TERMS} values in all")
         groups.append(tuple(_condition(c) for c in group))
     return Query(template_id, project_id, search_phrase, tuple(groups))
 
@@ -109,6 +121,12 @@ def _optional_text(raw: Mapping[str, object], key: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise QueryError(f"{key} must be a string")
     return value
+
+
+def _terms(raw: object) -> int:
+    """Values a condition compares (one without a list of values counts as one)."""
+    value = raw.get("value") if isinstance(raw, dict) else None
+    return max(1, len(value)) if isinstance(value, list) else 1
 
 
 def _condition(raw: object) -> Condition:

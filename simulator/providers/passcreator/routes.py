@@ -8,10 +8,12 @@ passes). It parses the request, loads records from ``ctx.store``, lets ``models`
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import functools
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 from urllib.parse import urlencode
@@ -48,6 +50,9 @@ MAX_PAGE = 1_000_000
 STANDARD_TO_URLSAFE = str.maketrans("+/", "-_")
 # Records read at a time when every pass is gone through (a listing, a bulk update).
 SCAN_PAGE = 5_000
+# Going through every pass hands the event loop back at least this often (seconds), so that
+# a listing or bulk update over many passes never keeps other requests waiting long.
+SLICE_SECONDS = 0.005
 
 # A handler takes the request, its typed context and the instance's services.
 endpoint = endpoint_for(PasscreatorOptions, Passcreator)
@@ -184,11 +189,20 @@ async def every_pass(store: Store, pc: Passcreator) -> AsyncIterator[Pass]:
 async def selected(
     ctx: Context, store: Store, pc: Passcreator, account: Account, query: Query
 ) -> AsyncIterator[Pass]:
-    """The passes of ``account`` that exist by now and that ``query`` selects, oldest first."""
+    """The passes of ``account`` that exist by now and that ``query`` selects, oldest first.
+
+    It lets other requests run every :data:`SLICE_SECONDS` (a query judges one pass in about
+    a millisecond at most, see :data:`~simulator.providers.passcreator.query.MAX_TERMS`), so
+    it must not run inside a transaction.
+    """
     now = ctx.now()
+    pause_at = time.perf_counter() + SLICE_SECONDS
     async for item in every_pass(store, pc):
         if models.visible(item, account, now) and query.matches(models.pass_fields(item, now)):
             yield item
+        if time.perf_counter() >= pause_at:
+            await asyncio.sleep(0)
+            pause_at = time.perf_counter() + SLICE_SECONDS
 
 
 async def user_ids_in_use(
@@ -354,8 +368,16 @@ async def update_passes(request: Request, ctx: Context, pc: Passcreator) -> Resp
     except QueryError as exc:
         raise errors.InvalidFilter(str(exc)) from None
     process_id = (await ctx.next_id("process")).uuid()
+    # The query is judged outside the transaction, letting other requests run meanwhile; the
+    # transaction updates the passes it chose as they are then (still the account's).
+    identifiers = [item.identifier async for item in selected(ctx, ctx.store, pc, account, query)]
     async with ctx.store.transaction() as tx:
-        chosen = [item async for item in selected(ctx, tx, pc, account, query)]
+        now = ctx.now()
+        chosen = []
+        for identifier in identifiers:
+            found = await load_pass(tx, pc, identifier)
+            if found is not None and models.visible(found, account, now):
+                chosen.append(found)
         await models.processes_retention(ctx.options).make_room(tx, PROCESSES)
         await make_room_for_passes(tx, ctx, pc, 0)
         process = models.new_process(ctx, process_id, account, len(chosen))

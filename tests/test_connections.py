@@ -1,0 +1,145 @@
+"""What a connection may cost the served simulator: its head's size, its time, its count."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from simulator import Settings, create_app
+from simulator.server import HEAD_LIMIT, running_in_thread
+from tests.conftest import START
+
+
+@pytest.fixture(params=["h11", "httptools"])
+def protocol(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    if kind == "httptools":
+        pytest.importorskip("httptools")
+    return kind
+
+
+@pytest.fixture
+def address(protocol: Any) -> Iterator[tuple[str, int]]:
+    app = create_app(Settings(clock="manual", start=START))
+    with running_in_thread(app, http=protocol) as origin:
+        host, port = origin.removeprefix("http://").split(":")
+        yield host, int(port)
+
+
+def head_of(size: int) -> bytes:
+    """A complete ``GET /_sim/health`` head of exactly ``size`` bytes."""
+    start = b"GET /_sim/health HTTP/1.1\r\nHost: bulksim\r\nX-Long: "
+    return start + b"a" * (size - len(start) - 4) + b"\r\n\r\n"
+
+
+def answer_to(address: tuple[str, int], head: bytes, piece: int) -> bytes:
+    """Send ``head`` in pieces of ``piece`` bytes; what came back until the server closed or
+    the first read of a served answer."""
+    with socket.create_connection(address, timeout=30) as conn:
+        for start in range(0, len(head), piece):
+            with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+                conn.sendall(head[start : start + piece])
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := conn.recv(65536):
+                answer += chunk
+                if answer.startswith(b"HTTP/1.1 200"):
+                    break
+    return answer
+
+
+@pytest.mark.parametrize("size", [HEAD_LIMIT + 1, 70_000])
+@pytest.mark.parametrize("piece", [1 << 20, 1000])
+def test_a_complete_head_over_the_limit_is_refused_however_it_arrives(
+    address: tuple[str, int], size: int, piece: int
+) -> None:
+    answer = answer_to(address, head_of(size), piece)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"Invalid HTTP request received." in answer
+
+
+@pytest.mark.parametrize("piece", [1 << 20, 1000])
+def test_a_head_at_the_limit_is_served_however_it_arrives(
+    address: tuple[str, int], piece: int
+) -> None:
+    answer = answer_to(address, head_of(HEAD_LIMIT), piece)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+@contextlib.contextmanager
+def served_bulksim(*flags: str) -> Iterator[tuple[tuple[str, int], int]]:
+    """``bulksim serve --port 0 FLAGS`` in a process of its own; yields its address and pid."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "serve", "--port", "0", "--clock", "manual", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    origin = process.stdout.readline().split()[3]
+    host, port = origin.removeprefix("http://").split(":")
+    try:
+        yield (host, int(port)), process.pid
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def closed_by_server(conn: socket.socket) -> bool:
+    """Whether the server closes ``conn`` (read until it does, or the socket times out)."""
+    try:
+        while conn.recv(65536):
+            pass
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    return True
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+HALF_HEAD = b"GET /_sim/health HTTP/1.1\r\nHost: bulksim\r\nX-Slow: "
+HALF_BODY = (
+    b"POST /_sim/faults HTTP/1.1\r\nHost: bulksim\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 1000\r\n\r\n{"provider": '
+)
+
+
+def test_slow_and_idle_connections_are_closed_and_a_normal_client_is_still_served() -> None:
+    """A few hundred half-sent heads and bodies, past a cap of 50 connections: a normal
+    client is served meanwhile, the server keeps about the cap open, and every half-sent
+    or idle connection is closed (shed at once, or after its timeout)."""
+    flags = ("--head-timeout", "1", "--body-timeout", "1", "--keep-alive-timeout", "1")
+    with served_bulksim(*flags, "--max-connections", "50") as (address, pid):
+        origin = f"http://{address[0]}:{address[1]}"
+        assert httpx.get(f"{origin}/_sim/health").status_code == 200
+        before = open_fds(pid)
+        slow: list[socket.socket] = []
+        try:
+            for n in range(300):
+                conn = socket.create_connection(address, timeout=15)
+                slow.append(conn)
+                conn.sendall(HALF_HEAD if n % 2 else HALF_BODY)
+            idle = socket.create_connection(address, timeout=15)
+            slow.append(idle)
+            idle.sendall(b"GET /_sim/health HTTP/1.1\r\nHost: bulksim\r\n\r\n")
+            assert idle.recv(65536).startswith(b"HTTP/1.1 200 OK\r\n")
+            with httpx.Client(timeout=15) as client:
+                assert client.get(f"{origin}/_sim/health").status_code == 200
+            # About the cap: a shed connection's descriptor is freed a moment after it is closed.
+            assert open_fds(pid) - before <= 50 + 20
+            assert all(closed_by_server(conn) for conn in slow)
+        finally:
+            for conn in slow:
+                conn.close()
