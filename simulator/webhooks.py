@@ -32,17 +32,18 @@ import hmac
 import ipaddress
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import httpx
 from starlette.types import ASGIApp
 
 from simulator.clock import format_iso, wall_clock_now
+from simulator.faults import WEBHOOK, WEBHOOK_LATENCY_MS, Fault
 from simulator.kit.webhooks import EVENTS, PENDING, Due, Event, Signing
 from simulator.settings import Settings
 from simulator.state import SimulatorState
-from simulator.store import Store, Table
+from simulator.store import Store, StoreUnavailable, Table
 
 __all__ = ["ATTEMPTS", "KEPT", "Attempt", "Deliveries", "refusal", "signature"]
 
@@ -65,6 +66,7 @@ class Attempt:
     error: str | None
     signature: str | None
     next_attempt: datetime | None
+    fault: str | None = None  # the delivery fault that struck it, if one did
 
     def as_dict(self, provider: str) -> dict[str, object]:
         return {
@@ -80,6 +82,7 @@ class Attempt:
             "error": self.error,
             "signature": self.signature,
             "next_attempt": None if self.next_attempt is None else format_iso(self.next_attempt),
+            "fault": self.fault,
         }
 
 
@@ -160,9 +163,12 @@ class Deliveries:
         """Send every event due by the clock's now, in time order; how many attempts."""
         now = state.clock.now()
         queue: list[tuple[datetime, int, str, str]] = []
+        held: dict[str, list[str]] = {}  # by provider: events an out-of-order fault holds
         views = {name: rt.context.store for name, rt in state.runtimes.items()}
         for name, view in views.items():
             for key, due in await _all(view, PENDING):
+                if due.held:
+                    held.setdefault(name, []).append(key)
                 if due.due <= now:
                     queue.append((due.due, due.seq, name, key))
         heapq.heapify(queue)
@@ -176,62 +182,111 @@ class Deliveries:
             if taken.due > now:  # rescheduled meanwhile: not due yet
                 await view.put(PENDING, key, taken)
                 continue
-            retry = await self._attempt(state, view, taken)
+            later, sent = await self._attempt(state, name, view, taken)
             made += 1
-            if retry is not None:
-                await view.put(PENDING, key, retry)
-                if retry.due <= now:
-                    heapq.heappush(queue, (retry.due, retry.seq, name, key))
+            if later is not None:
+                await view.put(PENDING, key, later)
+                if later.held:
+                    held.setdefault(name, []).append(key)
+                elif later.due <= now:
+                    heapq.heappush(queue, (later.due, later.seq, name, key))
+            if sent:  # the events held back behind this one go right after it
+                for other in held.pop(name, []):
+                    released = await _release(view, other, taken.due)
+                    if released is not None:
+                        heapq.heappush(queue, (released.due, released.seq, name, other))
         return made
 
-    async def _attempt(self, state: SimulatorState, view: Store, due: Due) -> Due | None:
+    async def _fault(self, state: SimulatorState, provider: str) -> Fault | None:
+        """The webhook fault that strikes this delivery of ``provider``'s, if any."""
+        faults = state.faults
+        if not faults.armed:
+            return None
+        try:
+            fault = await faults.take(provider, WEBHOOK)
+            if faults.store is not None:
+                await state.synced_after()
+        except StoreUnavailable:
+            return None
+        return fault
+
+    async def _attempt(
+        self, state: SimulatorState, provider: str, view: Store, due: Due
+    ) -> tuple[Due | None, bool]:
+        """Make one attempt (as a fault says, if one strikes); the next one to come, if any,
+        and whether the receiver got it."""
         event = due.event
         settings = state.settings
+        fault = await self._fault(state, provider)
+        kind = fault.kind if fault is not None else None
+        struck = None if fault is None else _described(fault)
         refused = refusal(event.target, settings)
+        if refused is None and fault is not None and kind in NOT_SENT:
+            withheld, why, kept = _withheld(fault, due)
+            await view.push(
+                ATTEMPTS, _record(due, withheld, None, None, why, None, kept, struck), size=KEPT
+            )
+            return kept, False
         sign = None
         if event.signing is not None:
-            sign = signature(event.signing, event.body, int(wall_clock_now().timestamp()))
-        status = latency = error = None
+            signing = event.signing
+            unix = int(wall_clock_now().timestamp())
+            if kind == "webhook_bad_signature":
+                signing = Signing(signing.header, WRONG_SECRET_PREFIX + signing.secret)
+            if kind == "webhook_stale_timestamp" and fault is not None:
+                unix -= fault.latency_ms // 1000
+            sign = signature(signing, event.body, unix)
+        status: int | None = None
+        latency: float | None = None
+        error: str | None = None
+        sent = False
         if refused is not None:
             outcome, error = "refused", refused
         else:
-            headers = {"content-type": "application/json"}
-            if event.signing is not None and sign is not None:
-                headers[event.signing.header] = sign
-            started = time.monotonic()
-            try:
-                answer = await self.client.post(
-                    event.target, content=event.body.encode(), headers=headers
+            sent = True
+            outcome, status, latency, error = await self._post(event, sign, settings)
+            if kind == "webhook_duplicate":
+                await view.push(
+                    ATTEMPTS,
+                    _record(due, outcome, status, latency, error, sign, None, struck),
+                    size=KEPT,
                 )
-                status = answer.status_code
-                outcome = "delivered" if 200 <= status < 300 else "failed"
-                if outcome == "failed":
-                    error = f"answered {status}"
-            except httpx.TimeoutException:
-                outcome, error = "failed", f"no answer within {settings.webhook_timeout} s"
-            except httpx.HTTPError as exc:
-                outcome, error = "failed", f"{type(exc).__name__}: {exc}"
-            latency = round((time.monotonic() - started) * 1000, 3)
+                outcome, status, latency, error = await self._post(event, sign, settings)
+            if kind == "webhook_slow":
+                outcome = "failed"
+                error = f"answered after the {settings.webhook_timeout} s timeout (fault)"
         retry = None
         schedule = settings.webhook_retries
         if outcome == "failed" and due.attempt <= len(schedule):
-            later = due.due + timedelta(seconds=schedule[due.attempt - 1])
-            retry = Due(event, later, due.attempt + 1, due.seq)
-        record = Attempt(
-            event.id,
-            event.type,
-            event.target,
-            due.attempt,
-            due.due,
-            outcome,
-            status,
-            latency,
-            error,
-            sign,
-            None if retry is None else retry.due,
-        )
+            next_due = due.due + timedelta(seconds=schedule[due.attempt - 1])
+            retry = Due(event, next_due, due.attempt + 1, due.seq)
+        record = _record(due, outcome, status, latency, error, sign, retry, struck)
         await view.push(ATTEMPTS, record, size=KEPT)
-        return retry
+        return retry, sent
+
+    async def _post(
+        self, event: Event, sign: str | None, settings: Settings
+    ) -> tuple[str, int | None, float | None, str | None]:
+        """POST the event: its outcome, status, latency (ms) and error."""
+        headers = {"content-type": "application/json"}
+        if event.signing is not None and sign is not None:
+            headers[event.signing.header] = sign
+        status = error = None
+        started = time.monotonic()
+        try:
+            answer = await self.client.post(
+                event.target, content=event.body.encode(), headers=headers
+            )
+            status = answer.status_code
+            outcome = "delivered" if 200 <= status < 300 else "failed"
+            if outcome == "failed":
+                error = f"answered {status}"
+        except httpx.TimeoutException:
+            outcome, error = "failed", f"no answer within {settings.webhook_timeout} s"
+        except httpx.HTTPError as exc:
+            outcome, error = "failed", f"{type(exc).__name__}: {exc}"
+        latency = round((time.monotonic() - started) * 1000, 3)
+        return outcome, status, latency, error
 
     async def attempts(self, state: SimulatorState) -> list[dict[str, object]]:
         """Every provider's recorded attempts, oldest first."""
@@ -268,6 +323,70 @@ class Deliveries:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+NOT_SENT = ("webhook_drop", "webhook_late", "webhook_out_of_order")
+WRONG_SECRET_PREFIX = "wrong-"  # a webhook_bad_signature fault signs with a secret not theirs
+
+
+def _described(fault: Fault) -> str:
+    if fault.kind in WEBHOOK_LATENCY_MS:
+        return f"{fault.kind}:{fault.latency_ms}ms"
+    return fault.kind
+
+
+def _withheld(fault: Fault, due: Due) -> tuple[str, str, Due | None]:
+    """An attempt a fault keeps from the receiver: its outcome, why, and when it comes."""
+    if fault.kind == "webhook_drop":
+        return "dropped", "dropped (fault): never sent, never retried", None
+    later = due.due + timedelta(milliseconds=fault.latency_ms)
+    if fault.kind == "webhook_late":
+        return "late", "held back (fault): sent later on the clock", replace(due, due=later)
+    return (
+        "held",
+        "held back (fault) until the provider's next event is sent",
+        replace(due, due=later, held=True),
+    )
+
+
+def _record(
+    due: Due,
+    outcome: str,
+    status: int | None,
+    latency: float | None,
+    error: str | None,
+    sign: str | None,
+    later: Due | None,
+    fault: str | None,
+) -> Attempt:
+    event = due.event
+    return Attempt(
+        event.id,
+        event.type,
+        event.target,
+        due.attempt,
+        due.due,
+        outcome,
+        status,
+        latency,
+        error,
+        sign,
+        None if later is None else later.due,
+        fault,
+    )
+
+
+async def _release(view: Store, key: str, after: datetime) -> Due | None:
+    """Due right after ``after``: the event held under ``key``, if it is still held."""
+    held = await view.take(PENDING, key)
+    if held is None:
+        return None
+    if not held.held:
+        await view.put(PENDING, key, held)
+        return None
+    released = replace(held, due=after, seq=await view.incr("webhooks/seq"), held=False)
+    await view.put(PENDING, key, released)
+    return released
 
 
 async def _all(view: Store, table: Table[Due]) -> list[tuple[str, Due]]:
