@@ -62,6 +62,9 @@ class Settings:
     webhook_allow_hosts: tuple[str, ...] = ()
     webhook_retries: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0)
     webhook_timeout: float = 10.0
+    # The time a webhook signature's t= carries: "wall" (the real clock, which receivers
+    # check it against) or "simulated" (the simulator's clock).
+    webhook_signature_time: str = "wall"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -101,6 +104,11 @@ class Settings:
             raise SettingsError("webhook_retries must be finite, non-negative seconds")
         if not 0 < self.webhook_timeout < float("inf"):
             raise SettingsError("webhook_timeout must be a positive number of seconds")
+        if self.webhook_signature_time not in ("wall", "simulated"):
+            raise SettingsError(
+                "webhook_signature_time must be 'wall' or 'simulated', "
+                f"not {self.webhook_signature_time!r}"
+            )
         if self.start is not None and self.clock != "manual":
             raise SettingsError("start only applies to clock='manual'")
         for text in self.drift:

@@ -15,7 +15,11 @@ advance returns after the deliveries it caused), and, served, a background task
   ``webhook_allow_hosts`` names the host; any other is refused, recorded and never retried.
 - **Every attempt** is kept (the newest :data:`KEPT` per provider) for ``GET /_sim/webhooks``.
 - **Signatures** (``t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">``) carry the wall-clock
-  time, which is what receivers check a timestamp against.
+  time, which is what receivers check a timestamp against; with ``webhook_signature_time``
+  ``simulated``, the simulator's clock.
+- **Faults** of the webhook kinds (:mod:`simulator.faults`) strike deliveries: a duplicate,
+  an event held back behind the next or sent late, dropped, a wrong signature, a stale
+  timestamp, an answer taken to come after the timeout.
 
 A target under ``/_sim/`` on a loopback host at the simulator's own port (or none) is this
 simulator's own sink: the request goes into the app itself, without a socket, so that the
@@ -230,7 +234,10 @@ class Deliveries:
         sign = None
         if event.signing is not None:
             signing = event.signing
-            unix = int(wall_clock_now().timestamp())
+            signed_at = (
+                state.clock.now() if settings.webhook_signature_time == "simulated" else None
+            )
+            unix = int((signed_at or wall_clock_now()).timestamp())
             if kind == "webhook_bad_signature":
                 signing = Signing(signing.header, WRONG_SECRET_PREFIX + signing.secret)
             if kind == "webhook_stale_timestamp" and fault is not None:
