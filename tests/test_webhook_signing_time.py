@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 import pytest
 from starlette.testclient import TestClient
 
 from simulator import Settings
+from simulator.clock import wall_clock_now
 from simulator.settings import SettingsError
 from tests.conftest import AppFactory
 from tests.test_webhook_faults import genuine, poll_until_done, signed_parts
@@ -18,9 +18,9 @@ from tests.test_webhooks import SINK, create_check_batch, received
 
 def test_signatures_carry_wall_clock_time_by_default(client: TestClient) -> None:
     batch = create_check_batch(client, f"{SINK}/wall")
-    before = int(time.time())
+    before = int(wall_clock_now().timestamp())
     poll_until_done(client, batch["id"])
-    after = int(time.time())
+    after = int(wall_clock_now().timestamp())
     [entry] = received(client, "wall")
     assert genuine(client, entry)
     assert before <= int(signed_parts(entry)["t"]) <= after
