@@ -21,6 +21,12 @@ advance returns after the deliveries it caused), and, served, a background task
   an event held back behind the next or sent late, dropped, a wrong signature, a stale
   timestamp, an answer taken to come after the timeout.
 
+An origin mounted with :meth:`Deliveries.mount` (``http://host[:port]``) is an ASGI app in
+this process, the receiver under test: deliveries to it go straight into it, no sockets.
+A receiver's answer counts as late when it comes after ``webhook_timeout`` seconds on the
+wall clock or on the simulator's clock (a receiver in process that waits by moving the
+simulator's clock, as the harness's ``clock.sleep`` does).
+
 A target under ``/_sim/`` on a loopback host at the simulator's own port (or none) is this
 simulator's own sink: the request goes into the app itself, without a socket, so that the
 sink works in process as well as served.
@@ -71,6 +77,7 @@ class Attempt:
     signature: str | None
     next_attempt: datetime | None
     fault: str | None = None  # the delivery fault that struck it, if one did
+    timed_out: bool = False  # the receiver answered after the timeout, or not at all
 
     def as_dict(self, provider: str) -> dict[str, object]:
         return {
@@ -87,6 +94,7 @@ class Attempt:
             "signature": self.signature,
             "next_attempt": None if self.next_attempt is None else format_iso(self.next_attempt),
             "fault": self.fault,
+            "timed_out": self.timed_out,
         }
 
 
@@ -122,9 +130,15 @@ def refusal(target: str, settings: Settings) -> str | None:
 class _Transport(httpx.AsyncBaseTransport):
     """Into the app itself for its own ``/_sim/`` paths on loopback; else over the network."""
 
-    def __init__(self, settings: Settings, app: Callable[[], ASGIApp | None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        app: Callable[[], ASGIApp | None],
+        receivers: dict[str, ASGIApp] | None = None,
+    ) -> None:
         self.settings = settings
         self.app = app
+        self.receivers = {} if receivers is None else receivers
         self.network = httpx.AsyncHTTPTransport()
 
     def _own(self, url: httpx.URL) -> bool:
@@ -136,6 +150,9 @@ class _Transport(httpx.AsyncBaseTransport):
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        mounted = self.receivers.get(origin_of(request.url))
+        if mounted is not None:
+            return await httpx.ASGITransport(app=mounted).handle_async_request(request)
         app = self.app()
         if app is not None and self._own(request.url):
             return await httpx.ASGITransport(app=app).handle_async_request(request)
@@ -151,13 +168,23 @@ class Deliveries:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.app: ASGIApp | None = None
+        self.receivers: dict[str, ASGIApp] = {}
         self._client: httpx.AsyncClient | None = None
+
+    def mount(self, origin: str, app: ASGIApp | None) -> None:
+        """Deliver what is sent to ``origin`` (``http://host[:port]``) into ``app``, in this
+        process; None unmounts it (its deliveries are then refused unless loopback)."""
+        key = origin_of(httpx.URL(origin))
+        if app is None:
+            self.receivers.pop(key, None)
+        else:
+            self.receivers[key] = app
 
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(
-                transport=_Transport(self.settings, lambda: self.app),
+                transport=_Transport(self.settings, lambda: self.app, self.receivers),
                 timeout=self.settings.webhook_timeout,
                 headers={"user-agent": USER_AGENT},
             )
@@ -224,7 +251,7 @@ class Deliveries:
         fault = await self._fault(state, provider)
         kind = fault.kind if fault is not None else None
         struck = None if fault is None else _described(fault)
-        refused = refusal(event.target, settings)
+        refused = None if self._mounted(event.target) else refusal(event.target, settings)
         if refused is None and fault is not None and kind in NOT_SENT:
             withheld, why, kept = _withheld(fault, due)
             await view.push(
@@ -246,19 +273,19 @@ class Deliveries:
         status: int | None = None
         latency: float | None = None
         error: str | None = None
-        sent = False
+        sent = timed_out = False
         if refused is not None:
             outcome, error = "refused", refused
         else:
             sent = True
-            outcome, status, latency, error = await self._post(event, sign, settings)
+            outcome, status, latency, error, timed_out = await self._post(event, sign, state)
             if kind == "webhook_duplicate":
                 await view.push(
                     ATTEMPTS,
-                    _record(due, outcome, status, latency, error, sign, None, struck),
+                    _record(due, outcome, status, latency, error, sign, None, struck, timed_out),
                     size=KEPT,
                 )
-                outcome, status, latency, error = await self._post(event, sign, settings)
+                outcome, status, latency, error, timed_out = await self._post(event, sign, state)
             if kind == "webhook_slow":
                 outcome = "failed"
                 error = f"answered after the {settings.webhook_timeout} s timeout (fault)"
@@ -267,18 +294,28 @@ class Deliveries:
         if outcome == "failed" and due.attempt <= len(schedule):
             next_due = due.due + timedelta(seconds=schedule[due.attempt - 1])
             retry = Due(event, next_due, due.attempt + 1, due.seq)
-        record = _record(due, outcome, status, latency, error, sign, retry, struck)
+        record = _record(due, outcome, status, latency, error, sign, retry, struck, timed_out)
         await view.push(ATTEMPTS, record, size=KEPT)
         return retry, sent
 
+    def _mounted(self, target: str) -> bool:
+        try:
+            return origin_of(httpx.URL(target)) in self.receivers
+        except httpx.InvalidURL:
+            return False
+
     async def _post(
-        self, event: Event, sign: str | None, settings: Settings
-    ) -> tuple[str, int | None, float | None, str | None]:
-        """POST the event: its outcome, status, latency (ms) and error."""
+        self, event: Event, sign: str | None, state: SimulatorState
+    ) -> tuple[str, int | None, float | None, str | None, bool]:
+        """POST the event: its outcome, status, latency (ms), error and whether the answer
+        came too late (or never)."""
+        settings = state.settings
         headers = {"content-type": "application/json"}
         if event.signing is not None and sign is not None:
             headers[event.signing.header] = sign
         status = error = None
+        timed_out = False
+        simulated = state.clock.now()
         started = time.monotonic()
         try:
             answer = await self.client.post(
@@ -290,10 +327,18 @@ class Deliveries:
                 error = f"answered {status}"
         except httpx.TimeoutException:
             outcome, error = "failed", f"no answer within {settings.webhook_timeout} s"
+            timed_out = True
         except httpx.HTTPError as exc:
             outcome, error = "failed", f"{type(exc).__name__}: {exc}"
         latency = round((time.monotonic() - started) * 1000, 3)
-        return outcome, status, latency, error
+        waited = (state.clock.now() - simulated).total_seconds()
+        if status is not None and waited > settings.webhook_timeout:
+            outcome, timed_out = "failed", True
+            error = (
+                f"answered {status} after {waited:g} s on the simulator's clock, "
+                f"beyond the {settings.webhook_timeout} s timeout"
+            )
+        return outcome, status, latency, error, timed_out
 
     async def attempts(self, state: SimulatorState) -> list[dict[str, object]]:
         """Every provider's recorded attempts, oldest first."""
@@ -365,6 +410,7 @@ def _record(
     sign: str | None,
     later: Due | None,
     fault: str | None,
+    timed_out: bool = False,
 ) -> Attempt:
     event = due.event
     return Attempt(
@@ -380,7 +426,14 @@ def _record(
         sign,
         None if later is None else later.due,
         fault,
+        timed_out,
     )
+
+
+def origin_of(url: httpx.URL) -> str:
+    """``scheme://host[:port]``, lower case: what :meth:`Deliveries.mount` is keyed by."""
+    port = "" if url.port is None else f":{url.port}"
+    return f"{url.scheme}://{url.host.lower()}{port}"
 
 
 async def _release(view: Store, key: str, after: datetime) -> Due | None:
