@@ -36,6 +36,7 @@ __all__ = [
     "Finding",
     "Paging",
     "Polling",
+    "check_deliveries",
     "check_entries",
     "cut_off",
 ]
@@ -308,3 +309,103 @@ def _pages(entries: Sequence[Entry], paging: Paging) -> list[Finding]:
                     )
                 )
     return findings
+
+
+# -- The client's webhook receiver ---------------------------------------------------------
+#
+# ============================  ==========================================================
+# check                          the receiver...
+# ============================  ==========================================================
+# ``accepted-bad-signature``     answered 2xx to a delivery signed with the wrong secret
+#                                (a ``webhook_bad_signature`` fault)
+# ``accepted-stale-timestamp``   answered 2xx to a genuine signature over an old timestamp
+#                                (a ``webhook_stale_timestamp`` fault)
+# ``processed-duplicate``        acted on one event id more than once (a retry, a
+#                                ``webhook_duplicate`` or ``webhook_slow`` fault); judged
+#                                from what the receiver reports it acted on
+# ``slow-ack``                   answered after the delivery timeout, or never, so that the
+#                                provider counts the delivery as failed and sends it again
+# ============================  ==========================================================
+
+RECEIVER_CHECKS = (
+    "accepted-bad-signature",
+    "accepted-stale-timestamp",
+    "processed-duplicate",
+    "slow-ack",
+)
+
+
+def describe_attempt(attempt: Entry) -> str:
+    status = attempt.get("status")
+    answer = status if status is not None else attempt.get("outcome", "no answer")
+    return (
+        f"POST {attempt['target']} {attempt['type']} {attempt['event']} "
+        f"attempt {attempt['attempt']} → {answer}"
+    )
+
+
+def check_deliveries(
+    attempts: Sequence[Entry],
+    acted_on: Sequence[str] | None = None,
+    *,
+    skip: Iterable[str] = (),
+) -> list[Finding]:
+    """Every receiver finding in ``attempts`` (``GET /_sim/webhooks``, oldest first).
+
+    ``acted_on`` is every event id the receiver acted on, once per time it acted (its own
+    record: the rows it wrote, the jobs it queued); without it ``processed-duplicate`` is not
+    judged. A finding's ``seq`` is the attempt's position in ``attempts``, from 1.
+    """
+    skipped = set(skip)
+    findings: list[Finding] = []
+    rejected_as = {
+        "webhook_bad_signature": (
+            "accepted-bad-signature",
+            "accepted a delivery whose signature does not verify; answer 4xx and ignore it",
+        ),
+        "webhook_stale_timestamp": (
+            "accepted-stale-timestamp",
+            "accepted a signature whose timestamp is long past (a replay); check t against "
+            "your clock and answer 4xx beyond a few minutes",
+        ),
+    }
+    last: dict[str, tuple[int, Entry]] = {}
+    for seq, attempt in enumerate(attempts, start=1):
+        last[str(attempt["event"])] = (seq, attempt)
+        status = attempt.get("status")
+        accepted = isinstance(status, int) and 200 <= status < 300
+        fault = str(attempt.get("fault") or "").partition(":")[0]
+        if fault in rejected_as and accepted:
+            check, message = rejected_as[fault]
+            findings.append(Finding(check, message, seq, describe_attempt(attempt)))
+        if attempt.get("timed_out") and not fault:
+            findings.append(
+                Finding(
+                    "slow-ack",
+                    "answered after the delivery timeout (or never): acknowledge at once and do "
+                    "the work afterwards, or the event is sent again",
+                    seq,
+                    describe_attempt(attempt),
+                )
+            )
+    if acted_on is not None:
+        counts: dict[str, int] = {}
+        for event_id in acted_on:
+            counts[event_id] = counts.get(event_id, 0) + 1
+        for event_id, count in counts.items():
+            if count > 1:
+                seq, where = 0, ""
+                if event_id in last:
+                    seq, attempt = last[event_id]
+                    where = describe_attempt(attempt)
+                findings.append(
+                    Finding(
+                        "processed-duplicate",
+                        f"acted on event {event_id} {count} times; a delivery can come more "
+                        "than once: keep the ids you have handled and skip a repeat",
+                        seq,
+                        where,
+                    )
+                )
+    findings = [f for f in findings if f.check not in skipped]
+    return sorted(findings, key=lambda f: (f.seq, f.check))

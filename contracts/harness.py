@@ -32,6 +32,7 @@ from contracts.checks import (
     Behaviour,
     ClientNotConformant,
     Finding,
+    check_deliveries,
     check_entries,
     describe_request,
 )
@@ -291,6 +292,8 @@ class Simulator:
     sandbox_id: str = "default"
     # The state of one of this simulator's sandboxes, when it runs in this process.
     local_state: Callable[[str], SimulatorState | None] = field(default=lambda _: None, repr=False)
+    # Mounts an ASGI app as a webhook receiver at an origin, when the app runs in this process.
+    mount_receiver: Callable[[str, Any], None] | None = field(default=None, repr=False)
     clock: Clock = field(init=False)
     faults: Faults = field(init=False)
     journal: Journal = field(init=False)
@@ -339,6 +342,7 @@ class Simulator:
             control=f"/_sim/sandboxes/{sandbox_id}",
             start=start,
             sandbox_id=sandbox_id,
+            mount_receiver=self.mount_receiver,
         )
         try:
             yield child
@@ -463,6 +467,95 @@ class Simulator:
                     f"sockets (requests, urllib, aiohttp), use bulksim_server. ({_crash(exc)})"
                 ) from exc
             raise ClientCrashed(diagnose(exc, self.journal.entries(since=since))) from exc
+
+    # -- the client's webhook receiver ------------------------------------------------------
+
+    def webhook_receiver(self, app: Any, name: str = "receiver") -> str:
+        """Deliver webhooks straight into ``app`` (the client's ASGI receiver), no sockets:
+        give the returned origin (plus the receiver's path) as the webhook URL.
+
+        Only for a simulator in this process (``bulksim_app`` or ``bulksim_server``); a
+        receiver served elsewhere is given by its own loopback URL instead.
+        """
+        if self.mount_receiver is None:
+            raise ValueError(
+                "this simulator runs elsewhere: serve the receiver and give its loopback URL"
+            )
+        if not name.replace("-", "").isalnum() or not name.isascii():
+            raise ValueError(f"a receiver's name is letters, digits and '-', not {name!r}")
+        origin = f"http://{name.lower()}.receiver.invalid"
+        self.mount_receiver(origin, app)
+        return origin
+
+    def webhook_attempts(self) -> list[dict[str, Any]]:
+        """Every delivery attempt, oldest first, as ``GET /_sim/webhooks`` lists them."""
+        response = self.http.get(f"{self.control}/webhooks")
+        response.raise_for_status()
+        attempts: list[dict[str, Any]] = response.json()["attempts"]
+        return attempts
+
+    def receiver_findings(
+        self,
+        *,
+        acted_on: Callable[[], Iterable[str]] | Iterable[str] | None = None,
+        skip: Iterable[str] = (),
+    ) -> list[Finding]:
+        """Every mistake of the client's webhook receiver in the deliveries so far (see
+        :func:`contracts.checks.check_deliveries`).
+
+        ``acted_on``: every event id the receiver acted on, once per time (or a function
+        returning them, e.g. reading the receiver's table); without it, ``processed-duplicate``
+        is not judged.
+        """
+        acted = acted_on() if callable(acted_on) else acted_on
+        return check_deliveries(
+            self.webhook_attempts(), None if acted is None else list(acted), skip=skip
+        )
+
+    def assert_receiver_conformant(
+        self,
+        *,
+        acted_on: Callable[[], Iterable[str]] | Iterable[str] | None = None,
+        skip: Iterable[str] = (),
+    ) -> None:
+        """Fail, naming each mistake, if the receiver accepted a bad signature or a stale
+        timestamp, acted on an event twice, or answered after the timeout."""
+        found = self.receiver_findings(acted_on=acted_on, skip=skip)
+        if found:
+            raise ClientNotConformant(found)
+
+    def assert_webhook_delivered(
+        self,
+        type: str | None = None,
+        *,
+        target: str | None = None,
+        event: str | None = None,
+    ) -> dict[str, Any]:
+        """The latest delivered attempt of the event matching ``type``, ``target`` (a prefix
+        of the URL) and ``event`` (its id); fails listing the attempts made when none was."""
+        attempts = self.webhook_attempts()
+        matching = [
+            a
+            for a in attempts
+            if (type is None or a["type"] == type)
+            and (target is None or str(a["target"]).startswith(target))
+            and (event is None or a["event"] == event)
+        ]
+        delivered = [a for a in matching if a["outcome"] == "delivered"]
+        if delivered:
+            return delivered[-1]
+        wanted = ", ".join(
+            f"{k}={v!r}" for k, v in (("type", type), ("target", target), ("event", event)) if v
+        )
+        made = "\n".join(
+            f"- {a['type']} {a['event']} → {a['target']}: attempt {a['attempt']} {a['outcome']}"
+            + (f" ({a['error']})" if a.get("error") else "")
+            for a in attempts
+        )
+        raise AssertionError(
+            f"no webhook delivered{' with ' + wanted if wanted else ''}; attempts made:\n"
+            + (made or "- none")
+        )
 
     def raise_crashes(self) -> None:
         """Re-raise, in the test, an exception a provider handler hit (it answered 500)."""
@@ -642,6 +735,7 @@ def in_process(
             sockets=False,
             async_client_factory=async_factory,
             local_state=_local_states(app),
+            mount_receiver=app.state.deliveries.mount,
         )
     finally:
         http.close()
@@ -694,7 +788,14 @@ def serve_in_thread(
         return httpx.Client(**kwargs)
 
     with running_in_thread(app) as origin, factory(base_url=origin, timeout=30) as http:
-        yield Simulator(origin, http, factory, app.state.sim, local_state=_local_states(app))
+        yield Simulator(
+            origin,
+            http,
+            factory,
+            app.state.sim,
+            local_state=_local_states(app),
+            mount_receiver=app.state.deliveries.mount,
+        )
 
 
 @contextmanager

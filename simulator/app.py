@@ -115,6 +115,7 @@ def create_app(
     sandboxes.app = app
     app.state.sim = state
     app.state.sandboxes = sandboxes
+    app.state.deliveries = deliveries  # the harness mounts in-process webhook receivers on it
     return app
 
 

@@ -15,6 +15,21 @@ Kinds:
   before the answer: what tests whether a retrying client does the work twice.
 - ``malformed``: a 200 whose body is truncated JSON.
 
+Webhook kinds strike a provider's next deliveries (:mod:`simulator.webhooks`), never a
+request; their ``operation`` is ``*``:
+
+- ``webhook_duplicate``: the delivery is sent twice.
+- ``webhook_out_of_order``: the event is held back until the provider's next event has been
+  sent (at most ``latency_ms``, default an hour), then sent right after it.
+- ``webhook_late``: the delivery is made ``latency_ms`` (default a minute) later on the clock,
+  after a polling client could have seen the result.
+- ``webhook_drop``: the event is never sent (nor retried).
+- ``webhook_bad_signature``: signed with the wrong secret.
+- ``webhook_stale_timestamp``: signed correctly with a timestamp ``latency_ms`` (default an
+  hour) in the past.
+- ``webhook_slow``: the receiver's answer is taken to come after the timeout: the attempt is
+  counted as failed and retried, though the receiver got it.
+
 On a store of one process's own the plan is kept here, and checking it costs a call nothing
 while no fault is armed. On a store several processes share (``--workers``, two servers on
 one file or one Redis) the plan lives in the store: each fault is a record, and a fault for
@@ -37,7 +52,25 @@ from simulator.store import Store, Table
 __all__ = ["Fault", "FaultError", "FaultPlan"]
 
 FaultKind = Literal["error", "status", "latency", "rate_limit", "drop", "drop_after", "malformed"]
-FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+WebhookFaultKind = Literal[
+    "webhook_duplicate",
+    "webhook_out_of_order",
+    "webhook_late",
+    "webhook_drop",
+    "webhook_bad_signature",
+    "webhook_stale_timestamp",
+    "webhook_slow",
+]
+WEBHOOK_KINDS: tuple[str, ...] = get_args(WebhookFaultKind)
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind) + WEBHOOK_KINDS
+# The operation a delivery takes its faults as (no route is named so).
+WEBHOOK = "@webhook"
+# latency_ms of a webhook kind when none is given: how late, how long held, how stale.
+WEBHOOK_LATENCY_MS = {
+    "webhook_late": 60_000,
+    "webhook_out_of_order": 3_600_000,
+    "webhook_stale_timestamp": 3_600_000,
+}
 
 
 class FaultError(ValueError):
@@ -203,6 +236,8 @@ class FaultPlan:
         kind = _text(spec, "kind")
         if kind not in FAULT_KINDS:
             raise FaultError(f"kind must be one of {', '.join(FAULT_KINDS)}")
+        if kind in WEBHOOK_KINDS and operation != "*":
+            raise FaultError(f"{kind} strikes the provider's webhook deliveries: operation is *")
         fault = Fault(
             id=fault_id,
             provider=provider,
@@ -221,6 +256,8 @@ class FaultPlan:
             fault.latency_ms = _int(spec, "latency_ms", None, 0, 120_000)
         if kind == "rate_limit":
             fault.retry_after = _int(spec, "retry_after", 30, 0, 86_400)
+        if kind in WEBHOOK_LATENCY_MS:
+            fault.latency_ms = _int(spec, "latency_ms", WEBHOOK_LATENCY_MS[kind], 0, 86_400_000)
         if "probability" in spec:
             if "count" in spec:
                 raise FaultError("give either count or probability, not both")
@@ -260,18 +297,14 @@ class FaultPlan:
         """
         if self.store is None:
             for fault in self._faults:
-                if (
-                    fault.provider == provider
-                    and fault.operation in ("*", operation)
-                    and fault.strikes()
-                ):
+                if fault.provider == provider and _aims(fault, operation) and fault.strikes():
                     if fault.spent:
                         self._faults.remove(fault)
                     return fault
             return None
         # Other calls of this process change the copy while this one awaits the store.
         for fault in list(self._faults):
-            if fault.provider != provider or fault.operation not in ("*", operation):
+            if fault.provider != provider or not _aims(fault, operation):
                 continue
             if fault.probability is not None and fault.rng.random() >= fault.probability:
                 continue
@@ -336,6 +369,13 @@ class FaultPlan:
                 break
             after = page.next
         self._faults = sorted(faults, key=lambda f: f.id)
+
+
+def _aims(fault: Fault, operation: str) -> bool:
+    """Whether ``fault`` is for ``operation`` (a route, or :data:`WEBHOOK`, a delivery)."""
+    if (fault.kind in WEBHOOK_KINDS) != (operation == WEBHOOK):
+        return False
+    return fault.operation in ("*", operation)
 
 
 def _key(fault_id: int) -> str:

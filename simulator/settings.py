@@ -69,6 +69,9 @@ class Settings:
     head_timeout: float = 10.0
     body_timeout: float = 30.0
     max_connections: int = 1000
+    # The time a webhook signature's t= carries: "wall" (the real clock, which receivers
+    # check it against) or "simulated" (the simulator's clock).
+    webhook_signature_time: str = "wall"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -113,6 +116,11 @@ class Settings:
                 raise SettingsError(f"{name} must be a positive number of seconds, at most 86400")
         if not 1 <= self.max_connections <= 1_000_000:
             raise SettingsError("max_connections must be from 1 to 1000000")
+        if self.webhook_signature_time not in ("wall", "simulated"):
+            raise SettingsError(
+                "webhook_signature_time must be 'wall' or 'simulated', "
+                f"not {self.webhook_signature_time!r}"
+            )
         if self.start is not None and self.clock != "manual":
             raise SettingsError("start only applies to clock='manual'")
         for text in self.drift:

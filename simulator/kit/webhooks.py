@@ -43,12 +43,14 @@ class Event:
 @dataclass(frozen=True, slots=True)
 class Due:
     """One attempt to come: the event, when it falls due, which attempt (from 1), and the
-    order it was scheduled in (for events due at one instant)."""
+    order it was scheduled in (for events due at one instant). ``held``: an out-of-order
+    fault holds it back until the provider's next event is sent (``due`` is the latest)."""
 
     event: Event
     due: datetime
     attempt: int
     seq: int
+    held: bool = False
 
 
 PENDING = Table("webhooks/pending", Due)
