@@ -14,6 +14,9 @@ from starlette.testclient import TestClient
 from simulator import Settings, create_app
 from simulator.__main__ import main
 from simulator.providers.check.models import KEYS_BY_PLAN
+from simulator.providers.helloatlas.models import TEST_CLIENTS as HELLOATLAS_CLIENTS
+from simulator.providers.passcreator.models import TEST_ACCOUNTS
+from simulator.scenarios import ScenarioError, load_scenario, parse_scenario
 from tests.conftest import START
 from tests.providers.deepvue.conftest import CLIENT
 
@@ -134,3 +137,97 @@ def test_the_scenario_schema_is_served(client: TestClient) -> None:
     response = client.get("/_sim/scenario.schema.json")
     assert response.status_code == 200
     assert response.json()["title"] == "bulksim scenario"
+
+
+def _keys(client: TestClient, control: str, table: str) -> list[str]:
+    """The keys of one table of a sandbox's store (its snapshot's records)."""
+    records = client.get(f"{control}/snapshot").json()["store"]["records"]
+    return sorted(key for name, key, *_ in records if name == table)
+
+
+PASSCREATOR_KEY = TEST_ACCOUNTS[0].api_key
+
+
+def test_a_passcreator_process_stands_at_250_of_1000_and_finishes_after_the_rest(
+    client: TestClient,
+) -> None:
+    # 50 items a second: 750 items remain, 15 s; item 1000 is reached at exactly 15 s.
+    base, control = sandbox(client, "passcreator-process-250-of-1000.yaml")
+    [process_id] = _keys(client, control, "passcreator/processes")
+    url = f"{base}/passcreator/api/v3/process/{process_id}"
+    headers = {"Authorization": PASSCREATOR_KEY}
+    poll = client.get(url, headers=headers).json()["data"]
+    assert (poll["current"], poll["total"], poll["status"]) == (250, 1000, "in progress")
+    assert poll["createdOn"] == "2026-03-01 08:59:55"
+    client.post(f"{control}/clock/advance", json={"seconds": 14.98})
+    poll = client.get(url, headers=headers).json()["data"]
+    assert (poll["current"], poll["status"]) == (999, "in progress")
+    client.post(f"{control}/clock/advance", json={"seconds": 0.02})
+    poll = client.get(url, headers=headers).json()["data"]
+    assert (poll["current"], poll["status"]) == (1000, "finished")
+
+
+def helloatlas_token(client: TestClient, base: str) -> dict[str, str]:
+    account = HELLOATLAS_CLIENTS[0]
+    response = client.post(
+        f"{base}/helloatlas/v1/bulk/authtoken",
+        headers={"Client-Id": account.client_id, "Client-Secret": account.client_secret},
+    )
+    assert response.status_code == 201, response.text
+    return {"Token": response.json()["access_token"]}
+
+
+def _extracts(client: TestClient, base: str, headers: dict[str, str], batch_id: str) -> Any:
+    url = f"{base}/helloatlas/v1/bulk/extracts"
+    response = client.get(url, params={"batch_id": batch_id}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_helloatlas_batch_still_processing_has_its_types_and_finishes_in_the_window(
+    client: TestClient,
+) -> None:
+    base, control = sandbox(client, "helloatlas-batch-processing.yaml")
+    headers = helloatlas_token(client, base)
+    [batch_id] = _keys(client, control, "helloatlas/batches")
+    assert batch_id.endswith("-20260301090000")  # uploaded at the start instant
+    page = _extracts(client, base, headers, batch_id)
+    assert page["total_items"] == 6
+    assert [d["file_data"] for d in page["data"]] == [None] * 6
+    # Documents finish 5 to 30 s after upload (the default window).
+    client.post(f"{control}/clock/advance", json={"seconds": 30})
+    page = _extracts(client, base, headers, batch_id)
+    types = [d["file_data"]["document_type"] for d in page["data"]]
+    assert types == ["AADHAAR", "PAN", "PASSPORT"] * 2
+
+
+def test_a_helloatlas_batch_done_is_extracted_at_start(client: TestClient) -> None:
+    base, control = sandbox(client, "helloatlas-batch-done.yaml")
+    headers = helloatlas_token(client, base)
+    [batch_id] = _keys(client, control, "helloatlas/batches")
+    assert batch_id.endswith("-20260301085930")  # 30 s, the processing window, before start
+    page = _extracts(client, base, headers, batch_id)
+    types = [d["file_data"]["document_type"] for d in page["data"]]
+    assert types == ["AADHAAR", "PAN", "DRIVING_LICENSE", "VOTER_ID", "PASSPORT", "GST_CERT"]
+
+
+def test_a_process_done_beyond_its_total_is_refused_naming_the_field(client: TestClient) -> None:
+    response = client.post(
+        "/_sim/sandboxes", json={"scenario": scenario("bad-done-over-total.yaml")}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        "scenario.objects[0].done: 1200 is greater than total (1000)"
+    )
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(str(SCENARIOS / "bad-done-over-total.yaml"))
+    assert str(raised.value) == (
+        "bad-done-over-total.yaml:6: objects[0].done: 1200 is greater than total (1000)"
+    )
+
+
+def test_an_unknown_document_type_is_refused_naming_its_line(client: TestClient) -> None:
+    text = "clock: manual\nobjects:\n  - kind: helloatlas.batch\n    types: [AADHAAR, CHEQUE]\n"
+    with pytest.raises(ScenarioError) as raised:
+        parse_scenario(text, "kyc.yaml")
+    assert str(raised.value).startswith("kyc.yaml:4: objects[0].types[1]: 'CHEQUE' is not one of")
