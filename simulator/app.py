@@ -21,8 +21,9 @@ from simulator.gateway import SPEC_ROUTE, Gateway, HttpDate
 from simulator.ids import IdFactory
 from simulator.kit.errors import ProviderError
 from simulator.kit.provider import Provider, ProviderRuntime
+from simulator.sandboxes import CONTROL_PATH as SANDBOX_CONTROL_PATH
 from simulator.sandboxes import PATH as SANDBOX_PATH
-from simulator.sandboxes import Sandboxes, Served, unknown_sandbox
+from simulator.sandboxes import Sandbox, Sandboxes, Served, unknown_sandbox
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState, Sleep
 from simulator.store import Store, StoreError, StoreUnavailable, open_store
@@ -176,6 +177,13 @@ class SimulatorApp(Starlette):
             if path.startswith(SANDBOX_PATH):
                 await self._sandbox(scope, receive, send, root, path)
                 return
+            if self.sandboxes.sharing and path.startswith(SANDBOX_CONTROL_PATH):
+                # Another process may have made (or deleted) the sandbox: as the store says.
+                found = await self.sandboxes.before_control(path)
+                await super().__call__(scope, receive, self.stamp(send))
+                if found is not None:
+                    await self.sandboxes.after(found)
+                return
             if await _dispatch(self.prefixes, scope, receive, send, root, path):
                 return
             send = self.stamp(send)
@@ -186,24 +194,31 @@ class SimulatorApp(Starlette):
     ) -> None:
         """``/sandboxes/<id>/<provider>/...``: the sandbox's provider, below its prefix."""
         sandbox_id, _, _ = path[len(SANDBOX_PATH) :].partition("/")
-        sandbox = self.sandboxes.get(sandbox_id)
+        sandbox = await self.sandboxes.find(sandbox_id)
         if sandbox is None:
-            response: Response = unknown_sandbox(sandbox_id)
-        else:
-            served = sandbox.served
-            base = f"{SANDBOX_PATH}{sandbox_id}"
-            inner = path[len(base) :]
-            if await _dispatch(served.gateways, scope, receive, send, root + base, inner):
-                return
-            send = served.stamp(send)
-            if len(served.gateways) == 1:
-                child = {**scope, "path_params": {}, "root_path": root + base}
-                await served.gateways[0][1](child, receive, send)
-                return
-            mounts = [f"{base}{mount}" for mount, _ in served.gateways]
-            response = JSONResponse(
-                {"error": f"no provider serves {path}", "providers": mounts}, status_code=404
-            )
+            await unknown_sandbox(sandbox_id)(scope, receive, send)
+            return
+        await self._in_sandbox(sandbox, scope, receive, send, root, path)
+        if self.sandboxes.sharing:
+            await self.sandboxes.after(sandbox)
+
+    async def _in_sandbox(
+        self, sandbox: Sandbox, scope: Scope, receive: Receive, send: Send, root: str, path: str
+    ) -> None:
+        served = sandbox.served
+        base = f"{SANDBOX_PATH}{sandbox.id}"
+        inner = path[len(base) :]
+        if await _dispatch(served.gateways, scope, receive, send, root + base, inner):
+            return
+        send = served.stamp(send)
+        if len(served.gateways) == 1:
+            child = {**scope, "path_params": {}, "root_path": root + base}
+            await served.gateways[0][1](child, receive, send)
+            return
+        mounts = [f"{base}{mount}" for mount, _ in served.gateways]
+        response = JSONResponse(
+            {"error": f"no provider serves {path}", "providers": mounts}, status_code=404
+        )
         await response(scope, receive, send)
 
 
