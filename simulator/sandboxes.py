@@ -212,13 +212,11 @@ class Sandboxes:
 
     def get(self, sandbox_id: str) -> Sandbox | None:
         """The sandbox, marked as used now; None when unknown or idle too long."""
-        if sandbox_id == DEFAULT:
-            return self.default
         sandbox = self.live.get(sandbox_id)
         if sandbox is None:
-            return None
+            return self.default if sandbox_id == DEFAULT else None
         now = self.monotonic()
-        if now - sandbox.touched > self.idle_seconds:
+        if now - sandbox.touched > self.root.settings.sandbox_idle_seconds:
             self._forget(sandbox)
             return None
         sandbox.touched = now
