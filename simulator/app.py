@@ -21,12 +21,16 @@ from simulator.gateway import SPEC_ROUTE, Gateway, HttpDate
 from simulator.ids import IdFactory
 from simulator.kit.errors import ProviderError
 from simulator.kit.provider import Provider, ProviderRuntime
+from simulator.sandboxes import CONTROL_PATH as SANDBOX_CONTROL_PATH
 from simulator.sandboxes import PATH as SANDBOX_PATH
-from simulator.sandboxes import Sandboxes, Served, unknown_sandbox
+from simulator.sandboxes import Sandbox, Sandboxes, Served, unknown_sandbox
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState, Sleep
 from simulator.store import Store, StoreError, StoreUnavailable, open_store
 from simulator.webhooks import Deliveries
+
+# Where a sandbox's id starts in its providers' paths.
+_SANDBOX_ID = len(SANDBOX_PATH)
 
 __all__ = ["available_providers", "create_app", "make_clock"]
 
@@ -175,36 +179,54 @@ class SimulatorApp(Starlette):
             path = scope["path"]
             path = path[len(root) :] if root and path.startswith(root) else path
             if path.startswith(SANDBOX_PATH):
-                await self._sandbox(scope, receive, send, root, path)
+                # Resolved in line (one dict lookup on a store of this process's own): a poll in
+                # a sandbox costs what one in the default does.
+                sandboxes = self.sandboxes
+                sandbox_id = path[_SANDBOX_ID:].partition("/")[0]
+                if sandboxes.sharing:
+                    sandbox = await sandboxes.find(sandbox_id)
+                else:
+                    sandbox = sandboxes.get(sandbox_id)
+                if sandbox is None:
+                    await unknown_sandbox(sandbox_id)(scope, receive, send)
+                    return
+                # ``/sandboxes/default/...`` is the default's (whose own base path is "").
+                end = _SANDBOX_ID + len(sandbox_id)
+                base, inner = path[:end], path[end:]
+                gateways = sandbox.served.gateways
+                if not await _dispatch(gateways, scope, receive, send, root + base, inner):
+                    await self._outside_providers(sandbox, scope, receive, send, root, path)
+                if sandboxes.sharing:
+                    await sandboxes.after(sandbox)
+                return
+            if self.sandboxes.sharing and path.startswith(SANDBOX_CONTROL_PATH):
+                # Another process may have made (or deleted) the sandbox: as the store says.
+                found = await self.sandboxes.before_control(path)
+                await super().__call__(scope, receive, self.stamp(send))
+                if found is not None:
+                    await self.sandboxes.after(found)
                 return
             if await _dispatch(self.prefixes, scope, receive, send, root, path):
                 return
             send = self.stamp(send)
         await super().__call__(scope, receive, send)
 
-    async def _sandbox(
-        self, scope: Scope, receive: Receive, send: Send, root: str, path: str
+    async def _outside_providers(
+        self, sandbox: Sandbox, scope: Scope, receive: Receive, send: Send, root: str, path: str
     ) -> None:
-        """``/sandboxes/<id>/<provider>/...``: the sandbox's provider, below its prefix."""
-        sandbox_id, _, _ = path[len(SANDBOX_PATH) :].partition("/")
-        sandbox = self.sandboxes.get(sandbox_id)
-        if sandbox is None:
-            response: Response = unknown_sandbox(sandbox_id)
-        else:
-            served = sandbox.served
-            base = f"{SANDBOX_PATH}{sandbox_id}"
-            inner = path[len(base) :]
-            if await _dispatch(served.gateways, scope, receive, send, root + base, inner):
-                return
-            send = served.stamp(send)
-            if len(served.gateways) == 1:
-                child = {**scope, "path_params": {}, "root_path": root + base}
-                await served.gateways[0][1](child, receive, send)
-                return
-            mounts = [f"{base}{mount}" for mount, _ in served.gateways]
-            response = JSONResponse(
-                {"error": f"no provider serves {path}", "providers": mounts}, status_code=404
-            )
+        """``/sandboxes/<id>/...`` under none of its providers' prefixes: a provider served
+        alone answers it, else a JSON 404 naming them."""
+        served = sandbox.served
+        base = f"{SANDBOX_PATH}{sandbox.id}"
+        send = served.stamp(send)
+        if len(served.gateways) == 1:
+            child = {**scope, "path_params": {}, "root_path": root + base}
+            await served.gateways[0][1](child, receive, send)
+            return
+        mounts = [f"{base}{mount}" for mount, _ in served.gateways]
+        response = JSONResponse(
+            {"error": f"no provider serves {path}", "providers": mounts}, status_code=404
+        )
         await response(scope, receive, send)
 
 

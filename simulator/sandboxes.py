@@ -10,6 +10,15 @@ under ``/_sim/sandboxes/<id>/``.
 after ``sandbox_idle_seconds`` without a request (measured on the wall clock: a sandbox's
 own clock may stand still or jump a year). Deleting one clears its store view, so nothing
 it held stays behind on any backend.
+
+On a store that several processes share (``--workers``, two servers on one SQLite file or
+one Redis), every process must know every sandbox: each is also an :class:`Entry` in the
+store (what builds its state, and when it was last used), and :meth:`Sandboxes.find`, which
+the app calls before a request that names a sandbox, reads it there (one read) and builds
+the sandbox where this process has not yet; then the sandbox's state syncs its clock,
+options and fault plan with the store as the default one does (see
+:meth:`~simulator.state.SimulatorState.sync`). A sandbox deleted or expired through any
+process is gone for all of them.
 """
 
 from __future__ import annotations
@@ -43,9 +52,12 @@ from simulator.ids import IdFactory
 from simulator.scenarios import Scenario, ScenarioError, apply, parse_scenario
 from simulator.settings import SettingsError
 from simulator.state import SimulatorState
+from simulator.store import Store, Table, shared
 
 __all__ = [
     "DEFAULT",
+    "ENTRIES",
+    "Entry",
     "Sandbox",
     "SandboxError",
     "SandboxSpec",
@@ -57,6 +69,7 @@ __all__ = [
 
 DEFAULT = "default"
 PATH = "/sandboxes/"
+CONTROL_PATH = "/_sim/sandboxes"
 
 OptionValue = StrictBool | StrictInt | StrictFloat | StrictStr
 
@@ -92,6 +105,24 @@ def parse_spec(body: object) -> SandboxSpec:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"]) or "body"
         raise SandboxError(400, f"{where}: {error['msg']}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A sandbox as every process on a shared store knows it: what builds its state, and
+    when it was last used (wall-clock seconds; written at most every ``idle / 16``)."""
+
+    name: str | None
+    seed: int
+    clock: Literal["manual", "system"]
+    start: datetime | None
+    options: dict[str, dict[str, str]]
+    created: datetime
+    touched: float
+
+
+# In the root store's ``_sim`` view, keyed by sandbox id.
+ENTRIES = Table("sandboxes", Entry)
 
 
 @dataclass(eq=False)
@@ -146,6 +177,8 @@ class Sandboxes:
     root: SimulatorState
     serve: Serve
     monotonic: Callable[[], float] = time.monotonic
+    # The wall clock of the entries on a shared store (comparable between processes).
+    wall: Callable[[], float] = field(default=lambda: wall_clock_now().timestamp())
     live: dict[str, Sandbox] = field(default_factory=dict)
     # Clearing an expired sandbox's store runs in the background; its task is kept here.
     clearing: set[asyncio.Task[None]] = field(default_factory=set)
@@ -159,6 +192,16 @@ class Sandboxes:
         served = self.serve(self.root)
         return Sandbox(DEFAULT, None, self.root, served, wall_clock_now(), self.monotonic())
 
+    @cached_property
+    def sharing(self) -> bool:
+        """Whether other processes serve the same sandboxes (the store is shared)."""
+        return shared(self.root.store)
+
+    @cached_property
+    def entries(self) -> Store:
+        """Where the entries are kept: the root store's ``_sim`` view."""
+        return self.root.store.scoped("_sim")
+
     @property
     def cap(self) -> int:
         return self.root.settings.sandbox_cap
@@ -169,16 +212,91 @@ class Sandboxes:
 
     def get(self, sandbox_id: str) -> Sandbox | None:
         """The sandbox, marked as used now; None when unknown or idle too long."""
-        if sandbox_id == DEFAULT:
-            return self.default
         sandbox = self.live.get(sandbox_id)
         if sandbox is None:
-            return None
+            return self.default if sandbox_id == DEFAULT else None
         now = self.monotonic()
-        if now - sandbox.touched > self.idle_seconds:
+        if now - sandbox.touched > self.root.settings.sandbox_idle_seconds:
             self._forget(sandbox)
             return None
         sandbox.touched = now
+        return sandbox
+
+    async def find(self, sandbox_id: str) -> Sandbox | None:
+        """:meth:`get`, and on a shared store the sandbox as the store knows it: built here
+        when another process made it, gone when another deleted it, its state synced."""
+        if not self.sharing or sandbox_id == DEFAULT:
+            return self.get(sandbox_id)
+        entry = await self.entries.get(ENTRIES, sandbox_id)
+        if entry is None:
+            self.live.pop(sandbox_id, None)
+            return None
+        wall = self.wall()
+        if wall - entry.touched > self.idle_seconds:
+            await self.delete(sandbox_id)
+            return None
+        sandbox = self.live.get(sandbox_id)
+        if sandbox is None:
+            sandbox = self._rebuild(sandbox_id, entry)
+        if wall - entry.touched > self.idle_seconds / 16:
+            await self.entries.update(
+                ENTRIES, sandbox_id, lambda held: dataclasses.replace(held, touched=wall)
+            )
+        sandbox.touched = self.monotonic()
+        await sandbox.state.sync()
+        return sandbox
+
+    async def load_all(self) -> None:
+        """On a shared store: every live sandbox of the store known here, none other (the
+        idle ones expired)."""
+        if not self.sharing:
+            return
+        held: dict[str, Entry] = {}
+        after = None
+        while True:
+            page = await self.entries.scan(ENTRIES, after=after, limit=500)
+            held.update(page.items)
+            if page.next is None:
+                break
+            after = page.next
+        wall = self.wall()
+        for sandbox_id in [i for i in self.live if i not in held]:
+            self.live.pop(sandbox_id)
+        for sandbox_id, entry in held.items():
+            if wall - entry.touched > self.idle_seconds:
+                await self.delete(sandbox_id)
+            elif sandbox_id not in self.live:
+                self._rebuild(sandbox_id, entry)
+
+    async def before_control(self, path: str) -> Sandbox | None:
+        """On a shared store, before a ``/_sim/sandboxes...`` request: the listing as the
+        store has it, or the sandbox it names found (and synced), which it returns."""
+        rest = path[len(CONTROL_PATH) :].strip("/")
+        if not rest:
+            await self.load_all()
+            return None
+        return await self.find(rest.partition("/")[0])
+
+    async def after(self, sandbox: Sandbox) -> None:
+        """After a request to ``sandbox``: what it changed written to a shared store
+        (unless the request deleted it)."""
+        if self.sharing and self.live.get(sandbox.id) is sandbox:
+            await sandbox.state.synced_after()
+
+    def _rebuild(self, sandbox_id: str, entry: Entry) -> Sandbox:
+        """The sandbox another process made, built here from its entry."""
+        spec = SandboxSpec(
+            name=entry.name,
+            seed=entry.seed,
+            clock=entry.clock,
+            start=entry.start,
+            options={name: dict(values) for name, values in entry.options.items()},
+        )
+        state = self._state(sandbox_id, spec)
+        sandbox = Sandbox(
+            sandbox_id, entry.name, state, self.serve(state), entry.created, self.monotonic()
+        )
+        self.live[sandbox_id] = sandbox
         return sandbox
 
     def listing(self) -> list[Sandbox]:
@@ -187,6 +305,7 @@ class Sandboxes:
 
     async def create(self, spec: SandboxSpec) -> Sandbox:
         """A new sandbox as ``spec`` says, or a :class:`SandboxError` naming the refusal."""
+        await self.load_all()
         self._expire()
         if self.cap <= 0:
             raise SandboxError(
@@ -210,6 +329,18 @@ class Sandboxes:
         now = self.monotonic()
         sandbox = Sandbox(sandbox_id, spec.name, state, self.serve(state), wall_clock_now(), now)
         self.live[sandbox_id] = sandbox
+        if self.sharing:
+            options = {
+                provider: {key: _option_text(value) for key, value in values.items()}
+                for provider, values in spec.options.items()
+            }
+            start = state.clock.now() if state.clock.kind == "manual" else None
+            entry = Entry(
+                spec.name, state.settings.seed, state.settings.clock, start, options,
+                sandbox.created, self.wall(),
+            )  # fmt: skip
+            await self.entries.put(ENTRIES, sandbox_id, entry)
+            await state.sync()
         if scenario is not None:
             try:
                 await self.start_from(sandbox, scenario)
@@ -272,9 +403,12 @@ class Sandboxes:
         if sandbox_id == DEFAULT:
             raise SandboxError(409, "the default sandbox cannot be deleted (reset it instead)")
         sandbox = self.live.pop(sandbox_id, None)
-        if sandbox is None:
+        known = sandbox is not None
+        if self.sharing:
+            known = await self.entries.delete(ENTRIES, sandbox_id) or known
+        if not known:
             return False
-        await sandbox.state.store.clear()
+        await self.root.store.scoped(f"sandboxes/{sandbox_id}").clear()
         return True
 
     def _expire(self) -> None:
@@ -283,8 +417,12 @@ class Sandboxes:
             self._forget(sandbox)
 
     def _forget(self, sandbox: Sandbox) -> None:
-        """Drop an idle sandbox now; its store view is cleared in the background."""
+        """Drop an idle sandbox now; its store view is cleared in the background (on a
+        shared store, only this process's copy is dropped: another may be using it, and
+        :meth:`find` judges its idleness from the entry)."""
         self.live.pop(sandbox.id, None)
+        if self.sharing:
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # pragma: no cover - the app always runs on a loop

@@ -16,7 +16,7 @@ import csv
 import dataclasses
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -32,6 +32,9 @@ from simulator.clock import parse_iso
 from simulator.providers.check.models import KEYS_BY_PLAN
 from simulator.providers.deepvue.batchfile import parse_batch_file
 from simulator.providers.deepvue.models import TEST_CLIENTS, new_batch
+from simulator.providers.helloatlas.models import TEST_CLIENTS as HELLOATLAS_CLIENTS
+from simulator.providers.helloatlas.models import Timing
+from simulator.providers.passcreator.models import TEST_ACCOUNTS, Process, step_us
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState
 
@@ -166,10 +169,21 @@ def parse_scenario(document: str | object, where: str = "scenario") -> Scenario:
         raise ScenarioError("\n".join(lines))
     assert isinstance(data, dict)
     scenario = Scenario(data)
+
+    def named(path: Sequence[str | int]) -> str:
+        if node is None:
+            return f"{where}.{_field(path)}"
+        return f"{where}:{_line(node, path)}: {_field(path)}"
+
     if scenario.objects and scenario.clock == "system":
-        at = _line(node, ["clock"])
-        place = f"{where}:{at}: clock" if node is not None else f"{where}.clock"
-        raise ScenarioError(f"{place}: objects need a manual clock (clock: manual)")
+        raise ScenarioError(f"{named(['clock'])}: objects need a manual clock (clock: manual)")
+    for index, spec in enumerate(scenario.objects):
+        # What the schema cannot say: one field bounded by another.
+        if spec["kind"] == "passcreator.process" and spec.get("done", 0) > spec["total"]:
+            raise ScenarioError(
+                f"{named(['objects', index, 'done'])}: {spec['done']} is greater than "
+                f"total ({spec['total']})"
+            )
     return scenario
 
 
@@ -256,6 +270,17 @@ def _lead(spec: Mapping[str, Any], state: SimulatorState) -> timedelta:
         progress = new_batch(runtime.context, "", "", rows, None).progress
         duration = progress.finished_at - progress.started_at
         return duration * float(spec.get("progress", 0))
+    if kind == "passcreator.process":
+        # The instant its poll's current reaches ``done``, as Passcreator's model gives it.
+        context = _runtime(state, "passcreator").context
+        start = state.clock.now()
+        process = Process("", None, start, int(spec["total"]), step_us(context))
+        return process.reached_at(int(spec.get("done", 0))) - start
+    if kind == "helloatlas.batch":
+        if spec.get("state", "processing") == "processing":
+            return timedelta(0)
+        # Every document finishes by the end of the processing window (none is slow).
+        return Timing.of(_runtime(state, "helloatlas").context).ready_after(1.0, slow=False)
     return timedelta(seconds=float(spec.get("age_seconds", 0)))
 
 
@@ -267,32 +292,98 @@ def _runtime(state: SimulatorState, provider: str) -> Any:
 
 
 async def _make(client: httpx.AsyncClient, base: str, step: _Step) -> None:
-    spec = step.spec
     where = f"objects[{step.index}]"
-    if spec["kind"] == "deepvue.batch":
-        client_id = TEST_CLIENTS[0].client_id
-        secret = TEST_CLIENTS[0].client_secret
-        auth = await client.post(
-            f"{base}/deepvue/v1/authorize",
-            data={"client_id": client_id, "client_secret": secret},
-        )
-        _expect(auth, 200, where)
-        token = auth.json()["access_token"]
-        response = await client.post(
-            f"{base}/deepvue/v1/verification/upi-basic/batch",
-            headers={"Authorization": f"Bearer {token}", "x-api-key": secret},
-            files={"batch_file": ("rows.csv", _deepvue_csv(spec["rows"]), "text/csv")},
-        )
-        _expect(response, 201, where)
-    else:
-        plan = spec.get("plan", "pro")
-        body = json.dumps({"items": spec["items"]}).encode()
-        response = await client.post(
-            f"{base}/check/v1/batch/upload",
-            headers={"Authorization": f"Bearer {KEYS_BY_PLAN[plan]}"},
-            files={"file": ("items.json", body, "application/json")},
-        )
-        _expect(response, 200, where)
+    await _MAKERS[step.spec["kind"]](client, base, step.spec, where)
+
+
+async def _make_deepvue_batch(
+    client: httpx.AsyncClient, base: str, spec: Mapping[str, Any], where: str
+) -> None:
+    client_id = TEST_CLIENTS[0].client_id
+    secret = TEST_CLIENTS[0].client_secret
+    auth = await client.post(
+        f"{base}/deepvue/v1/authorize",
+        data={"client_id": client_id, "client_secret": secret},
+    )
+    _expect(auth, 200, where)
+    token = auth.json()["access_token"]
+    response = await client.post(
+        f"{base}/deepvue/v1/verification/upi-basic/batch",
+        headers={"Authorization": f"Bearer {token}", "x-api-key": secret},
+        files={"batch_file": ("rows.csv", _deepvue_csv(spec["rows"]), "text/csv")},
+    )
+    _expect(response, 201, where)
+
+
+async def _make_passcreator_process(
+    client: httpx.AsyncClient, base: str, spec: Mapping[str, Any], where: str
+) -> None:
+    account = next(a for a in TEST_ACCOUNTS if a.id == spec.get("account", "test"))
+    item = {"templateId": account.templates[0].identifier}
+    response = await client.post(
+        f"{base}/passcreator/api/v3/pass",
+        headers={"Authorization": account.api_key},
+        json={"data": [item] * int(spec["total"])},
+    )
+    _expect(response, 200, where)
+
+
+# A file name per document type that HelloAtlas detects as that type (and no magic word).
+_FILE_NAMES = {
+    "AADHAAR": "aadhaar_front",
+    "PAN": "pan_card",
+    "DRIVING_LICENSE": "driving_licence",
+    "VOTER_ID": "voter_id",
+    "PASSPORT": "passport",
+    "GST_CERT": "gst_certificate",
+}
+
+
+async def _make_helloatlas_batch(
+    client: httpx.AsyncClient, base: str, spec: Mapping[str, Any], where: str
+) -> None:
+    account = HELLOATLAS_CLIENTS[0]
+    auth = await client.post(
+        f"{base}/helloatlas/v1/bulk/authtoken",
+        headers={"Client-Id": account.client_id, "Client-Secret": account.client_secret},
+    )
+    _expect(auth, 201, where)
+    types: list[str] = spec["types"]
+    count = int(spec.get("count", len(types)))
+    names = [_FILE_NAMES[types[i % len(types)]] for i in range(count)]
+    files = [
+        {"file_url": f"https://docs.example.com/kyc/{name}_{i + 1}.jpg", "document_id": str(i + 1)}
+        for i, name in enumerate(names)
+    ]
+    response = await client.post(
+        f"{base}/helloatlas/v1/bulk/multiupload",
+        headers={"Token": auth.json()["access_token"]},
+        json={"product_type": spec.get("product_type", "POC_CDL"), "file_urls": files},
+    )
+    _expect(response, 201, where)
+
+
+async def _make_check_file(
+    client: httpx.AsyncClient, base: str, spec: Mapping[str, Any], where: str
+) -> None:
+    plan = spec.get("plan", "pro")
+    body = json.dumps({"items": spec["items"]}).encode()
+    response = await client.post(
+        f"{base}/check/v1/batch/upload",
+        headers={"Authorization": f"Bearer {KEYS_BY_PLAN[plan]}"},
+        files={"file": ("items.json", body, "application/json")},
+    )
+    _expect(response, 200, where)
+
+
+_Maker = Callable[[httpx.AsyncClient, str, Mapping[str, Any], str], Awaitable[None]]
+# Each kind of the schema's objects, made through its provider's API.
+_MAKERS: dict[str, _Maker] = {
+    "deepvue.batch": _make_deepvue_batch,
+    "passcreator.process": _make_passcreator_process,
+    "helloatlas.batch": _make_helloatlas_batch,
+    "check.file": _make_check_file,
+}
 
 
 def _deepvue_csv(rows: Sequence[Mapping[str, str]]) -> bytes:
