@@ -431,7 +431,7 @@ def serve(
             from simulator.workers import run_workers
 
             logging = (log_level, log_format, access_log)
-            return run_workers(settings, logging, announce, **options)
+            return run_workers(settings, logging, announce, findings=findings_source, **options)
         return run_uvicorn(app, settings.host, settings.port, announce, **options)
 
 

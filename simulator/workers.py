@@ -22,6 +22,7 @@ from starlette.types import ASGIApp
 from uvicorn.supervisors import Multiprocess
 
 from simulator.app import create_app
+from simulator.dashboard import FindingsSource
 from simulator.server import (
     DEFAULT_LIMITS,
     UVICORN_SETTINGS,
@@ -40,10 +41,18 @@ __all__ = ["run_workers", "worker_app"]
 DroppingH11Protocol = http_protocol("h11")
 
 
-def worker_app(settings: Settings, log_level: str, log_format: str, access_log: bool) -> ASGIApp:
-    """A worker's app: its logging as the command asked, then the simulator on the store."""
+def worker_app(
+    settings: Settings,
+    log_level: str,
+    log_format: str,
+    access_log: bool,
+    findings: Callable[[], FindingsSource] | None = None,
+) -> ASGIApp:
+    """A worker's app: its logging as the command asked, then the simulator on the store, its
+    dashboard judging behaviour with what ``findings()`` makes (a module-level function, so
+    that it travels to the worker by name)."""
     configure_logging(log_level, "json" if log_format == "json" else "text", access_log)
-    return served(create_app(settings))
+    return served(create_app(settings, findings=findings() if findings else None))
 
 
 def run_workers(
@@ -52,10 +61,12 @@ def run_workers(
     announce: Callable[[int], None],
     *,
     limits: ConnectionLimits = DEFAULT_LIMITS,
+    findings: Callable[[], FindingsSource] | None = None,
     **options: Any,
 ) -> int:
     """Serve with ``settings.workers`` processes until interrupted; ``limits`` travel to each
-    worker with the config; ``options`` go to uvicorn as they are (HTTPS files)."""
+    worker with the config, and ``findings`` (see :func:`worker_app`) to each worker's app;
+    ``options`` go to uvicorn as they are (HTTPS files)."""
     try:
         sock = listening_socket(settings.host, settings.port)
     except OSError as exc:
@@ -63,7 +74,7 @@ def run_workers(
         print(f"bulksim: cannot bind {where}: {exc.strerror}", file=sys.stderr)  # noqa: T201
         return 2
     config = uvicorn.Config(
-        functools.partial(worker_app, settings, *logging),
+        functools.partial(worker_app, settings, *logging, findings),
         factory=True,
         workers=settings.workers,
         http=f"{__name__}:DroppingH11Protocol",

@@ -13,6 +13,7 @@ import pytest
 
 from simulator.__main__ import main
 from tests.conftest import store_url_maker
+from tests.dashboard.test_findings import _hot_loop
 from tests.test_persistence import CLIENT, STATUS, bulksim, status, submit
 
 FORM = {"client_id": CLIENT.client_id, "client_secret": CLIENT.client_secret}
@@ -228,3 +229,22 @@ def test_of_64_creates_with_one_check_file_over_two_servers_exactly_one_is_accep
         with ThreadPoolExecutor(16) as pool:
             statuses = Counter(pool.map(create, [one, two] * 32))
     assert statuses == {202: 1, 409: 63}
+
+
+def test_every_worker_s_dashboard_shows_the_behaviour_findings(tmp_path: Path) -> None:
+    flags = ("--workers", "2", "--store", f"sqlite:///{tmp_path / 'state.db'}")
+    with bulksim(*flags, "--clock", "manual") as (_, origin):
+        with httpx.Client(base_url=origin, timeout=30) as http:
+            _hot_loop(http)
+        pages: dict[int, str] = {}
+        # A new connection per round lands on either worker; /_sim/health says which one.
+        for _ in range(400):
+            with httpx.Client(base_url=origin, timeout=30) as http:
+                pid = http.get("/_sim/health").json()["pid"]
+                pages.setdefault(pid, http.get("/_sim/ui").text)
+            if len(pages) == 2:
+                break
+        assert len(pages) == 2
+        for html in pages.values():
+            assert "findings-off" not in html
+            assert '<b class="check">hot-poll</b>' in html
