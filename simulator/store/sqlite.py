@@ -308,6 +308,18 @@ class SqliteStore:
         )
         return int(row[0])
 
+    async def total(self, table: Table[int]) -> int:
+        row = (
+            self._db.connection()
+            .execute(
+                "SELECT coalesce(sum(CAST(value AS INTEGER)), 0) FROM records WHERE tbl = ?"
+                " AND (expires_at IS NULL OR expires_at > ?)",
+                (self._prefix + table.name, _micros(self._now())),
+            )
+            .fetchone()
+        )
+        return int(row[0])
+
     # -- counters and rings ----------------------------------------------------------------
 
     def _incr(self, connection: sqlite3.Connection, name: str, by: int) -> int:
