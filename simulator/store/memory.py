@@ -87,7 +87,7 @@ class _Rows(dict[str, Entry]):
         self.total -= _weight(dict.__getitem__(self, key)[0])
         dict.__delitem__(self, key)
 
-    def pop(self, key: str, default: Any = _ABSENT) -> Any:  # type: ignore[override]
+    def pop(self, key: str, default: Any = _ABSENT) -> Any:
         if key in self:
             entry = dict.__getitem__(self, key)
             del self[key]

@@ -155,12 +155,12 @@ def test_memory_count_pops_only_what_expired() -> None:
         def forbidden(self: object) -> object:
             raise AssertionError("count walked the rows")
 
-        type(rows).__iter__ = forbidden  # type: ignore[method-assign]
-        type(rows).items = forbidden  # type: ignore[method-assign]
+        type(rows).__iter__ = forbidden
+        type(rows).items = forbidden
         try:
             counted = await store.count(THINGS)
         finally:
-            type(rows).__iter__ = entries  # type: ignore[method-assign]
+            type(rows).__iter__ = entries
             del type(rows).items
         return counted
 
