@@ -138,6 +138,14 @@ class OneShotFiles(Generic[T]):
         await store.put(self.refs, file_id, ref, expires_at=ref.expires_at + self.forget_after)
         await budget.put(store, self.payloads, file_id, payload, size, expires_at=ref.expires_at)
 
+    async def peek(self, store: Store, file_id: str) -> T | None:
+        """The payload of a file that may still be used, without using it (None if none)."""
+        payload = await store.get(self.payloads, file_id)
+        seed = self.seeds.get(file_id)
+        if payload is None and seed is not None:
+            return seed[1]
+        return payload
+
     async def consume(
         self,
         store: Store,

@@ -327,15 +327,22 @@ async def create_batch(request: Request, ctx: Context, check: Check, org: Org) -
     async with ctx.store.transaction() as tx:
         now = ctx.now()
         items = create.items
-        if create.file_id is not None:
-            used = await check.files.consume(tx, create.file_id, org.id, now, models.fits(plan))
-            items = used.items
+        file_id = create.file_id
+        if file_id is not None:
+            peeked = await check.files.peek(tx, file_id)
+            if peeked is None:  # unknown, used or expired: the file's own error
+                await check.files.consume(tx, file_id, org.id, now, models.fits(plan))
+            assert peeked is not None
+            items = peeked.items
         batch = models.new_batch(
             ctx, batch_id, org.id, items, create, now, options.concurrency, plan.retention
         )
-        # Refused, never evicted: a batch is kept until its plan's retention ends.
+        # Refused, never evicted: a batch is kept until its plan's retention ends. Checked
+        # before the fileId is used, so that a refused create leaves the file usable.
         size = size_of(batch)
         await options.budget.admit(tx, BATCHES, size, full=models.store_full)
+        if file_id is not None:
+            await check.files.consume(tx, file_id, org.id, now, models.fits(plan))
         expires_at = batch.expires_at(options.max_batches)
         await options.budget.put(tx, BATCHES, batch.id, batch, size, expires_at=expires_at)
         if batch.webhook_url:

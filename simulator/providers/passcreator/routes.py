@@ -289,12 +289,17 @@ async def forget_user_ids(tx: Store, passes: Iterable[Pass]) -> None:
                 await tx.delete(USER_IDS, key)
 
 
-async def save_process(tx: Store, ctx: Context, process: Process) -> None:
-    """A new process, unless the stored ones are at their caps (Passcreator's 429)."""
-    budget = models.processes_room(ctx.options)
+async def admit_process(tx: Store, ctx: Context, process: Process) -> int:
+    """Passcreator's 429 if the stored processes are at their caps; else the process's size.
+    Writes nothing: call it before any other write of the request."""
     size = size_of(process)
-    await budget.admit(tx, PROCESSES, size, full=models.store_full)
+    await models.processes_room(ctx.options).admit(tx, PROCESSES, size, full=models.store_full)
+    return size
+
+
+async def save_process(tx: Store, ctx: Context, process: Process, size: int) -> None:
     expires_at = models.process_expires_at(ctx.options, process)
+    budget = models.processes_room(ctx.options)
     await budget.put(tx, PROCESSES, process.identifier, process, size, expires_at=expires_at)
 
 
@@ -365,9 +370,11 @@ async def _create_bulk(
         in_use = await user_ids_in_use(tx, pc, account, models.enforced_user_ids(items))
         process = models.new_process(ctx, process_id, account, len(items))
         process, made = models.bulk_create(ctx, process, account, items, identifiers, in_use)
-        # Refused (Passcreator's 429) before anything is written when the caps are reached.
-        await save_process(tx, ctx, process)
+        # Refused (Passcreator's 429) before anything is written when the caps are reached:
+        # the process is admitted first, and passes too large to fit refuse before evicting.
+        size = await admit_process(tx, ctx, process)
         await save_passes(tx, ctx, pc, list(made))
+        await save_process(tx, ctx, process, size)
     return _answer({"identifier": process.identifier})
 
 
@@ -391,7 +398,8 @@ async def update_passes(request: Request, ctx: Context, pc: Passcreator) -> Resp
         chosen = [item async for item in selected(ctx, tx, pc, account, query)]
         process = models.new_process(ctx, process_id, account, len(chosen))
         process, changed = models.bulk_update(process, chosen, values, ctx.now())
-        await save_process(tx, ctx, process)  # refused before anything is written, when full
+        size = await admit_process(tx, ctx, process)  # refused before any write, when full
+        await save_process(tx, ctx, process, size)
         await save_changed(tx, ctx, pc, list(changed))
     return _answer({"identifier": process.identifier})
 

@@ -104,3 +104,20 @@ def test_uploaded_files_are_bounded_in_bytes_the_oldest_unused_going_first(
         # One file larger than the whole budget is refused, with Check's 413.
         huge = upload(client, "content\n" + "".join(f"C{n} {'z' * 5000}\n" for n in range(10)))
         assert error(huge, 413)["error"]["code"] == "payload_too_large"
+
+
+def test_a_create_from_a_file_refused_at_the_cap_leaves_the_file_usable(
+    app_factory: AppFactory,
+) -> None:
+    # No retention: a batch is forgotten as soon as it is over (here: cancelled).
+    options = (("check.max_batches", "1"), ("check.pro_retention_days", "0"))
+    with TestClient(app_factory(options=options), base_url=BASE) as client:
+        batch = create(client, {"items": [{"content": "The sea is salty."}]}).json()["id"]
+        uploaded = upload(client, "content\nThe sky is blue.\n").json()["fileId"]
+        assert create(client, {"fileId": uploaded}).status_code == 429
+        assert client.post(f"/v1/batch/{batch}/cancel", headers=auth()).status_code == 200
+        advance(client, 1)
+        # Room again, and the file was not used by the refused create.
+        made = create(client, {"fileId": uploaded})
+        assert made.status_code == 202, made.text
+        assert made.json()["totalItems"] == 1

@@ -94,6 +94,7 @@ def test_passes_are_bounded_in_bytes_and_a_request_larger_than_the_budget_is_ref
         assert big.status_code == 429
         assert big.json()["errors"] == FULL_ERRORS
         assert held(client, PASS_TABLE) == (count, total)
+        assert held(client, PROCESSES)[0] == 0  # nor was its process stored
 
 
 def test_processes_are_bounded_in_bytes(app_factory: AppFactory) -> None:
