@@ -187,7 +187,9 @@ class MemoryStore:
     async def put(
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
     ) -> None:
-        self._rows(table)[key] = (value, expires_at)
+        rows = self._rows(table)
+        with self._lock:  # the rows' heap and total change with them
+            rows[key] = (value, expires_at)
 
     async def put_if_absent(
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
