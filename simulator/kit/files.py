@@ -21,19 +21,23 @@ The provider supplies only its errors, as three callables::
 
 Seeded files (a documentation page's example fileId) are fixed when the provider starts and
 never stored: consuming one first copies its reference into the store (put-if-absent), and
-its payload is read from the seed. Both tables hold at most ``max_files`` records (the
-oldest go first).
+its payload is read from the seed. Both tables hold at most ``max_files`` records, and the
+payloads at most ``max_bytes`` between them (each sized by :func:`~simulator.kit.budget.size_of`):
+the oldest go first (:meth:`~simulator.kit.budget.Budget.evict`); a payload larger than
+``max_bytes`` by itself is refused with the provider's ``too_large()``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Generic, TypeVar
 
+from simulator.kit.budget import Budget, size_of
 from simulator.kit.errors import ProviderError
 from simulator.kit.retention import Retention
 from simulator.store import Store, Table
@@ -92,6 +96,10 @@ class FileRef:
         return dataclasses.replace(self, used_at=now)
 
 
+def _refused() -> ProviderError:
+    raise ValueError("a payload larger than max_bytes by itself, and no too_large error given")
+
+
 @dataclass(frozen=True)
 class OneShotFiles(Generic[T]):
     """The tables of one kind of file (``name``, payloads of type ``payload``), and its seeds."""
@@ -118,13 +126,25 @@ class OneShotFiles(Generic[T]):
         payload: T,
         *,
         max_files: int,
+        max_bytes: int | None = None,
+        too_large: Callable[[], ProviderError] | None = None,
     ) -> None:
         """Keep ``payload`` under ``file_id`` until ``ref.expires_at``."""
         room = Retention(self.forget_after, max(1, max_files))
         await room.make_room(store, self.refs)
-        await room.make_room(store, self.payloads)
+        budget = Budget(max(1, max_files), sys.maxsize if max_bytes is None else max_bytes)
+        size = size_of(payload)
+        await budget.evict(store, self.payloads, size, full=too_large or _refused)
         await store.put(self.refs, file_id, ref, expires_at=ref.expires_at + self.forget_after)
-        await store.put(self.payloads, file_id, payload, expires_at=ref.expires_at)
+        await budget.put(store, self.payloads, file_id, payload, size, expires_at=ref.expires_at)
+
+    async def peek(self, store: Store, file_id: str) -> T | None:
+        """The payload of a file that may still be used, without using it (None if none)."""
+        payload = await store.get(self.payloads, file_id)
+        seed = self.seeds.get(file_id)
+        if payload is None and seed is not None:
+            return seed[1]
+        return payload
 
     async def consume(
         self,

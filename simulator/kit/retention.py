@@ -2,8 +2,10 @@
 
 A record kept for a while after it finishes is stored with ``expires_at`` (from
 :meth:`Retention.expires_at`): the store itself stops answering for it from then on. Before a
-new record is added, :meth:`Retention.make_room` drops the oldest beyond the cap. Seeded
-examples are not in the store (see ARCHITECTURE.md), so they are never dropped.
+new record is added, :meth:`Retention.make_room` drops the oldest beyond the cap (for
+records no client waits on; live work is capped by :meth:`~simulator.kit.budget.Budget.admit`,
+which refuses instead). Seeded examples are not in the store (see ARCHITECTURE.md), so they
+are never dropped.
 """
 
 from __future__ import annotations

@@ -141,6 +141,10 @@ class Store(Protocol):
         """How many live records the table holds."""
         ...
 
+    async def total(self, table: Table[int]) -> int:
+        """The sum of a table of ints' live values (a byte budget's sizes, say)."""
+        ...
+
     # -- counters and rings ----------------------------------------------------------------
 
     async def incr(self, counter: str, by: int = 1) -> int:

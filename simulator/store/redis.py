@@ -4,7 +4,7 @@ Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnect
 
 - **One round trip per call.** ``get`` is a ``GET``, ``incr`` an ``INCRBY``, ``push`` an
   ``XADD``, ``recent`` an ``XRANGE``; ``put``, ``put_if_absent``, ``take``, ``delete``,
-  ``scan`` and ``count`` are each one Lua script (``EVALSHA``), so each is atomic: of any
+  ``scan``, ``count`` and ``total`` are each one Lua script (``EVALSHA``), so each is atomic: of any
   number of processes taking one record exactly one gets it. ``update`` is a read, the pure
   ``change``, then a write under ``WATCH``/``MULTI``, tried again (calling ``change`` again)
   when another client wrote the record in between.
@@ -17,8 +17,9 @@ Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnect
   (``expires_at`` in microseconds since the epoch, empty for never) and judged against the
   view's ``now``, which the scripts are handed; Redis's own expiry (wall time) is never used,
   since a manual clock may stand days away from the wall clock. Expired records are deleted
-  by the sweep that ``count`` and ``scan`` run first (``Retention.make_room`` counts before
-  each insert), which keeps memory bounded by the provider's caps.
+  by the sweep that ``count``, ``total`` and ``scan`` run first (a provider's caps count before
+  each insert), which keeps memory bounded by those caps. ``total`` reads each of the table's
+  values (it serves tables of sizes).
 - **Transactions** (``async with store.transaction() as tx``) hold a lock in Redis (redis-py's
   :class:`~redis.asyncio.lock.Lock`, one for the whole namespace, released after
   ``LOCK_SECONDS`` if its holder dies) for their duration: transactions exclude one another
@@ -151,6 +152,23 @@ COUNT = (
     + """
 sweep(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 return redis.call('ZCARD', KEYS[1])
+"""
+)
+
+# The sum of the live values of a table of ints (each record "<expires_at>|<int>").
+TOTAL = (
+    _SWEEP
+    + """
+sweep(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+local sum = 0
+for _, key in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local record = redis.call('GET', ARGV[1] .. key)
+  if record then
+    local bar = string.find(record, '|', 1, true)
+    sum = sum + (tonumber(string.sub(record, bar + 1)) or 0)
+  end
+end
+return sum
 """
 )
 
@@ -423,6 +441,12 @@ class RedisStore:
             "count", COUNT, [order, expiry], [records, self._at_now()]
         )
         return counted
+
+    @_guarded
+    async def total(self, table: Table[int]) -> int:
+        records, order, expiry, _ = self._keys(table, "")
+        summed: int = await self._script("total", TOTAL, [order, expiry], [records, self._at_now()])
+        return summed
 
     # -- counters and rings ----------------------------------------------------------------
 

@@ -19,8 +19,9 @@
   epoch and compared with the view's ``now``; never a wall-clock TTL.
 - **Bounded**: an insert first deletes a batch of the table's expired records, so expired
   rows do not pile up; rings keep their newest ``size`` values; the caps a provider keeps
-  (:class:`~simulator.kit.retention.Retention`) bound the rest. SQLite reuses freed pages,
-  so the file stays at its high-water mark; the WAL is checkpointed automatically.
+  (:class:`~simulator.kit.budget.Budget`: records and bytes) bound the rest. SQLite reuses
+  freed pages, so the file stays at its high-water mark; the WAL is checkpointed
+  automatically. ``count`` and ``total`` read the table's rows through its index.
 - **Durable against a crash of the process** (``kill -9``): a transaction is in the WAL when
   its call returns (``synchronous=NORMAL``; not fsynced, so an OS crash may lose the last
   ones).
@@ -301,6 +302,18 @@ class SqliteStore:
             self._db.connection()
             .execute(
                 "SELECT count(*) FROM records WHERE tbl = ?"
+                " AND (expires_at IS NULL OR expires_at > ?)",
+                (self._prefix + table.name, _micros(self._now())),
+            )
+            .fetchone()
+        )
+        return int(row[0])
+
+    async def total(self, table: Table[int]) -> int:
+        row = (
+            self._db.connection()
+            .execute(
+                "SELECT coalesce(sum(CAST(value AS INTEGER)), 0) FROM records WHERE tbl = ?"
                 " AND (expires_at IS NULL OR expires_at > ?)",
                 (self._prefix + table.name, _micros(self._now())),
             )

@@ -42,6 +42,7 @@ from typing import Any
 import httpx
 
 from tests.bench import peers
+from tests.bench.creates import creates
 from tests.bench.dashboard import dashboard
 
 PYTHON = sys.executable
@@ -749,10 +750,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--peers", action="store_true", help="add WireMock and Prism")
     parser.add_argument(
-        "--only", choices=["throughput", "sandboxes", "backends", "all"], default="all"
+        "--only",
+        choices=["throughput", "sandboxes", "backends", "creates", "all"],
+        default="all",
     )
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args()
+    if args.only == "creates":
+        created = creates()
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as out:
+                json.dump({"creates": created}, out, indent=2)
+        return
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is missing (make bench installs it: scripts/system-packages.sh bench)")
     top = header()
@@ -788,6 +797,7 @@ def main() -> None:
         backends(table, facts, args.seconds)
         dashboard(facts)
         sandboxes(facts, args.seconds)
+        facts.data["creates"] = creates()
     print(f"\n{top}; load average {os.getloadavg()[0]:.2f} at the end\n")
     print(table.markdown())
     if facts.lines:

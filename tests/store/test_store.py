@@ -104,6 +104,69 @@ def test_expiry_is_judged_on_the_clock(views: Views) -> None:
     run(scenario())
 
 
+SIZES = Table("things/sizes", int)
+
+
+def test_count_and_total_follow_expiry_replacement_and_deletion(views: Views) -> None:
+    """``count`` and ``total`` (the sum of a table of ints) see exactly the live records,
+    whatever order they expire in, however often a key is stored again or deleted."""
+    clock, store = views.clock, views.store
+
+    def at(seconds: int) -> datetime:
+        return START + timedelta(seconds=seconds)
+
+    async def scenario() -> list[tuple[int, int]]:
+        seen = []
+        await store.put(SIZES, "a", 10, expires_at=at(30))
+        await store.put(SIZES, "b", 20, expires_at=at(10))
+        await store.put(SIZES, "c", 40)
+        await store.put(SIZES, "d", 80, expires_at=at(20))
+        seen.append((await store.count(SIZES), await store.total(SIZES)))  # all four
+        await store.put(SIZES, "b", 25, expires_at=at(40))  # later expiry, new size
+        await store.put(SIZES, "d", 5, expires_at=at(5))  # earlier expiry, new size
+        assert await store.delete(SIZES, "c")
+        seen.append((await store.count(SIZES), await store.total(SIZES)))  # a, b, d
+        clock.advance(timedelta(seconds=10))  # d gone at 5; b was moved past 10
+        seen.append((await store.count(SIZES), await store.total(SIZES)))  # a, b
+        assert [key for key, _ in (await store.scan(SIZES)).items] == ["a", "b"]
+        clock.advance(timedelta(seconds=20))  # a gone at 30
+        seen.append((await store.count(SIZES), await store.total(SIZES)))  # b
+        assert await store.take(SIZES, "b") == 25
+        seen.append((await store.count(SIZES), await store.total(SIZES)))  # none
+        for n in range(500):  # stored again and again: the heap of expiries stays small
+            await store.put(SIZES, "e", n, expires_at=at(1000 + n))
+        seen.append((await store.count(SIZES), await store.total(SIZES)))
+        return seen
+
+    assert run(scenario()) == [(4, 150), (3, 40), (2, 35), (1, 25), (0, 0), (1, 499)]
+
+
+def test_memory_count_pops_only_what_expired() -> None:
+    """The memory backend's count never walks the rows: a sweep pops the heap of expiries."""
+    clock = ManualClock(START)
+    store = open_store("memory").scoped("test", now=clock.now)
+
+    async def scenario() -> int:
+        for n in range(1000):
+            await store.put(THINGS, str(n), thing(str(n)), expires_at=START + timedelta(hours=1))
+        rows = store._rows(THINGS)  # type: ignore[attr-defined]
+        entries = type(rows).__iter__
+
+        def forbidden(self: object) -> object:
+            raise AssertionError("count walked the rows")
+
+        type(rows).__iter__ = forbidden
+        type(rows).items = forbidden
+        try:
+            counted = await store.count(THINGS)
+        finally:
+            type(rows).__iter__ = entries
+            del type(rows).items
+        return counted
+
+    assert run(scenario()) == 1000
+
+
 def test_update_is_atomic_and_a_raising_change_writes_nothing(
     views: Views,
 ) -> None:

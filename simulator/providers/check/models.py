@@ -21,6 +21,7 @@ from typing import Literal
 
 from simulator.ids import IdFactory
 from simulator.kit import credentials
+from simulator.kit.budget import Budget
 from simulator.kit.context import ProviderContext
 from simulator.kit.files import FileErrors, FileRef, OneShotFiles
 from simulator.kit.progress import Progress
@@ -86,10 +87,19 @@ class CheckOptions:
     seed_in_progress_seconds: float = 600.0
     max_batches: int = 1000
     max_files: int = 1000
+    # Bytes the stored batches, and the uploaded files not yet used, may hold between them
+    # (each measured by kit.budget.size_of).
+    max_stored_bytes: int = 64 * 1024 * 1024
+    max_stored_file_bytes: int = 64 * 1024 * 1024
 
     @property
     def file_limits(self) -> FileLimits:
         return FileLimits(self.max_items_per_file, self.max_content_chars)
+
+    @property
+    def budget(self) -> Budget:
+        """The caps on stored batches (the seeded ones are not stored)."""
+        return Budget(self.max_batches, self.max_stored_bytes)
 
 
 Context = ProviderContext[CheckOptions]
@@ -418,6 +428,21 @@ FILE_ERRORS = FileErrors(
     expired=errors.FileExpired.of,
     consumed=errors.FileAlreadyUsed.of,
 )
+
+
+# The Retry-After of a create refused because the stored batches are at their caps.
+RETRY_WHEN_FULL = 60
+
+
+def store_full() -> errors.RateLimited:
+    """Check's 429 (inferred for this cause): the stored batches fill ``max_batches`` or
+    ``max_stored_bytes``; none is dropped before its plan's retention ends."""
+    return errors.RateLimited(RETRY_WHEN_FULL)
+
+
+def file_store_full(options: CheckOptions) -> errors.PayloadTooLarge:
+    """Check's 413 (inferred for this cause): one file larger than ``max_stored_file_bytes``."""
+    return errors.PayloadTooLarge.file(options.max_stored_file_bytes / (1024 * 1024))
 
 
 def new_file(org: Org, plan: Plan, items: list[Item], now: datetime) -> FileRef:

@@ -22,8 +22,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from simulator.clock import format_iso
+from simulator.kit.budget import size_of
 from simulator.kit.provider import context_of, store_of
-from simulator.kit.retention import Retention
 from simulator.kit.uploads import read_form
 from simulator.kit.webhooks import Signing, schedule, unschedule
 from simulator.providers.check import errors, fakes, models
@@ -285,7 +285,13 @@ async def upload_batch_file(request: Request, ctx: Context, check: Check, org: O
     ref = models.new_file(org, plan, parsed.items, ctx.now())
     async with ctx.store.transaction() as tx:
         await check.files.put(
-            tx, file_id, ref, FileItems(tuple(parsed.items)), max_files=ctx.options.max_files
+            tx,
+            file_id,
+            ref,
+            FileItems(tuple(parsed.items)),
+            max_files=ctx.options.max_files,
+            max_bytes=ctx.options.max_stored_file_bytes,
+            too_large=functools.partial(models.file_store_full, ctx.options),
         )
     warnings = len(parsed.warnings)
     message = (
@@ -321,14 +327,24 @@ async def create_batch(request: Request, ctx: Context, check: Check, org: Org) -
     async with ctx.store.transaction() as tx:
         now = ctx.now()
         items = create.items
-        if create.file_id is not None:
-            used = await check.files.consume(tx, create.file_id, org.id, now, models.fits(plan))
-            items = used.items
+        file_id = create.file_id
+        if file_id is not None:
+            peeked = await check.files.peek(tx, file_id)
+            if peeked is None:  # unknown, used or expired: the file's own error
+                await check.files.consume(tx, file_id, org.id, now, models.fits(plan))
+            assert peeked is not None
+            items = peeked.items
         batch = models.new_batch(
             ctx, batch_id, org.id, items, create, now, options.concurrency, plan.retention
         )
-        await Retention(plan.retention, options.max_batches).make_room(tx, BATCHES)
-        await tx.put(BATCHES, batch.id, batch, expires_at=batch.expires_at(options.max_batches))
+        # Refused, never evicted: a batch is kept until its plan's retention ends. Checked
+        # before the fileId is used, so that a refused create leaves the file usable.
+        size = size_of(batch)
+        await options.budget.admit(tx, BATCHES, size, full=models.store_full)
+        if file_id is not None:
+            await check.files.consume(tx, file_id, org.id, now, models.fits(plan))
+        expires_at = batch.expires_at(options.max_batches)
+        await options.budget.put(tx, BATCHES, batch.id, batch, size, expires_at=expires_at)
         if batch.webhook_url:
             await _schedule_webhook(ctx, tx, batch)
     counts = batch.counts(now)
@@ -470,7 +486,12 @@ async def cancel_batch(request: Request, ctx: Context, check: Check, org: Org) -
         if batch_id in check.seeds:
             await tx.put(SEED_COPIES, batch_id, cancelled)
         else:
-            await tx.put(BATCHES, batch_id, cancelled, expires_at=cancelled.expires_at(max_batches))
+            # Its size is stored again with its new expiry.
+            expires_at = cancelled.expires_at(max_batches)
+            size = size_of(cancelled)
+            await ctx.options.budget.put(
+                tx, BATCHES, batch_id, cancelled, size, expires_at=expires_at
+            )
         await unschedule(tx, f"batch/{batch_id}")
     return JSONResponse(
         {"id": cancelled.id, "status": "cancelled", "message": "Batch cancelled successfully"}

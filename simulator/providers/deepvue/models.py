@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from simulator.kit import credentials
+from simulator.kit.budget import Budget
 from simulator.kit.context import ProviderContext
 from simulator.kit.progress import Progress
 from simulator.kit.retention import Retention
@@ -31,6 +32,8 @@ PRODUCT = "upi-basic"
 OUTPUT_FOLDER = "upi-basic-batch-output-files"
 SEED_COMPLETED = "06d0d7c340ed460d96103aaa0b26f0de"
 SEED_IN_PROGRESS = "673f7487fc0e4949b54e443a0bcc767d"
+# The Retry-After of a create refused because the stored batches are at their caps.
+RETRY_WHEN_FULL = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +48,16 @@ class DeepvueOptions:
     max_upload_bytes: int = 5_000_000
     max_batches: int = 10_000
     retention_days: int = 7
+    # Bytes the stored batches may hold between them (each measured by kit.budget.size_of).
+    max_stored_bytes: int = 64 * 1024 * 1024
 
     @property
     def retention(self) -> Retention:
         return Retention(timedelta(days=self.retention_days), self.max_batches)
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(self.max_batches, self.max_stored_bytes)
 
 
 Context = ProviderContext[DeepvueOptions]
@@ -160,6 +169,12 @@ def new_batch(
 def status_message(done: bool) -> str:
     """What a status poll's ``data.message`` says of a batch."""
     return "batch processing completed" if done else "batch processing in progress"
+
+
+def store_full() -> errors.RateLimitExceeded:
+    """Deepvue's 429 (inferred for this cause): the stored batches fill ``max_batches`` or
+    ``max_stored_bytes``; none is dropped before its retention ends."""
+    return errors.RateLimitExceeded(RETRY_WHEN_FULL)
 
 
 def owned(batch: Batch | None, owner: str) -> Batch:

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from simulator.clock import format_iso
+from simulator.kit.budget import size_of
 from simulator.kit.provider import base_url, context_of, store_of
 from simulator.kit.uploads import read_form, read_upload
 from simulator.kit.webhooks import schedule
@@ -125,9 +126,13 @@ async def submit_upi_basic_batch(request: Request, ctx: Context, deepvue: Deepvu
     request_id = (await ctx.next_id("batch")).hex32()
     webhook_url = request.query_params.get("webhook_url")
     batch = models.new_batch(ctx, request_id, client.client_id, rows, webhook_url)
-    retention = ctx.options.retention
-    await retention.make_room(ctx.store, BATCHES)
-    await ctx.store.put(BATCHES, request_id, batch, expires_at=retention.expires_at(batch.ready_at))
+    retention, budget = ctx.options.retention, ctx.options.budget
+    size = size_of(batch)
+    async with ctx.store.transaction() as tx:
+        # Refused, never evicted: a batch is kept until its retention ends.
+        await budget.admit(tx, BATCHES, size, full=models.store_full)
+        expires_at = retention.expires_at(batch.ready_at)
+        await budget.put(tx, BATCHES, request_id, batch, size, expires_at=expires_at)
     if webhook_url:
         # Undocumented payload (inferred): the status endpoint's body once the batch is done.
         ready = batch.ready_at

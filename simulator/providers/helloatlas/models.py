@@ -42,6 +42,8 @@ __all__ = [
 AUDIENCE = "helloatlas-bulk"
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 50
+# The Retry-After of an upload refused because the stored batches are at their caps.
+RETRY_WHEN_FULL = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +251,12 @@ def _stamp(batch_id: str) -> datetime:
 
 
 # -- auth ----------------------------------------------------------------------------------
+
+
+def store_full() -> errors.RateLimited:
+    """HelloAtlas's 429 (inferred for this cause): the stored batches fill ``max_batches`` or
+    ``max_metadata_bytes``; none is dropped before its retention ends."""
+    return errors.RateLimited(RETRY_WHEN_FULL)
 
 
 def authorize(client_id: str, client_secret: str) -> Client:

@@ -86,7 +86,8 @@ async def bulk_multiupload(request: Request, ctx: Context, helloatlas: HelloAtla
         batch = models.new_batch(ctx, batch_id, client.client_id, upload, now)
         expires_at = options.retention.expires_at(batch.created_at)
         async with ctx.store.transaction() as tx:
-            await budget.make_room(tx, BATCHES, incoming=size)
+            # Refused, never evicted: a batch is kept until its retention ends.
+            await budget.admit(tx, BATCHES, size, full=models.store_full)
             if await budget.put_if_absent(
                 tx, BATCHES, batch_id, batch, size, expires_at=expires_at
             ):

@@ -24,6 +24,7 @@ from fractions import Fraction
 
 from simulator.ids import IdFactory
 from simulator.kit import credentials
+from simulator.kit.budget import Budget
 from simulator.kit.context import ProviderContext
 from simulator.kit.retention import Retention
 from simulator.providers.passcreator import errors
@@ -87,6 +88,9 @@ class PasscreatorOptions:
     max_body_bytes: int = 10_000_000
     max_passes: int = 100_000
     max_processes: int = 10_000
+    # Bytes the stored passes, and the stored processes, may hold (kit.budget.size_of each).
+    max_stored_bytes: int = 64 * 1024 * 1024
+    max_stored_process_bytes: int = 64 * 1024 * 1024
     retention_days: int = 7
     known_templates_only: bool = True
     page_size: int = 100
@@ -405,15 +409,38 @@ def updated(item: Pass, values: Values, now: datetime) -> Pass:
     return item.scheduled(Update(now, values), now)
 
 
-def passes_room(options: PasscreatorOptions, seeds: int, incoming: int) -> Retention:
-    """The cap on stored passes with room for ``incoming`` more; the seeded passes count
-    towards ``max_passes`` but are never dropped. Passes have no retention."""
-    return Retention(timedelta.max, options.max_passes - seeds - incoming + 1)
+def passes_room(options: PasscreatorOptions, seeds: int) -> Budget:
+    """The caps on stored passes: the seeded ones count towards ``max_passes`` but are never
+    dropped (nor stored). Passes have no retention: beyond the caps the oldest go."""
+    return Budget(max(0, options.max_passes - seeds), options.max_stored_bytes)
+
+
+def processes_room(options: PasscreatorOptions) -> Budget:
+    """The caps on stored processes; the seed page's counts towards ``max_processes``. A
+    process is never dropped before its retention ends: at the caps a new one is refused."""
+    return Budget(options.max_processes - 1, options.max_stored_process_bytes)
 
 
 def processes_retention(options: PasscreatorOptions) -> Retention:
-    """Finished processes are kept ``retention_days``; the seed page's counts towards the cap."""
+    """Finished processes are kept ``retention_days``."""
     return Retention(timedelta(days=options.retention_days), options.max_processes - 1)
+
+
+# The Retry-After of a request refused because the stored processes are at their caps.
+RETRY_WHEN_FULL = 60
+
+
+def store_full() -> errors.TooManyRequests:
+    """Passcreator's 429 (inferred: no limits are documented): the stored processes fill
+    ``max_processes`` or ``max_stored_process_bytes``, or one request's passes alone pass
+    ``max_passes`` or ``max_stored_bytes``."""
+    return errors.TooManyRequests(RETRY_WHEN_FULL)
+
+
+def user_ids_of(item: Pass) -> set[str]:
+    """Every userProvidedId a pass takes on, its pending updates' included."""
+    values = [dict(item.values), *(dict(u.values) for u in item.updates)]
+    return {u for v in values if isinstance(u := v.get("userProvidedId"), str) and u}
 
 
 def process_expires_at(options: PasscreatorOptions, process: Process) -> datetime:

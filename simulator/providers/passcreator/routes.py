@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from simulator.kit.budget import size_of, sizes_of
 from simulator.kit.provider import base_url, endpoint_for
 from simulator.providers.passcreator import errors, models
 from simulator.providers.passcreator.fakes import pass_links
@@ -251,26 +252,69 @@ async def index_user_ids(tx: Store, pc: Passcreator, passes: Iterable[Pass]) -> 
             await tx.put(USER_IDS, key, Holders((*holders.identifiers, *new)))
 
 
-async def save_changed(tx: Store, pc: Passcreator, passes: Iterable[Pass]) -> None:
-    """Changed passes: a seeded one is copied into the store, an evicted one stays gone."""
+async def save_changed(tx: Store, ctx: Context, pc: Passcreator, passes: list[Pass]) -> None:
+    """Changed passes and their userProvidedIds' index: a seeded one is copied into the
+    store, an evicted one stays gone. Passes grown past the byte budget push the oldest out."""
+    sizes = sizes_of(PASSES)
     for item in passes:
         if item.identifier in pc.seed_passes:
             await tx.put(SEED_CHANGES, item.identifier, item)
-        else:
-            await tx.update(PASSES, item.identifier, functools.partial(_replaced, item))
+        elif await tx.update(PASSES, item.identifier, functools.partial(_replaced, item)):
+            await tx.put(sizes, item.identifier, size_of(item))
+    await index_user_ids(tx, pc, passes)
+    await make_room_for_passes(tx, ctx, pc, [])
 
 
 def _replaced(new: Pass, old: Pass) -> Pass:
     return new
 
 
-async def make_room_for_passes(tx: Store, ctx: Context, pc: Passcreator, incoming: int) -> None:
-    await models.passes_room(ctx.options, len(pc.seed_passes), incoming).make_room(tx, PASSES)
+async def make_room_for_passes(
+    tx: Store, ctx: Context, pc: Passcreator, incoming: list[Pass]
+) -> None:
+    """Drop the oldest passes until ``incoming`` fit, and every index entry that names them."""
+    budget = models.passes_room(ctx.options, len(pc.seed_passes))
+    size = sum(size_of(item) for item in incoming)
+    dropped = await budget.evict(tx, PASSES, size, full=models.store_full, records=len(incoming))
+    await forget_user_ids(tx, [item for _, item in dropped])
 
 
-async def save_process(tx: Store, ctx: Context, process: Process) -> None:
+async def save_passes(tx: Store, ctx: Context, pc: Passcreator, passes: list[Pass]) -> None:
+    """New passes, after the oldest made room for them, and their userProvidedIds' index."""
+    await make_room_for_passes(tx, ctx, pc, passes)
+    budget = models.passes_room(ctx.options, len(pc.seed_passes))
+    for item in passes:
+        await budget.put(tx, PASSES, item.identifier, item, size_of(item))
+    await index_user_ids(tx, pc, passes)
+
+
+async def forget_user_ids(tx: Store, passes: Iterable[Pass]) -> None:
+    """Drop removed passes from the userProvidedId index (an entry naming none goes)."""
+    for item in passes:
+        for user_id in models.user_ids_of(item):
+            key = user_id_key(item.account, user_id)
+            holders = await tx.get(USER_IDS, key)
+            if holders is None:
+                continue
+            still = tuple(i for i in holders.identifiers if i != item.identifier)
+            if still:
+                await tx.put(USER_IDS, key, Holders(still))
+            else:
+                await tx.delete(USER_IDS, key)
+
+
+async def admit_process(tx: Store, ctx: Context, process: Process) -> int:
+    """Passcreator's 429 if the stored processes are at their caps; else the process's size.
+    Writes nothing: call it before any other write of the request."""
+    size = size_of(process)
+    await models.processes_room(ctx.options).admit(tx, PROCESSES, size, full=models.store_full)
+    return size
+
+
+async def save_process(tx: Store, ctx: Context, process: Process, size: int) -> None:
     expires_at = models.process_expires_at(ctx.options, process)
-    await tx.put(PROCESSES, process.identifier, process, expires_at=expires_at)
+    budget = models.processes_room(ctx.options)
+    await budget.put(tx, PROCESSES, process.identifier, process, size, expires_at=expires_at)
 
 
 # -- render --------------------------------------------------------------------------------
@@ -326,9 +370,7 @@ async def create_pass(request: Request, ctx: Context, pc: Passcreator) -> Respon
         if draft is None:
             raise errors.InvalidItem(*messages)
         created = models.new_pass(ctx.ids, identifier, account, draft, ctx.now())
-        await make_room_for_passes(tx, ctx, pc, 1)
-        await tx.put(PASSES, identifier, created)
-        await index_user_ids(tx, pc, [created])
+        await save_passes(tx, ctx, pc, [created])
     return _answer(pass_body(ctx, created, hide_generated_barcode=asynchronous))
 
 
@@ -339,16 +381,14 @@ async def _create_bulk(
     process_id = (await ctx.next_id("process")).uuid()
     identifiers = [n.uuid() for n in await ctx.next_ids("pass", len(items))]
     async with ctx.store.transaction() as tx:
-        retention = models.processes_retention(ctx.options)
-        await retention.make_room(tx, PROCESSES)
-        await make_room_for_passes(tx, ctx, pc, len(items))
         in_use = await user_ids_in_use(tx, pc, account, models.enforced_user_ids(items))
         process = models.new_process(ctx, process_id, account, len(items))
         process, made = models.bulk_create(ctx, process, account, items, identifiers, in_use)
-        await save_process(tx, ctx, process)
-        for item in made:
-            await tx.put(PASSES, item.identifier, item)
-        await index_user_ids(tx, pc, made)
+        # Refused (Passcreator's 429) before anything is written when the caps are reached:
+        # the process is admitted first, and passes too large to fit refuse before evicting.
+        size = await admit_process(tx, ctx, process)
+        await save_passes(tx, ctx, pc, list(made))
+        await save_process(tx, ctx, process, size)
     return _answer({"identifier": process.identifier})
 
 
@@ -378,13 +418,11 @@ async def update_passes(request: Request, ctx: Context, pc: Passcreator) -> Resp
             found = await load_pass(tx, pc, identifier)
             if found is not None and models.visible(found, account, now):
                 chosen.append(found)
-        await models.processes_retention(ctx.options).make_room(tx, PROCESSES)
-        await make_room_for_passes(tx, ctx, pc, 0)
         process = models.new_process(ctx, process_id, account, len(chosen))
         process, changed = models.bulk_update(process, chosen, values, ctx.now())
-        await save_process(tx, ctx, process)
-        await save_changed(tx, pc, changed)
-        await index_user_ids(tx, pc, changed)
+        size = await admit_process(tx, ctx, process)  # refused before any write, when full
+        await save_process(tx, ctx, process, size)
+        await save_changed(tx, ctx, pc, list(changed))
     return _answer({"identifier": process.identifier})
 
 
@@ -433,8 +471,7 @@ async def update_pass(request: Request, ctx: Context, pc: Passcreator) -> Respon
         found = models.owned_pass(await load_pass(tx, pc, identifier), account, ctx.now())
         values = models.check_update(body.get("data"))
         changed = models.updated(found, values, ctx.now())
-        await save_changed(tx, pc, [changed])
-        await index_user_ids(tx, pc, [changed])
+        await save_changed(tx, ctx, pc, [changed])
     return _answer(pass_body(ctx, changed))
 
 

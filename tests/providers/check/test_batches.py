@@ -670,10 +670,13 @@ def test_list_batches_free_plan_sees_none(check: TestClient) -> None:
 def test_list_batches_keeps_at_most_max_batches(app_factory: AppFactory) -> None:
     app = app_factory(options=(("check.max_batches", "3"),))
     with TestClient(app, base_url=BASE) as client:
-        ids = [created(client, {"items": items("a")}, "enterprise")["id"] for _ in range(5)]
+        answers = [create(client, {"items": items("a")}, "enterprise") for _ in range(5)]
+        ids = [a.json()["id"] for a in answers if a.status_code == 202]
         listed = [b["id"] for b in get_json(client, "/v1/batch", "enterprise")["data"]]
-        # The oldest created batches make room (the seeded examples do not count).
-        assert listed == ids[:1:-1]
+        # The creates beyond the cap are refused; those made stay (the seeded examples do
+        # not count).
+        assert [a.status_code for a in answers] == [202, 202, 202, 429, 429]
+        assert listed == ids[::-1]
 
 
 def test_get_batch_is_forgotten_after_retention(check: TestClient) -> None:

@@ -304,20 +304,6 @@ def test_reset_forgets_submitted_batches_and_restores_seeds(deepvue: TestClient)
     assert status(deepvue, headers, SEED_RUNNING)["status"] == 201
 
 
-def test_batches_beyond_max_batches_evict_the_oldest(app_factory: AppFactory) -> None:
-    app = app_factory(options=(("deepvue.max_batches", "2"),))
-    with TestClient(app, base_url="http://testserver/deepvue") as client:
-        headers = auth(client)
-        ids = [str(submit(client, headers, b"vpa\nx@okaxis\n")["request_id"]) for _ in range(3)]
-        answers = [
-            client.get(STATUS, params={"request_id": request_id}, headers=headers).status_code
-            for request_id in ids
-        ]
-        # The oldest submitted batch is gone; the seeded examples are never evicted.
-        assert answers == [422, 200, 200]
-        assert status(client, headers, SEED_DONE)["status"] == 200
-
-
 def test_completed_batches_are_forgotten_after_retention(deepvue: TestClient) -> None:
     headers = auth(deepvue)
     old = str(submit(deepvue, headers, b"vpa\nx@okaxis\n")["request_id"])

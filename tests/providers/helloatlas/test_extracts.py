@@ -233,17 +233,27 @@ def test_extracts_are_the_same_whatever_order_pages_are_read(app_factory: AppFac
     assert read([1, 2, 3]) == read([3, 1, 2, 2])
 
 
-def test_extracts_batches_are_evicted_beyond_max_batches(app_factory: AppFactory) -> None:
+def test_extracts_batches_beyond_max_batches_are_refused_not_evicted(
+    app_factory: AppFactory,
+) -> None:
     app = app_factory(options=(("helloatlas.max_batches", "4"),))
     with TestClient(app, base_url=BASE) as client:
         headers = auth(client)
-        batches = [upload(client, headers, files("a.jpg")) for _ in range(3)]
+        batches = [upload(client, headers, files("a.jpg")) for _ in range(2)]
+        body = {"product_type": "POC_CDL", "file_urls": files("a.jpg")}
+        third = client.post("/v1/bulk/multiupload", headers=headers, json=body)
+        # Two seeded batches count towards the cap: room for two uploads; the third is
+        # refused, and the two stay.
+        assert third.status_code == 429
+        assert third.json() == {
+            "error_code": "429",
+            "error_message": "Too Many Requests: Rate limit exceeded",
+        }
         statuses = [
             client.get(EXTRACTS, params={"batch_id": b}, headers=headers).status_code
             for b in batches
         ]
-        # Two seeded batches are pinned: room for two uploads, the oldest one goes.
-        assert statuses == [400, 200, 200]
+        assert statuses == [200, 200]
         assert extracts(client, headers, SEED_BATCH)["total_items"] == 1
 
 

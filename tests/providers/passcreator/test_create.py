@@ -373,15 +373,20 @@ def test_create_pass_passes_beyond_the_cap_evict_the_oldest(app_factory: AppFact
         assert len(listing) == 5
 
 
-def test_create_pass_bulk_processes_beyond_the_cap_evict_the_oldest(
+def test_create_pass_bulk_processes_beyond_the_cap_are_refused_not_evicted(
     app_factory: AppFactory,
 ) -> None:
     app = app_factory(options=(("passcreator.max_processes", "3"),))
     with TestClient(app, base_url=BASE) as client:
-        made = [bulk_create(client, [{"templateId": TEMPLATE}]) for _ in range(3)]
-        assert client.get(f"/api/v3/process/{made[0]}", headers=KEY).status_code == 404
-        assert client.get(f"/api/v3/process/{made[1]}", headers=KEY).status_code == 200
-        # The seed page's process is never evicted.
+        made = [bulk_create(client, [{"templateId": TEMPLATE}]) for _ in range(2)]
+        third = client.post(PASSES, headers=KEY, json={"data": [{"templateId": TEMPLATE}]})
+        assert third.status_code == 429
+        assert third.json()["errors"] == ["Too many requests"]
+        assert [client.get(f"/api/v3/process/{p}", headers=KEY).status_code for p in made] == [
+            200,
+            200,
+        ]
+        # The seed page's process counts towards the cap, and stays.
         assert process(client, SEED_PROCESS)["total"] == 1000
 
 
