@@ -59,7 +59,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from simulator.clock import check_instant, format_iso, parse_iso
-from simulator.faults import FaultError
+from simulator.faults import FaultError, FaultPlanFull
 from simulator.sandboxes import SandboxError, Sandboxes, parse_spec, unknown_sandbox
 from simulator.scenarios import schema
 from simulator.settings import SettingsError
@@ -331,6 +331,8 @@ async def faults(request: Request) -> Response:
         spec = await _json_object(request)
         try:
             fault = await state.faults.add(spec, state.operations(), state.error_names())
+        except FaultPlanFull as exc:
+            raise ControlError(409, str(exc)) from None
         except FaultError as exc:
             raise ControlError(400, str(exc)) from None
         await state.sync()  # every process sees it before this answer leaves

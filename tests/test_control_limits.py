@@ -302,3 +302,57 @@ def test_a_served_simulator_refuses_a_rebound_host() -> None:
         )
         assert big.status_code == 413
         assert httpx.get(f"{origin}/_sim/health").status_code == 200
+
+
+# -- the fault plan -------------------------------------------------------------------------
+
+DEEPVUE_POLL = (
+    "/deepvue/v1/verification/batch-processing-status?request_id=06d0d7c340ed460d96103aaa0b26f0de"
+)
+
+
+def test_the_fault_plan_is_capped_with_a_409(app_factory: object) -> None:
+    assert callable(app_factory)
+    with TestClient(app_factory(max_faults=3)) as client:
+        fault = {"provider": "deepvue", "kind": "status", "status": 502}
+        for _ in range(3):
+            assert client.post("/_sim/faults", json=fault).status_code == 201
+        full = client.post("/_sim/faults", json=fault)
+        assert full.status_code == 409
+        assert "max_faults" in full.json()["error"]
+        assert len(client.get("/_sim/faults").json()["faults"]) == 3
+        client.delete("/_sim/faults?provider=deepvue")
+        assert client.post("/_sim/faults", json=fault).status_code == 201
+
+
+def test_the_default_fault_cap_is_a_thousand(client: TestClient) -> None:
+    fault = {"provider": "check", "kind": "drop"}
+    for _ in range(1000):
+        assert client.post("/_sim/faults", json=fault).status_code == 201
+    assert client.post("/_sim/faults", json=fault).status_code == 409
+
+
+def test_a_call_looks_only_at_the_faults_aimed_at_it(
+    app_factory: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simulator.faults import Fault
+
+    assert callable(app_factory)
+    with TestClient(app_factory(max_faults=20_000)) as client:
+        for _ in range(2000):
+            body = {"provider": "passcreator", "kind": "drop", "count": 5}
+            assert client.post("/_sim/faults", json=body).status_code == 201
+        other = {"provider": "deepvue", "operation": "authorize", "kind": "drop"}
+        assert client.post("/_sim/faults", json=other).status_code == 201
+        # Every read of a fault's fields while a Deepvue poll is answered.
+        reads: list[str] = []
+        original = Fault.__getattribute__
+
+        def counted(self: Fault, name: str) -> object:
+            reads.append(name)
+            return original(self, name)
+
+        monkeypatch.setattr(Fault, "__getattribute__", counted)
+        assert client.get(DEEPVUE_POLL).status_code == 401  # answered, no fault struck
+        monkeypatch.undo()
+        assert reads == []
