@@ -72,6 +72,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8700
     seed: int = 0
+    # Mixed into every numbered id when set (see simulator.ids): bulksim serve sets a fresh
+    # one when no seed is given and state lives in memory, so a restart does not replay ids.
+    id_stream: str = ""
     clock: ClockKind = "system"
     start: datetime | None = None
     providers: tuple[str, ...] = ()
