@@ -356,3 +356,13 @@ def test_a_call_looks_only_at_the_faults_aimed_at_it(
         assert client.get(DEEPVUE_POLL).status_code == 401  # answered, no fault struck
         monkeypatch.undo()
         assert reads == []
+
+
+def test_each_manual_gives_every_option_range() -> None:
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parent.parent / "docs" / "providers"
+    for provider in PROVIDERS:
+        manual = (docs / f"{provider.name}.md").read_text()
+        for name, declared in option_ranges(provider.options_type).items():
+            assert f"`{name}` {declared}" in manual, (provider.name, name)
