@@ -44,7 +44,7 @@ class DeepvueOptions:
     seed_in_progress_seconds: Annotated[float, Range(0, 31_536_000)] = 600.0
     token_ttl_seconds: Annotated[int, Range(1, 31_536_000)] = 86_400
     max_rows: Annotated[int, Range(1, 1_000_000)] = 10_000
-    max_upload_bytes: Annotated[int, Range(1024, 1_073_741_824)] = 5_000_000
+    max_upload_bytes: Annotated[int, Range(1, 1_073_741_824)] = 5_000_000
     max_batches: Annotated[int, Range(1, 1_000_000)] = 10_000
     retention_days: Annotated[int, Range(0, 3650)] = 7
 

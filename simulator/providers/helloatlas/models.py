@@ -59,7 +59,7 @@ class HelloAtlasOptions:
     # per_page above 50: served as 50, or refused with a 400.
     per_page_above_max: Literal["clamp", "reject"] = "clamp"
     max_files: Annotated[int, Range(1, 10_000_000)] = 1_000_000
-    max_upload_bytes: Annotated[int, Range(1024, 1_073_741_824)] = 128 * 1024 * 1024
+    max_upload_bytes: Annotated[int, Range(1, 1_073_741_824)] = 128 * 1024 * 1024
     max_batches: Annotated[int, Range(1, 1_000_000)] = 1000
     max_metadata_bytes: Annotated[int, Range(1024, 4 * 1_073_741_824)] = 256 * 1024 * 1024
     # Pages of finished documents kept as bytes, so that reading one again is a lookup.
