@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# `make run PORT=8800` serves on another port (BULKSIM_PORT=8800 works too).
+# `make run PORT=8800` serves on another port (BULKSIM_PORT=8800 works too). It gives seed 0
+# (or BULKSIM_SEED) explicitly, so the manuals' walkthroughs print the ids they show.
 run: $(STAMP)
-	$(BIN)/bulksim serve$(if $(PORT), --port $(PORT))
+	$(BIN)/bulksim serve --seed $(or $(BULKSIM_SEED),0)$(if $(PORT), --port $(PORT))
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

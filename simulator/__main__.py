@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import secrets
 import sys
@@ -337,6 +338,10 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         "body_timeout": args.body_timeout,
         "max_connections": args.max_connections,
     }
+    if args.seed is None and not environ.get("BULKSIM_SEED", "").strip():
+        # No seed asked for: a run on the memory store, whose id counters start again at
+        # every start, takes ids of its own (a persistent store's counters just continue).
+        overrides["id_stream"] = secrets.token_hex(8)
     settings = Settings.from_env(environ, **overrides)
     from simulator import available_providers
 
@@ -345,6 +350,8 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         settings = Settings.from_env(
             environ, **{**overrides, "control_token": secrets.token_urlsafe(24)}
         )
+    if settings.store.strip() != "memory":
+        settings = dataclasses.replace(settings, id_stream="")
     return settings
 
 
@@ -449,6 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             scenario = None if args.scenario is None else load_scenario(args.scenario)
             if scenario is not None:
                 settings = settings_with(settings, scenario).checked()
+                if scenario.seed is not None:  # the scenario's seed: its ids, every run
+                    settings = dataclasses.replace(settings, id_stream="")
             generated = (
                 settings.control_token is not None
                 and args.control_token is None

@@ -93,7 +93,7 @@ def create_app(
     state = SimulatorState(
         settings=settings,
         clock=clock or make_clock(settings),
-        ids=ids or IdFactory(settings.seed),
+        ids=ids or IdFactory(settings.seed, stream=settings.id_stream),
         providers=chosen,
         store=store if store is not None else store_of(settings),
     )

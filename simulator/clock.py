@@ -14,7 +14,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "format_iso", "parse_iso"]
+__all__ = [
+    "EARLIEST",
+    "LATEST",
+    "Clock",
+    "ManualClock",
+    "SystemClock",
+    "check_instant",
+    "format_iso",
+    "parse_iso",
+]
+
+# The instants the clock may be set or advanced to. Every later instant the simulator works
+# out (a batch's end, a retention, a token's expiry: at most a few centuries on the options'
+# ranges and the largest time scale) must still be a datetime, whose years end at 9999; and
+# Unix time, which bodies and tokens carry, starts at 1970.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 class Clock(Protocol):
@@ -75,9 +91,20 @@ def wall_clock_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def check_instant(instant: datetime) -> datetime:
+    """``instant`` when the clock can stand there (from :data:`EARLIEST` to :data:`LATEST`);
+    else :class:`ValueError` saying so."""
+    if not EARLIEST <= instant <= LATEST:
+        raise ValueError(
+            f"the clock can show instants from {format_iso(EARLIEST)} to {format_iso(LATEST)}"
+        )
+    return instant
+
+
 def format_iso(instant: datetime) -> str:
-    """ISO-8601 in UTC to the second with a ``Z`` suffix: ``2025-04-30T23:59:59Z``."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """ISO-8601 in UTC to the second with a ``Z`` suffix: ``2025-04-30T23:59:59Z`` (the year
+    always in four digits)."""
+    return instant.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def parse_iso(text: str) -> datetime:

@@ -52,13 +52,14 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from simulator.clock import format_iso, parse_iso
-from simulator.faults import FaultError
+from simulator.clock import check_instant, format_iso, parse_iso
+from simulator.faults import FaultError, FaultPlanFull
 from simulator.sandboxes import SandboxError, Sandboxes, parse_spec, unknown_sandbox
 from simulator.scenarios import schema
 from simulator.settings import SettingsError
@@ -89,16 +90,61 @@ def _state(request: Request) -> SimulatorState:
     return state
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+# Nesting beyond this in a control body is refused: no control call needs more, and decoding
+# or walking a deeper one could exhaust the interpreter's stack.
+MAX_DEPTH = 64
+
+
+async def _body(request: Request, limit: int | None = None) -> bytes:
+    """The request body, read as it streams and never more than ``limit`` bytes (the
+    ``control_body_bytes`` setting by default): 413 beyond it."""
+    if limit is None:
+        limit = request.app.state.sim.settings.control_body_bytes
+    declared = request.headers.get("content-length", "")
+    too_large = ControlError(413, f"body too large: a control call takes at most {limit} bytes")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > limit:
+            raise too_large
+    return bytes(received)
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: object) -> int:
+    """How deeply ``value`` nests (without recursion: the body may be deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            break
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+async def _json_object(request: Request, limit: int | None = None) -> dict[str, Any]:
+    raw = await _body(request, limit)
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ControlError(400, f"body nests deeper than {MAX_DEPTH} levels") from None
     except ValueError:
         raise ControlError(400, "body must be a JSON object") from None
     if not isinstance(body, dict):
         raise ControlError(400, "body must be a JSON object")
+    if _depth(body) > MAX_DEPTH:
+        raise ControlError(400, f"body nests deeper than {MAX_DEPTH} levels")
     return body
 
 
@@ -181,6 +227,10 @@ async def clock_advance(request: Request) -> Response:
         raise ControlError(400, "seconds must be a non-negative number")
     if not math.isfinite(seconds) or seconds > 100 * 365 * 86400:
         raise ControlError(400, "seconds must be at most 100 years")
+    try:
+        check_instant(state.clock.now() + timedelta(seconds=seconds))
+    except (ValueError, OverflowError) as exc:
+        raise ControlError(400, f"cannot advance by {seconds} seconds: {exc}") from None
     state.clock.advance(timedelta(seconds=seconds))
     await state.sync()
     await _deliver(request, state)
@@ -196,6 +246,10 @@ async def clock_set(request: Request) -> Response:
         instant = parse_iso(now)
     except ValueError:
         raise ControlError(400, f"now is not an ISO-8601 instant: {now!r}") from None
+    try:
+        check_instant(instant)
+    except ValueError as exc:
+        raise ControlError(400, f"now={now!r}: {exc}") from None
     state.clock.set(instant)
     await state.sync()
     await _deliver(request, state)
@@ -260,7 +314,7 @@ async def sink(request: Request) -> Response:
     status_text = request.query_params.get("status", "200")
     if not status_text.isdigit() or not 200 <= int(status_text) <= 599:
         raise ControlError(400, "status must be an HTTP status from 200 to 599")
-    body = await request.body()
+    body = await _body(request)
     entry = SinkEntry(
         format_iso(state.clock.now()),
         request.method,
@@ -277,6 +331,8 @@ async def faults(request: Request) -> Response:
         spec = await _json_object(request)
         try:
             fault = await state.faults.add(spec, state.operations(), state.error_names())
+        except FaultPlanFull as exc:
+            raise ControlError(409, str(exc)) from None
         except FaultError as exc:
             raise ControlError(400, str(exc)) from None
         await state.sync()  # every process sees it before this answer leaves
@@ -340,7 +396,8 @@ async def snapshot(request: Request) -> Response:
     state = _state(request)
     if request.method == "POST":
         try:
-            await state.restore(await _json_object(request))
+            limit = state.settings.snapshot_body_bytes
+            await state.restore(await _json_object(request, limit))
         except SnapshotError as exc:
             raise ControlError(400, str(exc)) from None
         return JSONResponse({"restored": list(state.runtimes)})
@@ -410,6 +467,65 @@ class _SandboxControl:
         await found.served.control(scope, receive, send)
 
 
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+JSON_TYPE = re.compile(r"application/(?:[\w.+-]+\+)?json", re.IGNORECASE)
+
+
+def refusal(request: Request, state: SimulatorState) -> ControlError | None:
+    """Why a web page must not drive the control plane with this request, if it must not.
+
+    - Without a control token, the ``Host`` must name the address the request reached, the
+      bound one or localhost: a page served from another name that resolves here (DNS
+      rebinding) is refused (403).
+    - An ``Origin`` other than the control plane's own (a page on another site) is refused
+      (403).
+    - A POST carries JSON or nothing: a ``text/plain`` or form body, which any page can send
+      without asking, is refused (415). Sinks are exempt: they record whatever arrives.
+    """
+    if not state.settings.control_token:
+        host = (request.url.hostname or "").lower()
+        server = request.scope.get("server")
+        allowed = {*LOCAL_HOSTS, state.settings.host.lower()}
+        if server:
+            allowed.add(str(server[0]).lower())
+        if host not in allowed:
+            return ControlError(
+                403, f"host {host!r} is not this server's address; use localhost or a token"
+            )
+    given = request.headers.get("origin")
+    if given is not None and given.rstrip("/").lower() != origin(request).lower():
+        return ControlError(403, f"requests from origin {given!r} are refused")
+    if request.method == "POST" and not request.url.path.startswith(
+        f"{request.scope.get('root_path', '')}/sink/"
+    ):
+        media = request.headers.get("content-type", "").partition(";")[0].strip()
+        has_body = request.headers.get("content-length", "0") != "0" or (
+            "transfer-encoding" in request.headers
+        )
+        if (media or has_body) and not JSON_TYPE.fullmatch(media):
+            return ControlError(
+                415, "a control call's body must be JSON (Content-Type: application/json)"
+            )
+    return None
+
+
+class _Guard:
+    """Applies :func:`refusal` before any control call is handled."""
+
+    def __init__(self, app: ASGIApp, state: SimulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refused = refusal(Request(scope), self.state)
+            if refused is not None:
+                response = JSONResponse({"error": refused.message}, status_code=refused.status)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 async def _control_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ControlError)
     return JSONResponse({"error": exc.message}, status_code=exc.status)
@@ -468,6 +584,7 @@ def control_app(
             Route("/sink/{name}", sink, methods=["GET", "POST", "PUT"]),
             Route("/scenario.schema.json", scenario_schema, methods=["GET"]),
         ],
+        middleware=[Middleware(_Guard, state=state)],
         exception_handlers={
             ControlError: _control_error,
             SandboxError: _sandbox_error,

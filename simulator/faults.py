@@ -49,7 +49,7 @@ from typing import Literal, get_args
 
 from simulator.store import Store, Table
 
-__all__ = ["Fault", "FaultError", "FaultPlan"]
+__all__ = ["Fault", "FaultError", "FaultPlan", "FaultPlanFull"]
 
 FaultKind = Literal["error", "status", "latency", "rate_limit", "drop", "drop_after", "malformed"]
 WebhookFaultKind = Literal[
@@ -75,6 +75,10 @@ WEBHOOK_LATENCY_MS = {
 
 class FaultError(ValueError):
     """A fault request that cannot be scheduled; the message says why."""
+
+
+class FaultPlanFull(FaultError):
+    """The plan holds as many faults as it may (the ``max_faults`` setting)."""
 
 
 @dataclass
@@ -193,10 +197,14 @@ class FaultPlan:
     kinds of plan, the sync ones on this process's copy.
     """
 
-    def __init__(self, seed: int, store: Store | None = None) -> None:
+    def __init__(self, seed: int, store: Store | None = None, cap: int = 1000) -> None:
         self._seed = seed
-        self._faults: list[Fault] = []
+        # Every fault by id, in id order; and the same faults by (provider, operation), so
+        # that a call looks only at the faults aimed at it (``*`` is an operation of its own).
+        self._plan: dict[int, Fault] = {}
+        self._index: dict[tuple[str, str], dict[int, Fault]] = {}
         self._next_id = 0
+        self.cap = cap
         self.store = store
         # How many changes of the plan this process made or has seen (a shared plan's
         # version, kept by the state in its shared record).
@@ -205,7 +213,34 @@ class FaultPlan:
     @property
     def armed(self) -> bool:
         """Whether any fault is scheduled (what the gateway checks before :meth:`take`)."""
-        return bool(self._faults)
+        return bool(self._plan)
+
+    def _put(self, fault: Fault) -> None:
+        self._plan[fault.id] = fault
+        self._index.setdefault((fault.provider, fault.operation), {})[fault.id] = fault
+
+    def _drop(self, fault: Fault) -> None:
+        self._plan.pop(fault.id, None)
+        target = (fault.provider, fault.operation)
+        bucket = self._index.get(target, {})
+        bucket.pop(fault.id, None)
+        if not bucket:
+            self._index.pop(target, None)
+
+    def _candidates(self, provider: str, operation: str) -> list[Fault]:
+        """The faults that may strike a call of ``operation``, in the order scheduled."""
+        exact = self._index.get((provider, operation))
+        wildcard = self._index.get((provider, "*"))
+        if not exact or not wildcard:
+            return list((exact or wildcard or {}).values())
+        return sorted([*exact.values(), *wildcard.values()], key=lambda f: f.id)
+
+    def _check_room(self) -> None:
+        if len(self._plan) >= self.cap:
+            raise FaultPlanFull(
+                f"{self.cap} faults are scheduled, the most this simulator keeps (max_faults); "
+                "clear some with DELETE /_sim/faults"
+            )
 
     def schedule(
         self,
@@ -214,9 +249,10 @@ class FaultPlan:
         errors: Mapping[str, list[str]],
     ) -> Fault:
         """Validate ``spec`` against the known providers, operations and errors, and add it."""
+        self._check_room()
         fault = self._build(spec, operations, errors, self._next_id + 1)
         self._next_id += 1
-        self._faults.append(fault)
+        self._put(fault)
         return fault
 
     def _build(
@@ -282,10 +318,11 @@ class FaultPlan:
         """:meth:`schedule`, in the store when the plan is shared."""
         if self.store is None:
             return self.schedule(spec, operations, errors)
+        self._check_room()
         self._build(spec, operations, errors, 0)  # refused before an id is spent on it
         fault = self._build(spec, operations, errors, await self.store.incr(FAULT_IDS))
         await self.store.put(ARMED, _key(fault.id), Armed.of(fault))
-        self._faults.append(fault)
+        self._put(fault)
         self.version += 1
         return fault
 
@@ -296,14 +333,14 @@ class FaultPlan:
         that try a fault's last call at once, one strikes.
         """
         if self.store is None:
-            for fault in self._faults:
+            for fault in self._candidates(provider, operation):
                 if fault.provider == provider and _aims(fault, operation) and fault.strikes():
                     if fault.spent:
-                        self._faults.remove(fault)
+                        self._drop(fault)
                     return fault
             return None
         # Other calls of this process change the copy while this one awaits the store.
-        for fault in list(self._faults):
+        for fault in self._candidates(provider, operation):
             if fault.provider != provider or not _aims(fault, operation):
                 continue
             if fault.probability is not None and fault.rng.random() >= fault.probability:
@@ -324,16 +361,14 @@ class FaultPlan:
             return fault
         return None
 
-    def _drop(self, fault: Fault) -> None:
-        self._faults = [f for f in self._faults if f.id != fault.id]
-
     def list(self, provider: str | None = None) -> list[Fault]:
-        return [f for f in self._faults if provider in (None, f.provider)]
+        return [f for f in self._plan.values() if provider in (None, f.provider)]
 
     def clear(self, provider: str | None = None) -> int:
-        before = len(self._faults)
-        self._faults = [f for f in self._faults if provider not in (None, f.provider)]
-        return before - len(self._faults)
+        gone = self.list(provider)
+        for fault in gone:
+            self._drop(fault)
+        return len(gone)
 
     async def remove(self, provider: str | None = None) -> int:
         """:meth:`clear`, in the store when the plan is shared."""
@@ -351,7 +386,7 @@ class FaultPlan:
         """Read a shared plan again from the store (keeping each fault's generator)."""
         if self.store is None:
             return
-        known = {f.id: f for f in self._faults}
+        known = dict(self._plan)
         faults: list[Fault] = []
         after: str | None = None
         while True:
@@ -368,7 +403,9 @@ class FaultPlan:
             if page.next is None:
                 break
             after = page.next
-        self._faults = sorted(faults, key=lambda f: f.id)
+        self._plan, self._index = {}, {}
+        for fault in sorted(faults, key=lambda f: f.id):
+            self._put(fault)
 
 
 def _aims(fault: Fault, operation: str) -> bool:

@@ -3,6 +3,12 @@
 All randomness in the simulator flows from one seed. :meth:`IdFactory.derive` gives an
 independent generator for a named thing (a batch, an item), so item ``i`` of a batch is a
 pure function of ``(seed, batch, i)`` whatever order pages are read in.
+
+The n-th id of a scope is a pure function of the seed, the scope and n, and n is a counter in
+the store: on a store that starts empty (memory, after a restart or a reset) the same ids come
+again, and a stale id can name a different object. ``stream`` tells such runs apart:
+``bulksim serve`` without an explicit seed, on the memory store, starts each run on a fresh
+one (see :mod:`simulator.__main__`), so a restart does not hand out the ids of the last run.
 """
 
 from __future__ import annotations
@@ -18,18 +24,21 @@ __all__ = ["IdFactory", "NumberedId"]
 class IdFactory:
     """A seeded source of ids; the same seed yields the same sequence."""
 
-    def __init__(self, seed: int | str, scope: str = "") -> None:
+    def __init__(self, seed: int | str, scope: str = "", stream: str = "") -> None:
         self.seed = seed
         self.scope = scope
+        self.stream = stream
         self._random = random.Random(f"{seed}/{scope}")
 
     def child(self, scope: str) -> IdFactory:
         """A factory of its own for a sub-scope (one per provider)."""
-        return IdFactory(self.seed, f"{self.scope}/{scope}")
+        return IdFactory(self.seed, f"{self.scope}/{scope}", self.stream)
 
     def numbered(self, scope: str, n: int) -> NumberedId:
-        """The ``n``-th id of ``scope``: a pure function of (seed, scope, n)."""
-        return NumberedId(f"{self.seed}/{self.scope}/{scope}#{n}")
+        """The ``n``-th id of ``scope``: a pure function of (seed, stream, scope, n); with no
+        stream (the default), of (seed, scope, n)."""
+        seed = f"{self.seed}~{self.stream}" if self.stream else self.seed
+        return NumberedId(f"{seed}/{self.scope}/{scope}#{n}")
 
     def hex32(self) -> str:
         """32 lowercase hex characters: a UUID4 without hyphens."""

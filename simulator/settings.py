@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,16 +16,53 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from simulator.clock import parse_iso
+from simulator.clock import check_instant, parse_iso
 
-__all__ = ["Drift", "Settings", "SettingsError", "build_options", "check_drift", "parse_drift"]
+__all__ = [
+    "Drift",
+    "Range",
+    "Settings",
+    "SettingsError",
+    "build_options",
+    "check_drift",
+    "option_ranges",
+    "parse_drift",
+]
 
 ClockKind = Literal["system", "manual"]
+# Every processing duration is multiplied by --time-scale: at most this, so that the longest
+# duration an option allows still lands on an instant the clock can show.
+MAX_TIME_SCALE = 100.0
 T = TypeVar("T")
 
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message names the setting."""
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """The values a numeric option accepts, both ends included.
+
+    A provider's options dataclass declares it on the field's type,
+    ``concurrency: Annotated[int, Range(1, 1000)] = 10``; :func:`build_options` refuses a value
+    outside it (and NaN or an infinity, always), whichever way the value came: ``--option``,
+    ``BULKSIM_OPTIONS``, ``POST /_sim/options``, a sandbox's or a scenario's ``options``.
+    """
+
+    low: float
+    high: float
+
+    def check(self, label: str, value: float) -> None:
+        if not (math.isfinite(value) and self.low <= value <= self.high):
+            raise SettingsError(f"{label}={value!r}: must be from {self} (see the manual)")
+
+    def __str__(self) -> str:
+        return f"{_number(self.low)} to {_number(self.high)}"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +72,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8700
     seed: int = 0
+    # Mixed into every numbered id when set (see simulator.ids): bulksim serve sets a fresh
+    # one when no seed is given and state lives in memory, so a restart does not replay ids.
+    id_stream: str = ""
     clock: ClockKind = "system"
     start: datetime | None = None
     providers: tuple[str, ...] = ()
@@ -72,6 +113,12 @@ class Settings:
     # The time a webhook signature's t= carries: "wall" (the real clock, which receivers
     # check it against) or "simulated" (the simulator's clock).
     webhook_signature_time: str = "wall"
+    # The control plane reads at most this many bytes of a request body (413 beyond), and
+    # at most snapshot_body_bytes of a snapshot to load (POST /_sim/snapshot).
+    control_body_bytes: int = 1024 * 1024
+    snapshot_body_bytes: int = 256 * 1024 * 1024
+    # Faults scheduled at once, per sandbox (POST /_sim/faults answers 409 beyond).
+    max_faults: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -101,8 +148,8 @@ class Settings:
             raise SettingsError("journal_size must be at least 1")
         if self.journal_body_bytes < 0:
             raise SettingsError("journal_body_bytes must not be negative")
-        if not 0 <= self.time_scale < float("inf"):
-            raise SettingsError("time_scale must be a finite number, not negative")
+        if not 0 <= self.time_scale <= MAX_TIME_SCALE:
+            raise SettingsError(f"time_scale must be a number from 0 to {MAX_TIME_SCALE}")
         if self.sandbox_cap < 0:
             raise SettingsError("sandbox_cap must not be negative (0 turns sandboxes off)")
         if not 0 < self.sandbox_idle_seconds < float("inf"):
@@ -121,8 +168,19 @@ class Settings:
                 "webhook_signature_time must be 'wall' or 'simulated', "
                 f"not {self.webhook_signature_time!r}"
             )
+        if not 1024 <= self.control_body_bytes <= 1024**3:
+            raise SettingsError("control_body_bytes must be from 1024 to 1073741824")
+        if not 1024 <= self.snapshot_body_bytes <= 16 * 1024**3:
+            raise SettingsError("snapshot_body_bytes must be from 1024 to 17179869184")
+        if not 1 <= self.max_faults <= 1_000_000:
+            raise SettingsError("max_faults must be from 1 to 1000000")
         if self.start is not None and self.clock != "manual":
             raise SettingsError("start only applies to clock='manual'")
+        if self.start is not None:
+            try:
+                check_instant(self.start)
+            except ValueError as exc:
+                raise SettingsError(f"start: {exc}") from None
         for text in self.drift:
             parse_drift(text)
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -213,6 +271,9 @@ def _cast(key: str, raw: str, name: str) -> Any:
             "workers",
             "sandbox_cap",
             "max_connections",
+            "control_body_bytes",
+            "snapshot_body_bytes",
+            "max_faults",
         ):
             return int(raw)
         if name in (
@@ -261,14 +322,28 @@ def build_options(cls: type[T], provider: str, raw: Mapping[str, str]) -> T:
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
     hints = typing.get_type_hints(cls)
+    ranges = option_ranges(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     for key, text in raw.items():
         if key not in known:
             choices = ", ".join(sorted(known)) or "none"
             raise SettingsError(f"unknown option {provider}.{key} (known: {choices})")
-        values[key] = _cast_to(hints[key], text, f"{provider}.{key}")
+        value = _cast_to(hints[key], text, f"{provider}.{key}")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            ranges.get(key, Range(-math.inf, math.inf)).check(f"{provider}.{key}", value)
+        values[key] = value
     return cls(**values)
+
+
+def option_ranges(cls: type) -> dict[str, Range]:
+    """Each option of ``cls`` that declares a :class:`Range`, by name."""
+    ranges: dict[str, Range] = {}
+    for name, hint in typing.get_type_hints(cls, include_extras=True).items():
+        found = [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Range)]
+        if found:
+            ranges[name] = found[0]
+    return ranges
 
 
 def _cast_to(kind: Any, text: str, label: str) -> Any:

@@ -152,7 +152,7 @@ class SimulatorState:
             store=view,
             validators={name: _validator_of(rt) for name, rt in self.runtimes.items()},
         )
-        self.faults = FaultPlan(self.settings.seed, store=view)
+        self.faults = FaultPlan(self.settings.seed, store=view, cap=self.settings.max_faults)
 
     async def reset(self, provider: str | None = None) -> list[str]:
         """Back to the fresh state (seeded examples included); returns what was reset."""

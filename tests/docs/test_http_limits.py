@@ -28,7 +28,7 @@ def test_a_head_unfinished_after_16_kib_is_refused_with_a_plain_400(served: Simu
     origin = urlsplit(served.origin)
     assert origin.hostname is not None
     assert origin.port is not None
-    head = b"GET /_sim/health HTTP/1.1\r\nHost: bulksim\r\nX-Long: " + b"a" * HEAD_LIMIT
+    head = b"GET /_sim/health HTTP/1.1\r\nHost: localhost\r\nX-Long: " + b"a" * HEAD_LIMIT
     with socket.create_connection((origin.hostname, origin.port), timeout=30) as conn:
         conn.sendall(head)  # no end of head: the server has more than 16 KiB of an unfinished one
         answer = b""

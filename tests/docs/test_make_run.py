@@ -28,11 +28,11 @@ def run_command(*args: str) -> str:
 
 
 def test_make_run_without_port_serves_on_the_default_port() -> None:
-    assert run_command().split()[-1] == "serve"
+    assert run_command().split()[-3:] == ["serve", "--seed", "0"]
 
 
 def test_make_run_with_port_passes_it_to_bulksim_serve() -> None:
-    assert run_command("PORT=8800").split()[-3:] == ["serve", "--port", "8800"]
+    assert run_command("PORT=8800").split()[-5:] == ["serve", "--seed", "0", "--port", "8800"]
 
 
 def test_readme_says_how_to_change_the_port() -> None:

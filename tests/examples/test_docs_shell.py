@@ -206,7 +206,7 @@ def origin() -> Iterator[str]:
     """A fresh `bulksim serve` as `make run` starts it, on a free port."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BULKSIM_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "serve", "--port", "0"],
+        [sys.executable, "-m", "simulator", "serve", "--seed", "0", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

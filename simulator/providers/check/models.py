@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from simulator.ids import IdFactory
 from simulator.kit import credentials
@@ -28,6 +28,7 @@ from simulator.kit.progress import Progress
 from simulator.kit.retention import Retention
 from simulator.providers.check import errors, fakes
 from simulator.providers.check.formats import FileLimits, Item
+from simulator.settings import Range
 from simulator.store import Table
 
 __all__ = [
@@ -69,28 +70,28 @@ class CheckOptions:
 
     file_storage: bool = True
     enforce_rate_limits: bool = False
-    free_requests_per_minute: int = 20
-    pro_requests_per_minute: int = 200
-    enterprise_requests_per_minute: int = 1000
-    pro_max_file_mb: float = 10.0
-    enterprise_max_file_mb: float = 100.0
-    pro_file_expiry_seconds: int = 3600
-    enterprise_file_expiry_seconds: int = 86_400
-    pro_max_batch_items: int = 1000
-    enterprise_max_batch_items: int = 10_000
-    pro_retention_days: int = 30
-    enterprise_retention_days: int = 90
-    max_items_per_file: int = 100
-    max_content_chars: int = 50_000
-    concurrency: int = 10
-    queue_seconds: float = 1.0
-    seed_in_progress_seconds: float = 600.0
-    max_batches: int = 1000
-    max_files: int = 1000
+    free_requests_per_minute: Annotated[int, Range(1, 1_000_000)] = 20
+    pro_requests_per_minute: Annotated[int, Range(1, 1_000_000)] = 200
+    enterprise_requests_per_minute: Annotated[int, Range(1, 1_000_000)] = 1000
+    pro_max_file_mb: Annotated[float, Range(0.001, 1024)] = 10.0
+    enterprise_max_file_mb: Annotated[float, Range(0.001, 1024)] = 100.0
+    pro_file_expiry_seconds: Annotated[int, Range(1, 31_536_000)] = 3600
+    enterprise_file_expiry_seconds: Annotated[int, Range(1, 31_536_000)] = 86_400
+    pro_max_batch_items: Annotated[int, Range(1, 1_000_000)] = 1000
+    enterprise_max_batch_items: Annotated[int, Range(1, 1_000_000)] = 10_000
+    pro_retention_days: Annotated[int, Range(0, 3650)] = 30
+    enterprise_retention_days: Annotated[int, Range(0, 3650)] = 90
+    max_items_per_file: Annotated[int, Range(1, 1_000_000)] = 100
+    max_content_chars: Annotated[int, Range(1, 10_000_000)] = 50_000
+    concurrency: Annotated[int, Range(1, 1000)] = 10
+    queue_seconds: Annotated[float, Range(0, 86_400)] = 1.0
+    seed_in_progress_seconds: Annotated[float, Range(0, 31_536_000)] = 600.0
+    max_batches: Annotated[int, Range(1, 1_000_000)] = 1000
+    max_files: Annotated[int, Range(1, 1_000_000)] = 1000
     # Bytes the stored batches, and the uploaded files not yet used, may hold between them
     # (each measured by kit.budget.size_of).
-    max_stored_bytes: int = 64 * 1024 * 1024
-    max_stored_file_bytes: int = 64 * 1024 * 1024
+    max_stored_bytes: Annotated[int, Range(1, 17_179_869_184)] = 64 * 1024 * 1024
+    max_stored_file_bytes: Annotated[int, Range(1, 17_179_869_184)] = 64 * 1024 * 1024
 
     @property
     def file_limits(self) -> FileLimits:

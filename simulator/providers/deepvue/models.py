@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Annotated
 
 from simulator.kit import credentials
 from simulator.kit.budget import Budget
@@ -23,6 +24,7 @@ from simulator.providers.deepvue.fakes import (
     Row,
     is_slow,
 )
+from simulator.settings import Range
 from simulator.store import Table
 
 __all__ = ["BATCHES", "Batch", "Client", "Deepvue", "DeepvueOptions"]
@@ -40,16 +42,16 @@ RETRY_WHEN_FULL = 60
 class DeepvueOptions:
     """Deepvue's knobs (``--option deepvue.<name>=<value>``)."""
 
-    processing_seconds: float = 30.0
-    seconds_per_row: float = 0.01
-    seed_in_progress_seconds: float = 600.0
-    token_ttl_seconds: int = 86_400
-    max_rows: int = 10_000
-    max_upload_bytes: int = 5_000_000
-    max_batches: int = 10_000
-    retention_days: int = 7
+    processing_seconds: Annotated[float, Range(0, 2_592_000)] = 30.0
+    seconds_per_row: Annotated[float, Range(0, 60)] = 0.01
+    seed_in_progress_seconds: Annotated[float, Range(0, 31_536_000)] = 600.0
+    token_ttl_seconds: Annotated[int, Range(1, 31_536_000)] = 86_400
+    max_rows: Annotated[int, Range(1, 1_000_000)] = 10_000
+    max_upload_bytes: Annotated[int, Range(1, 1_073_741_824)] = 5_000_000
+    max_batches: Annotated[int, Range(1, 1_000_000)] = 10_000
+    retention_days: Annotated[int, Range(0, 3650)] = 7
     # Bytes the stored batches may hold between them (each measured by kit.budget.size_of).
-    max_stored_bytes: int = 64 * 1024 * 1024
+    max_stored_bytes: Annotated[int, Range(1, 17_179_869_184)] = 64 * 1024 * 1024
 
     @property
     def retention(self) -> Retention:

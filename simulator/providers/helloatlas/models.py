@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from simulator.ids import NumberedId
 from simulator.kit import credentials
@@ -27,6 +27,7 @@ from simulator.providers.helloatlas import errors
 from simulator.providers.helloatlas.documents import Documents
 from simulator.providers.helloatlas.fakes import DocumentFaker, Traits
 from simulator.providers.helloatlas.multiupload import Multiupload
+from simulator.settings import Range
 from simulator.store import Table
 
 __all__ = [
@@ -50,22 +51,22 @@ RETRY_WHEN_FULL = 60
 class HelloAtlasOptions:
     """HelloAtlas's knobs (``--option helloatlas.<name>=<value>``)."""
 
-    token_ttl_seconds: int = 3600
+    token_ttl_seconds: Annotated[int, Range(1, 31_536_000)] = 3600
     # Each document finishes at a point of this window after upload, derived from the seed.
-    min_processing_seconds: float = 5.0
-    max_processing_seconds: float = 30.0
-    slow_extra_seconds: float = 600.0
+    min_processing_seconds: Annotated[float, Range(0, 2_592_000)] = 5.0
+    max_processing_seconds: Annotated[float, Range(0, 2_592_000)] = 30.0
+    slow_extra_seconds: Annotated[float, Range(0, 2_592_000)] = 600.0
     # A document still processing: in its place with "file_data": null, or left out.
     pending_documents: Literal["null", "omit"] = "null"
     # per_page above 50: served as 50, or refused with a 400.
     per_page_above_max: Literal["clamp", "reject"] = "clamp"
-    max_files: int = 1_000_000
-    max_upload_bytes: int = 128 * 1024 * 1024
-    max_batches: int = 1000
-    max_metadata_bytes: int = 256 * 1024 * 1024
+    max_files: Annotated[int, Range(1, 10_000_000)] = 1_000_000
+    max_upload_bytes: Annotated[int, Range(1, 1_073_741_824)] = 128 * 1024 * 1024
+    max_batches: Annotated[int, Range(1, 1_000_000)] = 1000
+    max_metadata_bytes: Annotated[int, Range(1024, 4 * 1_073_741_824)] = 256 * 1024 * 1024
     # Pages of finished documents kept as bytes, so that reading one again is a lookup.
-    page_cache_bytes: int = 8 * 1024 * 1024
-    retention_days: int = 7
+    page_cache_bytes: Annotated[int, Range(0, 1_073_741_824)] = 8 * 1024 * 1024
+    retention_days: Annotated[int, Range(0, 3650)] = 7
 
     @property
     def rules(self) -> PageRules:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
+from typing import Annotated
 
 from simulator.ids import IdFactory
 from simulator.kit import credentials
@@ -37,7 +38,7 @@ from simulator.providers.passcreator.fakes import (
     generated_barcode,
     locked_text,
 )
-from simulator.settings import SettingsError
+from simulator.settings import Range, SettingsError
 from simulator.store import Table
 
 __all__ = [
@@ -83,32 +84,23 @@ COMPUTED_FIELDS = frozenset(
 class PasscreatorOptions:
     """Passcreator's knobs (``--option passcreator.<name>=<value>``)."""
 
-    items_per_second: float = 50.0
-    max_bulk_items: int = 10_000
-    max_body_bytes: int = 10_000_000
-    max_passes: int = 100_000
-    max_processes: int = 10_000
+    items_per_second: Annotated[float, Range(0.001, 1_000_000)] = 50.0
+    max_bulk_items: Annotated[int, Range(1, 1_000_000)] = 10_000
+    max_body_bytes: Annotated[int, Range(1024, 1_073_741_824)] = 10_000_000
+    max_passes: Annotated[int, Range(1, 10_000_000)] = 100_000
+    max_processes: Annotated[int, Range(1, 1_000_000)] = 10_000
+    retention_days: Annotated[int, Range(0, 3650)] = 7
     # Bytes the stored passes, and the stored processes, may hold (kit.budget.size_of each).
-    max_stored_bytes: int = 64 * 1024 * 1024
-    max_stored_process_bytes: int = 64 * 1024 * 1024
-    retention_days: int = 7
+    max_stored_bytes: Annotated[int, Range(1, 17_179_869_184)] = 64 * 1024 * 1024
+    max_stored_process_bytes: Annotated[int, Range(1, 17_179_869_184)] = 64 * 1024 * 1024
     known_templates_only: bool = True
-    page_size: int = 100
+    page_size: Annotated[int, Range(1, MAX_PAGE_SIZE)] = 100
     public_base_url: str = "https://app.passcreator.com"
 
     def __post_init__(self) -> None:
-        """Fail fast on values that cannot work (at start-up, or a change through /_sim)."""
-        rate = self.items_per_second
-        if not (math.isfinite(rate) and 0.001 <= rate <= 1_000_000):
-            raise SettingsError("passcreator.items_per_second must be from 0.001 to 1000000")
-        if not 1 <= self.max_bulk_items <= self.max_passes:
-            raise SettingsError("passcreator.max_bulk_items must be from 1 to max_passes")
-        if self.max_body_bytes < 1024 or self.max_processes < 1 or self.retention_days < 0:
-            raise SettingsError(
-                "passcreator: max_body_bytes >= 1024, max_processes >= 1, retention_days >= 0"
-            )
-        if not 1 <= self.page_size <= MAX_PAGE_SIZE:
-            raise SettingsError(f"passcreator.page_size must be from 1 to {MAX_PAGE_SIZE}")
+        """The one rule between two options (each one's own range is declared on it)."""
+        if self.max_bulk_items > self.max_passes:
+            raise SettingsError("passcreator.max_bulk_items must be at most max_passes")
 
 
 Context = ProviderContext[PasscreatorOptions]
