@@ -63,7 +63,7 @@ class HelloAtlasOptions:
     max_files: Annotated[int, Range(1, 10_000_000)] = 1_000_000
     max_upload_bytes: Annotated[int, Range(1, 1_073_741_824)] = 128 * 1024 * 1024
     max_batches: Annotated[int, Range(1, 1_000_000)] = 1000
-    max_metadata_bytes: Annotated[int, Range(1024, 4 * 1_073_741_824)] = 256 * 1024 * 1024
+    max_metadata_bytes: Annotated[int, Range(1, 4 * 1_073_741_824)] = 256 * 1024 * 1024
     # Pages of finished documents kept as bytes, so that reading one again is a lookup.
     page_cache_bytes: Annotated[int, Range(0, 1_073_741_824)] = 8 * 1024 * 1024
     retention_days: Annotated[int, Range(0, 3650)] = 7
