@@ -36,7 +36,7 @@ def address(protocol: Any) -> Iterator[tuple[str, int]]:
 
 def head_of(size: int) -> bytes:
     """A complete ``GET /_sim/health`` head of exactly ``size`` bytes."""
-    start = b"GET /_sim/health HTTP/1.1\r\nHost: bulksim\r\nX-Long: "
+    start = b"GET /_sim/health HTTP/1.1\r\nHost: localhost\r\nX-Long: "
     return start + b"a" * (size - len(start) - 4) + b"\r\n\r\n"
 
 
@@ -109,9 +109,9 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-HALF_HEAD = b"GET /_sim/health HTTP/1.1\r\nHost: bulksim\r\nX-Slow: "
+HALF_HEAD = b"GET /_sim/health HTTP/1.1\r\nHost: localhost\r\nX-Slow: "
 HALF_BODY = (
-    b"POST /_sim/faults HTTP/1.1\r\nHost: bulksim\r\nContent-Type: application/json\r\n"
+    b"POST /_sim/faults HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
     b'Content-Length: 1000\r\n\r\n{"provider": '
 )
 
@@ -133,7 +133,7 @@ def test_slow_and_idle_connections_are_closed_and_a_normal_client_is_still_serve
                 conn.sendall(HALF_HEAD if n % 2 else HALF_BODY)
             idle = socket.create_connection(address, timeout=15)
             slow.append(idle)
-            idle.sendall(b"GET /_sim/health HTTP/1.1\r\nHost: bulksim\r\n\r\n")
+            idle.sendall(b"GET /_sim/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
             assert idle.recv(65536).startswith(b"HTTP/1.1 200 OK\r\n")
             with httpx.Client(timeout=15) as client:
                 assert client.get(f"{origin}/_sim/health").status_code == 200
