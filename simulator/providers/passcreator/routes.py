@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from simulator.kit.provider import base_url, endpoint_for
-from simulator.providers.passcreator import errors, models
+from simulator.providers.passcreator import errors, hooks, models
 from simulator.providers.passcreator.fakes import pass_links
 from simulator.providers.passcreator.models import (
     MAX_PAGE_SIZE,
@@ -329,6 +329,7 @@ async def create_pass(request: Request, ctx: Context, pc: Passcreator) -> Respon
         await make_room_for_passes(tx, ctx, pc, 1)
         await tx.put(PASSES, identifier, created)
         await index_user_ids(tx, pc, [created])
+    await hooks.passes_created(ctx, account, [created])
     return _answer(pass_body(ctx, created, hide_generated_barcode=asynchronous))
 
 
@@ -349,6 +350,7 @@ async def _create_bulk(
         for item in made:
             await tx.put(PASSES, item.identifier, item)
         await index_user_ids(tx, pc, made)
+    await hooks.passes_created(ctx, account, made)
     return _answer({"identifier": process.identifier})
 
 
@@ -452,4 +454,5 @@ ROUTES = (
     Route("/api/v3/pass/{identifier}", get_pass, methods=["GET"]),
     Route("/api/v3/pass/{identifier}", update_pass, methods=["PATCH"]),
     Route("/api/v3/process/{identifier}", get_process, methods=["GET"]),
+    *hooks.HOOK_ROUTES,
 )
