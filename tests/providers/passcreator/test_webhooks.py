@@ -13,7 +13,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from starlette.testclient import TestClient
 
-from tests.providers.passcreator.conftest import KEY, OTHER_KEY, PASSES, TEMPLATE, advance
+from simulator import ManualClock, MemoryStore, open_store
+from tests.providers.passcreator.conftest import BASE, KEY, OTHER_KEY, PASSES, TEMPLATE, advance
+from tests.providers.shared_store import clients
 
 SINK = "http://localhost/_sim/sink"
 SUBSCRIBE = "/api/hook/subscribe"
@@ -233,3 +235,54 @@ def test_hooks_need_passcreators_auth_and_known_templates(passcreator: TestClien
     bad_ack = passcreator.post(f"{PULL}/acknowledge", json={"identifiers": []}, headers=KEY)
     assert bad_ack.status_code == 400
     assert bad_ack.json()["errors"][0].startswith("identifiers must be a list")
+
+
+def test_on_every_backend_two_apps_on_one_store_share_subscriptions_key_and_payloads(
+    clock: ManualClock, store_url: str
+) -> None:
+    first = open_store(store_url)
+    stores = (first, first) if isinstance(first, MemoryStore) else (first, open_store(store_url))
+    with clients(BASE, clock, *stores) as (one, two):
+        subscribe(one, {"event": "pass_created", "pullMode": True})
+        subscribe(one, {"target_url": f"{SINK}/both", "event": "pass_created", "signPayload": True})
+        bulk(two, 3)
+        advance(two, 10)
+        assert [p["payload"]["userProvidedId"] for p in pulled(one)] == ["u0", "u1", "u2"]
+        [key_one, key_two] = [
+            c.get("/api/hook/publickey", headers=KEY).json()["publicKey"] for c in (one, two)
+        ]
+        assert key_one == key_two
+        key = serialization.load_pem_public_key(key_one.encode())
+        assert isinstance(key, rsa.RSAPublicKey)
+        entries = received(two, "both") or received(one, "both")
+        assert len(entries) == 3
+        for entry in entries:
+            payload = json.loads(entry["body"])
+            key.verify(
+                bytes.fromhex(payload["signature"]),
+                payload["signedData"].encode(),
+                padding.PKCS1v15(),
+                hashes.SHA1(),
+            )
+
+
+def test_a_sandbox_has_subscriptions_of_its_own(passcreator: TestClient) -> None:
+    made = passcreator.post("http://testserver/_sim/sandboxes", json={"name": "hooks"})
+    assert made.status_code == 201, made.text
+    sandbox = made.json()["id"]
+    inside = f"http://testserver/sandboxes/{sandbox}/passcreator"
+    response = passcreator.post(
+        f"{inside}{SUBSCRIBE}", json={"event": "pass_created", "pullMode": True}, headers=KEY
+    )
+    assert response.status_code == 201, response.text
+    bulk(passcreator, 2)  # in the default sandbox: no subscription there
+    advance(passcreator, 10)
+    assert pulled(passcreator) == []
+    created = passcreator.post(
+        f"{inside}{PASSES}", json={"data": [{"templateId": TEMPLATE}]}, headers=KEY
+    )
+    assert created.status_code == 200, created.text
+    clock_path = f"http://testserver/_sim/sandboxes/{sandbox}/clock/advance"
+    assert passcreator.post(clock_path, json={"seconds": 10}).status_code == 200
+    listed = passcreator.get(f"{inside}{PULL}", headers=KEY).json()["data"]
+    assert len(listed) == 1
