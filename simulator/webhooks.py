@@ -10,7 +10,8 @@ advance returns after the deliveries it caused), and, served, a background task
   several workers on one store exactly one sends it.
 - **Success** is a 2xx within ``webhook_timeout`` seconds. Otherwise the next attempt is due
   ``webhook_retries[n - 1]`` seconds (on the clock) after attempt ``n`` was due, until the
-  schedule runs out; an advance past several retries makes them all, in order.
+  schedule runs out; an advance past several retries makes them all, in order. An event
+  scheduled with ``retry=False`` gets one attempt only.
 - **Targets** are loopback only (127.0.0.0/8, ::1, ``localhost``) unless
   ``webhook_allow_hosts`` names the host; any other is refused, recorded and never retried.
 - **Every attempt** is kept (the newest :data:`KEPT` per provider) for ``GET /_sim/webhooks``.
@@ -291,7 +292,7 @@ class Deliveries:
                 error = f"answered after the {settings.webhook_timeout} s timeout (fault)"
         retry = None
         schedule = settings.webhook_retries
-        if outcome == "failed" and due.attempt <= len(schedule):
+        if outcome == "failed" and event.retry and due.attempt <= len(schedule):
             next_due = due.due + timedelta(seconds=schedule[due.attempt - 1])
             retry = Due(event, next_due, due.attempt + 1, due.seq)
         record = _record(due, outcome, status, latency, error, sign, retry, struck, timed_out)

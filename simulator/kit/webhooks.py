@@ -30,7 +30,8 @@ class Signing:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """What is sent: the raw body (JSON, as the receiver gets it) to ``target``."""
+    """What is sent: the raw body (JSON, as the receiver gets it) to ``target``; a failed
+    attempt is retried on the schedule unless ``retry`` is False (the provider's choice)."""
 
     id: str
     type: str
@@ -38,6 +39,7 @@ class Event:
     body: str
     created: datetime
     signing: Signing | None = None
+    retry: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +74,13 @@ async def schedule(
     due: datetime,
     signing: Signing | None = None,
     store: Store | None = None,
+    retry: bool = True,
 ) -> Event:
     """Deliver ``payload`` to ``target`` at ``due`` (on ``store``: a transaction, or the
-    provider's view); a second schedule under ``key`` replaces the first."""
+    provider's view); a second schedule under ``key`` replaces the first. ``retry`` False:
+    one attempt only."""
     view = ctx.store if store is None else store
-    event = Event(event_id, type, target, _body(payload), ctx.now(), signing)
+    event = Event(event_id, type, target, _body(payload), ctx.now(), signing, retry)
     seq = await view.incr("webhooks/seq")
     await view.put(EVENTS, event_id, event)
     await view.put(PENDING, key, Due(event, due, 1, seq))

@@ -31,7 +31,7 @@ def test_verify_against_bulksim_finds_no_drift() -> None:
         entries = sim.journal.entries(provider="passcreator")
     assert report.drifted == [], report.summary()
     assert {c.group for c in report.cases} == {"conformance", "lifecycle"}
-    assert len(report.cases) == 7  # six operations and the flow
+    assert len(report.cases) == 13  # twelve operations and the flow
     # The flow, after the conformance cases: it runs on the simulator's clock, step by step.
     flow = [(e["operation"], e["response"]["status"]) for e in entries[-14:]]
     assert flow == [
@@ -115,7 +115,7 @@ def test_verify_command_writes_junit_and_exits_by_result(
     assert f"bulk update: PATCH /api/v3/pass → 200: {missing}" in out
     suite = ET.parse(report_file).getroot().find("testsuite")
     assert suite is not None
-    assert (suite.get("tests"), suite.get("failures")) == ("7", "2")
+    assert (suite.get("tests"), suite.get("failures")) == ("13", "2")
 
 
 def test_verify_command_without_credentials_for_a_real_target_exits_2(

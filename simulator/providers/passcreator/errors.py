@@ -23,6 +23,10 @@ single create: the item fails validation        400   the item's messages (see `
 bulk update: no filter, bad query or fields     400   ``FILTER_MISSING`` / ``QUERY_INVALID`` ...
 a bad query parameter                           400   ``PARAMETER_INVALID``
 a body over the size cap                        413   ``BODY_TOO_LARGE``
+hooks: no event/target_url, a bad one           400   ``HOOK_FIELD_MISSING`` / ``HOOK_URL_INVALID``
+hooks: an unknown event, too many subscriptions 400   ``HOOK_EVENT_UNKNOWN`` / ``HOOK_TOO_MANY``
+hooks: unknown template, nothing to unsubscribe 404   ``Object not found``
+pull mode: bad ``identifiers`` to acknowledge   400   ``HOOK_IDENTIFIERS_INVALID``
 fault only                                      429   ``Too many requests``
 fault only                                      500   ``Internal server error``
 ==============================================  ====  ============================================
@@ -55,6 +59,13 @@ QUERY_INVALID = "Invalid query: {reason}"
 PARAMETER_INVALID = "Invalid value for parameter {name}."
 BODY_TOO_LARGE = "The request body must not be larger than {limit} bytes."
 TEMPLATE_ID_READ_ONLY = "templateId cannot be changed."
+
+# Webhooks (inferred: the webhook pages document no errors).
+HOOK_FIELD_MISSING = "{field} is mandatory."
+HOOK_URL_INVALID = "{field} must be an http or https URL."
+HOOK_EVENT_UNKNOWN = "event must be one of: {events}."
+HOOK_TOO_MANY = "An account can have at most {limit} webhook subscriptions."
+HOOK_IDENTIFIERS_INVALID = "identifiers must be a list of 1 to {limit} payload identifiers."
 
 # Per item: a single create answers 400 with these; a bulk process reports them in data.errors.
 ITEM_NOT_OBJECT = "The item must be a JSON object."

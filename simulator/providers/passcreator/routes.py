@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from simulator.kit.budget import size_of, sizes_of
 from simulator.kit.provider import base_url, endpoint_for
-from simulator.providers.passcreator import errors, models
+from simulator.providers.passcreator import errors, hooks, models
 from simulator.providers.passcreator.fakes import pass_links
 from simulator.providers.passcreator.models import (
     MAX_PAGE_SIZE,
@@ -371,6 +371,7 @@ async def create_pass(request: Request, ctx: Context, pc: Passcreator) -> Respon
             raise errors.InvalidItem(*messages)
         created = models.new_pass(ctx.ids, identifier, account, draft, ctx.now())
         await save_passes(tx, ctx, pc, [created])
+    await hooks.passes_created(ctx, account, [created])
     return _answer(pass_body(ctx, created, hide_generated_barcode=asynchronous))
 
 
@@ -389,6 +390,7 @@ async def _create_bulk(
         size = await admit_process(tx, ctx, process)
         await save_passes(tx, ctx, pc, list(made))
         await save_process(tx, ctx, process, size)
+    await hooks.passes_created(ctx, account, made)
     return _answer({"identifier": process.identifier})
 
 
@@ -489,4 +491,5 @@ ROUTES = (
     Route("/api/v3/pass/{identifier}", get_pass, methods=["GET"]),
     Route("/api/v3/pass/{identifier}", update_pass, methods=["PATCH"]),
     Route("/api/v3/process/{identifier}", get_process, methods=["GET"]),
+    *hooks.HOOK_ROUTES,
 )

@@ -234,6 +234,12 @@ def test_credentials_list_the_test_keys_and_templates(passcreator: TestClient) -
         "get_pass",
         "update_pass",
         "get_process",
+        "subscribe_webhook",
+        "subscribe_template_webhook",
+        "unsubscribe_webhook",
+        "get_webhook_public_key",
+        "list_webhook_payloads",
+        "acknowledge_webhook_payloads",
     ]
     assert mine["spec_url"] == "http://testserver/passcreator/openapi.json"
     spec = passcreator.get("/openapi.json")
