@@ -6,8 +6,9 @@ Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnect
   ``XADD``, ``recent`` an ``XRANGE``; ``put``, ``put_if_absent``, ``take``, ``delete``,
   ``scan``, ``count`` and ``total`` are each one Lua script (``EVALSHA``), so each is atomic: of any
   number of processes taking one record exactly one gets it. ``update`` is a read, the pure
-  ``change``, then a write under ``WATCH``/``MULTI``, tried again (calling ``change`` again)
-  when another client wrote the record in between.
+  ``change``, then a compare-and-set script (written only if the record's SHA-1 is still the
+  one read): two round trips, tried again (calling ``change`` again) when another client
+  wrote the record in between.
 - **Keys.** Every key starts with the store's namespace (``bulksim:`` by default) and the
   view's prefix (``deepvue/``, ...). A table ``T`` is the records ``T#r:<key>`` (strings),
   its insertion order ``T#o`` and its expiry instants ``T#x`` (sorted sets), and ``T#n``, the
@@ -38,6 +39,7 @@ Records are stored as JSON through their table's codec.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -120,6 +122,15 @@ write(KEYS, ARGV[1], ARGV[2])
 return false
 """
 )
+
+# KEYS: record. ARGV: the SHA-1 of the record as it was read, the record to write in its
+# place. Written (1) only if the record is still the one read, else 0 (read it again).
+SWAP = """
+local held = redis.call('GET', KEYS[1])
+if not held or redis.sha1hex(held) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
 
 # KEYS: record, order, expiry. ARGV: key, now. The live record removed, or nil.
 TAKE = (
@@ -347,14 +358,14 @@ class RedisStore:
     @staticmethod
     def _encode(table: Table[R], value: R, expires_at: datetime | None) -> str:
         at = "" if expires_at is None else str(_micros(expires_at))
-        return at + "|" + json.dumps(table.codec.dump(value), separators=(",", ":"))
+        return at + "|" + table.codec.dumps(value)
 
     def _decode(self, table: Table[R], record: bytes) -> R | None:
         """The record's value, or None when it has expired on the clock."""
         at, _, data = record.partition(b"|")
         if at and int(at) <= self._at_now():
             return None
-        return table.codec.load(json.loads(data))
+        return table.codec.loads(data)
 
     async def _script(self, name: str, source: str, keys: list[str], args: list[Any]) -> Any:
         client = await self._root.clients.get()
@@ -387,27 +398,23 @@ class RedisStore:
         held = await self._script("put_if_absent", PUT_IF_ABSENT, self._keys(table, key), args)
         if held is None:
             return value, True
-        return table.codec.load(json.loads(held.partition(b"|")[2])), False
+        return table.codec.loads(held.partition(b"|")[2]), False
 
     @_guarded
     async def update(self, table: Table[R], key: str, change: Callable[[R], R]) -> R | None:
         client = await self._root.clients.get()
         name = self._keys(table, key)[0]
-
-        async def attempt(pipe: aioredis.client.Pipeline) -> R | None:
-            record = cast(bytes | None, await pipe.get(name))
+        while True:
+            record = cast(bytes | None, await client.get(name))
             value = None if record is None else self._decode(table, record)
             if value is None or record is None:
                 return None
             changed = change(value)
             at = record.partition(b"|")[0].decode()
             expires_at = EPOCH + int(at) * MICROSECOND if at else None
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(name, self._encode(table, changed, expires_at))
-            return changed
-
-        result: R | None = await client.transaction(attempt, name, value_from_callable=True)
-        return result
+            args = [hashlib.sha1(record).hexdigest(), self._encode(table, changed, expires_at)]
+            if await self._script("swap", SWAP, [name], args):
+                return changed
 
     @_guarded
     async def take(self, table: Table[R], key: str) -> R | None:
@@ -415,7 +422,7 @@ class RedisStore:
         record = await self._script("take", TAKE, self._keys(table, key)[:3], args)
         if record is None:
             return None
-        return table.codec.load(json.loads(record.partition(b"|")[2]))
+        return table.codec.loads(record.partition(b"|")[2])
 
     @_guarded
     async def delete(self, table: Table[R], key: str) -> bool:
@@ -428,7 +435,7 @@ class RedisStore:
         args = [records, self._at_now(), "" if after is None else after, max(0, limit) + 1]
         flat = await self._script("scan", SCAN, [order, expiry], args)
         found = [
-            (flat[i].decode(), table.codec.load(json.loads(flat[i + 1].partition(b"|")[2])))
+            (flat[i].decode(), table.codec.loads(flat[i + 1].partition(b"|")[2]))
             for i in range(0, len(flat), 2)
         ]
         items = found[:limit]
@@ -459,7 +466,7 @@ class RedisStore:
     @_guarded
     async def push(self, ring: Table[R], value: R, *, size: int) -> int:
         client = await self._root.clients.get()
-        data = json.dumps(ring.codec.dump(value), separators=(",", ":"))
+        data = ring.codec.dumps(value)
         name = f"{self._base}{ring.name}#s"
         number: bytes = await client.xadd(  # type: ignore[assignment]
             name, {"v": data}, id="0-*", maxlen=max(1, size), approximate=False
@@ -474,7 +481,7 @@ class RedisStore:
             name, min=f"0-{max(0, after) + 1}"
         )
         return [
-            (int(number.partition(b"-")[2]), ring.codec.load(json.loads(fields[b"v"])))
+            (int(number.partition(b"-")[2]), ring.codec.loads(fields[b"v"]))
             for number, fields in entries
         ]
 

@@ -201,13 +201,13 @@ class SqliteStore:
         )
         if row is None or not self._live(row[1]):
             return None
-        return table.codec.load(json.loads(row[0]))
+        return table.codec.loads(row[0])
 
     async def put(
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
     ) -> None:
         name = self._prefix + table.name
-        data = json.dumps(table.codec.dump(value))
+        data = table.codec.dumps(value)
         at = None if expires_at is None else _micros(expires_at)
         with self._db.writing() as connection:
             self._sweep(connection, name)
@@ -222,7 +222,7 @@ class SqliteStore:
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
     ) -> tuple[R, bool]:
         name = self._prefix + table.name
-        data = json.dumps(table.codec.dump(value))
+        data = table.codec.dumps(value)
         at = None if expires_at is None else _micros(expires_at)
         with self._db.writing() as connection:
             self._sweep(connection, name)
@@ -230,7 +230,7 @@ class SqliteStore:
                 "SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?", (name, key)
             ).fetchone()
             if row is not None and self._live(row[1]):
-                return table.codec.load(json.loads(row[0])), False
+                return table.codec.loads(row[0]), False
             if row is not None:  # expired: it goes, and the new record is the newest
                 connection.execute("DELETE FROM records WHERE tbl = ? AND key = ?", (name, key))
             connection.execute(
@@ -247,10 +247,10 @@ class SqliteStore:
             ).fetchone()
             if row is None or not self._live(row[1]):
                 return None
-            value = change(table.codec.load(json.loads(row[0])))
+            value = change(table.codec.loads(row[0]))
             connection.execute(
                 "UPDATE records SET value = ? WHERE tbl = ? AND key = ?",
-                (json.dumps(table.codec.dump(value)), name, key),
+                (table.codec.dumps(value), name, key),
             )
             return value
 
@@ -265,7 +265,7 @@ class SqliteStore:
         )
         if row is None or not self._live(row[1]):
             return None
-        return table.codec.load(json.loads(row[0]))
+        return table.codec.loads(row[0])
 
     async def delete(self, table: Table[R], key: str) -> bool:
         row = (
@@ -293,8 +293,8 @@ class SqliteStore:
             )
             .fetchall()
         )
-        load = table.codec.load
-        items = [(key, load(json.loads(data))) for key, data in rows[:limit]]
+        loads = table.codec.loads
+        items = [(key, loads(data)) for key, data in rows[:limit]]
         return Page(items, items[-1][0] if len(rows) > limit else None)
 
     async def count(self, table: Table[R]) -> int:
@@ -336,7 +336,7 @@ class SqliteStore:
 
     async def push(self, ring: Table[R], value: R, *, size: int) -> int:
         name = self._prefix + ring.name
-        data = json.dumps(ring.codec.dump(value))
+        data = ring.codec.dumps(value)
         with self._db.writing() as connection:
             # The ring's last number is a counter under the ring's own name (cleared with it).
             number = self._incr(connection, name + RING_HEAD, 1)
@@ -357,8 +357,8 @@ class SqliteStore:
             )
             .fetchall()
         )
-        load = ring.codec.load
-        return [(int(number), load(json.loads(data))) for number, data in rows]
+        loads = ring.codec.loads
+        return [(int(number), loads(data)) for number, data in rows]
 
     # -- the whole view --------------------------------------------------------------------
 
