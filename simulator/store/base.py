@@ -13,7 +13,7 @@ Rules every backend keeps:
   ``SELECT``/``GET``, ``put_if_absent`` an ``INSERT ... ON CONFLICT DO NOTHING``/``SET NX``,
   ``incr`` an ``UPDATE ... RETURNING``/``INCRBY``, ``take`` a ``DELETE ... RETURNING``/``GETDEL``,
   ``update`` a read-modify-write under the backend's lock (SQLite ``BEGIN IMMEDIATE``; Redis
-  ``WATCH``/``MULTI``).
+  a compare-and-set script on what was read).
 - **Expiry on the simulator's clock.** A record may carry ``expires_at``, an instant of
   simulated time; from that instant on it is absent to every call. No backend uses wall-clock
   TTLs: a manual clock may stand days away from the wall clock.
@@ -65,6 +65,14 @@ class Codec(Generic[R]):
 
     def load(self, data: Any) -> R:
         return self._adapter.validate_python(data)
+
+    def dumps(self, value: R) -> str:
+        """The value as JSON text: ``json.dumps(dump(value))``, compact, encoded in one step."""
+        return self._adapter.dump_json(value).decode()
+
+    def loads(self, text: str | bytes) -> R:
+        """The value of JSON text: ``load(json.loads(text))``, parsed and checked in one step."""
+        return self._adapter.validate_json(text)
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,20 +6,23 @@ Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnect
   ``XADD``, ``recent`` an ``XRANGE``; ``put``, ``put_if_absent``, ``take``, ``delete``,
   ``scan``, ``count`` and ``total`` are each one Lua script (``EVALSHA``), so each is atomic: of any
   number of processes taking one record exactly one gets it. ``update`` is a read, the pure
-  ``change``, then a write under ``WATCH``/``MULTI``, tried again (calling ``change`` again)
-  when another client wrote the record in between.
+  ``change``, then a compare-and-set script (written only if the record's SHA-1 is still the
+  one read): two round trips, tried again (calling ``change`` again) when another client
+  wrote the record in between.
 - **Keys.** Every key starts with the store's namespace (``bulksim:`` by default) and the
   view's prefix (``deepvue/``, ...). A table ``T`` is the records ``T#r:<key>`` (strings),
   its insertion order ``T#o`` and its expiry instants ``T#x`` (sorted sets), and ``T#n``, the
-  insertion counter; a counter is ``<name>#c``; a ring is the stream ``<name>#s``, capped at
-  its size (``MAXLEN``), whose entry ids ``0-1``, ``0-2``, ... are the values' numbers.
+  insertion counter, and ``T#t``, the running sum of its values that are integers (kept by
+  every script that writes or deletes a record, so that ``total`` reads one key); a counter
+  is ``<name>#c``; a ring is the stream ``<name>#s``, capped at its size (``MAXLEN``), whose
+  entry ids ``0-1``, ``0-2``, ... are the values' numbers.
 - **Expiry on the simulator's clock.** A record is stored as ``<expires_at>|<json>``
   (``expires_at`` in microseconds since the epoch, empty for never) and judged against the
   view's ``now``, which the scripts are handed; Redis's own expiry (wall time) is never used,
   since a manual clock may stand days away from the wall clock. Expired records are deleted
   by the sweep that ``count``, ``total`` and ``scan`` run first (a provider's caps count before
-  each insert), which keeps memory bounded by those caps. ``total`` reads each of the table's
-  values (it serves tables of sizes).
+  each insert), which keeps memory bounded by those caps. ``count`` is the order set's
+  size and ``total`` the running sum: neither reads the records.
 - **Transactions** (``async with store.transaction() as tx``) hold a lock in Redis (redis-py's
   :class:`~redis.asyncio.lock.Lock`, one for the whole namespace, released after
   ``LOCK_SECONDS`` if its holder dies) for their duration: transactions exclude one another
@@ -38,6 +41,7 @@ Records are stored as JSON through their table's codec.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -81,10 +85,28 @@ local function expired(record, now)
 end
 """
 
-# KEYS: record, order, expiry, sequence. ARGV: key, record.
+# A record's value as an integer (a table of sizes' bytes), as text for INCRBY; nil when it
+# is not one.
+_AMOUNT = """
+local function amount(record)
+  local bar = string.find(record, '|', 1, true)
+  local text = string.sub(record, bar + 1)
+  if string.match(text, '^%-?%d+$') then return text end
+  return nil
+end
+local function adjust(total, record, sign)
+  local found = amount(record)
+  if found then redis.call(sign > 0 and 'INCRBY' or 'DECRBY', total, found) end
+end
+"""
+
+# KEYS: record, order, expiry, sequence, total. ARGV: key, record.
 _WRITE = """
 local function write(keys, key, record)
+  local old = redis.call('GET', keys[1])
+  if old then adjust(keys[5], old, -1) end
   redis.call('SET', keys[1], record)
+  adjust(keys[5], record, 1)
   if not redis.call('ZSCORE', keys[2], key) then
     redis.call('ZADD', keys[2], redis.call('INCR', keys[4]), key)
   end
@@ -99,16 +121,19 @@ end
 """
 
 PUT = (
-    _WRITE
+    _AMOUNT
+    + _WRITE
     + """
 write(KEYS, ARGV[1], ARGV[2])
 return 1
 """
 )
 
-# KEYS: record, order, expiry, sequence. ARGV: key, record, now. The live record held, or nil.
+# KEYS: record, order, expiry, sequence, total. ARGV: key, record, now. The live record held,
+# or nil.
 PUT_IF_ABSENT = (
     _EXPIRED
+    + _AMOUNT
     + _WRITE
     + """
 local held = redis.call('GET', KEYS[1])
@@ -121,12 +146,28 @@ return false
 """
 )
 
-# KEYS: record, order, expiry. ARGV: key, now. The live record removed, or nil.
+# KEYS: record. ARGV: the SHA-1 of the record as it was read, the record to write in its
+# place. Written (1) only if the record is still the one read, else 0 (read it again).
+SWAP = (
+    _AMOUNT
+    + """
+local held = redis.call('GET', KEYS[1])
+if not held or redis.sha1hex(held) ~= ARGV[1] then return 0 end
+adjust(KEYS[2], held, -1)
+redis.call('SET', KEYS[1], ARGV[2])
+adjust(KEYS[2], ARGV[2], 1)
+return 1
+"""
+)
+
+# KEYS: record, order, expiry, total. ARGV: key, now. The live record removed, or nil.
 TAKE = (
     _EXPIRED
+    + _AMOUNT
     + """
 local held = redis.call('GET', KEYS[1])
 if not held then return false end
+adjust(KEYS[4], held, -1)
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -135,40 +176,39 @@ return held
 """
 )
 
-# KEYS: order, expiry. ARGV: the records' key prefix, now. Deletes the expired records.
-_SWEEP = """
-local function sweep(order, expiry, records, now)
+# KEYS: order, expiry, total. ARGV: the records' key prefix, now. Deletes the expired records
+# (each once: found through the expiry set) and takes them off the total.
+_SWEEP = (
+    _AMOUNT
+    + """
+local function sweep(order, expiry, records, now, total)
   local gone = redis.call('ZRANGEBYSCORE', expiry, '-inf', now)
   for _, key in ipairs(gone) do
+    local held = redis.call('GET', records .. key)
+    if held then adjust(total, held, -1) end
     redis.call('DEL', records .. key)
     redis.call('ZREM', order, key)
   end
   if #gone > 0 then redis.call('ZREMRANGEBYSCORE', expiry, '-inf', now) end
 end
 """
+)
 
 COUNT = (
     _SWEEP
     + """
-sweep(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+sweep(KEYS[1], KEYS[2], ARGV[1], ARGV[2], KEYS[3])
 return redis.call('ZCARD', KEYS[1])
 """
 )
 
-# The sum of the live values of a table of ints (each record "<expires_at>|<int>").
+# The sum of the live values of a table of ints (each record "<expires_at>|<int>"): the
+# running total the writes keep, read once the expired records are swept.
 TOTAL = (
     _SWEEP
     + """
-sweep(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
-local sum = 0
-for _, key in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local record = redis.call('GET', ARGV[1] .. key)
-  if record then
-    local bar = string.find(record, '|', 1, true)
-    sum = sum + (tonumber(string.sub(record, bar + 1)) or 0)
-  end
-end
-return sum
+sweep(KEYS[1], KEYS[2], ARGV[1], ARGV[2], KEYS[3])
+return tonumber(redis.call('GET', KEYS[3]) or '0')
 """
 )
 
@@ -176,7 +216,7 @@ return sum
 SCAN = (
     _SWEEP
     + """
-sweep(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+sweep(KEYS[1], KEYS[2], ARGV[1], ARGV[2], KEYS[3])
 local start = '-inf'
 if ARGV[3] ~= '' then
   local score = redis.call('ZSCORE', KEYS[1], ARGV[3])
@@ -342,19 +382,19 @@ class RedisStore:
 
     def _keys(self, table: Table[Any], key: str) -> list[str]:
         base = self._base + table.name
-        return [f"{base}#r:{key}", f"{base}#o", f"{base}#x", f"{base}#n"]
+        return [f"{base}#r:{key}", f"{base}#o", f"{base}#x", f"{base}#n", f"{base}#t"]
 
     @staticmethod
     def _encode(table: Table[R], value: R, expires_at: datetime | None) -> str:
         at = "" if expires_at is None else str(_micros(expires_at))
-        return at + "|" + json.dumps(table.codec.dump(value), separators=(",", ":"))
+        return at + "|" + table.codec.dumps(value)
 
     def _decode(self, table: Table[R], record: bytes) -> R | None:
         """The record's value, or None when it has expired on the clock."""
         at, _, data = record.partition(b"|")
         if at and int(at) <= self._at_now():
             return None
-        return table.codec.load(json.loads(data))
+        return table.codec.loads(data)
 
     async def _script(self, name: str, source: str, keys: list[str], args: list[Any]) -> Any:
         client = await self._root.clients.get()
@@ -387,48 +427,47 @@ class RedisStore:
         held = await self._script("put_if_absent", PUT_IF_ABSENT, self._keys(table, key), args)
         if held is None:
             return value, True
-        return table.codec.load(json.loads(held.partition(b"|")[2])), False
+        return table.codec.loads(held.partition(b"|")[2]), False
 
     @_guarded
     async def update(self, table: Table[R], key: str, change: Callable[[R], R]) -> R | None:
         client = await self._root.clients.get()
         name = self._keys(table, key)[0]
-
-        async def attempt(pipe: aioredis.client.Pipeline) -> R | None:
-            record = cast(bytes | None, await pipe.get(name))
+        while True:
+            record = cast(bytes | None, await client.get(name))
             value = None if record is None else self._decode(table, record)
             if value is None or record is None:
                 return None
             changed = change(value)
             at = record.partition(b"|")[0].decode()
             expires_at = EPOCH + int(at) * MICROSECOND if at else None
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(name, self._encode(table, changed, expires_at))
-            return changed
-
-        result: R | None = await client.transaction(attempt, name, value_from_callable=True)
-        return result
+            args = [hashlib.sha1(record).hexdigest(), self._encode(table, changed, expires_at)]
+            total = self._keys(table, "")[4]
+            if await self._script("swap", SWAP, [name, total], args):
+                return changed
 
     @_guarded
     async def take(self, table: Table[R], key: str) -> R | None:
         args = [key, self._at_now()]
-        record = await self._script("take", TAKE, self._keys(table, key)[:3], args)
+        name, order, expiry, _, total = self._keys(table, key)
+        record = await self._script("take", TAKE, [name, order, expiry, total], args)
         if record is None:
             return None
-        return table.codec.load(json.loads(record.partition(b"|")[2]))
+        return table.codec.loads(record.partition(b"|")[2])
 
     @_guarded
     async def delete(self, table: Table[R], key: str) -> bool:
         args = [key, self._at_now()]
-        return await self._script("take", TAKE, self._keys(table, key)[:3], args) is not None
+        name, order, expiry, _, total = self._keys(table, key)
+        return await self._script("take", TAKE, [name, order, expiry, total], args) is not None
 
     @_guarded
     async def scan(self, table: Table[R], *, after: str | None = None, limit: int = 100) -> Page[R]:
-        records, order, expiry, _ = self._keys(table, "")
+        records, order, expiry, _, total = self._keys(table, "")
         args = [records, self._at_now(), "" if after is None else after, max(0, limit) + 1]
-        flat = await self._script("scan", SCAN, [order, expiry], args)
+        flat = await self._script("scan", SCAN, [order, expiry, total], args)
         found = [
-            (flat[i].decode(), table.codec.load(json.loads(flat[i + 1].partition(b"|")[2])))
+            (flat[i].decode(), table.codec.loads(flat[i + 1].partition(b"|")[2]))
             for i in range(0, len(flat), 2)
         ]
         items = found[:limit]
@@ -436,16 +475,18 @@ class RedisStore:
 
     @_guarded
     async def count(self, table: Table[R]) -> int:
-        records, order, expiry, _ = self._keys(table, "")
+        records, order, expiry, _, total = self._keys(table, "")
         counted: int = await self._script(
-            "count", COUNT, [order, expiry], [records, self._at_now()]
+            "count", COUNT, [order, expiry, total], [records, self._at_now()]
         )
         return counted
 
     @_guarded
     async def total(self, table: Table[int]) -> int:
-        records, order, expiry, _ = self._keys(table, "")
-        summed: int = await self._script("total", TOTAL, [order, expiry], [records, self._at_now()])
+        records, order, expiry, _, total = self._keys(table, "")
+        summed: int = await self._script(
+            "total", TOTAL, [order, expiry, total], [records, self._at_now()]
+        )
         return summed
 
     # -- counters and rings ----------------------------------------------------------------
@@ -459,7 +500,7 @@ class RedisStore:
     @_guarded
     async def push(self, ring: Table[R], value: R, *, size: int) -> int:
         client = await self._root.clients.get()
-        data = json.dumps(ring.codec.dump(value), separators=(",", ":"))
+        data = ring.codec.dumps(value)
         name = f"{self._base}{ring.name}#s"
         number: bytes = await client.xadd(  # type: ignore[assignment]
             name, {"v": data}, id="0-*", maxlen=max(1, size), approximate=False
@@ -474,7 +515,7 @@ class RedisStore:
             name, min=f"0-{max(0, after) + 1}"
         )
         return [
-            (int(number.partition(b"-")[2]), ring.codec.load(json.loads(fields[b"v"])))
+            (int(number.partition(b"-")[2]), ring.codec.loads(fields[b"v"]))
             for number, fields in entries
         ]
 
@@ -561,7 +602,7 @@ class RedisStore:
         client = await self._root.clients.get()
         for table, key, value, at in data.get("records", []):
             base = self._base + table
-            keys = [f"{base}#r:{key}", f"{base}#o", f"{base}#x", f"{base}#n"]
+            keys = [f"{base}#r:{key}", f"{base}#o", f"{base}#x", f"{base}#n", f"{base}#t"]
             stamp = "" if at is None else str(_micros(parse_iso(at)))
             record = stamp + "|" + json.dumps(value, separators=(",", ":"))
             await self._script("put", PUT, keys, [key, record])

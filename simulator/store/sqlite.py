@@ -21,7 +21,9 @@
   rows do not pile up; rings keep their newest ``size`` values; the caps a provider keeps
   (:class:`~simulator.kit.budget.Budget`: records and bytes) bound the rest. SQLite reuses
   freed pages, so the file stays at its high-water mark; the WAL is checkpointed
-  automatically. ``count`` and ``total`` read the table's rows through its index.
+  automatically. ``count`` and ``total`` read one row of running aggregates, which triggers
+  keep in the same transaction as each insert, update and delete (expired records are swept
+  through the expiry index first, each once): their cost does not grow with the table.
 - **Durable against a crash of the process** (``kill -9``): a transaction is in the WAL when
   its call returns (``synchronous=NORMAL``; not fsynced, so an OS crash may lose the last
   ones).
@@ -67,6 +69,28 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_expiry ON records (tbl, expires_at)
     WHERE expires_at IS NOT NULL;
+-- Each table's live and expired-but-not-yet-swept records: how many, and the sum of their
+-- values read as integers (a table of sizes' bytes), kept by the triggers below in the
+-- same transaction as every write, so that count and total read one row.
+CREATE TABLE IF NOT EXISTS aggregates (
+    tbl TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    total INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS records_inserted AFTER INSERT ON records BEGIN
+    INSERT OR IGNORE INTO aggregates (tbl, count, total) VALUES (new.tbl, 0, 0);
+    UPDATE aggregates SET count = count + 1, total = total + CAST(new.value AS INTEGER)
+        WHERE tbl = new.tbl;
+END;
+CREATE TRIGGER IF NOT EXISTS records_deleted AFTER DELETE ON records BEGIN
+    UPDATE aggregates SET count = count - 1, total = total - CAST(old.value AS INTEGER)
+        WHERE tbl = old.tbl;
+END;
+CREATE TRIGGER IF NOT EXISTS records_updated AFTER UPDATE OF value ON records BEGIN
+    UPDATE aggregates
+        SET total = total - CAST(old.value AS INTEGER) + CAST(new.value AS INTEGER)
+        WHERE tbl = new.tbl;
+END;
 CREATE TABLE IF NOT EXISTS meta (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -82,6 +106,23 @@ CREATE TABLE IF NOT EXISTS rings (
     PRIMARY KEY (name, number)
 ) WITHOUT ROWID;
 """
+
+
+SCHEMA_VERSION = 2
+
+
+def _statements(script: str) -> list[str]:
+    """The schema's statements, one by one (``executescript`` would commit first)."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements
 
 
 def _micros(instant: datetime) -> int:
@@ -104,8 +145,33 @@ class _Database:
         # (SQLite opens a file it may not write read-only; the first write says so).
         connection = self.connection()
         connection.execute("PRAGMA journal_mode=WAL")
-        connection.executescript(SCHEMA)
-        connection.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('schema', '1')")
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            held = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'meta' AND type = 'table'"
+            ).fetchone()
+            version = (
+                connection.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+                if held
+                else None
+            )
+            for statement in _statements(SCHEMA):
+                connection.execute(statement)
+            if version is not None and int(version[0]) < SCHEMA_VERSION:
+                # A file from before the aggregates: count what it holds, once.
+                connection.execute("DELETE FROM aggregates")
+                connection.execute(
+                    "INSERT INTO aggregates (tbl, count, total) SELECT tbl, count(*),"
+                    " coalesce(sum(CAST(value AS INTEGER)), 0) FROM records GROUP BY tbl"
+                )
+            connection.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES ('schema', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
 
     def connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -201,13 +267,13 @@ class SqliteStore:
         )
         if row is None or not self._live(row[1]):
             return None
-        return table.codec.load(json.loads(row[0]))
+        return table.codec.loads(row[0])
 
     async def put(
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
     ) -> None:
         name = self._prefix + table.name
-        data = json.dumps(table.codec.dump(value))
+        data = table.codec.dumps(value)
         at = None if expires_at is None else _micros(expires_at)
         with self._db.writing() as connection:
             self._sweep(connection, name)
@@ -222,7 +288,7 @@ class SqliteStore:
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
     ) -> tuple[R, bool]:
         name = self._prefix + table.name
-        data = json.dumps(table.codec.dump(value))
+        data = table.codec.dumps(value)
         at = None if expires_at is None else _micros(expires_at)
         with self._db.writing() as connection:
             self._sweep(connection, name)
@@ -230,7 +296,7 @@ class SqliteStore:
                 "SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?", (name, key)
             ).fetchone()
             if row is not None and self._live(row[1]):
-                return table.codec.load(json.loads(row[0])), False
+                return table.codec.loads(row[0]), False
             if row is not None:  # expired: it goes, and the new record is the newest
                 connection.execute("DELETE FROM records WHERE tbl = ? AND key = ?", (name, key))
             connection.execute(
@@ -247,10 +313,10 @@ class SqliteStore:
             ).fetchone()
             if row is None or not self._live(row[1]):
                 return None
-            value = change(table.codec.load(json.loads(row[0])))
+            value = change(table.codec.loads(row[0]))
             connection.execute(
                 "UPDATE records SET value = ? WHERE tbl = ? AND key = ?",
-                (json.dumps(table.codec.dump(value)), name, key),
+                (table.codec.dumps(value), name, key),
             )
             return value
 
@@ -265,7 +331,7 @@ class SqliteStore:
         )
         if row is None or not self._live(row[1]):
             return None
-        return table.codec.load(json.loads(row[0]))
+        return table.codec.loads(row[0])
 
     async def delete(self, table: Table[R], key: str) -> bool:
         row = (
@@ -293,33 +359,34 @@ class SqliteStore:
             )
             .fetchall()
         )
-        load = table.codec.load
-        items = [(key, load(json.loads(data))) for key, data in rows[:limit]]
+        loads = table.codec.loads
+        items = [(key, loads(data)) for key, data in rows[:limit]]
         return Page(items, items[-1][0] if len(rows) > limit else None)
 
+    def _aggregate(self, table: Table[Any]) -> tuple[int, int]:
+        """(count, total) of the table's live records: its expired ones are swept first,
+        found through the expiry index (each once, so the cost is amortised), and then
+        the aggregates the triggers keep are one row."""
+        name, now = self._prefix + table.name, _micros(self._now())
+        connection = self._db.connection()
+        expired = connection.execute(
+            "SELECT 1 FROM records WHERE tbl = ? AND expires_at <= ? LIMIT 1", (name, now)
+        ).fetchone()
+        if expired is not None:
+            with self._db.writing() as writing:
+                writing.execute(
+                    "DELETE FROM records WHERE tbl = ? AND expires_at <= ?", (name, now)
+                )
+        row = connection.execute(
+            "SELECT count, total FROM aggregates WHERE tbl = ?", (name,)
+        ).fetchone()
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
     async def count(self, table: Table[R]) -> int:
-        row = (
-            self._db.connection()
-            .execute(
-                "SELECT count(*) FROM records WHERE tbl = ?"
-                " AND (expires_at IS NULL OR expires_at > ?)",
-                (self._prefix + table.name, _micros(self._now())),
-            )
-            .fetchone()
-        )
-        return int(row[0])
+        return self._aggregate(table)[0]
 
     async def total(self, table: Table[int]) -> int:
-        row = (
-            self._db.connection()
-            .execute(
-                "SELECT coalesce(sum(CAST(value AS INTEGER)), 0) FROM records WHERE tbl = ?"
-                " AND (expires_at IS NULL OR expires_at > ?)",
-                (self._prefix + table.name, _micros(self._now())),
-            )
-            .fetchone()
-        )
-        return int(row[0])
+        return self._aggregate(table)[1]
 
     # -- counters and rings ----------------------------------------------------------------
 
@@ -336,7 +403,7 @@ class SqliteStore:
 
     async def push(self, ring: Table[R], value: R, *, size: int) -> int:
         name = self._prefix + ring.name
-        data = json.dumps(ring.codec.dump(value))
+        data = ring.codec.dumps(value)
         with self._db.writing() as connection:
             # The ring's last number is a counter under the ring's own name (cleared with it).
             number = self._incr(connection, name + RING_HEAD, 1)
@@ -357,8 +424,8 @@ class SqliteStore:
             )
             .fetchall()
         )
-        load = ring.codec.load
-        return [(int(number), load(json.loads(data))) for number, data in rows]
+        loads = ring.codec.loads
+        return [(int(number), loads(data)) for number, data in rows]
 
     # -- the whole view --------------------------------------------------------------------
 
@@ -370,7 +437,13 @@ class SqliteStore:
     async def clear(self) -> None:
         low, high = self._prefix, self._prefix + TOP
         with self._db.writing() as connection:
-            for table, column in (("records", "tbl"), ("counters", "name"), ("rings", "name")):
+            tables = (
+                ("records", "tbl"),
+                ("aggregates", "tbl"),
+                ("counters", "name"),
+                ("rings", "name"),
+            )
+            for table, column in tables:
                 connection.execute(
                     f"DELETE FROM {table} WHERE {column} >= ? AND {column} < ?", (low, high)
                 )

@@ -96,12 +96,17 @@ async def count_request(ctx: Context, org: Org) -> RateWindow:
     def count(window: models.Window | None) -> models.Window:
         return models.count_request(window, now, limit, enforce)
 
-    async with ctx.store.transaction() as tx:
-        window = await tx.update(WINDOWS, org.id, count)
-        if window is None:
-            window = count(None)
-            await tx.put(WINDOWS, org.id, window, expires_at=window.ends_at)
-    return models.rate_window(window, limit)
+    # Each call is atomic by itself, so no transaction (which would hold the store's lock,
+    # on Redis one for every process): the window is counted where it is, or made, once, by
+    # the first request of its minute (a live window is always of the current minute: it
+    # expires when its minute ends).
+    while True:
+        window = await ctx.store.update(WINDOWS, org.id, count)
+        if window is not None:
+            return models.rate_window(window, limit)
+        first = count(None)
+        if (await ctx.store.put_if_absent(WINDOWS, org.id, first, expires_at=first.ends_at))[1]:
+            return models.rate_window(first, limit)
 
 
 async def load_batch(store: Store, check: Check, batch_id: str) -> Batch | None:
