@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import cProfile
 import gc
+import os
 import pstats
 import time
 from collections.abc import Awaitable, Callable
@@ -80,9 +81,8 @@ def request_bytes(path: str, headers: dict[str, str]) -> bytes:
 async def drive(config: uvicorn.Config, request: bytes, polls: int) -> tuple[float, int]:
     """CPU seconds per poll, and the answer's size, over ``polls`` keep-alive requests."""
     loop = asyncio.get_running_loop()
-    protocol = config.http_protocol_class(  # type: ignore[operator]
-        config=config, server_state=ServerState(), app_state={}, _loop=loop
-    )
+    protocol_class: Any = config.http_protocol_class
+    protocol = protocol_class(config=config, server_state=ServerState(), app_state={}, _loop=loop)
     transport = Transport()
     protocol.connection_made(transport)
 
@@ -216,7 +216,9 @@ def main() -> None:
         per_poll, size = asyncio.run(drive(config, request, args.polls))
         if profiler is not None:
             profiler.disable()
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(35)
+            pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(
+                int(os.environ.get("TOP", "35"))
+            )
         base = base or per_poll
         print(
             f"{name:<14} {per_poll * 1e6:7.1f} us/poll  {base / per_poll:5.2f}x bare  "
