@@ -17,7 +17,7 @@ import dataclasses
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -26,7 +26,7 @@ from simulator.server import LOG_LEVELS
 from simulator.settings import Settings, SettingsError, check_drift, parse_option
 
 if TYPE_CHECKING:
-    from simulator import Scenario
+    from simulator import FindingsSource, Scenario
 
 __all__ = ["main"]
 
@@ -399,6 +399,25 @@ def credentials_text(app_state: object) -> str:
     return "test credentials:\n" + "\n".join(lines)
 
 
+def lazy_findings() -> FindingsSource:
+    """The dashboard's behaviour findings (the harness's checks), loaded when a page first
+    asks for them: the checks and every provider's suite (Hypothesis and the reference
+    clients with them) are not imported to serve a poll, so start-up does not pay for them."""
+    judge: FindingsSource | None = None
+
+    def lazy(
+        entries: Sequence[Mapping[str, Any]], *, time_scale: float
+    ) -> Iterable[Mapping[str, Any]]:
+        nonlocal judge
+        if judge is None:
+            from contracts.harness import findings_source
+
+            judge = findings_source()
+        return judge(entries, time_scale=time_scale)
+
+    return lazy
+
+
 def serve(
     settings: Settings,
     generated_token: bool,
@@ -407,7 +426,6 @@ def serve(
     access_log: bool = True,
     scenario: Scenario | None = None,
 ) -> int:
-    from contracts.harness import findings_source
     from simulator import create_app, start_default
     from simulator.server import ConnectionLimits, configure_logging, run_uvicorn
     from simulator.tls import tls_files
@@ -415,7 +433,7 @@ def serve(
     # Before the app: each gateway reads the request log's level once, when it is built.
     configure_logging(log_level, "json" if log_format == "json" else "text", access_log)
     # The dashboard shows each journal row's behaviour findings, by the harness's checks.
-    app = create_app(settings, findings=findings_source())
+    app = create_app(settings, findings=lazy_findings())
     if scenario is not None:
         asyncio.run(start_default(app, scenario))
     with tls_files(settings) as tls:
@@ -438,7 +456,11 @@ def serve(
             from simulator.workers import run_workers
 
             logging = (log_level, log_format, access_log)
-            return run_workers(settings, logging, announce, findings=findings_source, **options)
+            # By its module's own name (run as ``python -m simulator`` this module is
+            # ``__main__``, which a worker process cannot import it by).
+            from simulator.__main__ import lazy_findings as findings
+
+            return run_workers(settings, logging, announce, findings=findings, **options)
         return run_uvicorn(app, settings.host, settings.port, announce, **options)
 
 

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 import yaml
-from jsonschema import Draft202012Validator
 from starlette.types import ASGIApp
 
 from simulator.clock import parse_iso
@@ -37,6 +36,9 @@ from simulator.providers.helloatlas.models import Timing
 from simulator.providers.passcreator.models import TEST_ACCOUNTS, Process, step_us
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 __all__ = [
     "Scenario",
@@ -66,6 +68,8 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # loaded with the first scenario, not to serve
+
     return Draft202012Validator(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 

@@ -24,8 +24,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import trustme
-
 from simulator.settings import Settings, SettingsError
 
 __all__ = ["LOCAL_IDENTITIES", "TlsFiles", "tls_files"]
@@ -103,6 +101,8 @@ def local_certificate(directory: Path, host: str) -> TlsFiles:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SettingsError(f"cannot create --tls-dir {directory}: {exc.strerror}") from None
+    import trustme  # (and cryptography) only to serve HTTPS
+
     ca = trustme.CA(organization_name="bulksim local CA")
     leaf = ca.issue_cert(*identities(host))
     ca_file = directory / "ca.pem"

@@ -53,16 +53,14 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 import anyio
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
 from simulator.clock import format_iso
 from simulator.dashboard import plots
@@ -72,6 +70,9 @@ from simulator.journal import ALWAYS_SECRET_FIELDS, Entry, mask
 from simulator.sandboxes import DEFAULT, Sandboxes
 from simulator.state import SimulatorState
 from simulator.webhooks import Deliveries
+
+if TYPE_CHECKING:  # Jinja2 is loaded when the page is first rendered, not to serve a poll
+    from starlette.templating import Jinja2Templates
 
 __all__ = ["PATH", "FindingsSource", "Resource", "dashboard_routes", "live_resources"]
 
@@ -123,6 +124,9 @@ class UnknownSandbox(BadQuery):
 @functools.cache
 def _templates() -> Jinja2Templates:
     """The page's templates, compiled on first use and shared by every app in the process."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+    from starlette.templating import Jinja2Templates
+
     env = Environment(
         loader=PackageLoader("simulator.dashboard", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -404,7 +408,11 @@ class Dashboard:
         self.sandboxes = sandboxes
         self.deliveries = deliveries
         self.findings = findings
-        self.templates = _templates()
+
+    @property
+    def templates(self) -> Jinja2Templates:
+        """Compiled when the page is first rendered, not to serve a poll."""
+        return _templates()
 
     def _render(self, name: str, context: Mapping[str, Any]) -> str:
         return self.templates.get_template(name).render(context)

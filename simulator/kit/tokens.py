@@ -22,8 +22,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import jwt
-
 from simulator.clock import Clock
 from simulator.ids import IdFactory
 from simulator.store import Store, Table
@@ -89,6 +87,8 @@ class TokenSigner:
             "exp": int(expiry.timestamp()),
             "jti": self.ids.hex32(),
         }
+        import jwt  # PyJWT (and cryptography) load with the first token, not to serve a poll
+
         return jwt.encode(claims, self.key, algorithm=ALGORITHM), expiry
 
     def subject(self, token: str) -> str:
@@ -105,6 +105,8 @@ class TokenSigner:
         return subject
 
     def _verify(self, token: str) -> tuple[str, int]:
+        import jwt
+
         try:
             if jwt.get_unverified_header(token).get("alg") != ALGORITHM:
                 raise TokenRejected(Problem.INVALID)

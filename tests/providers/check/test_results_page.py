@@ -1,0 +1,96 @@
+"""The results page: rendered once it can no longer change, and exactly as the clock says."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from simulator.providers.check import models
+from tests.providers.check.conftest import advance, auth, created
+
+CLAIMS = [{"content": f"Claim number {i}: the sea is salty."} for i in range(5)]
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each verification id the results pages draw (one per completed item rendered)."""
+    calls: list[int] = []
+    real = models.verification_id
+
+    def counting(ctx: Any, batch: Any, index: int) -> str:
+        calls.append(index)
+        return real(ctx, batch, index)
+
+    monkeypatch.setattr(models, "verification_id", counting)
+    return calls
+
+
+def page(check: TestClient, batch_id: str, **params: object) -> bytes:
+    response = check.get(
+        f"/v1/batch/{batch_id}/results",
+        headers=auth(),
+        params=params,  # type: ignore[arg-type]
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    return response.content
+
+
+def test_a_settled_page_is_rendered_once_and_answered_the_same(
+    check: TestClient, drawn: list[int]
+) -> None:
+    batch = created(check, {"items": CLAIMS, "methods": {"reasoning": 1.0}})["id"]
+    advance(check, 86_400)
+    first = page(check, batch, limit=100)
+    rendered = len(drawn)
+    assert rendered > 0  # some items completed: their ids were drawn for the first page
+    assert all(page(check, batch, limit=100) == first for _ in range(5))
+    assert len(drawn) == rendered  # nothing drawn again
+    # Another range of the same batch is its own page.
+    assert page(check, batch, limit=2, offset=1) != first
+    assert len(drawn) > rendered
+
+
+def test_a_page_still_moving_follows_the_clock_and_a_clock_moved_back(
+    check: TestClient, drawn: list[int]
+) -> None:
+    batch = created(check, {"items": CLAIMS, "methods": {"reasoning": 1.0}})["id"]
+    now = check.get("http://testserver/_sim/clock").json()["now"]
+    statuses = []
+    for _ in range(3):
+        statuses.append([item["status"] for item in check_json(page(check, batch))["items"]])
+        advance(check, 30)
+    advance(check, 86_400)
+    settled = page(check, batch)
+    assert {item["status"] for item in check_json(settled)["items"]} <= {"completed", "failed"}
+    # Back to the batch's start: the page is as it was then, not as it was last rendered.
+    response = check.post("http://testserver/_sim/clock/set", json={"now": now})
+    assert response.status_code == 200, response.text
+    again = check_json(page(check, batch))
+    assert [item["status"] for item in again["items"]] == statuses[0]
+    assert again["batch"]["processedItems"] == 0
+    advance(check, 86_400)
+    assert page(check, batch) == settled
+
+
+def test_a_cancelled_batch_is_a_new_page(check: TestClient) -> None:
+    batch = created(check, {"items": CLAIMS * 20, "methods": {"reasoning": 1.0}})["id"]
+    advance(check, 1)
+    before = check_json(page(check, batch, limit=100))
+    response = check.post(f"/v1/batch/{batch}/cancel", headers=auth())
+    assert response.status_code == 200, response.text
+    advance(check, 86_400)
+    after = check_json(page(check, batch, limit=100))
+    assert after["batch"]["status"] == "cancelled"
+    assert "skipped" in {item["status"] for item in after["items"]}
+    assert after != before
+    assert check_json(page(check, batch, limit=100)) == after
+
+
+def check_json(content: bytes) -> dict[str, Any]:
+    import json
+
+    body: dict[str, Any] = json.loads(content)
+    return body
