@@ -136,7 +136,7 @@ class Scenario:
 
     def replay(self, origin: str = "http://127.0.0.1:8700") -> str:
         """Shell commands that put a served simulator into this scenario."""
-        post = f"curl -s --fail-with-body -X POST {origin}/_sim"
+        post = f"curl -s -X POST {origin}/_sim"
         json_type = "-H 'Content-Type: application/json'"
         lines = [f"{post}/reset"]
         if self.options:
