@@ -325,14 +325,24 @@ def _pages(entries: Sequence[Entry], paging: Paging) -> list[Finding]:
 #                                from what the receiver reports it acted on
 # ``slow-ack``                   answered after the delivery timeout, or never, so that the
 #                                provider counts the delivery as failed and sends it again
+# ``lost-out-of-order``          given an event after a newer one, ended without it: it
+#                                acknowledged the event and never acted on it, or its state
+#                                for a subject came from an older event than one it acted on
 # ============================  ==========================================================
+#
+# What the receiver did is what only it knows, so it says: ``acted_on`` lists the event ids
+# it acted on (an id, or ``(id, subject)`` naming what the event was about: a batch id, say),
+# and ``state`` maps each subject it keeps to the id of the event its state came from.
+# Events are ordered as the provider made them: by the instant their first attempt fell due.
 
 RECEIVER_CHECKS = (
     "accepted-bad-signature",
     "accepted-stale-timestamp",
     "processed-duplicate",
     "slow-ack",
+    "lost-out-of-order",
 )
+Acted = str | tuple[str, str]
 
 
 def describe_attempt(attempt: Entry) -> str:
@@ -346,15 +356,18 @@ def describe_attempt(attempt: Entry) -> str:
 
 def check_deliveries(
     attempts: Sequence[Entry],
-    acted_on: Sequence[str] | None = None,
+    acted_on: Sequence[Acted] | None = None,
     *,
+    state: Mapping[str, str] | None = None,
     skip: Iterable[str] = (),
 ) -> list[Finding]:
     """Every receiver finding in ``attempts`` (``GET /_sim/webhooks``, oldest first).
 
     ``acted_on`` is every event id the receiver acted on, once per time it acted (its own
-    record: the rows it wrote, the jobs it queued); without it ``processed-duplicate`` is not
-    judged. A finding's ``seq`` is the attempt's position in ``attempts``, from 1.
+    record: the rows it wrote, the jobs it queued), each an id or ``(id, subject)``; without
+    it ``processed-duplicate`` and ``lost-out-of-order`` are not judged. ``state`` maps each
+    subject the receiver keeps to the id of the event its current state came from. A
+    finding's ``seq`` is the attempt's position in ``attempts``, from 1.
     """
     skipped = set(skip)
     findings: list[Finding] = []
@@ -374,7 +387,7 @@ def check_deliveries(
         last[str(attempt["event"])] = (seq, attempt)
         status = attempt.get("status")
         accepted = isinstance(status, int) and 200 <= status < 300
-        fault = str(attempt.get("fault") or "").partition(":")[0]
+        fault = _fault_of(attempt)
         if fault in rejected_as and accepted:
             check, message = rejected_as[fault]
             findings.append(Finding(check, message, seq, describe_attempt(attempt)))
@@ -389,8 +402,9 @@ def check_deliveries(
                 )
             )
     if acted_on is not None:
+        ids = [item if isinstance(item, str) else item[0] for item in acted_on]
         counts: dict[str, int] = {}
-        for event_id in acted_on:
+        for event_id in ids:
             counts[event_id] = counts.get(event_id, 0) + 1
         for event_id, count in counts.items():
             if count > 1:
@@ -407,5 +421,79 @@ def check_deliveries(
                         where,
                     )
                 )
+        findings += _lost_out_of_order(attempts, acted_on, state or {})
     findings = [f for f in findings if f.check not in skipped]
     return sorted(findings, key=lambda f: (f.seq, f.check))
+
+
+def _fault_of(attempt: Entry) -> str:
+    return str(attempt.get("fault") or "").partition(":")[0]
+
+
+def _lost_out_of_order(
+    attempts: Sequence[Entry], acted_on: Sequence[Acted], state: Mapping[str, str]
+) -> list[Finding]:
+    """Events that reached the receiver after a newer one and are missing from where it ended.
+
+    An event's place in the provider's order is the instant its first attempt fell due (a
+    held-back or late attempt is recorded at that instant too); it came out of order when a
+    newer event had reached the receiver before it did.
+    """
+    made: dict[str, str] = {}  # event id -> when the provider made it (ISO, sorts as time)
+    for attempt in attempts:
+        event_id, due = str(attempt["event"]), str(attempt["due"])
+        made[event_id] = min(made.get(event_id, due), due)
+    newest_seen = ""  # the newest event that had reached the receiver so far
+    late_arrival: dict[str, tuple[int, Entry, str]] = {}  # event -> (seq, attempt, newer one)
+    acknowledged: set[str] = set()
+    seen_from: dict[str, str] = {}  # made-instant -> an event made then
+    for seq, attempt in enumerate(attempts, start=1):
+        status = attempt.get("status")
+        if status is None:
+            continue
+        event_id = str(attempt["event"])
+        if made[event_id] < newest_seen and event_id not in late_arrival:
+            late_arrival[event_id] = (seq, attempt, seen_from[newest_seen])
+        if made[event_id] >= newest_seen:
+            newest_seen = made[event_id]
+            seen_from[newest_seen] = event_id
+        genuine = _fault_of(attempt) not in ("webhook_bad_signature", "webhook_stale_timestamp")
+        if isinstance(status, int) and 200 <= status < 300 and genuine:
+            acknowledged.add(event_id)
+    acted = {item if isinstance(item, str) else item[0] for item in acted_on}
+    findings = []
+    for event_id, (seq, attempt, newer) in late_arrival.items():
+        if event_id in acknowledged and event_id not in acted:
+            findings.append(
+                Finding(
+                    "lost-out-of-order",
+                    f"acknowledged event {event_id}, which came after the newer {newer}, and "
+                    "never acted on it: events can arrive in any order; order them by their "
+                    "own time (createdAt), not by arrival, and never drop one for being older",
+                    seq,
+                    describe_attempt(attempt),
+                )
+            )
+    about: dict[str, list[str]] = {}
+    for item in acted_on:
+        if not isinstance(item, str):
+            about.setdefault(item[1], []).append(item[0])
+    where = {str(a["event"]): (seq, a) for seq, a in enumerate(attempts, start=1)}
+    for subject, kept in state.items():
+        if kept not in made:
+            continue
+        newer_events = [e for e in about.get(subject, []) if made.get(e, "") > made[kept]]
+        if newer_events:
+            newest = max(newer_events, key=lambda e: made[e])
+            seq, attempt = where.get(kept, (0, {}))
+            findings.append(
+                Finding(
+                    "lost-out-of-order",
+                    f"ended with {subject} as event {kept} left it, though it also acted on the "
+                    f"newer {newest}: an older event that arrives late must not overwrite a "
+                    "newer one (compare their createdAt before applying)",
+                    seq,
+                    describe_attempt(attempt) if attempt else "",
+                )
+            )
+    return findings

@@ -29,6 +29,7 @@ import httpx
 from starlette.applications import Starlette
 
 from contracts.checks import (
+    Acted,
     Behaviour,
     ClientNotConformant,
     Finding,
@@ -497,30 +498,39 @@ class Simulator:
     def receiver_findings(
         self,
         *,
-        acted_on: Callable[[], Iterable[str]] | Iterable[str] | None = None,
+        acted_on: Callable[[], Iterable[Acted]] | Iterable[Acted] | None = None,
+        state: Callable[[], Mapping[str, str]] | Mapping[str, str] | None = None,
         skip: Iterable[str] = (),
     ) -> list[Finding]:
         """Every mistake of the client's webhook receiver in the deliveries so far (see
         :func:`contracts.checks.check_deliveries`).
 
-        ``acted_on``: every event id the receiver acted on, once per time (or a function
-        returning them, e.g. reading the receiver's table); without it, ``processed-duplicate``
-        is not judged.
+        ``acted_on``: every event id the receiver acted on, once per time, each an id or
+        ``(id, subject)`` (the batch it was about, say), or a function returning them (e.g.
+        reading the receiver's table); without it, ``processed-duplicate`` and
+        ``lost-out-of-order`` are not judged. ``state``: each subject the receiver keeps, and
+        the id of the event its current state came from (or a function returning that).
         """
         acted = acted_on() if callable(acted_on) else acted_on
+        kept = state() if callable(state) else state
         return check_deliveries(
-            self.webhook_attempts(), None if acted is None else list(acted), skip=skip
+            self.webhook_attempts(),
+            None if acted is None else list(acted),
+            state=None if kept is None else dict(kept),
+            skip=skip,
         )
 
     def assert_receiver_conformant(
         self,
         *,
-        acted_on: Callable[[], Iterable[str]] | Iterable[str] | None = None,
+        acted_on: Callable[[], Iterable[Acted]] | Iterable[Acted] | None = None,
+        state: Callable[[], Mapping[str, str]] | Mapping[str, str] | None = None,
         skip: Iterable[str] = (),
     ) -> None:
         """Fail, naming each mistake, if the receiver accepted a bad signature or a stale
-        timestamp, acted on an event twice, or answered after the timeout."""
-        found = self.receiver_findings(acted_on=acted_on, skip=skip)
+        timestamp, acted on an event twice, answered after the timeout, or lost an event
+        that came out of order."""
+        found = self.receiver_findings(acted_on=acted_on, state=state, skip=skip)
         if found:
             raise ClientNotConformant(found)
 

@@ -17,6 +17,20 @@ prints it as code that rebuilds it. The whole fuzz test is::
 
 Each provider describes its space of behaviours once, as ``SPACE`` in its contract suite
 (the module its record names: ``contracts.suites.<provider>``).
+
+A client's webhook receiver is fuzzed the same way: a :class:`DeliverySchedule` is a drawn
+sequence of events the provider makes, delivery faults (duplicates, reorderings, late or
+dropped events, bad signatures, stale timestamps, a slow receiver), clock advances and the
+client's own polls; the provider says how an event is made as ``WEBHOOKS`` in its suite::
+
+    from contracts.strategies import fuzz_receiver
+
+    @fuzz_receiver("check")
+    def test_my_receiver_survives(bulksim_app, schedule):
+        receiver = MyReceiver()
+        origin = bulksim_app.webhook_receiver(receiver.app)
+        schedule.run(bulksim_app, f"{origin}/hooks")
+        bulksim_app.assert_receiver_conformant(acted_on=receiver.acted)
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
@@ -34,7 +49,17 @@ from contracts.harness import Simulator
 from contracts.registry import record_of, suite_of
 from simulator import Provider
 
-__all__ = ["Scenario", "ScenarioSpace", "faults", "fuzz", "scenarios"]
+__all__ = [
+    "DeliverySchedule",
+    "Scenario",
+    "ScenarioSpace",
+    "WebhookSpace",
+    "delivery_schedules",
+    "faults",
+    "fuzz",
+    "fuzz_receiver",
+    "scenarios",
+]
 
 TRANSIENT_STATUSES = (500, 502, 503, 504)
 
@@ -216,6 +241,217 @@ def fuzz(
         return settings(
             max_examples=max_examples,
             deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+            phases=phases if phases is not None else tuple(Phase),
+        )(run)
+
+    return decorate
+
+
+# -- fuzzing a webhook receiver -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookSpace:
+    """How a provider is made to send a webhook, for fuzzing a client's receiver.
+
+    ``trigger(sim, target)`` makes one event to come to ``target`` (a batch whose webhook URL
+    it is) and returns the resource's id; ``poll(sim, id)`` is the client's own poll of it;
+    ``replay(origin, target, credentials)`` is the shell command that does what ``trigger``
+    does against a served bulksim at ``origin``.
+    """
+
+    trigger: Callable[[Simulator, str], str]
+    poll: Callable[[Simulator, str], object]
+    replay: Callable[[str, str, Mapping[str, Any]], str]
+    kinds: Sequence[str] = (
+        "webhook_duplicate",
+        "webhook_out_of_order",
+        "webhook_late",
+        "webhook_drop",
+        "webhook_bad_signature",
+        "webhook_stale_timestamp",
+        "webhook_slow",
+    )
+
+
+# After its steps a schedule lets the clock run this long, past every retry of the default
+# schedule (5 s, 5 min, 30 min, 2 h) and every held-back or late event, so all is delivered.
+SETTLE_SECONDS = 86_400
+
+
+@dataclass(frozen=True)
+class DeliverySchedule:
+    """One drawn sequence of what happens around a client's webhook receiver.
+
+    Each step is a dict: ``{"step": "event"}`` (the provider makes an event; the clock then
+    moves one second, so events made one after another are a second apart), ``{"step":
+    "fault", "kind": ..., "count": n}`` (a delivery fault for the next deliveries, with
+    ``latency_ms`` for the kinds that take one), ``{"step": "advance", "seconds": s}`` and
+    ``{"step": "poll"}`` (the client polls every resource made so far). :meth:`run` plays
+    it; Hypothesis shrinks a failing one to its fewest steps and prints it and its replay.
+    """
+
+    provider: str
+    steps: tuple[dict[str, Any], ...] = ()
+    # The provider's record when it was given as one (a provider bulksim does not list).
+    record: Provider | None = field(default=None, kw_only=True, repr=False, compare=False)
+
+    def run(self, sim: Simulator, target: str) -> list[str]:
+        """Fresh state, clock at its start, then the steps, then a day on the clock so that
+        everything is delivered; the ids of the resources made.
+
+        Inside a Hypothesis test, a failing example is printed with the schedule and the
+        commands that replay it against a served simulator.
+        """
+        space = webhook_space_of(self.record or self.provider)
+        if currently_in_test_context():
+            credentials = sim.providers().get(self.provider, {}).get("credentials", {})
+            note(
+                f"{self!r}\nto replay against a served bulksim:\n{self.replay(target, credentials)}"
+            )
+        sim.reset()
+        if sim.start is not None:
+            sim.clock.set(sim.start)
+        made: list[str] = []
+        for step in self.steps:
+            if step["step"] == "event":
+                made.append(space.trigger(sim, target))
+                sim.clock.advance(1)
+            elif step["step"] == "fault":
+                fields = {k: v for k, v in step.items() if k not in ("step", "kind")}
+                sim.faults.schedule(self.provider, step["kind"], **fields)
+            elif step["step"] == "advance":
+                sim.clock.advance(step["seconds"])
+            else:
+                for resource in made:
+                    space.poll(sim, resource)
+        sim.clock.advance(SETTLE_SECONDS)
+        return made
+
+    def replay(
+        self,
+        target: str,
+        credentials: Mapping[str, Any] | None = None,
+        origin: str = "http://127.0.0.1:8700",
+    ) -> str:
+        """Shell commands that play this schedule against a served simulator at ``origin``
+        (the client's polls are left out: they change nothing the receiver sees)."""
+        space = webhook_space_of(self.record or self.provider)
+        post = f"curl -s --fail-with-body -X POST {origin}/_sim"
+        json_type = "-H 'Content-Type: application/json'"
+
+        def advance(seconds: float) -> str:
+            return f"{post}/clock/advance {json_type} -d '{json.dumps({'seconds': seconds})}'"
+
+        lines = [f"{post}/reset"]
+        placeholder = "http://receiver.placeholder.invalid/"
+        mounted = httpx.URL(target).host.endswith(".receiver.invalid")
+        if mounted:
+            # Mounted in process: a served bulksim reaches the receiver at its own URL instead.
+            lines.insert(0, "RECEIVER_URL=http://127.0.0.1:9000/hooks  # your receiver, served")
+        for step in self.steps:
+            if step["step"] == "event":
+                line = space.replay(origin, placeholder if mounted else target, credentials or {})
+                lines += [line.replace(placeholder, "'\"$RECEIVER_URL\"'"), advance(1)]
+            elif step["step"] == "fault":
+                fault = {k: v for k, v in step.items() if k != "step"}
+                body = json.dumps({"provider": self.provider, **fault})
+                lines.append(f"{post}/faults {json_type} -d '{body}'")
+            elif step["step"] == "advance":
+                lines.append(advance(step["seconds"]))
+        lines.append(advance(SETTLE_SECONDS))
+        return "\n".join(lines)
+
+
+def webhook_space_of(provider: str | Provider) -> WebhookSpace:
+    """The ``WEBHOOKS`` of the provider's contract suite."""
+    space: WebhookSpace | None = getattr(suite_of(provider), "WEBHOOKS", None)
+    if space is None:
+        module = record_of(provider).suite_module
+        raise LookupError(f"{module} describes no WEBHOOKS: it sends none bulksim can fuzz")
+    return space
+
+
+STALE_AFTER_S = 600  # a stale timestamp is older than this: twice the usual 5-minute tolerance
+
+
+def _delivery_fault(kinds: Sequence[str]) -> st.SearchStrategy[dict[str, Any]]:
+    seconds = {
+        "webhook_out_of_order": st.integers(1, 7200),
+        "webhook_late": st.integers(1, 7200),
+        "webhook_stale_timestamp": st.integers(STALE_AFTER_S, 86_400),
+    }
+
+    def fault(kind: str) -> st.SearchStrategy[dict[str, Any]]:
+        fields: dict[str, st.SearchStrategy[Any]] = {
+            "step": st.just("fault"),
+            "kind": st.just(kind),
+            "count": st.integers(1, 2),
+        }
+        if kind in seconds:
+            fields["latency_ms"] = seconds[kind].map(lambda s: s * 1000)
+        return st.fixed_dictionaries(fields)
+
+    return st.sampled_from(list(kinds)).flatmap(fault)
+
+
+@st.composite
+def _schedule(
+    draw: st.DrawFn, provider: str | Provider, max_steps: int, max_events: int
+) -> DeliverySchedule:
+    record = record_of(provider)
+    space = webhook_space_of(record)
+    event = st.just({"step": "event"})
+    step = st.one_of(
+        event,
+        _delivery_fault(space.kinds),
+        st.fixed_dictionaries({"step": st.just("advance"), "seconds": st.integers(1, 3600)}),
+        st.just({"step": "poll"}),
+    )
+    steps = draw(st.lists(step, min_size=1, max_size=max_steps))
+    events = 0
+    kept = []
+    for one in steps:
+        if one["step"] == "event":
+            events += 1
+            if events > max_events:
+                continue
+        kept.append(one)
+    if events == 0:
+        kept.append({"step": "event"})
+    given = record if isinstance(provider, Provider) else None
+    return DeliverySchedule(record.name, tuple(kept), record=given)
+
+
+def delivery_schedules(
+    provider: str | Provider, *, max_steps: int = 10, max_events: int = 4
+) -> st.SearchStrategy[DeliverySchedule]:
+    """Delivery schedules for ``provider``'s webhooks: at most ``max_steps`` steps, of which
+    at most ``max_events`` make an event (and at least one does)."""
+    return _schedule(provider, max_steps, max_events)
+
+
+def fuzz_receiver(
+    provider: str | Provider,
+    *,
+    max_examples: int = 50,
+    max_steps: int = 10,
+    max_events: int = 4,
+    derandomize: bool = False,
+    phases: Sequence[Phase] | None = None,
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Decorate a test taking ``schedule`` (and fixtures) to run it over drawn delivery
+    schedules: the receiver's counterpart of :func:`fuzz`. ``derandomize=True`` draws the
+    same examples on every run (a fixed seed)."""
+
+    def decorate(test: Callable[..., None]) -> Callable[..., None]:
+        drawn = delivery_schedules(provider, max_steps=max_steps, max_events=max_events)
+        run = given(schedule=drawn)(test)
+        return settings(
+            max_examples=max_examples,
+            deadline=None,
+            derandomize=derandomize,
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
             phases=phases if phases is not None else tuple(Phase),
         )(run)

@@ -4,7 +4,8 @@ A batch is polled with ``GET /v1/batch/{id}`` until it is completed, failed or c
 results are paged with ``limit``/``offset`` while ``pagination.hasMore``; a fileId is one-shot
 (a second create with it answers 409 ``conflict``).
 
-``BEHAVIOUR`` tells the client checks the above; ``SPACE`` is what client fuzzing varies.
+``BEHAVIOUR`` tells the client checks the above; ``SPACE`` is what client fuzzing varies,
+``WEBHOOKS`` how receiver fuzzing makes an event.
 For ``bulksim verify``: ``CREDENTIAL_KEYS`` is the one ``api_key`` (``--credential api_key=...``
 or ``CHECK_API_KEY``; a bulksim lists its pro-plan test key), and ``lifecycle`` walks the
 documented flow against any target.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -24,7 +26,8 @@ import httpx
 from hypothesis import strategies as st
 
 from contracts.checks import Behaviour, Paging, Polling
-from contracts.strategies import ScenarioSpace
+from contracts.harness import Simulator
+from contracts.strategies import ScenarioSpace, WebhookSpace
 from contracts.verify import Target
 
 Entry = Mapping[str, Any]
@@ -133,6 +136,39 @@ SPACE = ScenarioSpace(
     transient_errors=("RateLimited", "InternalError"),
     render=_csv,
 )
+
+
+WEBHOOK_ITEM = "Water boils at 100 degrees Celsius at sea level."
+
+
+def _trigger(sim: Simulator, target: str) -> str:
+    """A one-item batch whose ``batch.completed`` goes to ``target``."""
+    headers = {"Authorization": f"Bearer {sim.credentials('check')['api_key']}"}
+    body = {"items": [{"content": WEBHOOK_ITEM}], "webhookUrl": target}
+    with sim.client("check", headers=headers) as http:
+        response = http.post("/v1/batch", json=body)
+    response.raise_for_status()
+    batch_id: str = response.json()["id"]
+    return batch_id
+
+
+def _poll(sim: Simulator, batch_id: str) -> object:
+    headers = {"Authorization": f"Bearer {sim.credentials('check')['api_key']}"}
+    with sim.client("check", headers=headers) as http:
+        return http.get(f"/v1/batch/{batch_id}").json()
+
+
+def _replay(origin: str, target: str, credentials: Mapping[str, Any]) -> str:
+    body = json.dumps({"items": [{"content": WEBHOOK_ITEM}], "webhookUrl": target})
+    return (
+        f"curl -s --fail-with-body -X POST {origin}/check/v1/batch "
+        f"-H 'Authorization: Bearer {credentials.get('api_key', 'KEY')}' "
+        f"-H 'Content-Type: application/json' -d '{body}'"
+    )
+
+
+# What receiver fuzzing varies: events are batches ending (batch.completed to the webhookUrl).
+WEBHOOKS = WebhookSpace(trigger=_trigger, poll=_poll, replay=_replay)
 
 
 CREDENTIAL_KEYS = ("api_key",)

@@ -13,6 +13,7 @@ Nothing here asserts: the machine is shared and noisy, the figures are for readi
 table is printed in markdown, and written as JSON with ``--json PATH``.
 
     python -m tests.bench [--seconds 5] [--peers] [--json bench.json]
+        [--only throughput|sandboxes|backends|webhooks|all] [--webhooks 10000]
 """
 
 from __future__ import annotations
@@ -745,16 +746,105 @@ def sandboxes(figures: Facts, seconds: float) -> None:
     )
 
 
+def _receiver_app() -> Any:
+    """A local webhook receiver: answers every POST 200 and counts what it got."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def receive(request: Request) -> Response:
+        await request.body()
+        app.state.received += 1
+        return Response(b"ok")
+
+    app = Starlette(routes=[Route("/hooks", receive, methods=["POST"])])
+    app.state.received = 0
+    return app
+
+
+def webhooks(facts: Facts, seconds: float, count: int = 10_000) -> None:
+    """``count`` deliveries falling due on one clock advance, all delivered to a local
+    receiver (time per delivery), and a served poll's throughput while deliveries run."""
+    from simulator.server import running_in_thread
+
+    print(f"webhooks: {count:,} deliveries on one clock advance; a poll while they run")
+    receiver = _receiver_app()
+    # Every batch made here stays (four rounds of ``count``), the polled one included.
+    args = ("--clock", "manual", "--option", f"check.max_batches={count * 4 + 100}")
+    with running_in_thread(receiver) as receiver_origin, serve("bulksim", *args) as server:
+        headers = {"Authorization": f"Bearer {server.credentials('check')['api_key']}"}
+        body = {
+            "items": [{"content": "The sea is salty."}],
+            "webhookUrl": f"{receiver_origin}/hooks",
+        }
+
+        def create(_: int) -> None:
+            with httpx.Client(base_url=server.origin, timeout=60) as client:
+                for _ in range(count // 8):
+                    client.post("/check/v1/batch", headers=headers, json=body).raise_for_status()
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(create, range(8)))
+        made = count // 8 * 8
+        started = time.perf_counter()
+        httpx.post(f"{server.origin}/_sim/clock/advance", json={"seconds": 3600}, timeout=3600)
+        elapsed = time.perf_counter() - started
+        facts.data["webhooks on one advance"] = {
+            "events": made,
+            "received": receiver.state.received,
+            "seconds": elapsed,
+            "us_per_delivery": elapsed * 1e6 / max(made, 1),
+        }
+        facts.add(
+            f"{made:,} webhooks falling due on one clock advance",
+            f"{receiver.state.received:,} received in {elapsed:.1f} s, "
+            f"{elapsed * 1e6 / max(made, 1):,.0f} us a delivery",
+            "all delivered before the advance answers",
+        )
+        # A poll served alone, then while the next batch of deliveries runs (the advance in
+        # a thread of its own), alternated so the machine's drift falls on both alike.
+        path, poll_headers = check_batch_poll(server)
+        url = server.origin + path
+        wrk(url, poll_headers, 1)
+        rates: dict[str, list[float]] = {"alone": [], "while delivering": []}
+        for _ in range(3):
+            rates["alone"].append(wrk(url, poll_headers, seconds)["rps"])
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(create, range(8)))
+            with ThreadPoolExecutor(1) as pool:
+                advance = pool.submit(
+                    httpx.post,
+                    f"{server.origin}/_sim/clock/advance",
+                    json={"seconds": 3600},
+                    timeout=3600,
+                )
+                result = wrk(url, poll_headers, seconds)
+                advance.result()
+            if result["non_2xx"]:
+                raise RuntimeError(f"the poll answered {result['non_2xx']:.0f} non-2xx")
+            rates["while delivering"].append(result["rps"])
+    alone = statistics.median(rates["alone"])
+    busy = statistics.median(rates["while delivering"])
+    facts.data["poll while delivering"] = rates
+    facts.add(
+        "Check batch poll while deliveries run vs alone",
+        f"{busy:,.0f} vs {alone:,.0f} rps",
+        f"{(busy / alone - 1) * 100:+.1f}%",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--peers", action="store_true", help="add WireMock and Prism")
     parser.add_argument(
         "--only",
-        choices=["throughput", "sandboxes", "backends", "creates", "all"],
+        choices=["throughput", "sandboxes", "backends", "creates", "webhooks", "all"],
         default="all",
     )
     parser.add_argument("--json", metavar="PATH")
+    parser.add_argument("--webhooks", type=int, default=10_000, help="deliveries on one advance")
     args = parser.parse_args()
     if args.only == "creates":
         created = creates()
@@ -769,6 +859,11 @@ def main() -> None:
     table, facts = Table(), Facts()
     if args.only == "sandboxes":
         sandboxes(facts, args.seconds)
+        return
+    if args.only == "webhooks":
+        webhooks(facts, args.seconds, args.webhooks)
+        print()
+        print(facts.markdown())
         return
     if args.only == "backends":
         with serve("baseline") as base:
@@ -798,6 +893,7 @@ def main() -> None:
         dashboard(facts)
         sandboxes(facts, args.seconds)
         facts.data["creates"] = creates()
+        webhooks(facts, args.seconds, args.webhooks)
     print(f"\n{top}; load average {os.getloadavg()[0]:.2f} at the end\n")
     print(table.markdown())
     if facts.lines:
