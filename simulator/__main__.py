@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--store",
         metavar="URL",
         help="where state lives: memory (default), sqlite:///state.db (relative), "
-        "sqlite:////abs/state.db",
+        "sqlite:////abs/state.db, redis://127.0.0.1:6379/0",
     )
     serve.add_argument(
         "--workers",

@@ -53,6 +53,9 @@ README_EXPECTED: dict[str, Expected] = {
     "verify --provider deepvue --base-url http://127.0.0.1:8700/deepvue": [
         "no drift: 5 checks passed",
     ],
+    "/_sim/sandboxes/$SANDBOX/clock/advance": [
+        '{"kind":"manual","now":"2030-01-01T00:01:00Z","epoch_ms":1893456060000}',
+    ],
 }
 
 CONTROL_PLANE_EXPECTED: dict[str, Expected] = {
