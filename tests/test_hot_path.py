@@ -29,8 +29,8 @@ def test_a_repeated_poll_matches_its_route_once_and_each_path_its_own(
     monkeypatch.setattr(Route, "matches", counting)
     ids = [client.get(f"/check/v1/batch/{b}", headers=CHECK_KEY).json()["id"] for b in SEEDED * 5]
     assert ids == list(SEEDED * 5)  # each path's own parameters, every time
-    # Once a path for the gateway (the operation) and once for the router, not once a request.
-    assert tried.count("/v1/batch/{id}") == 4
+    # Once a path, for the gateway (the operation and the endpoint), not once a request.
+    assert tried.count("/v1/batch/{id}") == 2
     # A method the path does not allow is still Starlette's 405, every time.
     for _ in range(2):
         assert client.delete(f"/check/v1/batch/{SEEDED[0]}", headers=CHECK_KEY).status_code == 405
@@ -55,3 +55,27 @@ def test_serving_freezes_what_start_up_made_out_of_the_collectors_way(
         gc.unfreeze()
     assert len(frozen) == 1
     assert frozen[0] > 10_000
+
+
+def test_a_crash_is_the_providers_own_500_recorded_and_journaled(
+    app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simulator.providers.deepvue import models
+
+    def crash(client_id: str, client_secret: str) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(models, "authorize", crash)
+    form = {"client_id": "x", "client_secret": "y"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.post("/deepvue/v1/authorize", data=form)
+        expected = app.state.sim.runtimes["deepvue"]
+        error = expected.provider.error_for_status(500, expected.context).response()
+        assert answer.status_code == 500
+        assert answer.content == error.body
+        assert answer.headers["date"]
+        crashes = list(app.state.sim.crashes)
+        assert [str(c) for c in crashes] == ["boom"]
+        assert isinstance(crashes[0], RuntimeError)
+        entries = client.get("/_sim/journal").json()["entries"]
+        assert [(e["operation"], e["response"]["status"]) for e in entries] == [("authorize", 500)]
