@@ -79,3 +79,42 @@ def test_a_crash_is_the_providers_own_500_recorded_and_journaled(
         assert isinstance(crashes[0], RuntimeError)
         entries = client.get("/_sim/journal").json()["entries"]
         assert [(e["operation"], e["response"]["status"]) for e in entries] == [("authorize", 500)]
+
+
+def test_a_deepvue_poll_renders_without_json_dumps_and_ids_without_uuid_objects(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """orjson renders Deepvue's answer (the same bytes as ``json.dumps``); its transaction
+    id is made without a ``uuid.UUID``."""
+    import json
+    import uuid
+
+    from simulator.providers.deepvue.models import SEED_COMPLETED, TEST_CLIENTS
+
+    creds = TEST_CLIENTS[0]
+    form = {"client_id": creds.client_id, "client_secret": creds.client_secret}
+    token = client.post("/deepvue/v1/authorize", data=form).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "x-api-key": creds.client_secret}
+    path = f"/deepvue/v1/verification/batch-processing-status?request_id={SEED_COMPLETED}"
+    used: list[str] = []
+    real_dumps, real_init = json.dumps, uuid.UUID.__init__
+
+    def dumps(*args: Any, **kwargs: Any) -> str:
+        used.append("json.dumps")
+        return real_dumps(*args, **kwargs)
+
+    def init(self: uuid.UUID, *args: Any, **kwargs: Any) -> None:
+        used.append("uuid.UUID")
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(json, "dumps", dumps)
+    monkeypatch.setattr(uuid.UUID, "__init__", init)
+    answer = client.get(path, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert used == []
+    monkeypatch.undo()
+    document = answer.json()
+    assert len(document["transaction_id"]) == 32
+    assert (
+        answer.content == real_dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    )
