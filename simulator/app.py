@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Match, Mount, Route, Router
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from simulator.clock import Clock, ManualClock, SystemClock, wall_clock_now
@@ -272,7 +272,11 @@ async def _dispatch(
 
 
 def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
-    """A provider's own sub-app, which answers every error in the provider's envelope."""
+    """A provider's own sub-app, which answers every error in the provider's envelope.
+
+    The gateway dispatches to its routes and meets every exception with its handlers itself
+    (one layer, not Starlette's middleware stack); the app is each request's ``request.app``.
+    """
     provider = runtime.provider
     ctx = runtime.context
 
@@ -318,47 +322,8 @@ def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
             Exception: internal_error,
         },
     )
-    app.router = MatchedRouter(routes)
     app.state.runtime = runtime
     return Gateway(app, runtime, state)
-
-
-class MatchedRouter(Router):
-    """A provider's router that remembers which route each method and path fully match.
-
-    Matching is a pure function of the method and the path (the routes never change), so a
-    poll repeated on one path tries each route's pattern once, not on every call. Only the
-    match is remembered, never an answer. Anything else (a partial match: a 405; no match:
-    a 404) goes through Starlette's own routing every time.
-    """
-
-    def __init__(self, routes: Sequence[BaseRoute]) -> None:
-        super().__init__(routes=list(routes), redirect_slashes=False)
-        self._matched: dict[tuple[str, str, str], tuple[BaseRoute, Scope]] = {}
-
-    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().app(scope, receive, send)
-            return
-        key = (scope["method"], scope["path"], scope.get("root_path", ""))
-        known = self._matched.get(key)
-        if known is None:
-            for route in self.routes:
-                match, child = route.matches(scope)
-                if match is Match.FULL:
-                    if len(self._matched) >= 4096:
-                        self._matched.clear()
-                    known = self._matched[key] = (route, child)
-                    break
-            else:
-                await super().app(scope, receive, send)
-                return
-        route, child = known
-        scope.setdefault("router", self)
-        scope["route"] = route
-        scope.update(child)
-        scope["path_params"] = dict(child["path_params"])  # each request its own
-        await route.handle(scope, receive, send)
 
 
 METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

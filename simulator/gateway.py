@@ -9,8 +9,10 @@ when the gateway is built: when it is off, a request pays nothing for it.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -18,8 +20,10 @@ from time import perf_counter
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import Message, Receive, Scope, Send
 
 from simulator.clock import Clock, format_iso
@@ -87,14 +91,57 @@ class HttpDate:
         return dated_send
 
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class _Route:
+    """What a method and path resolve to in one provider: computed once, never an answer."""
+
+    __slots__ = ("child", "endpoint", "full", "operation", "route")
+
+    def __init__(
+        self,
+        operation: str,
+        full: bool,
+        route: BaseRoute | None = None,
+        child: Scope | None = None,
+    ) -> None:
+        self.operation = operation
+        self.full = full
+        self.route = route
+        self.child = child or {}
+        endpoint = getattr(route, "endpoint", None)
+        # A coroutine function is called directly (what ``request_response`` would do);
+        # any other kind of endpoint goes through the route's own ASGI app.
+        self.endpoint: Endpoint | None = (
+            endpoint if full and inspect.iscoroutinefunction(endpoint) else None
+        )
+
+
 class Gateway:
-    """Wraps one provider's Starlette app with operation lookup, faults and the journal."""
+    """Wraps one provider's routes with operation lookup, faults and the journal.
+
+    It dispatches the request itself: the route is matched once per method and path (the
+    routes never change; only the match is remembered, never an answer), the endpoint is
+    called with a :class:`~starlette.requests.Request` and every exception meets one layer,
+    the provider app's own exception handlers (its envelope for its errors, for a 404 or 405,
+    for a store that is away; its 500 for a crash, which is recorded in ``state.crashes`` and
+    raised on, as Starlette's ``ServerErrorMiddleware`` does). ``app`` is still each
+    request's ``scope["app"]`` (``request.app.state.runtime``) and serves other scope types.
+    """
 
     def __init__(self, app: Starlette, runtime: ProviderRuntime, state: SimulatorState) -> None:
         self.app = app
         self.runtime = runtime
         self.state = state
         self.routes = app.routes
+        self.router = app.router
+        handlers = dict(app.exception_handlers)
+        self._crash: ErrorHandler | None = handlers.pop(500, None) or handlers.pop(Exception, None)
+        self._handlers: dict[type[Exception], ErrorHandler] = {
+            k: v for k, v in handlers.items() if isinstance(k, type)
+        }
         provider = runtime.provider
         self.faultable = frozenset(provider.operations())
         self.drifts: dict[str, list[Drift]] = {}
@@ -105,7 +152,7 @@ class Gateway:
         self.secret_headers = provider.secret_headers
         self.secret_fields = ALWAYS_SECRET_FIELDS | provider.secret_fields
         self.known_secrets = credential_values(provider.credentials(runtime.context))
-        self._operations: dict[tuple[str, str], tuple[str, bool]] = {}
+        self._matched: dict[tuple[str, str, str], _Route] = {}
         self.access_log = ACCESS_LOG.isEnabledFor(logging.INFO)
 
     def _validator(self) -> SpecValidator:
@@ -113,23 +160,110 @@ class Gateway:
 
     def operation(self, scope: Scope) -> tuple[str, bool]:
         """The route name for this request, and whether method and path both match."""
-        key = (scope["method"], scope["path"])
-        known = self._operations.get(key)
+        found = self._resolve(scope)
+        return found.operation, found.full
+
+    def _resolve(self, scope: Scope) -> _Route:
+        key = (scope["method"], scope["path"], scope.get("root_path", ""))
+        known = self._matched.get(key)
         if known is None:
-            if len(self._operations) >= 4096:
-                self._operations.clear()
-            known = self._operations[key] = self._match(scope)
+            if len(self._matched) >= 4096:
+                self._matched.clear()
+            known = self._matched[key] = self._match(scope)
         return known
 
-    def _match(self, scope: Scope) -> tuple[str, bool]:
+    def _match(self, scope: Scope) -> _Route:
         partial = None
         for route in self.routes:
-            match, _ = route.matches(scope)
+            match, child = route.matches(scope)
             if match is Match.FULL:
-                return getattr(route, "name", "unknown"), True
+                return _Route(getattr(route, "name", "unknown"), True, route, child)
             if match is Match.PARTIAL and partial is None:
-                partial = getattr(route, "name", "unknown")
-        return partial or "unknown", False
+                partial = _Route(getattr(route, "name", "unknown"), False, route)
+        return partial or _Route("unknown", False)
+
+    async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The provider's answer: its route's endpoint, or its error for what went wrong."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        found = self._resolve(scope)
+        scope["app"] = self.app
+        if "router" not in scope:
+            scope["router"] = self.router
+        request = Request(scope, receive, send)
+        endpoint = found.endpoint
+        if endpoint is not None:
+            scope["route"] = found.route
+            scope.update(found.child)
+            scope["path_params"] = dict(found.child["path_params"])  # each request its own
+            try:
+                response = await endpoint(request)
+            except Exception as exc:
+                await self._failed(request, exc, send, False)
+                return
+        elif found.full:
+            assert found.route is not None
+            scope["route"] = found.route
+            scope.update(found.child)
+            scope["path_params"] = dict(found.child["path_params"])
+            await self._respond(request, found.route.handle, send)
+            return
+        else:
+            # No route has this path (404), or none this method (405; the handler names
+            # every method the path allows).
+            status = 404 if found.route is None else 405
+            await self._failed(request, HTTPException(status_code=status), send, False)
+            return
+        await self._respond(request, response, send)
+
+    async def _respond(
+        self,
+        request: Request,
+        answer: Response | Callable[[Scope, Receive, Send], Awaitable[None]],
+        send: Send,
+    ) -> None:
+        """Send ``answer``; an exception meets the handlers, knowing whether it had started."""
+        started = False
+
+        async def sender(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await answer(request.scope, request.receive, sender)
+        except Exception as exc:
+            await self._failed(request, exc, send, started)
+
+    async def _failed(self, request: Request, exc: Exception, send: Send, started: bool) -> None:
+        """Answer ``exc`` with the provider's handler for it; a crash is answered with its 500
+        (when nothing was sent yet) and raised on."""
+        handler = None
+        for kind in type(exc).__mro__:
+            handler = self._handlers.get(kind)
+            if handler is not None:
+                break
+        if handler is not None:
+            if not started:
+                response = await handler(request, exc)
+                await self._respond(request, response, send)
+                # Reused exception instances accumulate tracebacks across requests.
+                exc.__traceback__ = None
+                return
+            try:
+                raise RuntimeError(
+                    "Caught handled exception, but response already started."
+                ) from exc
+            except RuntimeError as runtime_error:
+                exc = runtime_error
+        if self._crash is None:
+            raise exc
+        response = await self._crash(request, exc)
+        if not started:
+            await response(request.scope, request.receive, send)
+        raise exc
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.serve(scope, receive, send, None)
@@ -283,18 +417,18 @@ class Gateway:
         self, fault: Fault | None, scope: Scope, receive: Receive, send: Send
     ) -> None:
         if fault is None:
-            await self.app(scope, receive, send)
+            await self._app(scope, receive, send)
             return
         ctx = self.runtime.context
         provider = self.runtime.provider
         response: Response
         if fault.kind == "latency":
             await self.state.sleep(fault.latency_ms / 1000)
-            await self.app(scope, receive, send)
+            await self._app(scope, receive, send)
             return
         if fault.kind in ("drop", "drop_after"):
             if fault.kind == "drop_after":
-                await self.app(scope, receive, _discard)
+                await self._app(scope, receive, _discard)
             raise ConnectionDropped(f"{provider.name}.{fault.operation}")
         if fault.kind == "malformed":
             response = Response(MALFORMED_BODY, 200, media_type="application/json")

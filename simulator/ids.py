@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import random
 import uuid
-from uuid import UUID
 
 __all__ = ["IdFactory", "NumberedId"]
 
@@ -93,15 +92,18 @@ class NumberedId:
         self._random: random.Random | None = None
 
     def uuid(self) -> str:
-        return str(self._uuid())
+        h = self.hex32()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def hex32(self) -> str:
-        """32 lowercase hex characters: a UUID4 without hyphens."""
-        return self._uuid().hex
+        """32 lowercase hex characters: a UUID4 without hyphens.
 
-    def _uuid(self) -> UUID:
-        digest = hashlib.blake2b(self._key.encode(), digest_size=16).digest()
-        return UUID(bytes=digest, version=4)
+        The text of ``UUID(bytes=digest, version=4)``, made without the object: the
+        version nibble set to 4 and the variant bits to RFC 4122's, on the bytes."""
+        digest = bytearray(hashlib.blake2b(self._key.encode(), digest_size=16).digest())
+        digest[6] = digest[6] & 0x0F | 0x40
+        digest[8] = digest[8] & 0x3F | 0x80
+        return digest.hex()
 
     def _draws(self) -> random.Random:
         if self._random is None:

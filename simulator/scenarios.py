@@ -23,7 +23,6 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 import yaml
 from starlette.types import ASGIApp
 
@@ -37,7 +36,8 @@ from simulator.providers.passcreator.models import TEST_ACCOUNTS, Process, step_
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # httpx is loaded when a scenario is first applied
+    import httpx
     from jsonschema import Draft202012Validator
 
 __all__ = [
@@ -240,6 +240,8 @@ async def apply(
     headers = {}
     if state.settings.control_token:
         headers[TOKEN_HEADER] = state.settings.control_token
+    import httpx
+
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://scenario", headers=headers
@@ -380,7 +382,7 @@ async def _make_check_file(
     _expect(response, 200, where)
 
 
-_Maker = Callable[[httpx.AsyncClient, str, Mapping[str, Any], str], Awaitable[None]]
+_Maker = Callable[["httpx.AsyncClient", str, Mapping[str, Any], str], Awaitable[None]]
 # Each kind of the schema's objects, made through its provider's API.
 _MAKERS: dict[str, _Maker] = {
     "deepvue.batch": _make_deepvue_batch,

@@ -45,8 +45,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from starlette.types import ASGIApp
 
 from simulator.clock import format_iso, wall_clock_now
@@ -55,6 +56,9 @@ from simulator.kit.webhooks import EVENTS, PENDING, Due, Event, Signing
 from simulator.settings import Settings
 from simulator.state import SimulatorState
 from simulator.store import Store, StoreUnavailable, Table
+
+if TYPE_CHECKING:  # httpx is loaded when the first delivery is made (or a target checked)
+    import httpx
 
 __all__ = ["ATTEMPTS", "KEPT", "Attempt", "Deliveries", "refusal", "signature"]
 
@@ -110,6 +114,8 @@ def signature(signing: Signing, body: str, unix: int) -> str:
 
 def refusal(target: str, settings: Settings) -> str | None:
     """Why ``target`` may not be sent to, or None when it may."""
+    import httpx
+
     try:
         url = httpx.URL(target)
     except httpx.InvalidURL:
@@ -128,39 +134,46 @@ def refusal(target: str, settings: Settings) -> str | None:
     )
 
 
-class _Transport(httpx.AsyncBaseTransport):
-    """Into the app itself for its own ``/_sim/`` paths on loopback; else over the network."""
+@cache
+def _transport_class() -> Any:
+    """The transport's class, made on first use: it subclasses httpx's, which is loaded then."""
+    import httpx
 
-    def __init__(
-        self,
-        settings: Settings,
-        app: Callable[[], ASGIApp | None],
-        receivers: dict[str, ASGIApp] | None = None,
-    ) -> None:
-        self.settings = settings
-        self.app = app
-        self.receivers = {} if receivers is None else receivers
-        self.network = httpx.AsyncHTTPTransport()
+    class _Transport(httpx.AsyncBaseTransport):
+        """Into the app itself for its own ``/_sim/`` paths on loopback; else over the network."""
 
-    def _own(self, url: httpx.URL) -> bool:
-        return (
-            url.path.startswith("/_sim/")
-            and refusal(str(url), Settings()) is None
-            and url.port in (None, self.settings.port)
-            and self.app() is not None
-        )
+        def __init__(
+            self,
+            settings: Settings,
+            app: Callable[[], ASGIApp | None],
+            receivers: dict[str, ASGIApp] | None = None,
+        ) -> None:
+            self.settings = settings
+            self.app = app
+            self.receivers = {} if receivers is None else receivers
+            self.network = httpx.AsyncHTTPTransport()
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        mounted = self.receivers.get(origin_of(request.url))
-        if mounted is not None:
-            return await httpx.ASGITransport(app=mounted).handle_async_request(request)
-        app = self.app()
-        if app is not None and self._own(request.url):
-            return await httpx.ASGITransport(app=app).handle_async_request(request)
-        return await self.network.handle_async_request(request)
+        def _own(self, url: httpx.URL) -> bool:
+            return (
+                url.path.startswith("/_sim/")
+                and refusal(str(url), Settings()) is None
+                and url.port in (None, self.settings.port)
+                and self.app() is not None
+            )
 
-    async def aclose(self) -> None:
-        await self.network.aclose()
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            mounted = self.receivers.get(origin_of(request.url))
+            if mounted is not None:
+                return await httpx.ASGITransport(app=mounted).handle_async_request(request)
+            app = self.app()
+            if app is not None and self._own(request.url):
+                return await httpx.ASGITransport(app=app).handle_async_request(request)
+            return await self.network.handle_async_request(request)
+
+        async def aclose(self) -> None:
+            await self.network.aclose()
+
+    return _Transport
 
 
 class Deliveries:
@@ -175,6 +188,8 @@ class Deliveries:
     def mount(self, origin: str, app: ASGIApp | None) -> None:
         """Deliver what is sent to ``origin`` (``http://host[:port]``) into ``app``, in this
         process; None unmounts it (its deliveries are then refused unless loopback)."""
+        import httpx
+
         key = origin_of(httpx.URL(origin))
         if app is None:
             self.receivers.pop(key, None)
@@ -184,8 +199,11 @@ class Deliveries:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
+            import httpx
+
+            transport = _transport_class()(self.settings, lambda: self.app, self.receivers)
             self._client = httpx.AsyncClient(
-                transport=_Transport(self.settings, lambda: self.app, self.receivers),
+                transport=transport,
                 timeout=self.settings.webhook_timeout,
                 headers={"user-agent": USER_AGENT},
             )
@@ -300,6 +318,8 @@ class Deliveries:
         return retry, sent
 
     def _mounted(self, target: str) -> bool:
+        import httpx
+
         try:
             return origin_of(httpx.URL(target)) in self.receivers
         except httpx.InvalidURL:
@@ -310,6 +330,8 @@ class Deliveries:
     ) -> tuple[str, int | None, float | None, str | None, bool]:
         """POST the event: its outcome, status, latency (ms), error and whether the answer
         came too late (or never)."""
+        import httpx
+
         settings = state.settings
         headers = {"content-type": "application/json"}
         if event.signing is not None and sign is not None:

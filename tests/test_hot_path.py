@@ -29,8 +29,8 @@ def test_a_repeated_poll_matches_its_route_once_and_each_path_its_own(
     monkeypatch.setattr(Route, "matches", counting)
     ids = [client.get(f"/check/v1/batch/{b}", headers=CHECK_KEY).json()["id"] for b in SEEDED * 5]
     assert ids == list(SEEDED * 5)  # each path's own parameters, every time
-    # Once a path for the gateway (the operation) and once for the router, not once a request.
-    assert tried.count("/v1/batch/{id}") == 4
+    # Once a path, for the gateway (the operation and the endpoint), not once a request.
+    assert tried.count("/v1/batch/{id}") == 2
     # A method the path does not allow is still Starlette's 405, every time.
     for _ in range(2):
         assert client.delete(f"/check/v1/batch/{SEEDED[0]}", headers=CHECK_KEY).status_code == 405
@@ -55,3 +55,66 @@ def test_serving_freezes_what_start_up_made_out_of_the_collectors_way(
         gc.unfreeze()
     assert len(frozen) == 1
     assert frozen[0] > 10_000
+
+
+def test_a_crash_is_the_providers_own_500_recorded_and_journaled(
+    app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simulator.providers.deepvue import models
+
+    def crash(client_id: str, client_secret: str) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(models, "authorize", crash)
+    form = {"client_id": "x", "client_secret": "y"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.post("/deepvue/v1/authorize", data=form)
+        expected = app.state.sim.runtimes["deepvue"]
+        error = expected.provider.error_for_status(500, expected.context).response()
+        assert answer.status_code == 500
+        assert answer.content == error.body
+        assert answer.headers["date"]
+        crashes = list(app.state.sim.crashes)
+        assert [str(c) for c in crashes] == ["boom"]
+        assert isinstance(crashes[0], RuntimeError)
+        entries = client.get("/_sim/journal").json()["entries"]
+        assert [(e["operation"], e["response"]["status"]) for e in entries] == [("authorize", 500)]
+
+
+def test_a_deepvue_poll_renders_without_json_dumps_and_ids_without_uuid_objects(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """orjson renders Deepvue's answer (the same bytes as ``json.dumps``); its transaction
+    id is made without a ``uuid.UUID``."""
+    import json
+    import uuid
+
+    from simulator.providers.deepvue.models import SEED_COMPLETED, TEST_CLIENTS
+
+    creds = TEST_CLIENTS[0]
+    form = {"client_id": creds.client_id, "client_secret": creds.client_secret}
+    token = client.post("/deepvue/v1/authorize", data=form).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "x-api-key": creds.client_secret}
+    path = f"/deepvue/v1/verification/batch-processing-status?request_id={SEED_COMPLETED}"
+    used: list[str] = []
+    real_dumps, real_init = json.dumps, uuid.UUID.__init__
+
+    def dumps(*args: Any, **kwargs: Any) -> str:
+        used.append("json.dumps")
+        return real_dumps(*args, **kwargs)
+
+    def init(self: uuid.UUID, *args: Any, **kwargs: Any) -> None:
+        used.append("uuid.UUID")
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(json, "dumps", dumps)
+    monkeypatch.setattr(uuid.UUID, "__init__", init)
+    answer = client.get(path, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert used == []
+    monkeypatch.undo()
+    document = answer.json()
+    assert len(document["transaction_id"]) == 32
+    assert (
+        answer.content == real_dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    )

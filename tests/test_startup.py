@@ -14,12 +14,13 @@ from simulator.__main__ import lazy_findings
 
 # Loaded when first used: the dashboard's findings (the harness's checks, every provider's
 # suite, Hypothesis), its templates (Jinja2), a scenario's schema (jsonschema), the first
-# token (PyJWT) and HTTPS (trustme).
+# token (PyJWT), HTTPS (trustme) and httpx (the first webhook delivery, scenario or hook).
 DEFERRED = (
     "contracts.checks",
     "contracts.harness",
     "contracts.suites",
     "contracts.validate",
+    "httpx",
     "hypothesis",
     "jinja2",
     "jsonschema",

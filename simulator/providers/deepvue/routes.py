@@ -14,12 +14,13 @@ from collections.abc import Awaitable, Callable
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from simulator.clock import format_iso
 from simulator.kit.budget import size_of
 from simulator.kit.provider import base_url, context_of, store_of
+from simulator.kit.rendering import FastJSONResponse
 from simulator.kit.uploads import read_form, read_upload
 from simulator.kit.webhooks import schedule
 from simulator.providers.deepvue import errors, models
@@ -96,7 +97,7 @@ async def authorize(request: Request, ctx: Context, deepvue: Deepvue) -> Respons
     client = models.authorize(str(fields["client_id"]), str(fields["client_secret"]))
     signer = await deepvue.signer.keyed(ctx.store)
     token, expiry = signer.issue(client.client_id, ctx.options.token_ttl_seconds)
-    return JSONResponse(
+    return FastJSONResponse(
         {"access_token": token, "token_type": "bearer", "expiry": format_iso(expiry)}
     )
 
@@ -152,7 +153,7 @@ async def submit_upi_basic_batch(request: Request, ctx: Context, deepvue: Deepvu
             payload=body,
             due=ready,
         )
-    return JSONResponse(
+    return FastJSONResponse(
         {
             "code": 201,
             "timestamp": epoch_ms(ctx),
@@ -175,7 +176,7 @@ async def get_batch_processing_status(request: Request, ctx: Context, deepvue: D
     found = await load_batch(ctx, deepvue, request_id.strip())
     batch = models.owned(found, client.client_id)
     done = batch.done(ctx.now())
-    return JSONResponse(
+    return FastJSONResponse(
         status_body(batch, done, base_url(request), await transaction_id(ctx), epoch_ms(ctx))
     )
 

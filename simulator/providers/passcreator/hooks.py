@@ -37,7 +37,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from starlette.requests import Request
@@ -278,6 +277,8 @@ def _url(value: object, field: str, *, required: bool) -> str | None:
         raise errors.InvalidBody(
             errors.ITEM_VALUE_TOO_LONG.format(field=field, limit=MAX_URL_LENGTH)
         )
+    import httpx  # loaded when a hook is first subscribed, not at start-up
+
     try:
         url = httpx.URL(value)
     except httpx.InvalidURL:
