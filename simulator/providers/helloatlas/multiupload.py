@@ -15,6 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from anyio import to_thread
 from starlette.requests import Request
 
 from simulator.providers.helloatlas import errors
@@ -23,6 +24,9 @@ from simulator.providers.helloatlas.documents import Documents, DocumentsBuilder
 __all__ = ["Multiupload", "read_multiupload"]
 
 MAX_TOKEN_CHARS = 64 * 1024
+# Text parsed on the event loop itself; a larger chunk is parsed in a worker thread, so a
+# multi-megabyte body never holds the loop (the interpreter switches threads every few ms).
+INLINE_CHARS = 16 * 1024
 MAX_PRODUCT_TYPE_CHARS = 100
 _WS = " \t\n\r"
 _DECODER = json.JSONDecoder()
@@ -233,14 +237,25 @@ async def read_multiupload(request: Request, *, max_bytes: int, max_files: int) 
     parser = MultiuploadParser(DocumentsBuilder(max_files))
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     seen = 0
+    offloaded = False
+
+    def feed(chunk: bytes, final: bool = False) -> None:
+        parser.feed(decoder.decode(chunk, final=final), final=final)
+
     try:
         async for chunk in request.stream():
             seen += len(chunk)
             if seen > max_bytes:
                 raise errors.PayloadTooLarge(limit=max_bytes)
-            if chunk:
-                parser.feed(decoder.decode(chunk))
-        parser.feed(decoder.decode(b"", final=True), final=True)
+            if len(chunk) > INLINE_CHARS:
+                offloaded = True
+                await to_thread.run_sync(feed, chunk)
+            elif chunk:
+                feed(chunk)
+        feed(b"", final=True)
     except UnicodeDecodeError:
         raise errors.MalformedBody() from None
+    if offloaded:
+        # Building drops the set of a large batch's ids: work of the same order.
+        return await to_thread.run_sync(parser.finish)
     return parser.finish()

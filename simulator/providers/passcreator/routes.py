@@ -15,9 +15,11 @@ import functools
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -109,6 +111,11 @@ def parse_json(raw: bytes, invalid: Callable[[], errors.PasscreatorError]) -> ob
     return value
 
 
+# A body larger than this is decoded in a worker thread: a 10 MB bulk create takes some 100 ms
+# to decode, which would hold every other request on the event loop.
+INLINE_JSON_BYTES = 64 * 1024
+
+
 async def _json_body(request: Request, ctx: Context) -> dict[str, object]:
     """The request body as a JSON object, read with a size cap."""
     limit = ctx.options.max_body_bytes
@@ -126,7 +133,10 @@ async def _json_body(request: Request, ctx: Context) -> dict[str, object]:
             raise too_large()
     if not body.strip():
         raise errors.InvalidBody(errors.DATA_MISSING)
-    value = parse_json(bytes(body), errors.InvalidJson)
+    if len(body) > INLINE_JSON_BYTES:
+        value = await to_thread.run_sync(parse_json, bytes(body), errors.InvalidJson)
+    else:
+        value = parse_json(bytes(body), errors.InvalidJson)
     if not isinstance(value, dict):
         raise errors.InvalidBody(errors.BODY_NOT_OBJECT)
     return value
@@ -234,9 +244,8 @@ async def user_ids_in_use(
     return in_use
 
 
-async def index_user_ids(tx: Store, pc: Passcreator, passes: Iterable[Pass]) -> None:
-    """Record which passes hold each userProvidedId they take on (seeded ones are looked at
-    directly); one read and one write per userProvidedId."""
+def user_id_holders(pc: Passcreator, passes: Iterable[Pass]) -> dict[str, list[str]]:
+    """The index keys of the userProvidedIds ``passes`` take on, each with the passes."""
     added: dict[str, list[str]] = {}
     for item in passes:
         if item.identifier in pc.seed_passes:
@@ -245,6 +254,17 @@ async def index_user_ids(tx: Store, pc: Passcreator, passes: Iterable[Pass]) -> 
         for user_id in {v.get("userProvidedId") for v in values}:
             if isinstance(user_id, str) and user_id:
                 added.setdefault(user_id_key(item.account, user_id), []).append(item.identifier)
+    return added
+
+
+async def index_user_ids(
+    tx: Store, pc: Passcreator, passes: Iterable[Pass], added: dict[str, list[str]] | None = None
+) -> None:
+    """Record which passes hold each userProvidedId they take on (seeded ones are looked at
+    directly); one read and one write per userProvidedId. ``added`` is
+    :func:`user_id_holders` of ``passes`` when already known."""
+    if added is None:
+        added = user_id_holders(pc, passes)
     for key, identifiers in added.items():
         holders = await tx.get(USER_IDS, key) or Holders()
         new = [i for i in dict.fromkeys(identifiers) if i not in holders.identifiers]
@@ -270,22 +290,40 @@ def _replaced(new: Pass, old: Pass) -> Pass:
 
 
 async def make_room_for_passes(
-    tx: Store, ctx: Context, pc: Passcreator, incoming: list[Pass]
+    tx: Store, ctx: Context, pc: Passcreator, incoming: list[Pass], sizes: list[int] | None = None
 ) -> None:
-    """Drop the oldest passes until ``incoming`` fit, and every index entry that names them."""
+    """Drop the oldest passes until ``incoming`` (of ``sizes``, when known) fit, and every
+    index entry that names them."""
     budget = models.passes_room(ctx.options, len(pc.seed_passes))
-    size = sum(size_of(item) for item in incoming)
+    size = sum(sizes if sizes is not None else (size_of(item) for item in incoming))
     dropped = await budget.evict(tx, PASSES, size, full=models.store_full, records=len(incoming))
     await forget_user_ids(tx, [item for _, item in dropped])
 
 
-async def save_passes(tx: Store, ctx: Context, pc: Passcreator, passes: list[Pass]) -> None:
-    """New passes, after the oldest made room for them, and their userProvidedIds' index."""
-    await make_room_for_passes(tx, ctx, pc, passes)
+async def save_passes(
+    tx: Store, ctx: Context, pc: Passcreator, passes: list[Pass], built: Built | None = None
+) -> None:
+    """New passes, after the oldest made room for them, and their userProvidedIds' index
+    (``built``: their sizes and index entries, worked out beforehand)."""
+    if built is None:
+        built = Built.of(pc, passes)
+    await make_room_for_passes(tx, ctx, pc, passes, built.sizes)
     budget = models.passes_room(ctx.options, len(pc.seed_passes))
-    for item in passes:
-        await budget.put(tx, PASSES, item.identifier, item, size_of(item))
-    await index_user_ids(tx, pc, passes)
+    for item, size in zip(passes, built.sizes, strict=True):
+        await budget.put(tx, PASSES, item.identifier, item, size)
+    await index_user_ids(tx, pc, passes, built.holders)
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """What storing new passes needs that takes no store: their sizes and index entries."""
+
+    sizes: list[int]
+    holders: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, pc: Passcreator, passes: list[Pass]) -> Built:
+        return cls([size_of(item) for item in passes], user_id_holders(pc, passes))
 
 
 async def forget_user_ids(tx: Store, passes: Iterable[Pass]) -> None:
@@ -381,15 +419,33 @@ async def _create_bulk(
     models.check_bulk(ctx.options, items)
     process_id = (await ctx.next_id("process")).uuid()
     identifiers = [n.uuid() for n in await ctx.next_ids("pass", len(items))]
-    async with ctx.store.transaction() as tx:
-        in_use = await user_ids_in_use(tx, pc, account, models.enforced_user_ids(items))
+    wanted = models.enforced_user_ids(items)
+
+    def build(in_use: set[str]) -> tuple[Process, list[Pass], Built]:
         process = models.new_process(ctx, process_id, account, len(items))
         process, made = models.bulk_create(ctx, process, account, items, identifiers, in_use)
-        # Refused (Passcreator's 429) before anything is written when the caps are reached:
-        # the process is admitted first, and passes too large to fit refuse before evicting.
-        size = await admit_process(tx, ctx, process)
-        await save_passes(tx, ctx, pc, list(made))
-        await save_process(tx, ctx, process, size)
+        return process, made, Built.of(pc, made)
+
+    while True:
+        # Every item is judged and its pass built in a worker thread, outside the
+        # transaction (which must not wait on a thread): the transaction checks that the
+        # userProvidedIds the items ask to keep unique are held as they were when judged,
+        # and judges again if a request took one meanwhile.
+        seen: set[str] = set()
+        if wanted:
+            async with ctx.store.transaction() as tx:
+                seen = await user_ids_in_use(tx, pc, account, wanted)
+        process, made, built = await to_thread.run_sync(build, set(seen))
+        async with ctx.store.transaction() as tx:
+            if wanted and await user_ids_in_use(tx, pc, account, wanted) != seen:
+                continue
+            # Refused (Passcreator's 429) before anything is written when the caps are
+            # reached: the process is admitted first, and passes too large to fit refuse
+            # before evicting.
+            size = await admit_process(tx, ctx, process)
+            await save_passes(tx, ctx, pc, made, built)
+            await save_process(tx, ctx, process, size)
+            break
     await hooks.passes_created(ctx, account, made)
     return _answer({"identifier": process.identifier})
 
