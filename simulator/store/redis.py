@@ -194,6 +194,30 @@ end
 """
 )
 
+# KEYS: record, order, expiry, sequence, total. ARGV: key, by, expires_at ('' for never),
+# now, the records' key prefix. Adds ``by`` to a live int record (which keeps its expiry);
+# an absent or expired one starts again from ``by``, after the table's expired records are
+# swept. The new value.
+ADD = (
+    _EXPIRED
+    + _SWEEP
+    + _WRITE
+    + """
+local held = redis.call('GET', KEYS[1])
+if held and not expired(held, ARGV[4]) then
+  local bar = string.find(held, '|', 1, true)
+  local value = tonumber(string.sub(held, bar + 1)) + tonumber(ARGV[2])
+  redis.call('SET', KEYS[1], string.sub(held, 1, bar) .. string.format('%d', value))
+  redis.call('INCRBY', KEYS[5], ARGV[2])
+  return value
+end
+sweep(KEYS[2], KEYS[3], ARGV[5], ARGV[4], KEYS[5])
+if held then redis.call('ZREM', KEYS[2], ARGV[1]) end
+write(KEYS, ARGV[1], ARGV[3] .. '|' .. ARGV[2])
+return tonumber(ARGV[2])
+"""
+)
+
 COUNT = (
     _SWEEP
     + """
@@ -488,6 +512,16 @@ class RedisStore:
             "total", TOTAL, [order, expiry, total], [records, self._at_now()]
         )
         return summed
+
+    @_guarded
+    async def add(
+        self, table: Table[int], key: str, by: int = 1, *, expires_at: datetime | None = None
+    ) -> int:
+        keys = self._keys(table, key)
+        at = "" if expires_at is None else str(_micros(expires_at))
+        args = [key, int(by), at, self._at_now(), self._keys(table, "")[0]]
+        value: int = await self._script("add", ADD, keys, args)
+        return value
 
     # -- counters and rings ----------------------------------------------------------------
 

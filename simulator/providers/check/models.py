@@ -348,10 +348,9 @@ def schedule(
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """An organisation's requests counted in one minute of the clock."""
+    """One minute of the clock, in which an organisation's requests are counted."""
 
     minute: int
-    count: int = 0
 
     @property
     def reset(self) -> int:
@@ -362,8 +361,14 @@ class Window:
     def ends_at(self) -> datetime:
         return datetime.fromtimestamp(self.reset, UTC)
 
+    def key(self, org: Org) -> str:
+        """Where the organisation's count in this window is kept (in ``WINDOWS``)."""
+        return f"{org.id}/{self.minute}"
 
-WINDOWS = Table("rate_windows", Window)
+
+# An organisation's requests in one window, under ``Window.key``: a counter that expires
+# when its window ends, added to atomically by every request (``Store.add``).
+WINDOWS = Table("rate_counts", int)
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,24 +407,19 @@ def minute_of(now: datetime) -> int:
     return math.floor(now.timestamp()) // 60
 
 
-def count_request(window: Window | None, now: datetime, limit: int, enforce: bool) -> Window:
-    """One more request in the minute of ``now``; over ``limit`` it is refused if ``enforce``.
+def window_of(now: datetime) -> Window:
+    return Window(minute_of(now))
 
-    ``window`` is the organisation's last window (None: none yet).
-    """
-    minute = minute_of(now)
-    if window is None or window.minute != minute:
-        window = Window(minute)
-    if enforce and window.count >= limit:
+
+def counted(window: Window, count: int, now: datetime, limit: int, enforce: bool) -> RateWindow:
+    """The headers of the ``count``-th request in ``window``; over ``limit`` it is refused
+    (Check's 429) if ``enforce``, and then it is not to be counted."""
+    if enforce and count > limit:
         seconds = now.timestamp()
         limited = errors.RateLimited(max(1, math.ceil(window.reset - seconds)))
         limited.extra_headers.update(RateWindow(limit, 0, window.reset).headers())
         raise limited
-    return Window(minute, window.count + 1)
-
-
-def rate_window(window: Window, limit: int) -> RateWindow:
-    return RateWindow(limit, max(0, limit - window.count), window.reset)
+    return RateWindow(limit, max(0, limit - count), window.reset)
 
 
 # -- one-shot files ------------------------------------------------------------------------

@@ -89,25 +89,22 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 
 async def count_request(ctx: Context, org: Org) -> RateWindow:
-    """Count one request in the organisation's window (a 429 when over and enforced)."""
+    """Count one request in the organisation's window (a 429 when over and enforced).
+
+    One atomic add (one round trip, and no retry however many connections count at once);
+    a refused request is taken off again, so that only answered ones count.
+    """
     now = ctx.now()
     limit = models.plan_of(ctx.options, org).requests_per_minute
     enforce = ctx.options.enforce_rate_limits
-
-    def count(window: models.Window | None) -> models.Window:
-        return models.count_request(window, now, limit, enforce)
-
-    # Each call is atomic by itself, so no transaction (which would hold the store's lock,
-    # on Redis one for every process): the window is counted where it is, or made, once, by
-    # the first request of its minute (a live window is always of the current minute: it
-    # expires when its minute ends).
-    while True:
-        window = await ctx.store.update(WINDOWS, org.id, count)
-        if window is not None:
-            return models.rate_window(window, limit)
-        first = count(None)
-        if (await ctx.store.put_if_absent(WINDOWS, org.id, first, expires_at=first.ends_at))[1]:
-            return models.rate_window(first, limit)
+    window = models.window_of(now)
+    key = window.key(org)
+    count = await ctx.store.add(WINDOWS, key, expires_at=window.ends_at)
+    try:
+        return models.counted(window, count, now, limit, enforce)
+    except errors.RateLimited:
+        await ctx.store.add(WINDOWS, key, -1, expires_at=window.ends_at)
+        raise
 
 
 async def load_batch(store: Store, check: Check, batch_id: str) -> Batch | None:
