@@ -408,7 +408,7 @@ def joined(head: BatchHead, chunks: dict[int, BatchChunk]) -> Batch:
     return dataclasses.replace(head.batch, items=tuple(items), outcomes=tuple(outcomes))
 
 
-BATCHES = Table("batches", BatchHead)
+BATCHES = Table("batch_heads", BatchHead)
 BATCH_CHUNKS = Table("batch_chunks", BatchChunk)
 # A seeded batch a client changed (cancelled): it stands in for the seed from then on.
 SEED_COPIES = Table("seed_batches", Batch)
