@@ -198,3 +198,29 @@ def test_concurrent_check_polls_count_the_rate_window_without_retrying(
     assert counter.count <= 64 * BUDGET["check"], counter.count
     if isinstance(store, SqliteStore):
         store.close()
+
+
+@pytest.mark.parametrize("provider", POLLS)
+def test_polls_on_redis_keep_their_connections(
+    redis_url: str, provider: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taking a connection from redis-py's pool and giving it back costs about what a command
+    does: once warm, a poll's commands run on connections kept between them."""
+    import redis.asyncio as aioredis
+
+    store = open_store(redis_url)
+    app = create_app(Settings(seed=7), clock=clock, store=store)
+    taken: list[object] = []
+    real: Any = aioredis.BlockingConnectionPool.get_connection
+
+    async def taking(self: Any, *args: Any, **kwargs: Any) -> Any:
+        taken.append(self)
+        return await real(self, *args, **kwargs)
+
+    with TestClient(app) as client:
+        path, headers = POLLS[provider](client)
+        assert client.get(path, headers=headers).status_code == 200
+        monkeypatch.setattr(aioredis.BlockingConnectionPool, "get_connection", taking)
+        answers = [client.get(path, headers=headers).status_code for _ in range(20)]
+    assert answers == [200] * 20
+    assert taken == []
