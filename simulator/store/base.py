@@ -11,7 +11,8 @@ Rules every backend keeps:
   and pure. A handler reads (``get``), decides, then writes (``put``/``update``).
 - **One round trip per call.** Each method is one statement or one script: ``get`` is a
   ``SELECT``/``GET``, ``put_if_absent`` an ``INSERT ... ON CONFLICT DO NOTHING``/``SET NX``,
-  ``incr`` an ``UPDATE ... RETURNING``/``INCRBY``, ``take`` a ``DELETE ... RETURNING``/``GETDEL``,
+  ``incr`` an ``UPDATE ... RETURNING``/``INCRBY``, ``add`` (a counting record that expires)
+  an upsert ``... RETURNING``/a script, ``take`` a ``DELETE ... RETURNING``/``GETDEL``,
   ``update`` a read-modify-write under the backend's lock (SQLite ``BEGIN IMMEDIATE``; Redis
   a compare-and-set script on what was read).
 - **Expiry on the simulator's clock.** A record may carry ``expires_at``, an instant of
@@ -151,6 +152,17 @@ class Store(Protocol):
 
     async def total(self, table: Table[int]) -> int:
         """The sum of a table of ints' live values (a byte budget's sizes, say)."""
+        ...
+
+    async def add(
+        self, table: Table[int], key: str, by: int = 1, *, expires_at: datetime | None = None
+    ) -> int:
+        """Add ``by`` to the int record under ``key`` atomically and return its new value.
+
+        A counter that expires, in one round trip (a rate limit's window, say): an absent or
+        expired record counts as 0 and is stored anew with ``expires_at``; a live one keeps
+        its expiry. Of any number of concurrent callers, each sees its own value.
+        """
         ...
 
     # -- counters and rings ----------------------------------------------------------------

@@ -257,6 +257,20 @@ class MemoryStore:
             rows.sweep(self._now())
             return rows.total
 
+    async def add(
+        self, table: Table[int], key: str, by: int = 1, *, expires_at: datetime | None = None
+    ) -> int:
+        rows = self._rows(table)
+        with self._lock:
+            entry = self._live(rows, key, table)
+            if entry is None:  # a new window: the table's expired ones go first
+                rows.sweep(self._now())
+                rows[key] = (by, expires_at)
+                return by
+            value: int = entry[0] + by
+            rows[key] = (value, entry[1])
+            return value
+
     # -- counters and rings ----------------------------------------------------------------
 
     async def incr(self, counter: str, by: int = 1) -> int:

@@ -56,7 +56,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.lock import Lock
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import LockError
+from redis.exceptions import LockError, NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -73,6 +73,8 @@ NAMESPACE = "bulksim:"
 # A transaction's lock is released by Redis this long after its holder stopped extending it.
 LOCK_SECONDS = 30.0
 MINIMUM_VERSION = (7, 0)  # XADD with an explicit 0-* id
+# Connections each event loop keeps between calls, out of the pool's (see _Clients.call).
+KEPT = 8
 
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -194,6 +196,30 @@ end
 """
 )
 
+# KEYS: record, order, expiry, sequence, total. ARGV: key, by, expires_at ('' for never),
+# now, the records' key prefix. Adds ``by`` to a live int record (which keeps its expiry);
+# an absent or expired one starts again from ``by``, after the table's expired records are
+# swept. The new value.
+ADD = (
+    _EXPIRED
+    + _SWEEP
+    + _WRITE
+    + """
+local held = redis.call('GET', KEYS[1])
+if held and not expired(held, ARGV[4]) then
+  local bar = string.find(held, '|', 1, true)
+  local value = tonumber(string.sub(held, bar + 1)) + tonumber(ARGV[2])
+  redis.call('SET', KEYS[1], string.sub(held, 1, bar) .. string.format('%d', value))
+  redis.call('INCRBY', KEYS[5], ARGV[2])
+  return value
+end
+sweep(KEYS[2], KEYS[3], ARGV[5], ARGV[4], KEYS[5])
+if held then redis.call('ZREM', KEYS[2], ARGV[1]) end
+write(KEYS, ARGV[1], ARGV[3] .. '|' .. ARGV[2])
+return tonumber(ARGV[2])
+"""
+)
+
 COUNT = (
     _SWEEP
     + """
@@ -269,6 +295,10 @@ class _Clients:
     by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = field(
         default_factory=weakref.WeakKeyDictionary
     )
+    # Per loop, connections kept between calls (see ``call``).
+    idle_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Any]] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
 
     def build(self) -> aioredis.Redis:
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -293,6 +323,47 @@ class _Clients:
         found: aioredis.Redis = held[0]
         return found
 
+    async def call(self, *args: Any) -> Any:
+        """One command and its reply, on a connection kept between this loop's calls.
+
+        Taking a connection from the pool and giving it back costs about as much CPU as the
+        command itself (the pool's lock, its timeout, and a check that nothing is left to read
+        on the socket). A connection kept here has nothing left to read by construction: it
+        is kept only once its reply was read whole, and closed on any other way out
+        (cancelled, lost). At most ``KEPT`` wait here; the others go back to the pool.
+        """
+        client = await self.get()
+        loop = asyncio.get_running_loop()
+        idle = self.idle_by_loop.get(loop)
+        if idle is None:
+            idle = self.idle_by_loop[loop] = []
+        pool: Any = client.connection_pool
+        reused = bool(idle)
+        connection = idle.pop() if reused else await pool.get_connection()
+        try:
+            await connection.send_command(*args)
+            reply = await connection.read_response()
+        except ResponseError:  # an error reply, read whole: the connection is fine
+            await self._keep(pool, idle, connection)
+            raise
+        except BaseException as exc:
+            await connection.disconnect(nowait=True)
+            await pool.release(connection)
+            if reused and isinstance(exc, UNAVAILABLE):
+                # Kept while Redis went away: once more on a new one, as redis-py retries.
+                retried: Any = client
+                return await retried.execute_command(*args)
+            raise
+        await self._keep(pool, idle, connection)
+        return reply
+
+    @staticmethod
+    async def _keep(pool: Any, idle: list[Any], connection: Any) -> None:
+        if len(idle) < KEPT:
+            idle.append(connection)
+        else:
+            await pool.release(connection)
+
     @staticmethod
     async def _hold(client: aioredis.Redis) -> AsyncIterator[aioredis.Redis]:
         try:
@@ -301,6 +372,7 @@ class _Clients:
             await client.aclose()
 
     async def aclose(self) -> None:
+        self.idle_by_loop.pop(asyncio.get_running_loop(), None)  # closed with the pool
         held = self.by_loop.pop(asyncio.get_running_loop(), None)
         if held is not None:
             await held[1].aclose()
@@ -397,18 +469,22 @@ class RedisStore:
         return table.codec.loads(data)
 
     async def _script(self, name: str, source: str, keys: list[str], args: list[Any]) -> Any:
-        client = await self._root.clients.get()
+        clients = self._root.clients
+        client = await clients.get()
         script = self._root.scripts.get(name)
         if script is None:
             script = self._root.scripts[name] = client.register_script(source)
-        return await script(keys=keys, args=args, client=client)
+        try:
+            return await clients.call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:  # not loaded on this server yet: redis-py loads it
+            return await script(keys=keys, args=args, client=client)
 
     # -- tables ----------------------------------------------------------------------------
 
     @_guarded
     async def get(self, table: Table[R], key: str) -> R | None:
-        client = await self._root.clients.get()
-        record: bytes | None = cast(bytes | None, await client.get(self._keys(table, key)[0]))
+        name = f"{self._base}{table.name}#r:{key}"
+        record: bytes | None = await self._root.clients.call("GET", name)
         return None if record is None else self._decode(table, record)
 
     @_guarded
@@ -489,21 +565,29 @@ class RedisStore:
         )
         return summed
 
+    @_guarded
+    async def add(
+        self, table: Table[int], key: str, by: int = 1, *, expires_at: datetime | None = None
+    ) -> int:
+        keys = self._keys(table, key)
+        at = "" if expires_at is None else str(_micros(expires_at))
+        args = [key, int(by), at, self._at_now(), self._keys(table, "")[0]]
+        value: int = await self._script("add", ADD, keys, args)
+        return value
+
     # -- counters and rings ----------------------------------------------------------------
 
     @_guarded
     async def incr(self, counter: str, by: int = 1) -> int:
-        client = await self._root.clients.get()
-        value: int = await client.incrby(f"{self._base}{counter}#c", by)
+        value: int = await self._root.clients.call("INCRBY", f"{self._base}{counter}#c", by)
         return value
 
     @_guarded
     async def push(self, ring: Table[R], value: R, *, size: int) -> int:
-        client = await self._root.clients.get()
         data = ring.codec.dumps(value)
         name = f"{self._base}{ring.name}#s"
-        number: bytes = await client.xadd(  # type: ignore[assignment]
-            name, {"v": data}, id="0-*", maxlen=max(1, size), approximate=False
+        number: bytes = await self._root.clients.call(
+            "XADD", name, "MAXLEN", max(1, size), "0-*", "v", data
         )
         return int(number.partition(b"-")[2])
 

@@ -388,6 +388,30 @@ class SqliteStore:
     async def total(self, table: Table[int]) -> int:
         return self._aggregate(table)[1]
 
+    async def add(
+        self, table: Table[int], key: str, by: int = 1, *, expires_at: datetime | None = None
+    ) -> int:
+        name = self._prefix + table.name
+        now = _micros(self._now())
+        at = None if expires_at is None else _micros(expires_at)
+        connection = self._db.connection()
+        # One statement: a live record is added to and keeps its expiry; an expired one
+        # starts again from ``by`` with the new expiry (SET reads the row as it was).
+        row = connection.execute(
+            "INSERT INTO records (tbl, key, value, expires_at) VALUES (:tbl, :key, :by, :at)"
+            " ON CONFLICT (tbl, key) DO UPDATE SET"
+            " value = CASE WHEN records.expires_at <= :now THEN :by"
+            " ELSE CAST(records.value AS INTEGER) + :by END,"
+            " expires_at = CASE WHEN records.expires_at <= :now THEN :at"
+            " ELSE records.expires_at END"
+            " RETURNING value",
+            {"tbl": name, "key": key, "by": by, "at": at, "now": now},
+        ).fetchone()
+        value = int(row[0])
+        if value == by and at is not None:  # most likely a new window: sweep the old ones
+            self._sweep(connection, name)
+        return value
+
     # -- counters and rings ----------------------------------------------------------------
 
     def _incr(self, connection: sqlite3.Connection, name: str, by: int) -> int:

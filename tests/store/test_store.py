@@ -400,6 +400,101 @@ def test_counters_count_on_across_threads(root: Store) -> None:
     assert sorted(seen) == list(range(1, 201))
 
 
+COUNTS = Table("counts", int)
+
+
+def test_add_counts_in_a_window_that_expires_on_the_clock(views: Views) -> None:
+    """``add``: absent counts as 0; a live count keeps its expiry; an expired one starts
+    again with the new expiry; ``count``, ``total`` and snapshots see it as a record."""
+    clock, store = views.clock, views.store
+    first_end, next_end = START + timedelta(seconds=60), START + timedelta(seconds=120)
+
+    async def scenario() -> None:
+        assert await store.add(COUNTS, "org", expires_at=first_end) == 1
+        assert await store.add(COUNTS, "org", 2, expires_at=next_end) == 3  # expiry kept
+        assert await store.add(COUNTS, "org", -1, expires_at=next_end) == 2
+        assert await store.get(COUNTS, "org") == 2
+        assert (await store.count(COUNTS), await store.total(COUNTS)) == (1, 2)
+        assert (await store.snapshot())["records"] == [["counts", "org", 2, first_end.isoformat()]]
+        clock.advance(timedelta(seconds=60))  # the first window is over
+        assert await store.get(COUNTS, "org") is None
+        assert await store.add(COUNTS, "org", 5, expires_at=next_end) == 5
+        clock.advance(timedelta(seconds=59))
+        assert await store.add(COUNTS, "org", expires_at=None) == 6  # still the second window
+        assert (await store.count(COUNTS), await store.total(COUNTS)) == (1, 6)
+        clock.advance(timedelta(seconds=1))
+        assert (await store.count(COUNTS), await store.total(COUNTS)) == (0, 0)
+        assert await store.add(COUNTS, "forever") == 1
+        clock.advance(timedelta(days=365))
+        assert await store.add(COUNTS, "forever") == 2
+        assert await views.other.get(COUNTS, "forever") is None
+
+    run(scenario())
+
+
+def test_add_sweeps_expired_windows_as_new_ones_start(views: Views) -> None:
+    clock, store = views.clock, views.store
+
+    async def scenario() -> int:
+        for minute in range(50):  # a key per minute, each window over a minute later
+            end = clock.now() + timedelta(seconds=60)
+            await store.add(COUNTS, f"org/{minute}", expires_at=end)
+            clock.advance(timedelta(seconds=60))
+        snapshot = await store.snapshot()  # live records only, on every backend
+        assert snapshot["records"] == []
+        # What the backend still holds, expired or not: swept as new windows started.
+        return await _held(store, COUNTS)
+
+    assert run(scenario()) <= 1
+
+
+async def _held(store: Store, table: Table[Any]) -> int:
+    """How many records, live or expired, the backend keeps for ``table``."""
+    if isinstance(store, SqliteStore):
+        row = (
+            store._db.connection()
+            .execute("SELECT count(*) FROM records WHERE tbl = ?", (store.prefix + table.name,))
+            .fetchone()
+        )
+        return int(row[0])
+    from simulator.store.memory import MemoryStore
+    from simulator.store.redis import RedisStore
+
+    if isinstance(store, MemoryStore):
+        return len(store._rows(table))
+    assert isinstance(store, RedisStore)
+    client = await store._root.clients.get()
+    held = 0
+    async for _ in client.scan_iter(match=f"{store._base}{table.name}#r:*"):
+        held += 1
+    return held
+
+
+def test_add_counts_every_call_once_across_threads(root: Store) -> None:
+    """Concurrent adds on one record (a rate window every connection counts in) each get
+    their own value: none lost, none repeated."""
+    store = root.scoped("test", now=ManualClock(START).now)
+    seen: list[int] = []
+    end = START + timedelta(seconds=60)
+    start = threading.Barrier(4)
+
+    async def count() -> list[int]:
+        got = [await store.add(COUNTS, "org", expires_at=end) for _ in range(10)]
+        got += await asyncio.gather(*(store.add(COUNTS, "org", expires_at=end) for _ in range(40)))
+        return got
+
+    def counting() -> None:
+        start.wait()
+        seen.extend(run(count()))
+
+    threads = [threading.Thread(target=counting) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == list(range(1, 201))
+
+
 @pytest.mark.parametrize("target", STORE_URLS, ids=lambda url: "into-" + url.partition(":")[0])
 def test_a_snapshot_restores_into_any_backend(
     views: Views,

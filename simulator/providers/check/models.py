@@ -33,10 +33,13 @@ from simulator.store import Table
 
 __all__ = [
     "BATCHES",
+    "BATCH_CHUNKS",
     "SEED_COPIES",
     "TEST_KEYS",
     "WINDOWS",
     "Batch",
+    "BatchChunk",
+    "BatchHead",
     "Check",
     "CheckOptions",
     "Org",
@@ -316,7 +319,97 @@ class Batch:
         return Retention(self.retention, max_batches).expires_at(self.ends_at)
 
 
-BATCHES = Table("batches", Batch)
+# -- how a batch is stored -----------------------------------------------------------------
+#
+# A stored batch is its head (``BATCHES``: the batch without its items and outcomes, with
+# what its counts need of each outcome) and its items with their outcomes in chunks of
+# ``CHUNK`` (``BATCH_CHUNKS``, under ``<batch id>/<n>``), all expiring together. A results
+# page reads the head and the chunks it shows; the caps count the whole batch (its size is
+# the whole batch's, stored beside the head).
+
+CHUNK = 100
+
+
+@dataclass(frozen=True, slots=True)
+class BatchHead:
+    """A stored batch without its items and outcomes (``batch.items`` and ``batch.outcomes``
+    are empty): each item's fate and cost, which its counts and status need, kept beside."""
+
+    batch: Batch
+    failed: tuple[bool, ...]
+    costs: tuple[int, ...]
+
+    @property
+    def id(self) -> str:
+        return self.batch.id
+
+    @property
+    def size(self) -> int:
+        """How many items the batch has."""
+        return len(self.failed)
+
+    def chunks(self, offset: int = 0, limit: int | None = None) -> range:
+        """The numbers of the chunks holding items ``offset`` to ``offset + limit``."""
+        end = self.size if limit is None else min(self.size, offset + limit)
+        if end <= offset:
+            return range(0)
+        return range(offset // CHUNK, (end - 1) // CHUNK + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchChunk:
+    """Items ``n * CHUNK`` to ``(n + 1) * CHUNK`` of a stored batch, with their outcomes."""
+
+    items: tuple[Item, ...]
+    outcomes: tuple[fakes.Outcome, ...]
+
+
+def chunk_key(batch_id: str, number: int) -> str:
+    return f"{batch_id}/{number}"
+
+
+def stored_parts(batch: Batch) -> tuple[BatchHead, list[BatchChunk]]:
+    """The batch as it is stored: its head and its chunks, in order."""
+    outcomes = batch.outcomes
+    head = BatchHead(
+        dataclasses.replace(batch, items=(), outcomes=()),
+        tuple(o.failed for o in outcomes),
+        tuple(o.cost_cents for o in outcomes),
+    )
+    chunks = [
+        BatchChunk(batch.items[start : start + CHUNK], outcomes[start : start + CHUNK])
+        for start in range(0, len(batch.items), CHUNK)
+    ]
+    return head, chunks
+
+
+_UNREAD_ITEM = Item("")
+
+
+def joined(head: BatchHead, chunks: dict[int, BatchChunk]) -> Batch:
+    """The batch from its head and the chunks read (by number). An item of a chunk not read
+    is a stand-in: its outcome says only whether it failed and its cost (what the counts and
+    status read), so such a batch renders exactly the items of the chunks read, and is never
+    stored."""
+    items: list[Item] = []
+    outcomes: list[fakes.Outcome] = []
+    for number in range(head.chunks().stop):
+        chunk = chunks.get(number)
+        if chunk is not None:
+            items.extend(chunk.items)
+            outcomes.extend(chunk.outcomes)
+            continue
+        start = number * CHUNK
+        stop = min(head.size, start + CHUNK)
+        items.extend([_UNREAD_ITEM] * (stop - start))
+        outcomes.extend(
+            fakes.Outcome(head.failed[i], None, None, 0, head.costs[i]) for i in range(start, stop)
+        )
+    return dataclasses.replace(head.batch, items=tuple(items), outcomes=tuple(outcomes))
+
+
+BATCHES = Table("batch_heads", BatchHead)
+BATCH_CHUNKS = Table("batch_chunks", BatchChunk)
 # A seeded batch a client changed (cancelled): it stands in for the seed from then on.
 SEED_COPIES = Table("seed_batches", Batch)
 
@@ -348,10 +441,9 @@ def schedule(
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """An organisation's requests counted in one minute of the clock."""
+    """One minute of the clock, in which an organisation's requests are counted."""
 
     minute: int
-    count: int = 0
 
     @property
     def reset(self) -> int:
@@ -362,8 +454,14 @@ class Window:
     def ends_at(self) -> datetime:
         return datetime.fromtimestamp(self.reset, UTC)
 
+    def key(self, org: Org) -> str:
+        """Where the organisation's count in this window is kept (in ``WINDOWS``)."""
+        return f"{org.id}/{self.minute}"
 
-WINDOWS = Table("rate_windows", Window)
+
+# An organisation's requests in one window, under ``Window.key``: a counter that expires
+# when its window ends, added to atomically by every request (``Store.add``).
+WINDOWS = Table("rate_counts", int)
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,24 +500,19 @@ def minute_of(now: datetime) -> int:
     return math.floor(now.timestamp()) // 60
 
 
-def count_request(window: Window | None, now: datetime, limit: int, enforce: bool) -> Window:
-    """One more request in the minute of ``now``; over ``limit`` it is refused if ``enforce``.
+def window_of(now: datetime) -> Window:
+    return Window(minute_of(now))
 
-    ``window`` is the organisation's last window (None: none yet).
-    """
-    minute = minute_of(now)
-    if window is None or window.minute != minute:
-        window = Window(minute)
-    if enforce and window.count >= limit:
+
+def counted(window: Window, count: int, now: datetime, limit: int, enforce: bool) -> RateWindow:
+    """The headers of the ``count``-th request in ``window``; over ``limit`` it is refused
+    (Check's 429) if ``enforce``, and then it is not to be counted."""
+    if enforce and count > limit:
         seconds = now.timestamp()
         limited = errors.RateLimited(max(1, math.ceil(window.reset - seconds)))
         limited.extra_headers.update(RateWindow(limit, 0, window.reset).headers())
         raise limited
-    return Window(minute, window.count + 1)
-
-
-def rate_window(window: Window, limit: int) -> RateWindow:
-    return RateWindow(limit, max(0, limit - window.count), window.reset)
+    return RateWindow(limit, max(0, limit - count), window.reset)
 
 
 # -- one-shot files ------------------------------------------------------------------------

@@ -7,7 +7,14 @@ from urllib.parse import quote
 
 from simulator.kit.files import FileRef
 from simulator.kit.resources import Resource, newest, timeline
-from simulator.providers.check.models import BATCHES, SEED_COPIES, Batch, Check, Context
+from simulator.providers.check.models import (
+    BATCHES,
+    SEED_COPIES,
+    Batch,
+    Check,
+    Context,
+    joined,
+)
 
 __all__ = ["resources"]
 
@@ -21,7 +28,7 @@ async def resources(ctx: Context, check: Check, limit: int) -> list[Resource]:
 
 
 async def _batches(ctx: Context, check: Check, limit: int) -> list[Resource]:
-    stored = [batch for _, batch in await newest(ctx.store, BATCHES, limit)]
+    stored = [joined(head, {}) for _, head in await newest(ctx.store, BATCHES, limit)]
     copies = dict(await newest(ctx.store, SEED_COPIES, len(check.seeds)))
     seeds = [copies.get(batch_id, seed) for batch_id, seed in reversed(check.seeds.items())]
     return [batch_resource(ctx, batch, batch.id in check.seeds) for batch in [*stored, *seeds]]

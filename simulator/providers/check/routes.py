@@ -30,12 +30,15 @@ from simulator.kit.webhooks import Signing, schedule, unschedule
 from simulator.providers.check import errors, fakes, models
 from simulator.providers.check.formats import encodable, parse_upload, strict_json
 from simulator.providers.check.models import (
+    BATCH_CHUNKS,
     BATCH_STATUSES,
     BATCHES,
     ID_ALPHABET,
     SEED_COPIES,
     WINDOWS,
     Batch,
+    BatchChunk,
+    BatchHead,
     Check,
     CheckOptions,
     Context,
@@ -89,43 +92,77 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 
 async def count_request(ctx: Context, org: Org) -> RateWindow:
-    """Count one request in the organisation's window (a 429 when over and enforced)."""
+    """Count one request in the organisation's window (a 429 when over and enforced).
+
+    One atomic add (one round trip, and no retry however many connections count at once);
+    a refused request is taken off again, so that only answered ones count.
+    """
     now = ctx.now()
     limit = models.plan_of(ctx.options, org).requests_per_minute
     enforce = ctx.options.enforce_rate_limits
-
-    def count(window: models.Window | None) -> models.Window:
-        return models.count_request(window, now, limit, enforce)
-
-    # Each call is atomic by itself, so no transaction (which would hold the store's lock,
-    # on Redis one for every process): the window is counted where it is, or made, once, by
-    # the first request of its minute (a live window is always of the current minute: it
-    # expires when its minute ends).
-    while True:
-        window = await ctx.store.update(WINDOWS, org.id, count)
-        if window is not None:
-            return models.rate_window(window, limit)
-        first = count(None)
-        if (await ctx.store.put_if_absent(WINDOWS, org.id, first, expires_at=first.ends_at))[1]:
-            return models.rate_window(first, limit)
+    window = models.window_of(now)
+    key = window.key(org)
+    count = await ctx.store.add(WINDOWS, key, expires_at=window.ends_at)
+    try:
+        return models.counted(window, count, now, limit, enforce)
+    except errors.RateLimited:
+        await ctx.store.add(WINDOWS, key, -1, expires_at=window.ends_at)
+        raise
 
 
 async def load_batch(store: Store, check: Check, batch_id: str) -> Batch | None:
-    """A batch from the store; a seed, unless a client changed it (then its stored copy)."""
+    """A batch from the store (its head and all its chunks); a seed, unless a client changed
+    it (then its stored copy)."""
     seed = check.seeds.get(batch_id)
     if seed is not None:
         return await store.get(SEED_COPIES, batch_id) or seed
-    return await store.get(BATCHES, batch_id)
+    head = await store.get(BATCHES, batch_id)
+    return None if head is None else await _with_chunks(store, head, head.chunks())
+
+
+async def load_head(store: Store, check: Check, batch_id: str) -> tuple[Batch | None, object]:
+    """What a results page reads first: a seed (or its changed copy), or a stored batch's
+    head (its batch without items and outcomes); and the record read, for
+    :func:`results_page` to know it again."""
+    seed = check.seeds.get(batch_id)
+    if seed is not None:
+        batch = await store.get(SEED_COPIES, batch_id) or seed
+        return batch, batch
+    head = await store.get(BATCHES, batch_id)
+    return (None, None) if head is None else (head.batch, head)
+
+
+async def _with_chunks(store: Store, head: BatchHead, numbers: range) -> Batch | None:
+    chunks: dict[int, BatchChunk] = {}
+    for number in numbers:
+        chunk = await store.get(BATCH_CHUNKS, models.chunk_key(head.id, number))
+        if chunk is None:  # expired (or deleted) since the head was read: gone
+            return None
+        chunks[number] = chunk
+    return models.joined(head, chunks)
+
+
+async def save_batch(
+    store: Store, options: CheckOptions, batch: Batch, size: int, *, expires_at: datetime
+) -> None:
+    """Store a batch: its head, its ``size`` (the whole batch's, for the caps) and its chunks,
+    all to expire at ``expires_at``."""
+    head, chunks = models.stored_parts(batch)
+    await options.budget.put(store, BATCHES, batch.id, head, size, expires_at=expires_at)
+    for number, chunk in enumerate(chunks):
+        key = models.chunk_key(batch.id, number)
+        await store.put(BATCH_CHUNKS, key, chunk, expires_at=expires_at)
 
 
 async def all_batches(store: Store, check: Check) -> list[Batch]:
-    """The seeds (or their changed copies), then the stored batches, oldest first."""
+    """The seeds (or their changed copies), then the stored batches, oldest first; a stored
+    one read from its head only (its items are stand-ins: enough for its summary)."""
     copies = dict((await store.scan(SEED_COPIES)).items)
     batches = [copies.get(batch_id, seed) for batch_id, seed in check.seeds.items()]
     after = None
     while True:
         page = await store.scan(BATCHES, after=after)
-        batches.extend(batch for _, batch in page.items)
+        batches.extend(models.joined(head, {}) for _, head in page.items)
         if page.next is None:
             return batches
         after = page.next
@@ -337,7 +374,7 @@ async def create_batch(request: Request, ctx: Context, check: Check, org: Org) -
         if file_id is not None:
             await check.files.consume(tx, file_id, org.id, now, models.fits(plan))
         expires_at = batch.expires_at(options.max_batches)
-        await options.budget.put(tx, BATCHES, batch.id, batch, size, expires_at=expires_at)
+        await save_batch(tx, options, batch, size, expires_at=expires_at)
         if batch.webhook_url:
             await _schedule_webhook(ctx, tx, batch)
     counts = batch.counts(now)
@@ -398,8 +435,15 @@ async def get_batch(request: Request) -> Response:
 @endpoint
 async def get_batch_results(request: Request, ctx: Context, check: Check, org: Org) -> Response:
     limit, offset = _page_params(request)
-    batch = models.owned(await load_batch(ctx.store, check, request.path_params["id"]), org)
-    return Response(results_page(ctx, batch, limit, offset), media_type="application/json")
+    found, record = await load_head(ctx.store, check, request.path_params["id"])
+    batch = models.owned(found, org)
+    page = settled_page(ctx, batch, record, limit, offset)
+    if page is None:
+        if isinstance(record, BatchHead):  # the items it shows, the others stand-ins
+            read = await _with_chunks(ctx.store, record, record.chunks(offset, limit))
+            batch = models.owned(read, org)
+        page = results_page(ctx, batch, record, limit, offset)
+    return Response(page, media_type="application/json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,7 +452,7 @@ class _Settled:
     was skipped), so the page is a pure function of the batch's record, the ids and the
     range, for as long as the clock stays at or past ``from_elapsed``."""
 
-    batch: Batch
+    record: object
     ids: IdFactory
     from_elapsed: float
     page: bytes
@@ -421,25 +465,40 @@ _SETTLED: dict[tuple[str, int, int], _Settled] = {}
 SETTLED_PAGES = 32
 
 
-def results_page(ctx: Context, batch: Batch, limit: int, offset: int) -> bytes:
-    """The results page's JSON: rendered and encoded, or the same bytes kept from when the
-    batch had settled (rendering 100 items is some 10 µs each; a settled page never changes)."""
-    now = ctx.now()
-    key = (batch.id, limit, offset)
-    kept = _SETTLED.get(key)
+def settled_page(
+    ctx: Context, batch: Batch, record: object, limit: int, offset: int
+) -> bytes | None:
+    """The page kept for ``record`` (what the batch was read from: the very object in
+    memory, or an equal head read again from a shared store) if it has settled; ``batch``
+    needs only its schedule (a head's batch will do)."""
+    kept = _SETTLED.get((batch.id, limit, offset))
     if (
         kept is not None
-        and kept.batch is batch
+        and (kept.record is record or kept.record == record)
         and kept.ids is ctx.ids
-        and batch.elapsed(now) >= kept.from_elapsed
+        and batch.elapsed(ctx.now()) >= kept.from_elapsed
     ):
         return kept.page
+    return None
+
+
+def results_page(ctx: Context, batch: Batch, record: object, limit: int, offset: int) -> bytes:
+    """The results page's JSON: rendered and encoded, or the same bytes kept from when the
+    batch had settled (rendering 100 items is some 10 µs each; a settled page never changes).
+
+    ``record`` is what the batch was read from (:func:`load_head`); ``batch`` holds at
+    least the page's items (:func:`models.joined`)."""
+    now = ctx.now()
+    key = (batch.id, limit, offset)
+    kept = settled_page(ctx, batch, record, limit, offset)
+    if kept is not None:
+        return kept
     page = _encoded(render_results(ctx, batch, limit, offset))
     settled = max(batch.last_end, batch.queue_seconds, max(batch.starts, default=0.0))
     if batch.elapsed(now) >= settled:
         if len(_SETTLED) >= SETTLED_PAGES:
             del _SETTLED[next(iter(_SETTLED))]
-        _SETTLED[key] = _Settled(batch, ctx.ids, settled, page)
+        _SETTLED[key] = _Settled(record, ctx.ids, settled, page)
     return page
 
 
@@ -532,12 +591,9 @@ async def cancel_batch(request: Request, ctx: Context, check: Check, org: Org) -
         if batch_id in check.seeds:
             await tx.put(SEED_COPIES, batch_id, cancelled)
         else:
-            # Its size is stored again with its new expiry.
+            # Its head, size and chunks are stored again with its new expiry.
             expires_at = cancelled.expires_at(max_batches)
-            size = size_of(cancelled)
-            await ctx.options.budget.put(
-                tx, BATCHES, batch_id, cancelled, size, expires_at=expires_at
-            )
+            await save_batch(tx, ctx.options, cancelled, size_of(cancelled), expires_at=expires_at)
         await unschedule(tx, f"batch/{batch_id}")
     return JSONResponse(
         {"id": cancelled.id, "status": "cancelled", "message": "Batch cancelled successfully"}

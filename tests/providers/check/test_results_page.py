@@ -7,8 +7,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from simulator import ManualClock, Settings, create_app
 from simulator.providers.check import models
-from tests.providers.check.conftest import advance, auth, created
+from simulator.store import SqliteStore, Store, Table, open_store
+from tests.conftest import START
+from tests.providers.check.conftest import BASE, advance, auth, created
 
 CLAIMS = [{"content": f"Claim number {i}: the sea is salty."} for i in range(5)]
 
@@ -89,8 +92,98 @@ def test_a_cancelled_batch_is_a_new_page(check: TestClient) -> None:
     assert check_json(page(check, batch, limit=100)) == after
 
 
+def pages_read(
+    store: Store, clock: ManualClock, drawn: list[int], reads: list[tuple[str, str]]
+) -> list[bytes]:
+    """A batch of 250 items on ``store``: a page of items 100 to 199 while it runs, then,
+    settled, the page of items 200 to 249 twice; ``reads`` gets each record each one read."""
+    app = create_app(Settings(seed=7), clock=clock, store=store)
+    answers = []
+    with TestClient(app, base_url=BASE) as check:
+        items = [{"content": f"Claim number {i}: the sea is salty."} for i in range(250)]
+        batch = created(check, {"items": items, "methods": {"reasoning": 1.0}})["id"]
+        advance(check, 30)
+        reads.clear()
+        answers.append(page(check, batch, limit=100, offset=100))
+        assert reads == [("batch_heads", batch), ("batch_chunks", f"{batch}/1")]
+        advance(check, 86_400)
+        reads.clear()
+        answers.append(page(check, batch, limit=100, offset=200))
+        assert reads == [("batch_heads", batch), ("batch_chunks", f"{batch}/2")]
+        rendered = len(drawn)
+        reads.clear()
+        answers.append(page(check, batch, limit=100, offset=200))
+        assert reads == [("batch_heads", batch)]  # settled: the page kept, no item read
+        assert len(drawn) == rendered  # nor rendered again
+    if isinstance(store, SqliteStore):
+        store.close()
+    return answers
+
+
+def test_a_page_reads_the_batch_head_and_only_the_chunks_it_shows_on_every_store(
+    store_url: str, drawn: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stored batch is its head and its items in chunks of 100: a page reads the head and
+    the chunks it shows, and a settled page is kept on a shared store too. The pages are the
+    same bytes as the memory store's."""
+    reads: list[tuple[str, str]] = []
+    stores = [open_store(store_url), open_store("memory")]
+    for kind in {type(store) for store in stores}:
+        real = kind.get
+
+        async def reading(self: Any, table: Table[Any], key: str, real: Any = real) -> Any:
+            if table.name in ("batch_heads", "batch_chunks"):
+                reads.append((table.name, key))
+            return await real(self, table, key)
+
+        monkeypatch.setattr(kind, "get", reading)
+    shared, memory = (pages_read(store, ManualClock(START), drawn, reads) for store in stores)
+    assert shared == memory
+
+
 def check_json(content: bytes) -> dict[str, Any]:
     import json
 
     body: dict[str, Any] = json.loads(content)
     return body
+
+
+def test_a_snapshot_with_batches_stored_whole_still_loads_and_lists(store_url: str) -> None:
+    """A snapshot from before batches were stored as a head and chunks (the whole batch
+    under ``batches``) loads, and Check answers its list and its batches without a crash:
+    those batches are not read (a 404), the seeds and new ones are."""
+    whole = Table("batches", models.Batch)
+    with TestClient(create_app(Settings(seed=7), clock=ManualClock(START))) as source:
+        made = source.post(
+            "/check/v1/batch", headers=auth(), json={"items": CLAIMS, "methods": {"reasoning": 1}}
+        )
+        assert made.status_code == 202, made.text
+        snapshot = source.get("/_sim/snapshot").json()
+    records = []
+    for table, key, value, at in snapshot["store"]["records"]:
+        if table == "check/batch_heads":
+            head = models.BATCHES.codec.load(value)
+            chunk = models.BATCH_CHUNKS.codec.load(
+                next(v for t, k, v, _ in snapshot["store"]["records"] if k == f"{key}/0")
+            )
+            batch = models.joined(head, {0: chunk})
+            records.append(["check/batches", key, whole.codec.dump(batch), at])
+        elif table not in ("check/batch_chunks", "check/batch_heads/sizes"):
+            records.append([table, key, value, at])
+    snapshot["store"]["records"] = records
+    store = open_store(store_url)
+    app = create_app(Settings(seed=7), clock=ManualClock(START), store=store)
+    with TestClient(app, base_url=BASE) as check:
+        loaded = check.post("http://testserver/_sim/snapshot", json=snapshot)
+        assert loaded.status_code == 200, loaded.text
+        listed = check.get("/v1/batch", headers=auth())
+        assert listed.status_code == 200, listed.text
+        gone = check.get(f"/v1/batch/{made.json()['id']}/results", headers=auth())
+        assert gone.status_code == 404, gone.text
+        again = created(check, {"items": CLAIMS, "methods": {"reasoning": 1.0}})["id"]
+        assert again in {
+            batch["id"] for batch in check.get("/v1/batch", headers=auth()).json()["data"]
+        }
+    assert not app.state.sim.crashes, list(app.state.sim.crashes)
+    if isinstance(store, SqliteStore):
+        store.close()
