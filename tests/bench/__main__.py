@@ -45,6 +45,7 @@ import httpx
 from tests.bench import peers
 from tests.bench.creates import creates
 from tests.bench.dashboard import dashboard
+from tests.bench.stalls import stalls
 
 PYTHON = sys.executable
 DEEPVUE_DONE = "06d0d7c340ed460d96103aaa0b26f0de"
@@ -840,7 +841,7 @@ def main() -> None:
     parser.add_argument("--peers", action="store_true", help="add WireMock and Prism")
     parser.add_argument(
         "--only",
-        choices=["throughput", "sandboxes", "backends", "creates", "webhooks", "all"],
+        choices=["throughput", "sandboxes", "backends", "creates", "webhooks", "stalls", "all"],
         default="all",
     )
     parser.add_argument("--json", metavar="PATH")
@@ -851,6 +852,12 @@ def main() -> None:
         if args.json:
             with open(args.json, "w", encoding="utf-8") as out:
                 json.dump({"creates": created}, out, indent=2)
+        return
+    if args.only == "stalls":
+        facts = Facts()
+        stalls(facts)
+        print()
+        print(facts.markdown())
         return
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is missing (make bench installs it: scripts/system-packages.sh bench)")
@@ -894,6 +901,7 @@ def main() -> None:
         sandboxes(facts, args.seconds)
         facts.data["creates"] = creates()
         webhooks(facts, args.seconds, args.webhooks)
+        stalls(facts)
     print(f"\n{top}; load average {os.getloadavg()[0]:.2f} at the end\n")
     print(table.markdown())
     if facts.lines:
