@@ -11,7 +11,9 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from simulator import ManualClock, MemoryStore, open_store
 from simulator.providers.check.models import KEYS_BY_PLAN
+from tests.providers.shared_store import clients
 
 SINK = "http://localhost/_sim/sink"
 Body = dict[str, Any]
@@ -210,3 +212,20 @@ def test_deepvue_webhook_url_gets_the_completed_status_body(client: TestClient) 
     ).json()
     assert payload["data"] == status["data"]
     assert payload["code"] == status["code"] == 200
+
+
+def test_on_every_backend_a_due_delivery_is_made_once_by_two_apps_on_one_store(
+    clock: ManualClock, store_url: str
+) -> None:
+    first = open_store(store_url)
+    stores = (first, first) if isinstance(first, MemoryStore) else (first, open_store(store_url))
+    with clients("http://testserver", clock, *stores) as (one, two):
+        create_check_batch(one, f"{SINK}/once")
+        # The event falls due for both apps (they share the clock); each advance delivers what
+        # is due, and whichever takes the event first is the only one to send it.
+        advance(two, 3600)
+        advance(one, 1)
+        advance(two, 86400)
+        assert len(received(one, "once")) == 1
+        assert len(received(two, "once")) == 1
+        assert [a["outcome"] for a in attempts(one)] == ["delivered"]
