@@ -11,6 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 from starlette.testclient import TestClient
 
 from simulator.providers.check.models import KEYS_BY_PLAN
@@ -249,3 +252,21 @@ def test_endpoints_are_kept_in_a_sqlite_store(app_factory: AppFactory, tmp_path:
         [payload] = [verified(e, secret(client)) for e in received(client, "kept")]
         assert payload["type"] == "batch.completed"
         assert payload["data"]["id"] == batch["id"]
+
+
+def test_the_events_sent_match_the_specs_webhooks_section(client: TestClient) -> None:
+    spec = client.get("/check/openapi.json").json()
+    # The spec as one resource: its "#/components/..." references resolve within it.
+    registry = Registry().with_resource("urn:check", Resource.from_contents(spec, DRAFT202012))
+    resolver = registry.resolver()
+    register(client, organisation="org_pro_test", url=f"{SINK}/spec")
+    create_batch(client, webhook_url=f"{SINK}/spec")
+    advance(client, 3600)
+    payloads = [json.loads(e["body"]) for e in received(client, "spec")]
+    assert {p["type"] for p in payloads} >= {"batch.completed", "verification.completed"}
+    for payload in payloads:
+        ref = spec["webhooks"][payload["type"]]["$ref"]
+        operation = resolver.lookup(f"urn:check{ref}").contents
+        schema = operation["post"]["requestBody"]["content"]["application/json"]["schema"]
+        validator = Draft202012Validator({"$ref": f"urn:check{schema['$ref']}"}, registry=registry)
+        validator.validate(payload)
