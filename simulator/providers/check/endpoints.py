@@ -30,7 +30,6 @@ __all__ = [
     "listing",
     "register",
     "remove",
-    "subscribed",
 ]
 
 # Every event type the webhooks page names (an endpoint may subscribe to any of them) and
@@ -159,11 +158,6 @@ async def register(ctx: Context, body: Mapping[str, Any]) -> Endpoint:
 async def listing(store: Store) -> list[Endpoint]:
     """Every endpoint, oldest first."""
     return await _all(store)
-
-
-async def subscribed(store: Store, org: str, event_type: str) -> list[Endpoint]:
-    """The organisation's endpoints that take ``event_type``, oldest first."""
-    return [e for e in await _all(store) if e.organisation == org and event_type in e.events]
 
 
 async def forget_pending(store: Store, keep: Any) -> int:
