@@ -23,6 +23,9 @@
 ``GET /_sim/webhooks``            every webhook delivery attempt (event, target, attempt, status,
                                   latency, error, signature header), oldest first
 ``POST /_sim/webhooks/ID/resend`` send event ID again now
+``GET|POST /_sim/providers/check/webhook-endpoints``  Check's webhook endpoints: list, register
+                                  one (``{"organisation"|"key", "url", "events"}``): 201
+``DELETE /_sim/providers/check/webhook-endpoints/ID``  forget one and its events to come
 ``POST|GET /_sim/sink/NAME``      a built-in receiver: records what it is sent (``?status=N``
                                   answers N), lists it
 ``/_sim/sandboxes/ID/...``        every call above, on that sandbox (``default``: this one)
@@ -60,6 +63,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from simulator.clock import check_instant, format_iso, parse_iso
 from simulator.faults import FaultError, FaultPlanFull
+from simulator.providers.check import endpoints as check_endpoints
 from simulator.sandboxes import SandboxError, Sandboxes, parse_spec, unknown_sandbox
 from simulator.scenarios import schema
 from simulator.settings import SettingsError
@@ -284,6 +288,33 @@ async def webhook_resend(request: Request) -> Response:
     return JSONResponse({"resent": event_id, "target": event.target})
 
 
+def _check(request: Request) -> Any:
+    runtime = _state(request).runtimes.get("check")
+    if runtime is None:
+        raise ControlError(404, "Check is not served by this app")
+    return runtime.context
+
+
+async def check_webhook_endpoints(request: Request) -> Response:
+    """Check's webhook endpoints (its dashboard setting): GET lists, POST registers one."""
+    ctx = _check(request)
+    try:
+        if request.method == "POST":
+            made = await check_endpoints.register(ctx, await _json_object(request))
+            return JSONResponse(made.as_json(), status_code=201)
+        listed = await check_endpoints.listing(ctx.store)
+    except check_endpoints.EndpointError as exc:
+        raise ControlError(exc.status, exc.message) from None
+    return JSONResponse({"endpoints": [e.as_json() for e in listed]})
+
+
+async def check_webhook_endpoint(request: Request) -> Response:
+    endpoint_id = request.path_params["endpoint"]
+    if not await check_endpoints.remove(_check(request).store, endpoint_id):
+        raise ControlError(404, f"no webhook endpoint {endpoint_id!r}")
+    return JSONResponse({"deleted": endpoint_id})
+
+
 @dataclass(frozen=True, slots=True)
 class SinkEntry:
     """One request a sink received."""
@@ -467,6 +498,7 @@ class _SandboxControl:
         await found.served.control(scope, receive, send)
 
 
+CHECK_ENDPOINTS = "/providers/check/webhook-endpoints"
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 JSON_TYPE = re.compile(r"application/(?:[\w.+-]+\+)?json", re.IGNORECASE)
 
@@ -580,6 +612,8 @@ def control_app(
             Route("/options", options, methods=["GET", "POST"]),
             Route("/snapshot", snapshot, methods=["GET", "POST"]),
             Route("/webhooks", webhooks, methods=["GET"]),
+            Route(CHECK_ENDPOINTS, check_webhook_endpoints, methods=["GET", "POST"]),
+            Route(f"{CHECK_ENDPOINTS}/{{endpoint}}", check_webhook_endpoint, methods=["DELETE"]),
             Route("/webhooks/{event}/resend", webhook_resend, methods=["POST"]),
             Route("/sink/{name}", sink, methods=["GET", "POST", "PUT"]),
             Route("/scenario.schema.json", scenario_schema, methods=["GET"]),

@@ -14,11 +14,14 @@ and batch ids, owned by the pro test key; ``batch.completed`` / ``batch.failed``
 batch's ``webhookUrl`` when it ends, ``{"id": "evt_...", "type", "createdAt", "data"}`` (data:
 the batch as ``GET /v1/batch/{id}`` shows it then), signed ``X-Check-Signature:
 t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`` with the organisation's webhook secret
-(``webhook_secrets`` in ``/_sim/providers``), retried on the clock (``simulator.webhooks``).
+(``webhook_secrets`` in ``/_sim/providers``), retried on the clock (``simulator.webhooks``);
+webhook endpoints registered for an organisation (the dashboard's setting, on the control
+plane: ``endpoints``) get the batch events they take and ``verification.completed`` /
+``verification.failed`` as each item ends.
 
-Not modelled: ``POST /v1/verify``, ``GET /v1/verify/{id}``, ``GET /v1/status``; the other
-webhook events (``verification.*``, ``escalation.resolved``, ``usage.limit.*``) and endpoints
-registered for the account; monthly verification quotas;
+Not modelled: ``POST /v1/verify``, ``GET /v1/verify/{id}``, ``GET /v1/status``; the webhook
+events ``verification.escalated``, ``escalation.resolved`` and ``usage.limit.*`` (never sent);
+monthly verification quotas;
 deduplication by ``idempotencyKey`` (stored and echoed only); ``requestId`` in error bodies
 (the upload page's examples have none).
 """

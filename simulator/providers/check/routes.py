@@ -27,7 +27,7 @@ from simulator.kit.budget import size_of
 from simulator.kit.provider import context_of, store_of
 from simulator.kit.uploads import read_form
 from simulator.kit.webhooks import Signing, schedule, unschedule
-from simulator.providers.check import errors, fakes, models
+from simulator.providers.check import endpoints, errors, fakes, models
 from simulator.providers.check.formats import encodable, parse_upload, strict_json
 from simulator.providers.check.models import (
     BATCH_CHUNKS,
@@ -218,28 +218,67 @@ def _summary(batch: Batch, now: datetime) -> dict[str, object]:
     }
 
 
-async def _schedule_webhook(ctx: Context, tx: Store, batch: Batch) -> None:
-    """``batch.completed`` (or ``batch.failed``) to the batch's ``webhookUrl``, due when the
-    batch ends, signed with its organisation's webhook secret."""
-    assert batch.webhook_url is not None
-    event_id = "evt_" + (await ctx.next_id("webhook-event")).hex32()[:24]
-    ends = batch.ends_at
+async def _event_id(ctx: Context) -> str:
+    return "evt_" + (await ctx.next_id("webhook-event")).hex32()[:24]
+
+
+async def _schedule_event(
+    ctx: Context,
+    tx: Store,
+    key: str,
+    batch: Batch,
+    event_type: str,
+    target: str,
+    data: dict[str, object],
+    due: datetime,
+) -> None:
+    """One event to one target, due at ``due``, signed with the organisation's secret: its
+    own event id (each target is sent, listed and resent on its own)."""
+    event_id = await _event_id(ctx)
     await schedule(
         ctx,
-        f"batch/{batch.id}",
+        key,
         event_id=event_id,
-        type=models.webhook_type(batch),
-        target=batch.webhook_url,
-        payload={
-            "id": event_id,
-            "type": models.webhook_type(batch),
-            "createdAt": format_iso(ends),
-            "data": _summary(batch, ends),
-        },
-        due=ends,
+        type=event_type,
+        target=target,
+        payload={"id": event_id, "type": event_type, "createdAt": format_iso(due), "data": data},
+        due=due,
         signing=Signing(models.WEBHOOK_HEADER, models.webhook_secret(ctx.ids, batch.owner)),
         store=tx,
     )
+
+
+async def _schedule_webhooks(ctx: Context, tx: Store, batch: Batch) -> None:
+    """To the organisation's endpoints that take them, ``verification.completed`` (or
+    ``verification.failed``) as each item ends; then ``batch.completed`` (or
+    ``batch.failed``) to the batch's ``webhookUrl`` and to the endpoints that take it, due
+    when the batch ends (after its last item's event, which falls due at the same instant)."""
+    mine = [e for e in await endpoints.listing(tx) if e.organisation == batch.owner]
+    takers = {
+        kind: [e for e in mine if kind in e.events]
+        for kind in ("verification.completed", "verification.failed")
+    }
+    if any(takers.values()):
+        created_at = format_iso(batch.created_at)
+        for index, outcome in enumerate(batch.outcomes):
+            kind = "verification.failed" if outcome.failed else "verification.completed"
+            if not takers[kind]:
+                continue
+            ended = batch.created_at + timedelta(seconds=batch.ends[index])
+            data = {"batchId": batch.id, **_item(ctx, batch, index, ended, created_at)}
+            for endpoint in takers[kind]:
+                key = f"batch/{batch.id}/item/{index}/endpoint/{endpoint.id}"
+                await _schedule_event(ctx, tx, key, batch, kind, endpoint.url, data, ended)
+    ends = batch.ends_at
+    batch_type = models.webhook_type(batch)
+    summary = _summary(batch, ends)
+    if batch.webhook_url:
+        await _schedule_event(
+            ctx, tx, f"batch/{batch.id}", batch, batch_type, batch.webhook_url, summary, ends
+        )
+    for endpoint in (e for e in mine if batch_type in e.events):
+        key = f"batch/{batch.id}/endpoint/{endpoint.id}"
+        await _schedule_event(ctx, tx, key, batch, batch_type, endpoint.url, summary, ends)
 
 
 def _require_batches(plan: Plan) -> None:
@@ -375,8 +414,7 @@ async def create_batch(request: Request, ctx: Context, check: Check, org: Org) -
             await check.files.consume(tx, file_id, org.id, now, models.fits(plan))
         expires_at = batch.expires_at(options.max_batches)
         await save_batch(tx, options, batch, size, expires_at=expires_at)
-        if batch.webhook_url:
-            await _schedule_webhook(ctx, tx, batch)
+        await _schedule_webhooks(ctx, tx, batch)
     counts = batch.counts(now)
     return JSONResponse(
         {
@@ -513,60 +551,63 @@ def _encoded(content: object) -> bytes:
     return bytes(JSONResponse(content).body)
 
 
+def _item(
+    ctx: Context, batch: Batch, index: int, now: datetime, created_at: str
+) -> dict[str, object]:
+    """Item ``index`` as the results page shows it at ``now``."""
+    item = batch.items[index]
+    status = batch.item_status(index, now)
+    body: dict[str, object] = {
+        "id": f"item_{index + 1:03d}",
+        "itemIndex": index,
+        "idempotencyKey": item.idempotency_key,
+        "content": item.content,
+        "itemContext": item.context,
+        "status": status,
+        "verificationId": None,
+        "verdict": None,
+        "confidence": None,
+        "decision": None,
+        "costCents": None,
+        "processingTimeMs": None,
+        "errorMessage": None,
+        "createdAt": created_at,
+        "completedAt": None,
+    }
+    if status not in ("completed", "failed"):
+        return body
+    outcome = batch.outcomes[index]
+    body["processingTimeMs"] = outcome.processing_ms
+    body["completedAt"] = format_iso(batch.created_at + timedelta(seconds=batch.ends[index]))
+    if status == "failed":
+        body.update(costCents=0, errorMessage=outcome.error_message, retryCount=outcome.retry_count)
+        return body
+    assert outcome.verdict is not None
+    assert outcome.confidence is not None
+    options = batch.options
+    decision = fakes.decide(
+        outcome.verdict,
+        outcome.confidence,
+        options.accept_threshold,
+        options.escalate_threshold,
+    )
+    body.update(
+        verificationId=models.verification_id(ctx, batch, index),
+        verdict=outcome.verdict,
+        confidence=outcome.confidence,
+        decision=decision,
+        costCents=outcome.cost_cents,
+    )
+    return body
+
+
 def render_results(ctx: Context, batch: Batch, limit: int, offset: int) -> dict[str, object]:
     """The results page: the batch's counts and its items ``offset`` to ``offset + limit``."""
     now = ctx.now()
     counts = batch.counts(now)
     indices = range(len(batch.items))[offset : offset + limit]
-    items: list[dict[str, object]] = []
     created_at = format_iso(batch.created_at)
-    for index in indices:
-        item = batch.items[index]
-        status = batch.item_status(index, now)
-        body: dict[str, object] = {
-            "id": f"item_{index + 1:03d}",
-            "itemIndex": index,
-            "idempotencyKey": item.idempotency_key,
-            "content": item.content,
-            "itemContext": item.context,
-            "status": status,
-            "verificationId": None,
-            "verdict": None,
-            "confidence": None,
-            "decision": None,
-            "costCents": None,
-            "processingTimeMs": None,
-            "errorMessage": None,
-            "createdAt": created_at,
-            "completedAt": None,
-        }
-        items.append(body)
-        if status not in ("completed", "failed"):
-            continue
-        outcome = batch.outcomes[index]
-        body["processingTimeMs"] = outcome.processing_ms
-        body["completedAt"] = format_iso(batch.created_at + timedelta(seconds=batch.ends[index]))
-        if status == "failed":
-            body.update(
-                costCents=0, errorMessage=outcome.error_message, retryCount=outcome.retry_count
-            )
-            continue
-        assert outcome.verdict is not None
-        assert outcome.confidence is not None
-        options = batch.options
-        decision = fakes.decide(
-            outcome.verdict,
-            outcome.confidence,
-            options.accept_threshold,
-            options.escalate_threshold,
-        )
-        body.update(
-            verificationId=models.verification_id(ctx, batch, index),
-            verdict=outcome.verdict,
-            confidence=outcome.confidence,
-            decision=decision,
-            costCents=outcome.cost_cents,
-        )
+    items = [_item(ctx, batch, index, now, created_at) for index in indices]
     return {
         "batch": {
             "id": batch.id,
@@ -579,6 +620,20 @@ def render_results(ctx: Context, batch: Batch, limit: int, offset: int) -> dict[
         "items": items,
         "pagination": _pagination(len(batch.items), limit, offset, len(indices)),
     }
+
+
+def _kept_after_cancel(batch: Batch, key: str) -> bool:
+    """Whether the event scheduled under ``key`` still comes once ``batch`` is cancelled:
+    not its batch events, nor the events of the items it skips (those already processing
+    still end)."""
+    prefix = f"batch/{batch.id}/"
+    if not key.startswith(prefix):
+        return True
+    kind, _, rest = key[len(prefix) :].partition("/")
+    if kind != "item":
+        return False
+    index = int(rest.partition("/")[0])
+    return batch.item_status(index, batch.ends_at) != "skipped"
 
 
 @endpoint
@@ -595,6 +650,8 @@ async def cancel_batch(request: Request, ctx: Context, check: Check, org: Org) -
             expires_at = cancelled.expires_at(max_batches)
             await save_batch(tx, ctx.options, cancelled, size_of(cancelled), expires_at=expires_at)
         await unschedule(tx, f"batch/{batch_id}")
+        if any(e.organisation == org.id for e in await endpoints.listing(tx)):
+            await endpoints.forget_pending(tx, functools.partial(_kept_after_cancel, cancelled))
     return JSONResponse(
         {"id": cancelled.id, "status": "cancelled", "message": "Batch cancelled successfully"}
     )
