@@ -12,9 +12,12 @@ pending → queued → processing → completed | failed, or skipped by a cancel
 from __future__ import annotations
 
 import dataclasses
+import functools
 import heapq
+import itertools
 import math
-from collections.abc import Callable
+import operator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -134,7 +137,10 @@ class Plan:
         return PLAN_RANK[METHOD_PLANS[method]] <= PLAN_RANK[self.name]
 
 
+@functools.lru_cache(maxsize=64)
 def plans(options: CheckOptions) -> dict[PlanName, Plan]:
+    """The plans under these options (options are frozen: the same options, the same plans;
+    do not change the dict returned)."""
     return {
         "free": Plan("free", options.free_requests_per_minute),
         "pro": Plan(
@@ -278,20 +284,9 @@ class Batch:
         return "failed" if all(o.failed for o in self.outcomes) else "completed"
 
     def counts(self, now: datetime) -> Counts:
-        elapsed = self.elapsed(now)
-        cancelled = self.cancel_offset()
-        processed = succeeded = failed = cost = 0
-        for i, end in enumerate(self.ends):
-            if end > elapsed or (cancelled is not None and self.starts[i] > cancelled):
-                continue
-            processed += 1
-            outcome = self.outcomes[i]
-            if outcome.failed:
-                failed += 1
-            else:
-                succeeded += 1
-                cost += outcome.cost_cents
-        return Counts(processed, succeeded, failed, cost)
+        outcomes = self.outcomes
+        failed = map(_FAILED, outcomes)
+        return tally(self, now, failed, map(_COST, outcomes))
 
     def started_at(self, now: datetime) -> datetime | None:
         first = min(self.starts, default=self.queue_seconds)
@@ -317,6 +312,40 @@ class Batch:
     def expires_at(self, max_batches: int) -> datetime:
         """When the store forgets the batch: its plan's retention after it is over."""
         return Retention(self.retention, max_batches).expires_at(self.ends_at)
+
+
+_FAILED = operator.attrgetter("failed")
+_COST = operator.attrgetter("cost_cents")
+
+
+def tally(batch: Batch, now: datetime, failed: Iterable[bool], costs: Iterable[int]) -> Counts:
+    """The batch's counts at ``now``, item ``i`` having ``failed[i]`` and cost ``costs[i]``."""
+    elapsed = batch.elapsed(now)
+    cancelled = batch.cancel_offset()
+    if cancelled is None and elapsed >= batch.last_end:
+        # Every item done (what most polls see): counted without a loop in Python.
+        succeeded = list(map(operator.not_, failed))
+        total = len(succeeded)
+        ok = sum(succeeded)
+        return Counts(total, ok, total - ok, sum(itertools.compress(costs, succeeded)))
+    processed = failures = cost = 0
+    if cancelled is None:
+        for end, fail, cents in zip(batch.ends, failed, costs, strict=False):
+            if end <= elapsed:
+                processed += 1
+                if fail:
+                    failures += 1
+                else:
+                    cost += cents
+    else:
+        for end, start, fail, cents in zip(batch.ends, batch.starts, failed, costs, strict=False):
+            if end <= elapsed and start <= cancelled:
+                processed += 1
+                if fail:
+                    failures += 1
+                else:
+                    cost += cents
+    return Counts(processed, processed - failures, failures, cost)
 
 
 # -- how a batch is stored -----------------------------------------------------------------
@@ -347,6 +376,19 @@ class BatchHead:
     def size(self) -> int:
         """How many items the batch has."""
         return len(self.failed)
+
+    def counts(self, now: datetime) -> Counts:
+        """The batch's counts, as :meth:`Batch.counts` of the whole batch gives them."""
+        return tally(self.batch, now, self.failed, self.costs)
+
+    def status(self, now: datetime) -> str:
+        """The batch's status, as :meth:`Batch.status` of the whole batch gives it."""
+        batch = self.batch
+        if batch.cancelled_at is not None:
+            return "cancelled"
+        if batch.elapsed(now) < batch.last_end:
+            return "processing"
+        return "failed" if all(self.failed) else "completed"
 
     def chunks(self, offset: int = 0, limit: int | None = None) -> range:
         """The numbers of the chunks holding items ``offset`` to ``offset + limit``."""

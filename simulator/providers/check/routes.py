@@ -25,6 +25,7 @@ from simulator.clock import format_iso
 from simulator.ids import IdFactory
 from simulator.kit.budget import size_of
 from simulator.kit.provider import context_of, store_of
+from simulator.kit.rendering import FastJSONResponse, floats_render_alike
 from simulator.kit.uploads import read_form
 from simulator.kit.webhooks import Signing, schedule, unschedule
 from simulator.providers.check import errors, fakes, models
@@ -201,13 +202,15 @@ def _pagination(total: int, limit: int, offset: int, shown: int) -> dict[str, ob
     return {"total": total, "limit": limit, "offset": offset, "hasMore": offset + shown < total}
 
 
-def _summary(batch: Batch, now: datetime) -> dict[str, object]:
-    counts = batch.counts(now)
+def _summary(batch: Batch, now: datetime, head: BatchHead | None = None) -> dict[str, object]:
+    """The batch's summary; from ``head`` (the stored head of ``batch``) when given, its
+    items and outcomes not read."""
+    counts = batch.counts(now) if head is None else head.counts(now)
     return {
         "id": batch.id,
         "name": batch.name,
-        "status": batch.status(now),
-        "totalItems": len(batch.items),
+        "status": batch.status(now) if head is None else head.status(now),
+        "totalItems": len(batch.items) if head is None else head.size,
         "processedItems": counts.processed,
         "successCount": counts.succeeded,
         "failureCount": counts.failed,
@@ -415,11 +418,16 @@ async def list_batches(request: Request, ctx: Context, check: Check, org: Org) -
 
 @endpoint
 async def _get_batch(request: Request, ctx: Context, check: Check, org: Org) -> Response:
-    batch = models.owned(await load_batch(ctx.store, check, request.path_params["id"]), org)
+    # A summary reads only what a stored batch's head holds: its chunks are not read.
+    found, record = await load_head(ctx.store, check, request.path_params["id"])
+    batch = models.owned(found, org)
     now = ctx.now()
-    return JSONResponse(
-        {**_summary(batch, now), "methods": dict(batch.methods), "options": batch.options.as_json()}
-    )
+    methods = dict(batch.methods)
+    options = batch.options.as_json()
+    head = record if isinstance(record, BatchHead) else None
+    body = {**_summary(batch, now, head), "methods": methods, "options": options}
+    alike = floats_render_alike(methods.values()) and floats_render_alike(options.values())
+    return (FastJSONResponse if alike else JSONResponse)(body)
 
 
 async def get_batch(request: Request) -> Response:
