@@ -24,7 +24,7 @@ from starlette.routing import Route
 from simulator.clock import format_iso
 from simulator.ids import IdFactory
 from simulator.kit.budget import size_of
-from simulator.kit.provider import context_of, store_of
+from simulator.kit.provider import context_of, query_of, store_of
 from simulator.kit.rendering import FastJSONResponse, floats_render_alike
 from simulator.kit.uploads import read_form
 from simulator.kit.webhooks import Signing, schedule, unschedule
@@ -183,8 +183,9 @@ def _iso(instant: datetime | None) -> str | None:
 def _page_params(request: Request, default_limit: int = 20) -> tuple[int, int]:
     problems: list[errors.Detail] = []
     values = []
+    query = query_of(request)
     for name, default, low, high in (("limit", default_limit, 1, 100), ("offset", 0, 0, None)):
-        raw = request.query_params.get(name)
+        raw = query.get(name)
         if raw is None:
             values.append(default)
             continue
