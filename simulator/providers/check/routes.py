@@ -86,10 +86,20 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         except errors.CheckError as exc:
             exc.extra_headers.update(window.headers())
             return exc.response()
-        response.headers.update(window.headers())
+        stamp(response, window.headers())
         return response
 
     return run
+
+
+def stamp(response: Response, headers: dict[str, str]) -> None:
+    """``response.headers.update(headers)``: appended as raw headers (in order, as update
+    appends names the response lacks), unless the response already has one of them."""
+    raw = response.raw_headers
+    if any(name.startswith(b"x-ratelimit-") for name, _ in raw):
+        response.headers.update(headers)
+        return
+    raw.extend((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items())
 
 
 async def count_request(ctx: Context, org: Org) -> RateWindow:
@@ -427,7 +437,7 @@ async def _get_batch(request: Request, ctx: Context, check: Check, org: Org) -> 
     options = batch.options.as_json()
     head = record if isinstance(record, BatchHead) else None
     body = {**_summary(batch, now, head), "methods": methods, "options": options}
-    alike = floats_render_alike(methods.values()) and floats_render_alike(options.values())
+    alike = floats_render_alike([*methods.values(), *options.values()])
     return (FastJSONResponse if alike else JSONResponse)(body)
 
 
