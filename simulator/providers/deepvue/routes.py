@@ -176,8 +176,9 @@ async def get_batch_processing_status(request: Request, ctx: Context, deepvue: D
     found = await load_batch(ctx, deepvue, request_id.strip())
     batch = models.owned(found, client.client_id)
     done = batch.done(ctx.now())
+    base = base_url(request) if done else ""  # only a finished batch's body shows it
     return FastJSONResponse(
-        status_body(batch, done, base_url(request), await transaction_id(ctx), epoch_ms(ctx))
+        status_body(batch, done, base, await transaction_id(ctx), epoch_ms(ctx))
     )
 
 
