@@ -320,9 +320,50 @@ _COST = operator.attrgetter("cost_cents")
 
 def tally(batch: Batch, now: datetime, failed: Iterable[bool], costs: Iterable[int]) -> Counts:
     """The batch's counts at ``now``, item ``i`` having ``failed[i]`` and cost ``costs[i]``."""
+    return _tally(batch, batch.elapsed(now), batch.cancel_offset(), failed, costs, batch.last_end)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What a batch's summary shows at one instant (as its methods give each)."""
+
+    counts: Counts
+    status: str
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+def summarize(batch: Batch, now: datetime, failed: Iterable[bool], costs: Iterable[int]) -> Summary:
+    """:meth:`Batch.counts`, :meth:`Batch.status`, :meth:`Batch.started_at` and
+    :meth:`Batch.completed_at` at ``now`` in one pass, item ``i`` having ``failed[i]`` and
+    cost ``costs[i]`` (a stored head's, or the batch's own outcomes')."""
     elapsed = batch.elapsed(now)
     cancelled = batch.cancel_offset()
-    if cancelled is None and elapsed >= batch.last_end:
+    last_end = batch.last_end
+    counts = _tally(batch, elapsed, cancelled, failed, costs, last_end)
+    created_at = batch.created_at
+    first = min(batch.starts, default=batch.queue_seconds)
+    started_at = None
+    if not (elapsed < first or (cancelled is not None and cancelled < first)):
+        started_at = created_at + timedelta(seconds=first)
+    if batch.cancelled_at is not None:
+        return Summary(counts, "cancelled", started_at, batch.cancelled_at)
+    if elapsed < last_end:
+        return Summary(counts, "processing", started_at, None)
+    # Every item done: all failed when none succeeded.
+    status = "failed" if counts.succeeded == 0 else "completed"
+    return Summary(counts, status, started_at, created_at + timedelta(seconds=last_end))
+
+
+def _tally(
+    batch: Batch,
+    elapsed: float,
+    cancelled: float | None,
+    failed: Iterable[bool],
+    costs: Iterable[int],
+    last_end: float,
+) -> Counts:
+    if cancelled is None and elapsed >= last_end:
         # Every item done (what most polls see): counted without a loop in Python.
         succeeded = list(map(operator.not_, failed))
         total = len(succeeded)
@@ -376,19 +417,6 @@ class BatchHead:
     def size(self) -> int:
         """How many items the batch has."""
         return len(self.failed)
-
-    def counts(self, now: datetime) -> Counts:
-        """The batch's counts, as :meth:`Batch.counts` of the whole batch gives them."""
-        return tally(self.batch, now, self.failed, self.costs)
-
-    def status(self, now: datetime) -> str:
-        """The batch's status, as :meth:`Batch.status` of the whole batch gives it."""
-        batch = self.batch
-        if batch.cancelled_at is not None:
-            return "cancelled"
-        if batch.elapsed(now) < batch.last_end:
-            return "processing"
-        return "failed" if all(self.failed) else "completed"
 
     def chunks(self, offset: int = 0, limit: int | None = None) -> range:
         """The numbers of the chunks holding items ``offset`` to ``offset + limit``."""

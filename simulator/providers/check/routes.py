@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -216,19 +216,27 @@ def _pagination(total: int, limit: int, offset: int, shown: int) -> dict[str, ob
 def _summary(batch: Batch, now: datetime, head: BatchHead | None = None) -> dict[str, object]:
     """The batch's summary; from ``head`` (the stored head of ``batch``) when given, its
     items and outcomes not read."""
-    counts = batch.counts(now) if head is None else head.counts(now)
+    if head is None:
+        outcomes = batch.outcomes
+        failed: Iterable[bool] = (outcome.failed for outcome in outcomes)
+        costs: Iterable[int] = (outcome.cost_cents for outcome in outcomes)
+        total = len(batch.items)
+    else:
+        failed, costs, total = head.failed, head.costs, head.size
+    summary = models.summarize(batch, now, failed, costs)
+    counts = summary.counts
     return {
         "id": batch.id,
         "name": batch.name,
-        "status": batch.status(now) if head is None else head.status(now),
-        "totalItems": len(batch.items) if head is None else head.size,
+        "status": summary.status,
+        "totalItems": total,
         "processedItems": counts.processed,
         "successCount": counts.succeeded,
         "failureCount": counts.failed,
         "totalCostCents": counts.cost_cents,
         "createdAt": format_iso(batch.created_at),
-        "startedAt": _iso(batch.started_at(now)),
-        "completedAt": _iso(batch.completed_at(now)),
+        "startedAt": _iso(summary.started_at),
+        "completedAt": _iso(summary.completed_at),
     }
 
 
