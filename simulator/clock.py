@@ -10,6 +10,7 @@ timestamps in bodies) reads a :class:`Clock`. Nothing else calls ``datetime.now`
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -101,9 +102,10 @@ def check_instant(instant: datetime) -> datetime:
     return instant
 
 
+@functools.lru_cache(maxsize=4096)
 def format_iso(instant: datetime) -> str:
     """ISO-8601 in UTC to the second with a ``Z`` suffix: ``2025-04-30T23:59:59Z`` (the year
-    always in four digits)."""
+    always in four digits). A pure function of the instant: cached."""
     return instant.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,6 +39,7 @@ __all__ = [
     "base_url",
     "context_of",
     "endpoint_for",
+    "query_of",
     "store_of",
 ]
 
@@ -207,3 +209,19 @@ def base_url(request: Request) -> str:
 def snake_case(name: str) -> str:
     """``getBatchStatus`` → ``get_batch_status``: how route names follow operationIds."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def query_of(request: Request) -> dict[str, str]:
+    """The request's query as ``request.query_params`` maps it (``parse_qsl`` with blank
+    values kept; a repeated name's last value), as a plain dict: a poll reads a name or two
+    and needs no multi-dict. A query with nothing to unquote (no ``%`` or ``+``) is split
+    on ``&`` and ``=`` as ``parse_qsl`` would split it."""
+    text: str = request.scope["query_string"].decode("latin-1")
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    query = {}
+    for part in text.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            query[name] = value
+    return query

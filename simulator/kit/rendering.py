@@ -9,6 +9,7 @@ what orjson refuses (an integer past 64 bits, a key that is not a string) falls 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -18,7 +19,7 @@ try:
 except ImportError:  # pragma: no cover - where it cannot be installed
     orjson = None  # type: ignore[assignment]
 
-__all__ = ["FastJSONResponse"]
+__all__ = ["FastJSONResponse", "floats_render_alike"]
 
 
 class FastJSONResponse(JSONResponse):
@@ -31,3 +32,15 @@ class FastJSONResponse(JSONResponse):
             except TypeError:
                 pass
         return super().render(content)
+
+
+def floats_render_alike(values: Iterable[object]) -> bool:
+    """Whether orjson writes every float among ``values`` as ``json.dumps`` does (its
+    ``repr``; never for NaN or an infinity, which orjson writes as ``null``): a body whose
+    floats all do may be a :class:`FastJSONResponse`."""
+    if orjson is None:  # pragma: no cover - FastJSONResponse renders as JSONResponse then
+        return True  # type: ignore[unreachable]
+    for value in values:
+        if type(value) is float and orjson.dumps(value) != float.__repr__(value).encode():
+            return False
+    return True

@@ -12,9 +12,12 @@ pending → queued → processing → completed | failed, or skipped by a cancel
 from __future__ import annotations
 
 import dataclasses
+import functools
 import heapq
+import itertools
 import math
-from collections.abc import Callable
+import operator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -134,7 +137,10 @@ class Plan:
         return PLAN_RANK[METHOD_PLANS[method]] <= PLAN_RANK[self.name]
 
 
+@functools.lru_cache(maxsize=64)
 def plans(options: CheckOptions) -> dict[PlanName, Plan]:
+    """The plans under these options (options are frozen: the same options, the same plans;
+    do not change the dict returned)."""
     return {
         "free": Plan("free", options.free_requests_per_minute),
         "pro": Plan(
@@ -278,20 +284,9 @@ class Batch:
         return "failed" if all(o.failed for o in self.outcomes) else "completed"
 
     def counts(self, now: datetime) -> Counts:
-        elapsed = self.elapsed(now)
-        cancelled = self.cancel_offset()
-        processed = succeeded = failed = cost = 0
-        for i, end in enumerate(self.ends):
-            if end > elapsed or (cancelled is not None and self.starts[i] > cancelled):
-                continue
-            processed += 1
-            outcome = self.outcomes[i]
-            if outcome.failed:
-                failed += 1
-            else:
-                succeeded += 1
-                cost += outcome.cost_cents
-        return Counts(processed, succeeded, failed, cost)
+        outcomes = self.outcomes
+        failed = map(_FAILED, outcomes)
+        return tally(self, now, failed, map(_COST, outcomes))
 
     def started_at(self, now: datetime) -> datetime | None:
         first = min(self.starts, default=self.queue_seconds)
@@ -317,6 +312,81 @@ class Batch:
     def expires_at(self, max_batches: int) -> datetime:
         """When the store forgets the batch: its plan's retention after it is over."""
         return Retention(self.retention, max_batches).expires_at(self.ends_at)
+
+
+_FAILED = operator.attrgetter("failed")
+_COST = operator.attrgetter("cost_cents")
+
+
+def tally(batch: Batch, now: datetime, failed: Iterable[bool], costs: Iterable[int]) -> Counts:
+    """The batch's counts at ``now``, item ``i`` having ``failed[i]`` and cost ``costs[i]``."""
+    return _tally(batch, batch.elapsed(now), batch.cancel_offset(), failed, costs, batch.last_end)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What a batch's summary shows at one instant (as its methods give each)."""
+
+    counts: Counts
+    status: str
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+def summarize(batch: Batch, now: datetime, failed: Iterable[bool], costs: Iterable[int]) -> Summary:
+    """:meth:`Batch.counts`, :meth:`Batch.status`, :meth:`Batch.started_at` and
+    :meth:`Batch.completed_at` at ``now`` in one pass, item ``i`` having ``failed[i]`` and
+    cost ``costs[i]`` (a stored head's, or the batch's own outcomes')."""
+    elapsed = batch.elapsed(now)
+    cancelled = batch.cancel_offset()
+    last_end = batch.last_end
+    counts = _tally(batch, elapsed, cancelled, failed, costs, last_end)
+    created_at = batch.created_at
+    first = min(batch.starts, default=batch.queue_seconds)
+    started_at = None
+    if not (elapsed < first or (cancelled is not None and cancelled < first)):
+        started_at = created_at + timedelta(seconds=first)
+    if batch.cancelled_at is not None:
+        return Summary(counts, "cancelled", started_at, batch.cancelled_at)
+    if elapsed < last_end:
+        return Summary(counts, "processing", started_at, None)
+    # Every item done: all failed when none succeeded.
+    status = "failed" if counts.succeeded == 0 else "completed"
+    return Summary(counts, status, started_at, created_at + timedelta(seconds=last_end))
+
+
+def _tally(
+    batch: Batch,
+    elapsed: float,
+    cancelled: float | None,
+    failed: Iterable[bool],
+    costs: Iterable[int],
+    last_end: float,
+) -> Counts:
+    if cancelled is None and elapsed >= last_end:
+        # Every item done (what most polls see): counted without a loop in Python.
+        succeeded = list(map(operator.not_, failed))
+        total = len(succeeded)
+        ok = sum(succeeded)
+        return Counts(total, ok, total - ok, sum(itertools.compress(costs, succeeded)))
+    processed = failures = cost = 0
+    if cancelled is None:
+        for end, fail, cents in zip(batch.ends, failed, costs, strict=False):
+            if end <= elapsed:
+                processed += 1
+                if fail:
+                    failures += 1
+                else:
+                    cost += cents
+    else:
+        for end, start, fail, cents in zip(batch.ends, batch.starts, failed, costs, strict=False):
+            if end <= elapsed and start <= cancelled:
+                processed += 1
+                if fail:
+                    failures += 1
+                else:
+                    cost += cents
+    return Counts(processed, processed - failures, failures, cost)
 
 
 # -- how a batch is stored -----------------------------------------------------------------

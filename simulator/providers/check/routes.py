@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,7 +24,8 @@ from starlette.routing import Route
 from simulator.clock import format_iso
 from simulator.ids import IdFactory
 from simulator.kit.budget import size_of
-from simulator.kit.provider import context_of, store_of
+from simulator.kit.provider import context_of, query_of, store_of
+from simulator.kit.rendering import FastJSONResponse, floats_render_alike
 from simulator.kit.uploads import read_form
 from simulator.kit.webhooks import Signing, schedule, unschedule
 from simulator.providers.check import endpoints, errors, fakes, models
@@ -85,10 +86,20 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         except errors.CheckError as exc:
             exc.extra_headers.update(window.headers())
             return exc.response()
-        response.headers.update(window.headers())
+        stamp(response, window.headers())
         return response
 
     return run
+
+
+def stamp(response: Response, headers: dict[str, str]) -> None:
+    """``response.headers.update(headers)``: appended as raw headers (in order, as update
+    appends names the response lacks), unless the response already has one of them."""
+    raw = response.raw_headers
+    if any(name.startswith(b"x-ratelimit-") for name, _ in raw):
+        response.headers.update(headers)
+        return
+    raw.extend((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items())
 
 
 async def count_request(ctx: Context, org: Org) -> RateWindow:
@@ -182,8 +193,9 @@ def _iso(instant: datetime | None) -> str | None:
 def _page_params(request: Request, default_limit: int = 20) -> tuple[int, int]:
     problems: list[errors.Detail] = []
     values = []
+    query = query_of(request)
     for name, default, low, high in (("limit", default_limit, 1, 100), ("offset", 0, 0, None)):
-        raw = request.query_params.get(name)
+        raw = query.get(name)
         if raw is None:
             values.append(default)
             continue
@@ -201,20 +213,30 @@ def _pagination(total: int, limit: int, offset: int, shown: int) -> dict[str, ob
     return {"total": total, "limit": limit, "offset": offset, "hasMore": offset + shown < total}
 
 
-def _summary(batch: Batch, now: datetime) -> dict[str, object]:
-    counts = batch.counts(now)
+def _summary(batch: Batch, now: datetime, head: BatchHead | None = None) -> dict[str, object]:
+    """The batch's summary; from ``head`` (the stored head of ``batch``) when given, its
+    items and outcomes not read."""
+    if head is None:
+        outcomes = batch.outcomes
+        failed: Iterable[bool] = (outcome.failed for outcome in outcomes)
+        costs: Iterable[int] = (outcome.cost_cents for outcome in outcomes)
+        total = len(batch.items)
+    else:
+        failed, costs, total = head.failed, head.costs, head.size
+    summary = models.summarize(batch, now, failed, costs)
+    counts = summary.counts
     return {
         "id": batch.id,
         "name": batch.name,
-        "status": batch.status(now),
-        "totalItems": len(batch.items),
+        "status": summary.status,
+        "totalItems": total,
         "processedItems": counts.processed,
         "successCount": counts.succeeded,
         "failureCount": counts.failed,
         "totalCostCents": counts.cost_cents,
         "createdAt": format_iso(batch.created_at),
-        "startedAt": _iso(batch.started_at(now)),
-        "completedAt": _iso(batch.completed_at(now)),
+        "startedAt": _iso(summary.started_at),
+        "completedAt": _iso(summary.completed_at),
     }
 
 
@@ -453,11 +475,16 @@ async def list_batches(request: Request, ctx: Context, check: Check, org: Org) -
 
 @endpoint
 async def _get_batch(request: Request, ctx: Context, check: Check, org: Org) -> Response:
-    batch = models.owned(await load_batch(ctx.store, check, request.path_params["id"]), org)
+    # A summary reads only what a stored batch's head holds: its chunks are not read.
+    found, record = await load_head(ctx.store, check, request.path_params["id"])
+    batch = models.owned(found, org)
     now = ctx.now()
-    return JSONResponse(
-        {**_summary(batch, now), "methods": dict(batch.methods), "options": batch.options.as_json()}
-    )
+    methods = dict(batch.methods)
+    options = batch.options.as_json()
+    head = record if isinstance(record, BatchHead) else None
+    body = {**_summary(batch, now, head), "methods": methods, "options": options}
+    alike = floats_render_alike([*methods.values(), *options.values()])
+    return (FastJSONResponse if alike else JSONResponse)(body)
 
 
 async def get_batch(request: Request) -> Response:

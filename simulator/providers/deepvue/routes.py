@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from simulator.clock import format_iso
 from simulator.kit.budget import size_of
-from simulator.kit.provider import base_url, context_of, store_of
+from simulator.kit.provider import base_url, context_of, query_of, store_of
 from simulator.kit.rendering import FastJSONResponse
 from simulator.kit.uploads import read_form, read_upload
 from simulator.kit.webhooks import schedule
@@ -170,14 +170,15 @@ async def submit_upi_basic_batch(request: Request, ctx: Context, deepvue: Deepvu
 @endpoint
 async def get_batch_processing_status(request: Request, ctx: Context, deepvue: Deepvue) -> Response:
     client = await authenticate(request, ctx, deepvue)
-    request_id = request.query_params.get("request_id")
+    request_id = query_of(request).get("request_id")
     if request_id is None:
         raise errors.FieldRequired(("query", "request_id"))
     found = await load_batch(ctx, deepvue, request_id.strip())
     batch = models.owned(found, client.client_id)
     done = batch.done(ctx.now())
+    base = base_url(request) if done else ""  # only a finished batch's body shows it
     return FastJSONResponse(
-        status_body(batch, done, base_url(request), await transaction_id(ctx), epoch_ms(ctx))
+        status_body(batch, done, base, await transaction_id(ctx), epoch_ms(ctx))
     )
 
 

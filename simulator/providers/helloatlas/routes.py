@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from simulator.kit.pagination import PageParamError, PageRequest, PageWindow, parse_page_request
-from simulator.kit.provider import endpoint_for
+from simulator.kit.provider import endpoint_for, query_of
 from simulator.providers.helloatlas import errors, models
 from simulator.providers.helloatlas.fakes import FAILED, UNIDENTIFIED
 from simulator.providers.helloatlas.models import (
@@ -123,7 +123,7 @@ def _json_str(text: str) -> str:
 @endpoint
 async def get_bulk_extracts(request: Request, ctx: Context, helloatlas: HelloAtlas) -> Response:
     client = await authenticate(request, ctx, helloatlas)
-    params = request.query_params
+    params = query_of(request)
     batch_id = params.get("batch_id", "").strip()
     if not batch_id:
         raise errors.MissingParameter(field="batch_id")

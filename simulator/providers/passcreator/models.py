@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -209,6 +210,9 @@ class Failure:
     message: str
 
 
+_MICROSECOND = timedelta(microseconds=1)
+
+
 @dataclass(frozen=True, slots=True)
 class Process:
     """A bulk operation; its progress is derived from the clock."""
@@ -223,10 +227,12 @@ class Process:
     def current(self, now: datetime) -> int:
         if self.step_us == 0:
             return self.total
-        elapsed = (now - self.created_at) // timedelta(microseconds=1)
+        elapsed = (now - self.created_at) // _MICROSECOND
         if elapsed <= 0:
             return 0
-        return min(self.total, math.floor(elapsed / self.step_us))
+        # floor(elapsed / (n/d)) in integers: the same value, without Fraction's division.
+        step = self.step_us
+        return min(self.total, elapsed * step.denominator // step.numerator)
 
     def reached_at(self, count: int) -> datetime:
         """The first instant at which ``current`` is at least ``count``."""
@@ -237,13 +243,21 @@ class Process:
         return self.reached_at(self.total)
 
     def status(self, now: datetime) -> str:
-        if self.current(now) < self.total:
+        return self.status_at(self.current(now))
+
+    def status_at(self, current: int) -> str:
+        """The status once ``current`` items are processed."""
+        if current < self.total:
             return "in progress"
         return "finished with errors" if self.failures else "finished"
 
     def errors(self, now: datetime) -> dict[str, str] | None:
-        """Failures of the items processed so far, by key (the first failure of a key wins)."""
-        current = self.current(now)
+        return self.errors_at(self.current(now))
+
+    def errors_at(self, current: int) -> dict[str, str] | None:
+        """Failures of the first ``current`` items, by key (the first failure of a key wins)."""
+        if not self.failures:
+            return None
         shown: dict[str, str] = {}
         for failure in self.failures:
             if failure.position >= current:
@@ -323,8 +337,9 @@ def start(ctx: Context) -> Passcreator:
     return Passcreator(seed, passes)
 
 
+@functools.lru_cache(maxsize=4096)
 def format_time(instant: datetime) -> str:
-    """Passcreator's ``Y-m-d H:i:s``, in UTC."""
+    """Passcreator's ``Y-m-d H:i:s``, in UTC (a pure function of the instant: cached)."""
     return instant.astimezone(UTC).strftime(TIME_FORMAT)
 
 

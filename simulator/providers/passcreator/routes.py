@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from simulator.kit.budget import size_of, sizes_of
 from simulator.kit.provider import base_url, endpoint_for
+from simulator.kit.rendering import FastJSONResponse
 from simulator.providers.passcreator import errors, hooks, models
 from simulator.providers.passcreator.fakes import pass_links
 from simulator.providers.passcreator.models import (
@@ -376,13 +377,13 @@ def pass_body(
 
 
 def process_body(ctx: Context, process: Process) -> dict[str, object]:
-    now = ctx.now()
+    current = process.current(ctx.now())
     return {
-        "current": process.current(now),
+        "current": current,
         "total": process.total,
         "createdOn": models.format_time(process.created_at),
-        "status": process.status(now),
-        "errors": process.errors(now),
+        "status": process.status_at(current),
+        "errors": process.errors_at(current),
     }
 
 
@@ -537,7 +538,9 @@ async def update_pass(request: Request, ctx: Context, pc: Passcreator) -> Respon
 async def get_process(request: Request, ctx: Context, pc: Passcreator) -> Response:
     account = authenticate(request)
     found = await load_process(ctx.store, pc, request.path_params["identifier"])
-    return _answer(process_body(ctx, models.owned_process(found, account)))
+    body = errors.envelope(200, process_body(ctx, models.owned_process(found, account)))
+    # No floats in a process body: orjson writes JSONResponse's bytes.
+    return FastJSONResponse(body)
 
 
 ROUTES = (

@@ -193,3 +193,13 @@ def test_journal_masks_the_api_key(check: TestClient) -> None:
     header = entries[-1]["request"]["headers"]["authorization"]
     assert KEYS_BY_PLAN["pro"] not in header
     assert header.startswith("Bearer ***")
+
+
+def test_rate_headers_come_once_each_after_the_answers_own(check: TestClient) -> None:
+    response = check.get("/v1/batch/batch_abc123def456", headers=auth())
+    assert response.status_code == 200
+    names = [name.lower() for name, _ in response.headers.multi_items()]
+    rate = [name for name in names if name.startswith("x-ratelimit-")]
+    assert rate == ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"]
+    assert names.index("content-type") < names.index("x-ratelimit-limit")
+    assert response.headers["x-ratelimit-remaining"] == "199"
