@@ -7,10 +7,10 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from simulator.kit.budget import sizes_of
 from simulator.providers.check.models import BATCHES, Check
-from simulator.store import Store, Table
+from simulator.store import Table
 from tests.conftest import AppFactory
+from tests.providers.caps import held
 from tests.providers.check.conftest import BASE, advance, auth, create, error
 
 FULL = {
@@ -20,17 +20,6 @@ FULL = {
         "retryAfter": 60,
     }
 }
-
-
-def held(client: TestClient, table: Table[Any]) -> tuple[int, int]:
-    """(records, bytes) the store holds in one of Check's tables."""
-    store: Store = client.app.state.sim.runtimes["check"].context.store  # type: ignore[attr-defined]
-
-    async def read() -> tuple[int, int]:
-        return await store.count(table), await store.total(sizes_of(table))
-
-    assert client.portal is not None
-    return client.portal.call(read)
 
 
 def payloads(client: TestClient) -> Table[Any]:
@@ -63,7 +52,7 @@ def test_ten_times_the_cap_in_flight_every_accepted_batch_completes(
             advance(client, 10)
         else:
             raise AssertionError("the accepted batches never completed")
-        assert held(client, BATCHES)[0] == 5
+        assert held(client, "check", BATCHES)[0] == 5
         advance(client, 31 * 86_400)  # past the plan's retention they expire: room again
         assert create(client, body).status_code == 202
 
@@ -77,7 +66,7 @@ def test_a_store_full_of_bytes_refuses_the_next_batch(app_factory: AppFactory) -
         stored = statuses.count(202)
         assert 0 < stored < 30
         assert statuses == [202] * stored + [429] * (30 - stored)
-        count, total = held(client, BATCHES)
+        count, total = held(client, "check", BATCHES)
         assert count == stored
         assert 0 < total <= budget
 
@@ -94,7 +83,7 @@ def test_uploaded_files_are_bounded_in_bytes_the_oldest_unused_going_first(
             answer = upload(client, text)
             assert answer.status_code == 200, answer.text
             ids.append(answer.json()["fileId"])
-        count, total = held(client, payloads(client))
+        count, total = held(client, "check", payloads(client))
         assert 0 < count < 20
         assert 0 < total <= budget
         # The oldest went first: its id is unknown now; the newest is still usable.

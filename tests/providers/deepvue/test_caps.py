@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from simulator.kit.budget import sizes_of
 from simulator.providers.deepvue.models import BATCHES
-from simulator.store import Store
 from tests.conftest import AppFactory
+from tests.providers.caps import held
 from tests.providers.deepvue.conftest import advance, auth
 
 SUBMIT = "/v1/verification/upi-basic/batch"
@@ -18,17 +17,6 @@ FULL = {"detail": "Rate limit exceeded. Please retry after some time."}
 def submit(client: TestClient, headers: dict[str, str], content: bytes) -> object:
     files = {"batch_file": ("vpas.csv", content, "text/csv")}
     return client.post(SUBMIT, headers=headers, files=files)
-
-
-def held(client: TestClient) -> tuple[int, int]:
-    """(batches, bytes) the store holds for Deepvue."""
-    store: Store = client.app.state.sim.runtimes["deepvue"].context.store  # type: ignore[attr-defined]
-
-    async def read() -> tuple[int, int]:
-        return await store.count(BATCHES), await store.total(sizes_of(BATCHES))
-
-    assert client.portal is not None
-    return client.portal.call(read)
 
 
 def test_ten_times_the_cap_in_flight_every_accepted_batch_completes(
@@ -53,7 +41,7 @@ def test_ten_times_the_cap_in_flight_every_accepted_batch_completes(
             advance(client, 10)
         else:
             raise AssertionError("the accepted batches never completed")
-        assert held(client)[0] == 5
+        assert held(client, "deepvue", BATCHES)[0] == 5
         # Past their retention the batches expire, and new ones are accepted again.
         advance(client, 8 * 86_400)
         headers = auth(client)
@@ -70,6 +58,6 @@ def test_a_store_full_of_bytes_refuses_the_next_batch(app_factory: AppFactory) -
         stored = statuses.count(201)
         assert 0 < stored < 20
         assert statuses == [201] * stored + [429] * (20 - stored)
-        count, total = held(client)
+        count, total = held(client, "deepvue", BATCHES)
         assert count == stored
         assert 0 < total <= budget

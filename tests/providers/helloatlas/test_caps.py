@@ -6,10 +6,9 @@ import hashlib
 
 from starlette.testclient import TestClient
 
-from simulator.kit.budget import sizes_of
 from simulator.providers.helloatlas.models import BATCHES
-from simulator.store import Store
 from tests.conftest import AppFactory
+from tests.providers.caps import held
 from tests.providers.helloatlas.conftest import BASE, advance, auth, files
 
 EXTRACTS = "/v1/bulk/extracts"
@@ -19,16 +18,6 @@ FULL = {"error_code": "429", "error_message": "Too Many Requests: Rate limit exc
 def post(client: TestClient, headers: dict[str, str], names: list[str]) -> object:
     body = {"product_type": "POC_CDL", "file_urls": files(*names)}
     return client.post("/v1/bulk/multiupload", headers=headers, json=body)
-
-
-def held(client: TestClient) -> tuple[int, int]:
-    store: Store = client.app.state.sim.runtimes["helloatlas"].context.store  # type: ignore[attr-defined]
-
-    async def read() -> tuple[int, int]:
-        return await store.count(BATCHES), await store.total(sizes_of(BATCHES))
-
-    assert client.portal is not None
-    return client.portal.call(read)
 
 
 def test_ten_times_the_cap_in_flight_every_accepted_batch_completes(
@@ -55,7 +44,7 @@ def test_ten_times_the_cap_in_flight_every_accepted_batch_completes(
             headers = auth(client)
         else:
             raise AssertionError("the accepted batches never completed")
-        assert held(client)[0] == 5
+        assert held(client, "helloatlas", BATCHES)[0] == 5
         advance(client, 8 * 86_400)  # past their retention they expire: room again
         headers = auth(client)
         assert post(client, headers, ["late.jpg"]).status_code == 201  # type: ignore[attr-defined]
@@ -72,6 +61,6 @@ def test_a_store_full_of_bytes_refuses_the_next_batch(app_factory: AppFactory) -
         stored = statuses.count(201)
         assert 0 < stored < 30
         assert statuses == [201] * stored + [429] * (30 - stored)
-        count, total = held(client)
+        count, total = held(client, "helloatlas", BATCHES)
         assert count == stored
         assert 0 < total <= budget

@@ -9,11 +9,10 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from simulator.kit.budget import sizes_of
 from simulator.providers.passcreator.models import PASSES as PASS_TABLE
 from simulator.providers.passcreator.models import PROCESSES, USER_IDS
-from simulator.store import Store, Table
 from tests.conftest import AppFactory
+from tests.providers.caps import held
 from tests.providers.passcreator.conftest import (
     BASE,
     KEY,
@@ -25,18 +24,6 @@ from tests.providers.passcreator.conftest import (
 )
 
 FULL_ERRORS = ["Too many requests"]
-
-
-def held(client: TestClient, table: Table[Any], *, sized: bool = True) -> tuple[int, int]:
-    """(records, bytes) the store holds in one of Passcreator's tables."""
-    store: Store = client.app.state.sim.runtimes["passcreator"].context.store  # type: ignore[attr-defined]
-
-    async def read() -> tuple[int, int]:
-        total = await store.total(sizes_of(table)) if sized else 0
-        return await store.count(table), total
-
-    assert client.portal is not None
-    return client.portal.call(read)
 
 
 def bulk(client: TestClient, items: Sequence[Mapping[str, object]]) -> Any:
@@ -61,7 +48,7 @@ def test_ten_times_the_cap_in_flight_every_accepted_process_completes(
         assert {(a.status_code, a.headers["retry-after"]) for a in refused} == {(429, "60")}
         assert all(a.json()["errors"] == FULL_ERRORS for a in refused)
         # A refused create wrote nothing: only the accepted processes' passes are stored.
-        assert held(client, PASS_TABLE)[0] == 5 * 20
+        assert held(client, "passcreator", PASS_TABLE)[0] == 5 * 20
         for _ in range(100):  # poll every accepted process, time passing, until each is done
             polled = [process(client, p) for p in accepted]
             if all(p["status"] == "finished" for p in polled):
@@ -69,7 +56,7 @@ def test_ten_times_the_cap_in_flight_every_accepted_process_completes(
             advance(client, 1)
         else:
             raise AssertionError("the accepted processes never finished")
-        assert held(client, PROCESSES)[0] == 5
+        assert held(client, "passcreator", PROCESSES)[0] == 5
         advance(client, 8 * 86_400)  # past their retention they expire: room again
         assert bulk(client, items[:1]).status_code == 200
 
@@ -85,7 +72,7 @@ def test_passes_are_bounded_in_bytes_and_a_request_larger_than_the_budget_is_ref
             answer = one(client, {"templateId": TEMPLATE, "note": "n" * 1000, "seq": str(n)})
             assert answer.status_code == 200, answer.text
             first = first or answer.json()["data"]["identifier"]
-        count, total = held(client, PASS_TABLE)
+        count, total = held(client, "passcreator", PASS_TABLE)
         assert 0 < count < 40
         assert 0 < total <= budget
         assert client.get(f"{PASSES}/{first}", headers=KEY).status_code == 404
@@ -93,8 +80,8 @@ def test_passes_are_bounded_in_bytes_and_a_request_larger_than_the_budget_is_ref
         big = bulk(client, [{"templateId": TEMPLATE, "note": "m" * 5000} for _ in range(10)])
         assert big.status_code == 429
         assert big.json()["errors"] == FULL_ERRORS
-        assert held(client, PASS_TABLE) == (count, total)
-        assert held(client, PROCESSES)[0] == 0  # nor was its process stored
+        assert held(client, "passcreator", PASS_TABLE) == (count, total)
+        assert held(client, "passcreator", PROCESSES)[0] == 0  # nor was its process stored
 
 
 def test_processes_are_bounded_in_bytes(app_factory: AppFactory) -> None:
@@ -105,7 +92,7 @@ def test_processes_are_bounded_in_bytes(app_factory: AppFactory) -> None:
         stored = statuses.count(200)
         assert 0 < stored < 30
         assert statuses == [200] * stored + [429] * (30 - stored)
-        count, total = held(client, PROCESSES)
+        count, total = held(client, "passcreator", PROCESSES)
         assert count == stored
         assert 0 < total <= budget
 
@@ -125,9 +112,9 @@ def test_an_evicted_pass_leaves_no_user_provided_id_index_entry(app_factory: App
             items = [{"templateId": TEMPLATE, "userProvidedId": f"bulk-{n}-{i}"} for i in range(5)]
             assert bulk(client, items).status_code == 200
         advance(client, 60)
-        assert held(client, PASS_TABLE)[0] == 5
+        assert held(client, "passcreator", PASS_TABLE)[0] == 5
         # The index holds an entry for the stored passes only, not one per pass ever made.
-        assert held(client, USER_IDS, sized=False)[0] == 5
+        assert held(client, "passcreator", USER_IDS, sized=False)[0] == 5
         gone = client.get(f"{PASSES}/{made[0]}", headers=KEY)
         assert gone.status_code == 404
         assert gone.json()["errors"] == ["Object not found"]
