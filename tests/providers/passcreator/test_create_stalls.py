@@ -4,9 +4,6 @@ building its passes run off the loop, and only the store writes run in the trans
 from __future__ import annotations
 
 import json
-import threading
-import time
-from typing import Any
 
 import httpx
 
@@ -14,16 +11,10 @@ from simulator import Settings, create_app
 from simulator.server import running_in_thread
 from tests.conftest import START
 from tests.providers.passcreator.conftest import KEY, PASSES, TEMPLATE
+from tests.providers.probing import timed, while_probing
 
 # 2,000 items of some 1 KB each: a 2 MB body, within the default caps.
 ITEMS = 2000
-
-
-def timed(client: httpx.Client, method: str, url: str, **kwargs: Any) -> float:
-    began = time.perf_counter()
-    response = client.request(method, url, **kwargs)
-    assert response.status_code == 200, response.text
-    return time.perf_counter() - began
 
 
 def test_a_large_bulk_create_never_holds_the_served_loop() -> None:
@@ -42,18 +33,6 @@ def test_a_large_bulk_create_never_holds_the_served_loop() -> None:
         # own JSON work would be timed along with the server's.
         body = json.dumps({"data": items}).encode()
         headers = {**KEY, "Content-Type": "application/json"}
-        heavy: list[float] = []
-
-        def run_heavy() -> None:
-            with httpx.Client(base_url=origin, timeout=120) as own:
-                heavy.append(timed(own, "POST", url, content=body, headers=headers))
-
-        worker = threading.Thread(target=run_heavy)
-        worker.start()
-        probes: list[float] = []
-        while worker.is_alive():
-            probes.append(timed(client, "GET", "/_sim/health"))
-        worker.join()
-    assert heavy, "the bulk create failed"
-    assert heavy[0] > 10 * plain
-    assert max(probes) < max(10 * plain, heavy[0] / 4), (max(probes), plain, heavy[0])
+        heavy, probes = while_probing(client, "POST", url, content=body, headers=headers)
+    assert heavy > 10 * plain
+    assert max(probes) < max(10 * plain, heavy / 4), (max(probes), plain, heavy)

@@ -1,0 +1,39 @@
+"""A served app probed on ``/_sim/health`` while one heavy request runs: how long each probe
+waited, to show that the heavy request never holds the event loop."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+
+
+def timed(client: httpx.Client, method: str, url: str, **kwargs: Any) -> float:
+    """Seconds one request took; it must answer 200."""
+    began = time.perf_counter()
+    response = client.request(method, url, **kwargs)
+    assert response.status_code == 200, response.text
+    return time.perf_counter() - began
+
+
+def while_probing(
+    client: httpx.Client, method: str, url: str, **kwargs: Any
+) -> tuple[float, list[float]]:
+    """Send one request on a connection of its own while ``client`` probes ``/_sim/health``
+    back to back; the request's seconds and each probe's."""
+    heavy: list[float] = []
+
+    def run_heavy() -> None:
+        with httpx.Client(base_url=client.base_url, timeout=120) as own:
+            heavy.append(timed(own, method, url, **kwargs))
+
+    worker = threading.Thread(target=run_heavy)
+    worker.start()
+    probes: list[float] = []
+    while worker.is_alive():
+        probes.append(timed(client, "GET", "/_sim/health"))
+    worker.join()
+    assert heavy, "the heavy request failed"
+    return heavy[0], probes
