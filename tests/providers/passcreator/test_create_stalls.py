@@ -13,8 +13,8 @@ from tests.conftest import START
 from tests.providers.passcreator.conftest import KEY, PASSES, TEMPLATE
 from tests.providers.probing import timed, while_probing
 
-# 2,000 items of some 1 KB each: a 2 MB body, within the default caps.
-ITEMS = 2000
+# 4,000 items of some 1 KB each: a 4 MB body, within the default caps.
+ITEMS = 4000
 
 
 def test_a_large_bulk_create_never_holds_the_served_loop() -> None:
