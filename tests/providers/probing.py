@@ -53,3 +53,18 @@ def _probed(
     worker.join()
     assert heavy, "the heavy request failed"
     return heavy[0], probes
+
+
+def held_loop_at_most(
+    client: httpx.Client, plain: float, method: str, url: str, **kwargs: Any
+) -> tuple[float, list[float]]:
+    """:func:`while_probing`, tried up to three times until no probe waited longer than a
+    quarter of the heavy request (or ten plain ones); the last try's figures.
+
+    A loop held for the whole request fails every try (its probe waits as long as the
+    request); one hiccup of a shared machine does not fail the test."""
+    for _ in range(3):
+        heavy, probes = while_probing(client, method, url, **kwargs)
+        if max(probes) < max(10 * plain, heavy / 4):
+            break
+    return heavy, probes
