@@ -47,7 +47,7 @@ from hypothesis.control import currently_in_test_context
 
 from contracts.harness import Simulator
 from contracts.registry import record_of, suite_of
-from simulator import Provider
+from simulator import WEBHOOK_FAULT_KINDS, Provider
 
 __all__ = [
     "DeliverySchedule",
@@ -264,15 +264,7 @@ class WebhookSpace:
     trigger: Callable[[Simulator, str], str]
     poll: Callable[[Simulator, str], object]
     replay: Callable[[str, str, Mapping[str, Any]], str]
-    kinds: Sequence[str] = (
-        "webhook_duplicate",
-        "webhook_out_of_order",
-        "webhook_late",
-        "webhook_drop",
-        "webhook_bad_signature",
-        "webhook_stale_timestamp",
-        "webhook_slow",
-    )
+    kinds: Sequence[str] = WEBHOOK_FAULT_KINDS
 
 
 # After its steps a schedule lets the clock run this long, past every retry of the default

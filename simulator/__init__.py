@@ -10,6 +10,7 @@ from __future__ import annotations
 from simulator.app import available_providers, create_app, make_clock
 from simulator.clock import Clock, ManualClock, SystemClock
 from simulator.dashboard import FindingsSource
+from simulator.faults import WEBHOOK_KINDS as WEBHOOK_FAULT_KINDS
 from simulator.gateway import ConnectionDropped
 from simulator.ids import IdFactory
 from simulator.kit.provider import Provider
@@ -19,6 +20,7 @@ from simulator.state import SimulatorState
 from simulator.store import MemoryStore, SqliteStore, Store, open_store
 
 __all__ = [
+    "WEBHOOK_FAULT_KINDS",
     "Clock",
     "ConnectionDropped",
     "FindingsSource",

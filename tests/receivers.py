@@ -27,12 +27,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from contracts.harness import Simulator
 from simulator.clock import parse_iso, wall_clock_now
 
 TOLERANCE = 300  # seconds a signature's timestamp may be off
 LATEST = "latest-batch"  # the subject an order mistake shows on
 
 Order = Literal["created", "arrival", "watermark"]
+
+
+def secret_of(sim: Simulator) -> str:
+    """The webhook secret of Check's Pro test organisation, which signs its events."""
+    secret: str = sim.credentials("check")["webhook_secrets"]["org_pro_test"]
+    return secret
 
 
 @dataclass

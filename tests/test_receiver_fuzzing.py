@@ -16,18 +16,13 @@ from contracts.checks import ClientNotConformant
 from contracts.harness import Simulator, in_process, serve_in_thread
 from contracts.strategies import DeliverySchedule, fuzz_receiver
 from simulator.server import running_in_thread
-from tests.receivers import MISTAKES, Receiver, Work
+from tests.receivers import MISTAKES, Receiver, Work, secret_of
 
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
     with in_process() as simulator:
         yield simulator
-
-
-def secret_of(sim: Simulator) -> str:
-    secret: str = sim.credentials("check")["webhook_secrets"]["org_pro_test"]
-    return secret
 
 
 def judge(

@@ -16,18 +16,13 @@ import pytest
 from contracts.checks import ClientNotConformant, check_deliveries
 from contracts.harness import Simulator, in_process
 from simulator.providers.check.models import KEYS_BY_PLAN
-from tests.receivers import LATEST, Receiver
+from tests.receivers import LATEST, Receiver, secret_of
 
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
     with in_process() as simulator:
         yield simulator
-
-
-def secret_of(sim: Simulator) -> str:
-    secret: str = sim.credentials("check")["webhook_secrets"]["org_pro_test"]
-    return secret
 
 
 def two_batches_out_of_order(sim: Simulator, receiver: Receiver) -> list[str]:

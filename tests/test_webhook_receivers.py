@@ -21,6 +21,7 @@ from contracts.checks import ClientNotConformant
 from contracts.harness import Simulator, in_process
 from simulator.clock import wall_clock_now
 from simulator.providers.check.models import KEYS_BY_PLAN
+from tests.receivers import secret_of
 
 TOLERANCE = 300  # seconds a signature's timestamp may be off
 
@@ -70,11 +71,6 @@ class Receiver:
 def sim() -> Iterator[Simulator]:
     with in_process() as simulator:
         yield simulator
-
-
-def secret_of(sim: Simulator) -> str:
-    secret: str = sim.credentials("check")["webhook_secrets"]["org_pro_test"]
-    return secret
 
 
 def run_batches(sim: Simulator, url: str, count: int) -> list[str]:
