@@ -20,7 +20,7 @@ import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from simulator.ids import IdFactory
 from simulator.kit import credentials
@@ -224,8 +224,26 @@ class Counts:
     cost_cents: int
 
 
+class _Worked:
+    """A slot for what a frozen record works out of its own fields on first use, a pure
+    function of them (so never out of date): not a field, so never stored, compared or
+    copied (a copy works it out again)."""
+
+    __slots__ = ("_worked",)
+    _worked: Any
+
+
 @dataclass(frozen=True, slots=True)
-class Batch:
+class Span:
+    """When a batch's first item starts (its queue's end, if it has none) and its last one
+    ends, in seconds after its creation."""
+
+    first_start: float
+    last_end: float
+
+
+@dataclass(frozen=True, slots=True)
+class Batch(_Worked):
     """One batch; item ``i`` runs from ``starts[i]`` to ``progress.ends[i]`` seconds after
     its creation (``progress.started_at``)."""
 
@@ -254,8 +272,21 @@ class Batch:
         return self.progress.ends
 
     @property
+    def span(self) -> Span:
+        """Its first start and last end, worked out once (every poll reads them)."""
+        try:
+            span: Span = self._worked
+        except AttributeError:
+            span = Span(
+                min(self.starts, default=self.queue_seconds),
+                max(self.ends, default=self.queue_seconds),
+            )
+            object.__setattr__(self, "_worked", span)
+        return span
+
+    @property
     def last_end(self) -> float:
-        return max(self.ends, default=self.queue_seconds)
+        return self.span.last_end
 
     def elapsed(self, now: datetime) -> float:
         return self.progress.elapsed(now)
@@ -289,7 +320,7 @@ class Batch:
         return tally(self, now, failed, map(_COST, outcomes))
 
     def started_at(self, now: datetime) -> datetime | None:
-        first = min(self.starts, default=self.queue_seconds)
+        first = self.span.first_start
         cancelled = self.cancel_offset()
         if self.elapsed(now) < first or (cancelled is not None and cancelled < first):
             return None
@@ -333,16 +364,25 @@ class Summary:
     completed_at: datetime | None
 
 
-def summarize(batch: Batch, now: datetime, failed: Iterable[bool], costs: Iterable[int]) -> Summary:
+def summarize(batch: Batch, now: datetime, head: BatchHead | None = None) -> Summary:
     """:meth:`Batch.counts`, :meth:`Batch.status`, :meth:`Batch.started_at` and
-    :meth:`Batch.completed_at` at ``now`` in one pass, item ``i`` having ``failed[i]`` and
-    cost ``costs[i]`` (a stored head's, or the batch's own outcomes')."""
+    :meth:`Batch.completed_at` at ``now`` in one pass; from ``head`` (the stored head of
+    ``batch``: each item's fate and cost) when given, else from the batch's own outcomes."""
     elapsed = batch.elapsed(now)
     cancelled = batch.cancel_offset()
-    last_end = batch.last_end
-    counts = _tally(batch, elapsed, cancelled, failed, costs, last_end)
+    span = batch.span
+    last_end = span.last_end
+    if cancelled is None and elapsed >= last_end:
+        # Every item done (what most polls see): the counts of a batch over.
+        counts = head.ended if head is not None else ended(batch.outcomes)
+    elif head is not None:
+        counts = _tally(batch, elapsed, cancelled, head.failed, head.costs, last_end)
+    else:
+        outcomes = batch.outcomes
+        failed, costs = map(_FAILED, outcomes), map(_COST, outcomes)
+        counts = _tally(batch, elapsed, cancelled, failed, costs, last_end)
     created_at = batch.created_at
-    first = min(batch.starts, default=batch.queue_seconds)
+    first = span.first_start
     started_at = None
     if not (elapsed < first or (cancelled is not None and cancelled < first)):
         started_at = created_at + timedelta(seconds=first)
@@ -355,6 +395,18 @@ def summarize(batch: Batch, now: datetime, failed: Iterable[bool], costs: Iterab
     return Summary(counts, status, started_at, created_at + timedelta(seconds=last_end))
 
 
+def ended(outcomes: Iterable[fakes.Outcome]) -> Counts:
+    """The counts once every item has ended, none cancelled."""
+    return _ended(map(_FAILED, outcomes), map(_COST, outcomes))
+
+
+def _ended(failed: Iterable[bool], costs: Iterable[int]) -> Counts:
+    succeeded = list(map(operator.not_, failed))
+    total = len(succeeded)
+    ok = sum(succeeded)
+    return Counts(total, ok, total - ok, sum(itertools.compress(costs, succeeded)))
+
+
 def _tally(
     batch: Batch,
     elapsed: float,
@@ -364,11 +416,8 @@ def _tally(
     last_end: float,
 ) -> Counts:
     if cancelled is None and elapsed >= last_end:
-        # Every item done (what most polls see): counted without a loop in Python.
-        succeeded = list(map(operator.not_, failed))
-        total = len(succeeded)
-        ok = sum(succeeded)
-        return Counts(total, ok, total - ok, sum(itertools.compress(costs, succeeded)))
+        # Every item done: counted without a loop in Python.
+        return _ended(failed, costs)
     processed = failures = cost = 0
     if cancelled is None:
         for end, fail, cents in zip(batch.ends, failed, costs, strict=False):
@@ -401,13 +450,24 @@ CHUNK = 100
 
 
 @dataclass(frozen=True, slots=True)
-class BatchHead:
+class BatchHead(_Worked):
     """A stored batch without its items and outcomes (``batch.items`` and ``batch.outcomes``
     are empty): each item's fate and cost, which its counts and status need, kept beside."""
 
     batch: Batch
     failed: tuple[bool, ...]
     costs: tuple[int, ...]
+
+    @property
+    def ended(self) -> Counts:
+        """The batch's counts once every item has ended, none cancelled: worked out once,
+        so that a poll of a batch that is over walks none of its items."""
+        try:
+            counts: Counts = self._worked
+        except AttributeError:
+            counts = _ended(self.failed, self.costs)
+            object.__setattr__(self, "_worked", counts)
+        return counts
 
     @property
     def id(self) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -216,20 +216,13 @@ def _pagination(total: int, limit: int, offset: int, shown: int) -> dict[str, ob
 def _summary(batch: Batch, now: datetime, head: BatchHead | None = None) -> dict[str, object]:
     """The batch's summary; from ``head`` (the stored head of ``batch``) when given, its
     items and outcomes not read."""
-    if head is None:
-        outcomes = batch.outcomes
-        failed: Iterable[bool] = (outcome.failed for outcome in outcomes)
-        costs: Iterable[int] = (outcome.cost_cents for outcome in outcomes)
-        total = len(batch.items)
-    else:
-        failed, costs, total = head.failed, head.costs, head.size
-    summary = models.summarize(batch, now, failed, costs)
+    summary = models.summarize(batch, now, head)
     counts = summary.counts
     return {
         "id": batch.id,
         "name": batch.name,
         "status": summary.status,
-        "totalItems": total,
+        "totalItems": len(batch.items) if head is None else head.size,
         "processedItems": counts.processed,
         "successCount": counts.succeeded,
         "failureCount": counts.failed,
