@@ -70,8 +70,17 @@ SEED_IN_PROGRESS = "batch_inprogress01"
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
+class _Worked:
+    """A slot for what a frozen record works out of its own fields on first use, a pure
+    function of them (so never out of date): not a field, so never stored, compared or
+    copied (a copy works it out again)."""
+
+    __slots__ = ("_worked",)
+    _worked: Any
+
+
 @dataclass(frozen=True, slots=True)
-class CheckOptions:
+class CheckOptions(_Worked):
     """Check's knobs (``--option check.<name>=<value>``); plan limits per the Batch overview."""
 
     file_storage: bool = True
@@ -108,6 +117,16 @@ class CheckOptions:
         """The caps on stored batches (the seeded ones are not stored)."""
         return Budget(self.max_batches, self.max_stored_bytes)
 
+    @property
+    def plans(self) -> dict[PlanName, Plan]:
+        """The plans under these options, worked out once (every request reads its plan)."""
+        try:
+            plans: dict[PlanName, Plan] = self._worked
+        except AttributeError:
+            plans = _plans(self)
+            object.__setattr__(self, "_worked", plans)
+        return plans
+
 
 Context = ProviderContext[CheckOptions]
 
@@ -137,10 +156,8 @@ class Plan:
         return PLAN_RANK[METHOD_PLANS[method]] <= PLAN_RANK[self.name]
 
 
-@functools.lru_cache(maxsize=64)
-def plans(options: CheckOptions) -> dict[PlanName, Plan]:
-    """The plans under these options (options are frozen: the same options, the same plans;
-    do not change the dict returned)."""
+def _plans(options: CheckOptions) -> dict[PlanName, Plan]:
+    """The plans under these options (:attr:`CheckOptions.plans`; do not change the dict)."""
     return {
         "free": Plan("free", options.free_requests_per_minute),
         "pro": Plan(
@@ -222,15 +239,6 @@ class Counts:
     succeeded: int
     failed: int
     cost_cents: int
-
-
-class _Worked:
-    """A slot for what a frozen record works out of its own fields on first use, a pure
-    function of them (so never out of date): not a field, so never stored, compared or
-    copied (a copy works it out again)."""
-
-    __slots__ = ("_worked",)
-    _worked: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -571,22 +579,24 @@ def schedule(
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """One minute of the clock, in which an organisation's requests are counted."""
+    """One minute of the clock, in which an organisation's requests are counted; it ends
+    at ``reset`` (epoch seconds), the instant ``ends_at``."""
 
     minute: int
-
-    @property
-    def reset(self) -> int:
-        """The window's end, in epoch seconds."""
-        return (self.minute + 1) * 60
-
-    @property
-    def ends_at(self) -> datetime:
-        return datetime.fromtimestamp(self.reset, UTC)
+    reset: int
+    ends_at: datetime
 
     def key(self, org: Org) -> str:
         """Where the organisation's count in this window is kept (in ``WINDOWS``)."""
         return f"{org.id}/{self.minute}"
+
+
+@functools.lru_cache(maxsize=16)
+def window(minute: int) -> Window:
+    """The window of minute ``minute`` since the epoch (a pure function of it: the latest
+    few kept, so that a request need not work out its end again)."""
+    reset = (minute + 1) * 60
+    return Window(minute, reset, datetime.fromtimestamp(reset, UTC))
 
 
 # An organisation's requests in one window, under ``Window.key``: a counter that expires
@@ -609,6 +619,14 @@ class RateWindow:
             "x-ratelimit-reset": str(self.reset),
         }
 
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """:meth:`headers` as an ASGI response's raw headers, in the same order."""
+        return [
+            (b"x-ratelimit-limit", b"%d" % self.limit),
+            (b"x-ratelimit-remaining", b"%d" % self.remaining),
+            (b"x-ratelimit-reset", b"%d" % self.reset),
+        ]
+
 
 def authenticate(authorization: str | None) -> Org:
     """The organisation behind ``Authorization: Bearer <key>``, or Check's 401."""
@@ -623,7 +641,7 @@ def authenticate(authorization: str | None) -> Org:
 
 
 def plan_of(options: CheckOptions, org: Org) -> Plan:
-    return plans(options)[org.plan]
+    return options.plans[org.plan]
 
 
 def minute_of(now: datetime) -> int:
@@ -631,7 +649,7 @@ def minute_of(now: datetime) -> int:
 
 
 def window_of(now: datetime) -> Window:
-    return Window(minute_of(now))
+    return window(minute_of(now))
 
 
 def counted(window: Window, count: int, now: datetime, limit: int, enforce: bool) -> RateWindow:

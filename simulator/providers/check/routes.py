@@ -86,20 +86,20 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         except errors.CheckError as exc:
             exc.extra_headers.update(window.headers())
             return exc.response()
-        stamp(response, window.headers())
+        stamp(response, window)
         return response
 
     return run
 
 
-def stamp(response: Response, headers: dict[str, str]) -> None:
-    """``response.headers.update(headers)``: appended as raw headers (in order, as update
-    appends names the response lacks), unless the response already has one of them."""
+def stamp(response: Response, window: RateWindow) -> None:
+    """``response.headers.update(window.headers())``: appended as raw headers (in order, as
+    update appends names the response lacks), unless the response already has one of them."""
     raw = response.raw_headers
     if any(name.startswith(b"x-ratelimit-") for name, _ in raw):
-        response.headers.update(headers)
+        response.headers.update(window.headers())
         return
-    raw.extend((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items())
+    raw.extend(window.raw_headers())
 
 
 async def count_request(ctx: Context, org: Org) -> RateWindow:
