@@ -20,7 +20,7 @@ import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from simulator.ids import IdFactory
 from simulator.kit import credentials
@@ -50,6 +50,7 @@ __all__ = [
     "Window",
 ]
 
+H = TypeVar("H")
 PlanName = Literal["free", "pro", "enterprise"]
 PLAN_TITLES: dict[PlanName, str] = {"free": "Free", "pro": "Pro", "enterprise": "Enterprise"}
 # The plan each verification method first appears in (Create Batch, "Available Methods").
@@ -761,13 +762,11 @@ def cancelled(batch: Batch, now: datetime) -> Batch:
     return dataclasses.replace(batch, cancelled_at=now)
 
 
-def newest_first(batches: list[Batch], status: str | None, now: datetime) -> list[Batch]:
-    """``batches`` (in the order they were made) with ``status``, newest first; of batches
-    created in the same instant, the later one first."""
-    if status is not None:
-        batches = [b for b in batches if b.status(now) == status]
-    order = sorted(enumerate(batches), key=lambda pair: (pair[1].created_at, pair[0]))
-    return [batch for _, batch in reversed(order)]
+def newest_first(batches: list[tuple[Batch, H]]) -> list[tuple[Batch, H]]:
+    """``batches`` (each with what goes beside it, in the order they were made), newest
+    first; of batches created in the same instant, the later one first."""
+    order = sorted(enumerate(batches), key=lambda pair: (pair[1][0].created_at, pair[0]))
+    return [found for _, found in reversed(order)]
 
 
 WEBHOOK_HEADER = "X-Check-Signature"

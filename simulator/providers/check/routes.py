@@ -165,15 +165,17 @@ async def save_batch(
         await store.put(BATCH_CHUNKS, key, chunk, expires_at=expires_at)
 
 
-async def all_batches(store: Store, check: Check) -> list[Batch]:
+async def all_batches(store: Store, check: Check) -> list[tuple[Batch, BatchHead | None]]:
     """The seeds (or their changed copies), then the stored batches, oldest first; a stored
-    one read from its head only (its items are stand-ins: enough for its summary)."""
+    one as its head's batch (no items: enough for its summary, with the head beside)."""
     copies = dict((await store.scan(SEED_COPIES)).items)
-    batches = [copies.get(batch_id, seed) for batch_id, seed in check.seeds.items()]
+    batches: list[tuple[Batch, BatchHead | None]] = [
+        (copies.get(batch_id, seed), None) for batch_id, seed in check.seeds.items()
+    ]
     after = None
     while True:
         page = await store.scan(BATCHES, after=after)
-        batches.extend(models.joined(head, {}) for _, head in page.items)
+        batches.extend((head.batch, head) for _, head in page.items)
         if page.next is None:
             return batches
         after = page.next
@@ -455,12 +457,14 @@ async def list_batches(request: Request, ctx: Context, check: Check, org: Org) -
     if status is not None and status not in BATCH_STATUSES:
         raise errors.ValidationFailed.field("status", f"must be one of {', '.join(BATCH_STATUSES)}")
     now = ctx.now()
-    mine = [batch for batch in await all_batches(ctx.store, check) if batch.owner == org.id]
-    batches = models.newest_first(mine, status, now)
+    mine = [found for found in await all_batches(ctx.store, check) if found[0].owner == org.id]
+    if status is not None:
+        mine = [(b, head) for b, head in mine if models.summarize(b, now, head).status == status]
+    batches = models.newest_first(mine)
     page = batches[offset : offset + limit]
     return JSONResponse(
         {
-            "data": [_summary(batch, now) for batch in page],
+            "data": [_summary(batch, now, head) for batch, head in page],
             "pagination": _pagination(len(batches), limit, offset, len(page)),
         }
     )
