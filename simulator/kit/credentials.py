@@ -22,8 +22,11 @@ def same(given: str | None, expected: str) -> bool:
 
 def lookup(secrets: Mapping[str, T], given: str | None) -> T | None:
     """The value whose key is ``given``: every key is compared, in constant time each."""
+    if given is None:
+        return None
+    encoded = given.encode()
     found: T | None = None
     for key, value in secrets.items():
-        if same(given, key):
+        if hmac.compare_digest(encoded, key.encode()):
             found = value
     return found

@@ -20,7 +20,7 @@ import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from simulator.ids import IdFactory
 from simulator.kit import credentials
@@ -50,6 +50,7 @@ __all__ = [
     "Window",
 ]
 
+H = TypeVar("H")
 PlanName = Literal["free", "pro", "enterprise"]
 PLAN_TITLES: dict[PlanName, str] = {"free": "Free", "pro": "Pro", "enterprise": "Enterprise"}
 # The plan each verification method first appears in (Create Batch, "Available Methods").
@@ -70,8 +71,17 @@ SEED_IN_PROGRESS = "batch_inprogress01"
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
+class _Worked:
+    """A slot for what a frozen record works out of its own fields on first use, a pure
+    function of them (so never out of date): not a field, so never stored, compared or
+    copied (a copy works it out again)."""
+
+    __slots__ = ("_worked",)
+    _worked: Any
+
+
 @dataclass(frozen=True, slots=True)
-class CheckOptions:
+class CheckOptions(_Worked):
     """Check's knobs (``--option check.<name>=<value>``); plan limits per the Batch overview."""
 
     file_storage: bool = True
@@ -108,6 +118,16 @@ class CheckOptions:
         """The caps on stored batches (the seeded ones are not stored)."""
         return Budget(self.max_batches, self.max_stored_bytes)
 
+    @property
+    def plans(self) -> dict[PlanName, Plan]:
+        """The plans under these options, worked out once (every request reads its plan)."""
+        try:
+            plans: dict[PlanName, Plan] = self._worked
+        except AttributeError:
+            plans = _plans(self)
+            object.__setattr__(self, "_worked", plans)
+        return plans
+
 
 Context = ProviderContext[CheckOptions]
 
@@ -137,10 +157,8 @@ class Plan:
         return PLAN_RANK[METHOD_PLANS[method]] <= PLAN_RANK[self.name]
 
 
-@functools.lru_cache(maxsize=64)
-def plans(options: CheckOptions) -> dict[PlanName, Plan]:
-    """The plans under these options (options are frozen: the same options, the same plans;
-    do not change the dict returned)."""
+def _plans(options: CheckOptions) -> dict[PlanName, Plan]:
+    """The plans under these options (:attr:`CheckOptions.plans`; do not change the dict)."""
     return {
         "free": Plan("free", options.free_requests_per_minute),
         "pro": Plan(
@@ -225,7 +243,16 @@ class Counts:
 
 
 @dataclass(frozen=True, slots=True)
-class Batch:
+class Span:
+    """When a batch's first item starts (its queue's end, if it has none) and its last one
+    ends, in seconds after its creation."""
+
+    first_start: float
+    last_end: float
+
+
+@dataclass(frozen=True, slots=True)
+class Batch(_Worked):
     """One batch; item ``i`` runs from ``starts[i]`` to ``progress.ends[i]`` seconds after
     its creation (``progress.started_at``)."""
 
@@ -254,8 +281,21 @@ class Batch:
         return self.progress.ends
 
     @property
+    def span(self) -> Span:
+        """Its first start and last end, worked out once (every poll reads them)."""
+        try:
+            span: Span = self._worked
+        except AttributeError:
+            span = Span(
+                min(self.starts, default=self.queue_seconds),
+                max(self.ends, default=self.queue_seconds),
+            )
+            object.__setattr__(self, "_worked", span)
+        return span
+
+    @property
     def last_end(self) -> float:
-        return max(self.ends, default=self.queue_seconds)
+        return self.span.last_end
 
     def elapsed(self, now: datetime) -> float:
         return self.progress.elapsed(now)
@@ -289,7 +329,7 @@ class Batch:
         return tally(self, now, failed, map(_COST, outcomes))
 
     def started_at(self, now: datetime) -> datetime | None:
-        first = min(self.starts, default=self.queue_seconds)
+        first = self.span.first_start
         cancelled = self.cancel_offset()
         if self.elapsed(now) < first or (cancelled is not None and cancelled < first):
             return None
@@ -333,16 +373,25 @@ class Summary:
     completed_at: datetime | None
 
 
-def summarize(batch: Batch, now: datetime, failed: Iterable[bool], costs: Iterable[int]) -> Summary:
+def summarize(batch: Batch, now: datetime, head: BatchHead | None = None) -> Summary:
     """:meth:`Batch.counts`, :meth:`Batch.status`, :meth:`Batch.started_at` and
-    :meth:`Batch.completed_at` at ``now`` in one pass, item ``i`` having ``failed[i]`` and
-    cost ``costs[i]`` (a stored head's, or the batch's own outcomes')."""
+    :meth:`Batch.completed_at` at ``now`` in one pass; from ``head`` (the stored head of
+    ``batch``: each item's fate and cost) when given, else from the batch's own outcomes."""
     elapsed = batch.elapsed(now)
     cancelled = batch.cancel_offset()
-    last_end = batch.last_end
-    counts = _tally(batch, elapsed, cancelled, failed, costs, last_end)
+    span = batch.span
+    last_end = span.last_end
+    if cancelled is None and elapsed >= last_end:
+        # Every item done (what most polls see): the counts of a batch over.
+        counts = head.ended if head is not None else ended(batch.outcomes)
+    elif head is not None:
+        counts = _tally(batch, elapsed, cancelled, head.failed, head.costs, last_end)
+    else:
+        outcomes = batch.outcomes
+        failed, costs = map(_FAILED, outcomes), map(_COST, outcomes)
+        counts = _tally(batch, elapsed, cancelled, failed, costs, last_end)
     created_at = batch.created_at
-    first = min(batch.starts, default=batch.queue_seconds)
+    first = span.first_start
     started_at = None
     if not (elapsed < first or (cancelled is not None and cancelled < first)):
         started_at = created_at + timedelta(seconds=first)
@@ -355,6 +404,18 @@ def summarize(batch: Batch, now: datetime, failed: Iterable[bool], costs: Iterab
     return Summary(counts, status, started_at, created_at + timedelta(seconds=last_end))
 
 
+def ended(outcomes: Iterable[fakes.Outcome]) -> Counts:
+    """The counts once every item has ended, none cancelled."""
+    return _ended(map(_FAILED, outcomes), map(_COST, outcomes))
+
+
+def _ended(failed: Iterable[bool], costs: Iterable[int]) -> Counts:
+    succeeded = list(map(operator.not_, failed))
+    total = len(succeeded)
+    ok = sum(succeeded)
+    return Counts(total, ok, total - ok, sum(itertools.compress(costs, succeeded)))
+
+
 def _tally(
     batch: Batch,
     elapsed: float,
@@ -364,11 +425,8 @@ def _tally(
     last_end: float,
 ) -> Counts:
     if cancelled is None and elapsed >= last_end:
-        # Every item done (what most polls see): counted without a loop in Python.
-        succeeded = list(map(operator.not_, failed))
-        total = len(succeeded)
-        ok = sum(succeeded)
-        return Counts(total, ok, total - ok, sum(itertools.compress(costs, succeeded)))
+        # Every item done: counted without a loop in Python.
+        return _ended(failed, costs)
     processed = failures = cost = 0
     if cancelled is None:
         for end, fail, cents in zip(batch.ends, failed, costs, strict=False):
@@ -401,13 +459,24 @@ CHUNK = 100
 
 
 @dataclass(frozen=True, slots=True)
-class BatchHead:
+class BatchHead(_Worked):
     """A stored batch without its items and outcomes (``batch.items`` and ``batch.outcomes``
     are empty): each item's fate and cost, which its counts and status need, kept beside."""
 
     batch: Batch
     failed: tuple[bool, ...]
     costs: tuple[int, ...]
+
+    @property
+    def ended(self) -> Counts:
+        """The batch's counts once every item has ended, none cancelled: worked out once,
+        so that a poll of a batch that is over walks none of its items."""
+        try:
+            counts: Counts = self._worked
+        except AttributeError:
+            counts = _ended(self.failed, self.costs)
+            object.__setattr__(self, "_worked", counts)
+        return counts
 
     @property
     def id(self) -> str:
@@ -511,22 +580,24 @@ def schedule(
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """One minute of the clock, in which an organisation's requests are counted."""
+    """One minute of the clock, in which an organisation's requests are counted; it ends
+    at ``reset`` (epoch seconds), the instant ``ends_at``."""
 
     minute: int
-
-    @property
-    def reset(self) -> int:
-        """The window's end, in epoch seconds."""
-        return (self.minute + 1) * 60
-
-    @property
-    def ends_at(self) -> datetime:
-        return datetime.fromtimestamp(self.reset, UTC)
+    reset: int
+    ends_at: datetime
 
     def key(self, org: Org) -> str:
         """Where the organisation's count in this window is kept (in ``WINDOWS``)."""
         return f"{org.id}/{self.minute}"
+
+
+@functools.lru_cache(maxsize=16)
+def window(minute: int) -> Window:
+    """The window of minute ``minute`` since the epoch (a pure function of it: the latest
+    few kept, so that a request need not work out its end again)."""
+    reset = (minute + 1) * 60
+    return Window(minute, reset, datetime.fromtimestamp(reset, UTC))
 
 
 # An organisation's requests in one window, under ``Window.key``: a counter that expires
@@ -549,6 +620,14 @@ class RateWindow:
             "x-ratelimit-reset": str(self.reset),
         }
 
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """:meth:`headers` as an ASGI response's raw headers, in the same order."""
+        return [
+            (b"x-ratelimit-limit", b"%d" % self.limit),
+            (b"x-ratelimit-remaining", b"%d" % self.remaining),
+            (b"x-ratelimit-reset", b"%d" % self.reset),
+        ]
+
 
 def authenticate(authorization: str | None) -> Org:
     """The organisation behind ``Authorization: Bearer <key>``, or Check's 401."""
@@ -563,7 +642,7 @@ def authenticate(authorization: str | None) -> Org:
 
 
 def plan_of(options: CheckOptions, org: Org) -> Plan:
-    return plans(options)[org.plan]
+    return options.plans[org.plan]
 
 
 def minute_of(now: datetime) -> int:
@@ -571,7 +650,7 @@ def minute_of(now: datetime) -> int:
 
 
 def window_of(now: datetime) -> Window:
-    return Window(minute_of(now))
+    return window(minute_of(now))
 
 
 def counted(window: Window, count: int, now: datetime, limit: int, enforce: bool) -> RateWindow:
@@ -683,13 +762,11 @@ def cancelled(batch: Batch, now: datetime) -> Batch:
     return dataclasses.replace(batch, cancelled_at=now)
 
 
-def newest_first(batches: list[Batch], status: str | None, now: datetime) -> list[Batch]:
-    """``batches`` (in the order they were made) with ``status``, newest first; of batches
-    created in the same instant, the later one first."""
-    if status is not None:
-        batches = [b for b in batches if b.status(now) == status]
-    order = sorted(enumerate(batches), key=lambda pair: (pair[1].created_at, pair[0]))
-    return [batch for _, batch in reversed(order)]
+def newest_first(batches: list[tuple[Batch, H]]) -> list[tuple[Batch, H]]:
+    """``batches`` (each with what goes beside it, in the order they were made), newest
+    first; of batches created in the same instant, the later one first."""
+    order = sorted(enumerate(batches), key=lambda pair: (pair[1][0].created_at, pair[0]))
+    return [found for _, found in reversed(order)]
 
 
 WEBHOOK_HEADER = "X-Check-Signature"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -86,20 +86,20 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         except errors.CheckError as exc:
             exc.extra_headers.update(window.headers())
             return exc.response()
-        stamp(response, window.headers())
+        stamp(response, window)
         return response
 
     return run
 
 
-def stamp(response: Response, headers: dict[str, str]) -> None:
-    """``response.headers.update(headers)``: appended as raw headers (in order, as update
-    appends names the response lacks), unless the response already has one of them."""
+def stamp(response: Response, window: RateWindow) -> None:
+    """``response.headers.update(window.headers())``: appended as raw headers (in order, as
+    update appends names the response lacks), unless the response already has one of them."""
     raw = response.raw_headers
     if any(name.startswith(b"x-ratelimit-") for name, _ in raw):
-        response.headers.update(headers)
+        response.headers.update(window.headers())
         return
-    raw.extend((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items())
+    raw.extend(window.raw_headers())
 
 
 async def count_request(ctx: Context, org: Org) -> RateWindow:
@@ -165,15 +165,17 @@ async def save_batch(
         await store.put(BATCH_CHUNKS, key, chunk, expires_at=expires_at)
 
 
-async def all_batches(store: Store, check: Check) -> list[Batch]:
+async def all_batches(store: Store, check: Check) -> list[tuple[Batch, BatchHead | None]]:
     """The seeds (or their changed copies), then the stored batches, oldest first; a stored
-    one read from its head only (its items are stand-ins: enough for its summary)."""
+    one as its head's batch (no items: enough for its summary, with the head beside)."""
     copies = dict((await store.scan(SEED_COPIES)).items)
-    batches = [copies.get(batch_id, seed) for batch_id, seed in check.seeds.items()]
+    batches: list[tuple[Batch, BatchHead | None]] = [
+        (copies.get(batch_id, seed), None) for batch_id, seed in check.seeds.items()
+    ]
     after = None
     while True:
         page = await store.scan(BATCHES, after=after)
-        batches.extend(models.joined(head, {}) for _, head in page.items)
+        batches.extend((head.batch, head) for _, head in page.items)
         if page.next is None:
             return batches
         after = page.next
@@ -216,20 +218,13 @@ def _pagination(total: int, limit: int, offset: int, shown: int) -> dict[str, ob
 def _summary(batch: Batch, now: datetime, head: BatchHead | None = None) -> dict[str, object]:
     """The batch's summary; from ``head`` (the stored head of ``batch``) when given, its
     items and outcomes not read."""
-    if head is None:
-        outcomes = batch.outcomes
-        failed: Iterable[bool] = (outcome.failed for outcome in outcomes)
-        costs: Iterable[int] = (outcome.cost_cents for outcome in outcomes)
-        total = len(batch.items)
-    else:
-        failed, costs, total = head.failed, head.costs, head.size
-    summary = models.summarize(batch, now, failed, costs)
+    summary = models.summarize(batch, now, head)
     counts = summary.counts
     return {
         "id": batch.id,
         "name": batch.name,
         "status": summary.status,
-        "totalItems": total,
+        "totalItems": len(batch.items) if head is None else head.size,
         "processedItems": counts.processed,
         "successCount": counts.succeeded,
         "failureCount": counts.failed,
@@ -462,12 +457,14 @@ async def list_batches(request: Request, ctx: Context, check: Check, org: Org) -
     if status is not None and status not in BATCH_STATUSES:
         raise errors.ValidationFailed.field("status", f"must be one of {', '.join(BATCH_STATUSES)}")
     now = ctx.now()
-    mine = [batch for batch in await all_batches(ctx.store, check) if batch.owner == org.id]
-    batches = models.newest_first(mine, status, now)
+    mine = [found for found in await all_batches(ctx.store, check) if found[0].owner == org.id]
+    if status is not None:
+        mine = [(b, head) for b, head in mine if models.summarize(b, now, head).status == status]
+    batches = models.newest_first(mine)
     page = batches[offset : offset + limit]
     return JSONResponse(
         {
-            "data": [_summary(batch, now) for batch in page],
+            "data": [_summary(batch, now, head) for batch, head in page],
             "pagination": _pagination(len(batches), limit, offset, len(page)),
         }
     )

@@ -3,12 +3,19 @@ clock: its counts and status are what the results pages say of each item."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from starlette.testclient import TestClient
 
+from simulator.kit.progress import Progress
+from simulator.providers.check import models
 from tests.providers.check.conftest import Body, advance, auth, created, get_json
 
 SIZE = 230  # three stored chunks
+ITEMS = [{"content": f"Claim {i}: water boils at 100 C."} for i in range(SIZE)]
 
 
 def item_results(client: TestClient, batch_id: str) -> list[Body]:
@@ -65,3 +72,47 @@ def test_summary_counts_match_the_items_results(
         assert summary["status"] in ("completed", "failed")
     else:
         assert summary["status"] == "cancelled"
+
+
+class Walked(tuple):  # type: ignore[type-arg]
+    """A tuple that counts how often it is walked."""
+
+    walks = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        Walked.walks += 1
+        return super().__iter__()
+
+
+def test_a_batch_over_is_summarised_without_walking_its_items_on_every_poll(
+    check: TestClient,
+) -> None:
+    """A stored batch's head is read on every poll; once the batch is over, what its summary
+    needs of its items (their first start, last end, counts and cost) is worked out once per
+    head read, not walked again by every poll of it."""
+    batch_id = created(check, {"items": ITEMS, "methods": {"reasoning": 1.0}})["id"]
+    advance(check, 86_400)
+    before = get_json(check, f"/v1/batch/{batch_id}")
+    runtime = check.app.state.sim.runtimes["check"]  # type: ignore[attr-defined]
+    store = runtime.context.store
+
+    async def rewalk() -> None:
+        """The same head stored again, its per-item tuples counting their walks."""
+        head = await store.get(models.BATCHES, batch_id)
+        batch = head.batch
+        walked = dataclasses.replace(
+            batch,
+            progress=Progress(batch.created_at, Walked(batch.ends)),
+            starts=Walked(batch.starts),
+        )
+        again = models.BatchHead(walked, Walked(head.failed), Walked(head.costs))
+        expires_at = batch.expires_at(runtime.context.options.max_batches)
+        await store.put(models.BATCHES, batch_id, again, expires_at=expires_at)
+
+    assert check.portal is not None
+    check.portal.call(rewalk)
+    Walked.walks = 0
+    polls = [get_json(check, f"/v1/batch/{batch_id}") for _ in range(5)]
+    assert polls == [before] * 5
+    assert before["status"] == "completed"
+    assert 0 < Walked.walks <= 4  # each tuple once at most, for the first poll

@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from simulator.ids import IdFactory
+from simulator.providers.check import models
 from tests.conftest import AppFactory
 from tests.providers.check.conftest import (
     BASE,
@@ -633,6 +634,7 @@ def test_list_batches_newest_first_with_pagination(check: TestClient) -> None:
 
 def test_list_batches_filters_by_status(check: TestClient) -> None:
     done = created(check, {"items": items("[true] a")}, "enterprise")["id"]
+    failed = created(check, {"items": items("[fail] a")}, "enterprise")["id"]
     advance(check, 30)
     running = created(check, {"items": items("b")}, "enterprise")["id"]
     cancelled = created(check, {"items": items("c")}, "enterprise")["id"]
@@ -644,7 +646,7 @@ def test_list_batches_filters_by_status(check: TestClient) -> None:
     assert listed("completed") == [done]
     assert listed("processing") == [running]
     assert listed("cancelled") == [cancelled]
-    assert listed("failed") == []
+    assert listed("failed") == [failed]
 
 
 def test_list_batches_unknown_status_returns_422(check: TestClient) -> None:
@@ -843,3 +845,31 @@ def test_a_results_page_is_compact_json_with_unicode_as_it_is(check: TestClient)
     assert response.headers["content-type"] == "application/json"
     expected = json.dumps(response.json(), ensure_ascii=False, separators=(",", ":"))
     assert response.content == expected.encode()
+
+
+def test_list_batches_reads_the_stored_heads_without_joining_their_items(
+    check: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listing summarises each stored batch from its head, as ``GET /v1/batch/{id}``
+    does: it builds no stand-in for each of its items (a listing of many large batches
+    would build one per item of every batch)."""
+    made = [created(check, {"items": items("a", "b", "[fail] c")})["id"] for _ in range(3)]
+    advance(check, 30)
+    joined: list[str] = []
+    real = models.joined
+
+    def counting(head: models.BatchHead, chunks: dict[int, models.BatchChunk]) -> models.Batch:
+        joined.append(head.id)
+        return real(head, chunks)
+
+    monkeypatch.setattr(models, "joined", counting)
+    listed = get_json(check, "/v1/batch", limit=100)["data"]
+    assert joined == []
+    for batch_id in made:
+        shown = next(b for b in listed if b["id"] == batch_id)
+        assert shown == {
+            key: value
+            for key, value in get_json(check, f"/v1/batch/{batch_id}").items()
+            if key in shown
+        }
+        assert (shown["totalItems"], shown["failureCount"]) == (3, 1)

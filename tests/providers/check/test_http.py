@@ -6,9 +6,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from simulator.ids import IdFactory
-from simulator.providers.check.models import KEYS_BY_PLAN, webhook_secret
+from simulator.providers.check.models import KEYS_BY_PLAN, CheckOptions, webhook_secret
 from tests.conftest import START, AppFactory
-from tests.providers.check.conftest import BASE, advance, auth, error, get_json
+from tests.providers.check.conftest import BASE, advance, auth, error, get_json, set_options
 
 MISSING = "API key is required. Include it in the Authorization header as 'Bearer vfy_...'"
 INVALID = "Invalid API key. Check the key in the Authorization header ('Bearer vfy_...')"
@@ -203,3 +203,30 @@ def test_rate_headers_come_once_each_after_the_answers_own(check: TestClient) ->
     assert rate == ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"]
     assert names.index("content-type") < names.index("x-ratelimit-limit")
     assert response.headers["x-ratelimit-remaining"] == "199"
+
+
+def test_a_request_reads_its_plan_without_hashing_the_options_and_follows_a_change(
+    check: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plans are worked out once per set of options, not looked up by the options' hash
+    (every field of them) on every request; options changed on the control plane are a new
+    set, whose limit the next request counts against."""
+    hashed: list[object] = []
+    real = CheckOptions.__hash__
+
+    def counting(options: CheckOptions) -> int:
+        hashed.append(options)
+        return real(options)
+
+    monkeypatch.setattr(CheckOptions, "__hash__", counting)
+    for remaining in (199, 198, 197):
+        response = check.get("/v1/batch", headers=auth())
+        assert response.headers["x-ratelimit-remaining"] == str(remaining)
+    assert hashed == []
+    set_options(check, pro_requests_per_minute=5)
+    response = check.get("/v1/batch", headers=auth())
+    assert (response.headers["x-ratelimit-limit"], response.headers["x-ratelimit-remaining"]) == (
+        "5",
+        "1",
+    )
+    assert response.headers["x-ratelimit-reset"] == WINDOW_END
