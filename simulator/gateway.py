@@ -76,8 +76,10 @@ class HttpDate:
 
     def dated(self, start: Message, headers: list[tuple[bytes, bytes]]) -> Message:
         """A copy of the ``http.response.start`` message, with this clock's ``Date`` alone."""
-        if any(k.lower() == b"date" for k, _ in headers):
-            headers = [(k, v) for k, v in headers if k.lower() != b"date"]
+        for name, _ in headers:
+            if name.lower() == b"date":
+                headers = [(k, v) for k, v in headers if k.lower() != b"date"]
+                break
         return {**start, "headers": [*headers, (b"date", self.value())]}
 
     def stamp(self, send: Send) -> Send:
@@ -92,6 +94,7 @@ class HttpDate:
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+_PLAIN_CALL = Response.__call__
 ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
@@ -182,12 +185,8 @@ class Gateway:
                 partial = _Route(getattr(route, "name", "unknown"), False, route)
         return partial or _Route("unknown", False)
 
-    async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _app(self, found: _Route, scope: Scope, receive: Receive, send: Send) -> None:
         """The provider's answer: its route's endpoint, or its error for what went wrong."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        found = self._resolve(scope)
         scope["app"] = self.app
         if "router" not in scope:
             scope["router"] = self.router
@@ -224,6 +223,26 @@ class Gateway:
         send: Send,
     ) -> None:
         """Send ``answer``; an exception meets the handlers, knowing whether it had started."""
+        if type(answer).__call__ is _PLAIN_CALL:
+            # A whole body (what every provider answers): its two messages sent here, as
+            # ``Response.__call__`` sends them, without a wrapper to learn whether it started.
+            assert isinstance(answer, Response)
+            started = False
+            try:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": answer.status_code,
+                        "headers": answer.raw_headers,
+                    }
+                )
+                started = True
+                await send({"type": "http.response.body", "body": answer.body})
+                if answer.background is not None:
+                    await answer.background()
+            except Exception as exc:
+                await self._failed(request, exc, send, started)
+            return
         started = False
 
         async def sender(message: Message) -> None:
@@ -276,7 +295,8 @@ class Gateway:
             await self.app(scope, receive, send)
             return
         name = self.runtime.provider.name
-        operation, full = self.operation(scope)
+        found = self._resolve(scope)
+        operation, full = found.operation, found.full
         fault = None
         faults = self.state.faults
         if full and faults.armed and operation in self.faultable:
@@ -287,15 +307,15 @@ class Gateway:
                     await self.state.synced_after()
             except StoreUnavailable:
                 pass  # the provider answers its own 503 when it reaches the store
-        drifts = self.drifts.get(operation) if full else None
+        drifts = self.drifts.get(operation) if full and self.drifts else None
         if self.access_log:
-            await self._logged(operation, fault, drifts, scope, receive, send, date)
+            await self._logged(found, fault, drifts, scope, receive, send, date)
         else:
-            await self._journaled(operation, fault, drifts, scope, receive, send, date)
+            await self._journaled(found, fault, drifts, scope, receive, send, date)
 
     async def _logged(
         self,
-        operation: str,
+        found: _Route,
         fault: Fault | None,
         drifts: list[Drift] | None,
         scope: Scope,
@@ -304,6 +324,7 @@ class Gateway:
         date: HttpDate | None,
     ) -> None:
         """Answer, then write the request's line to the request log."""
+        operation = found.operation
         instant = self.state.clock.now()
         started = perf_counter()
         status: int | None = None
@@ -316,7 +337,7 @@ class Gateway:
             await send(message)
 
         try:
-            await self._journaled(operation, fault, drifts, scope, receive, status_send, date)
+            await self._journaled(found, fault, drifts, scope, receive, status_send, date)
         except ConnectionDropped:
             dropped = True
             raise
@@ -348,7 +369,7 @@ class Gateway:
 
     async def _journaled(
         self,
-        operation: str,
+        found: _Route,
         fault: Fault | None,
         drifts: list[Drift] | None,
         scope: Scope,
@@ -360,9 +381,12 @@ class Gateway:
         if not self.state.settings.journal:
             if date is not None:
                 send = date.stamp(send)
-            await self._answer(fault, scope, receive, _drifting(send, drifts) if drifts else send)
+            await self._answer(
+                found, fault, scope, receive, _drifting(send, drifts) if drifts else send
+            )
             return
 
+        operation = found.operation
         state = self.state
         started = perf_counter()
         entry = Entry(
@@ -400,7 +424,11 @@ class Gateway:
         try:
             # Drift applies before the tap, so the journal shows what the client received.
             await self._answer(
-                fault, scope, tap.receive, _drifting(tap.send, drifts) if drifts else tap.send
+                found,
+                fault,
+                scope,
+                tap.receive,
+                _drifting(tap.send, drifts) if drifts else tap.send,
             )
         except ConnectionDropped:
             entry.dropped = True
@@ -414,21 +442,21 @@ class Gateway:
                 await tap.release()
 
     async def _answer(
-        self, fault: Fault | None, scope: Scope, receive: Receive, send: Send
+        self, found: _Route, fault: Fault | None, scope: Scope, receive: Receive, send: Send
     ) -> None:
         if fault is None:
-            await self._app(scope, receive, send)
+            await self._app(found, scope, receive, send)
             return
         ctx = self.runtime.context
         provider = self.runtime.provider
         response: Response
         if fault.kind == "latency":
             await self.state.sleep(fault.latency_ms / 1000)
-            await self._app(scope, receive, send)
+            await self._app(found, scope, receive, send)
             return
         if fault.kind in ("drop", "drop_after"):
             if fault.kind == "drop_after":
-                await self._app(scope, receive, _discard)
+                await self._app(found, scope, receive, _discard)
             raise ConnectionDropped(f"{provider.name}.{fault.operation}")
         if fault.kind == "malformed":
             response = Response(MALFORMED_BODY, 200, media_type="application/json")
