@@ -414,27 +414,38 @@ class Gateway:
         journal = state.journal
         # On a shared store the entry is published before the answer's last part leaves, so
         # that a client that has its answer finds the request in the journal of any process.
-        tap = _Tap(entry, receive, send, state.settings.journal_body_bytes, date, journal.shared)
+        tap = _Tap(
+            entry,
+            scope["headers"],
+            receive,
+            send,
+            state.settings.journal_body_bytes,
+            date,
+            journal.shared,
+        )
         if not journal.shared:
             journal.record(entry)
         if fault is not None and fault.kind not in ("latency", "drop_after"):
             # The provider will not read what the client sent: read it now, while the server
             # still hands it over (once an answer is complete, it only reports a disconnect).
-            await tap.read_unread(scope)
+            await tap.read_unread()
         try:
             # Drift applies before the tap, so the journal shows what the client received.
+            # A request without a body has nothing for the tap to keep of what it reads.
             await self._answer(
                 found,
                 fault,
                 scope,
-                tap.receive,
+                receive if tap.body_done else tap.receive,
                 _drifting(tap.send, drifts) if drifts else tap.send,
             )
         except ConnectionDropped:
             entry.dropped = True
             raise
         finally:
-            await tap.finish(scope)
+            if not tap.body_done:
+                await tap.read_unread()
+            tap.finish()
             entry.duration_ms = (perf_counter() - started) * 1000
             if journal.shared:
                 with suppress(StoreUnavailable):  # the answer still leaves
@@ -488,6 +499,8 @@ class _Tap:
         "body_done",
         "body_whole",
         "cap",
+        "chunked",
+        "declared",
         "entry",
         "held",
         "hold",
@@ -498,6 +511,7 @@ class _Tap:
     def __init__(
         self,
         entry: Entry,
+        headers: list[tuple[bytes, bytes]],
         receive: Receive,
         send: Send,
         cap: int,
@@ -514,8 +528,19 @@ class _Tap:
         self.cap = cap
         self.request: bytes | bytearray = b""
         self.response: bytes | bytearray = b""
-        self.body_done = False  # nothing more of the body will come
-        self.body_whole = False  # the body's last part came
+        # The body's declared length, or its chunked encoding; a request that declares
+        # neither has an empty body: nothing of it will come.
+        self.declared: str | None = None
+        self.chunked: bytes | None = None
+        for key, value in headers:
+            name = key.lower()
+            if name == b"content-length":
+                self.declared = value.decode("latin-1").strip()
+            elif name == b"transfer-encoding":
+                self.chunked = value
+        bodiless = self.declared is None and self.chunked is None
+        self.body_done = bodiless  # nothing more of the body will come
+        self.body_whole = bodiless  # the body's last part came
 
     async def receive(self) -> Message:
         message = await self._receive()
@@ -554,36 +579,23 @@ class _Tap:
                 message = self._date.dated(message, headers)
         await self._send(message)
 
-    async def read_unread(self, scope: Scope) -> None:
+    async def read_unread(self) -> None:
         """Read a body nobody read (a fault answered, or the handler had no use for it): it
         is still what the client sent, so keep it when it is small.
 
         A body declared no larger than the cap is read whole; one sent in chunks (no length
-        declared) is read until it ends or passes the cap. A request that declares no body
-        has an empty one."""
-        if self.body_done:
-            return
-        declared: str | None = None
-        chunked: bytes | None = None
-        for key, value in scope["headers"]:
-            name = key.lower()
-            if name == b"content-length":
-                declared = value.decode("latin-1").strip()
-            elif name == b"transfer-encoding":
-                chunked = value
+        declared) is read until it ends or passes the cap."""
+        declared = self.declared
         if declared is not None:
             if declared.isdigit() and int(declared) <= self.cap:
                 while not self.body_done:
                     await self.receive()
-        elif chunked is not None:
+        elif self.chunked is not None:
             while self.entry.request_size <= self.cap and not self.body_done:
                 await self.receive()
-        else:
-            self.body_done = self.body_whole = True  # no body: nothing more will come
 
-    async def finish(self, scope: Scope) -> None:
-        """Keep the bodies in the entry; read a small body nobody read."""
-        await self.read_unread(scope)
+    def finish(self) -> None:
+        """Keep the bodies in the entry (once the body nobody read was read, if small)."""
         self.entry.request_body = bytes(self.request)
         self.entry.response_body = bytes(self.response)
         # A body that did not all arrive is not judged (it is not what the client sent).
