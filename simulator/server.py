@@ -21,6 +21,7 @@ import asyncio
 import functools
 import gc
 import importlib.util
+import itertools
 import json
 import logging
 import socket
@@ -166,11 +167,13 @@ LIMITS_ATTRIBUTE = "bulksim_limits"
 def head_size(method: bytes, target: bytes, headers: Iterable[tuple[bytes, bytes]]) -> int:
     """A request head's size as sent: ``METHOD TARGET HTTP/1.1``, ``name: value`` lines and
     the blank line, each ending in CRLF; the same count on either parser."""
+    headers = list(headers)
     return (
         len(method)
         + len(target)
         + len(b"  HTTP/1.1\r\n\r\n")
-        + sum(len(name) + len(value) + 4 for name, value in headers)
+        + sum(map(len, itertools.chain.from_iterable(headers)))
+        + 4 * len(headers)
     )
 
 
