@@ -260,13 +260,13 @@ async def _dispatch(
     """Hand the request to the provider whose mount ``path`` is under; whether one was."""
     for prefix, gateway in prefixes:
         if path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] in ("", "/"):
-            child = {
-                **scope,
-                "path_params": {},
-                "app_root_path": scope.get("app_root_path", scope.get("root_path", "")),
-                "root_path": root + prefix,
-            }
-            await gateway(child, receive, send)
+            # In place, as Starlette's router applies a mount's child scope: the request's
+            # scope is its own, and nothing reads it as it was once it is handed on.
+            if "app_root_path" not in scope:
+                scope["app_root_path"] = scope.get("root_path", "")
+            scope["path_params"] = {}
+            scope["root_path"] = root + prefix
+            await gateway(scope, receive, send)
             return True
     return False
 

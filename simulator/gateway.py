@@ -76,8 +76,10 @@ class HttpDate:
 
     def dated(self, start: Message, headers: list[tuple[bytes, bytes]]) -> Message:
         """A copy of the ``http.response.start`` message, with this clock's ``Date`` alone."""
-        if any(k.lower() == b"date" for k, _ in headers):
-            headers = [(k, v) for k, v in headers if k.lower() != b"date"]
+        for name, _ in headers:
+            if name.lower() == b"date":
+                headers = [(k, v) for k, v in headers if k.lower() != b"date"]
+                break
         return {**start, "headers": [*headers, (b"date", self.value())]}
 
     def stamp(self, send: Send) -> Send:
@@ -92,6 +94,7 @@ class HttpDate:
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+_PLAIN_CALL = Response.__call__
 ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
@@ -182,12 +185,8 @@ class Gateway:
                 partial = _Route(getattr(route, "name", "unknown"), False, route)
         return partial or _Route("unknown", False)
 
-    async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _app(self, found: _Route, scope: Scope, receive: Receive, send: Send) -> None:
         """The provider's answer: its route's endpoint, or its error for what went wrong."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        found = self._resolve(scope)
         scope["app"] = self.app
         if "router" not in scope:
             scope["router"] = self.router
@@ -224,6 +223,26 @@ class Gateway:
         send: Send,
     ) -> None:
         """Send ``answer``; an exception meets the handlers, knowing whether it had started."""
+        if type(answer).__call__ is _PLAIN_CALL:
+            # A whole body (what every provider answers): its two messages sent here, as
+            # ``Response.__call__`` sends them, without a wrapper to learn whether it started.
+            assert isinstance(answer, Response)
+            started = False
+            try:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": answer.status_code,
+                        "headers": answer.raw_headers,
+                    }
+                )
+                started = True
+                await send({"type": "http.response.body", "body": answer.body})
+                if answer.background is not None:
+                    await answer.background()
+            except Exception as exc:
+                await self._failed(request, exc, send, started)
+            return
         started = False
 
         async def sender(message: Message) -> None:
@@ -276,7 +295,8 @@ class Gateway:
             await self.app(scope, receive, send)
             return
         name = self.runtime.provider.name
-        operation, full = self.operation(scope)
+        found = self._resolve(scope)
+        operation, full = found.operation, found.full
         fault = None
         faults = self.state.faults
         if full and faults.armed and operation in self.faultable:
@@ -287,15 +307,15 @@ class Gateway:
                     await self.state.synced_after()
             except StoreUnavailable:
                 pass  # the provider answers its own 503 when it reaches the store
-        drifts = self.drifts.get(operation) if full else None
+        drifts = self.drifts.get(operation) if full and self.drifts else None
         if self.access_log:
-            await self._logged(operation, fault, drifts, scope, receive, send, date)
+            await self._logged(found, fault, drifts, scope, receive, send, date)
         else:
-            await self._journaled(operation, fault, drifts, scope, receive, send, date)
+            await self._journaled(found, fault, drifts, scope, receive, send, date)
 
     async def _logged(
         self,
-        operation: str,
+        found: _Route,
         fault: Fault | None,
         drifts: list[Drift] | None,
         scope: Scope,
@@ -304,6 +324,7 @@ class Gateway:
         date: HttpDate | None,
     ) -> None:
         """Answer, then write the request's line to the request log."""
+        operation = found.operation
         instant = self.state.clock.now()
         started = perf_counter()
         status: int | None = None
@@ -316,7 +337,7 @@ class Gateway:
             await send(message)
 
         try:
-            await self._journaled(operation, fault, drifts, scope, receive, status_send, date)
+            await self._journaled(found, fault, drifts, scope, receive, status_send, date)
         except ConnectionDropped:
             dropped = True
             raise
@@ -348,7 +369,7 @@ class Gateway:
 
     async def _journaled(
         self,
-        operation: str,
+        found: _Route,
         fault: Fault | None,
         drifts: list[Drift] | None,
         scope: Scope,
@@ -360,9 +381,12 @@ class Gateway:
         if not self.state.settings.journal:
             if date is not None:
                 send = date.stamp(send)
-            await self._answer(fault, scope, receive, _drifting(send, drifts) if drifts else send)
+            await self._answer(
+                found, fault, scope, receive, _drifting(send, drifts) if drifts else send
+            )
             return
 
+        operation = found.operation
         state = self.state
         started = perf_counter()
         entry = Entry(
@@ -390,23 +414,38 @@ class Gateway:
         journal = state.journal
         # On a shared store the entry is published before the answer's last part leaves, so
         # that a client that has its answer finds the request in the journal of any process.
-        tap = _Tap(entry, receive, send, state.settings.journal_body_bytes, date, journal.shared)
+        tap = _Tap(
+            entry,
+            scope["headers"],
+            receive,
+            send,
+            state.settings.journal_body_bytes,
+            date,
+            journal.shared,
+        )
         if not journal.shared:
             journal.record(entry)
         if fault is not None and fault.kind not in ("latency", "drop_after"):
             # The provider will not read what the client sent: read it now, while the server
             # still hands it over (once an answer is complete, it only reports a disconnect).
-            await tap.read_unread(scope)
+            await tap.read_unread()
         try:
             # Drift applies before the tap, so the journal shows what the client received.
+            # A request without a body has nothing for the tap to keep of what it reads.
             await self._answer(
-                fault, scope, tap.receive, _drifting(tap.send, drifts) if drifts else tap.send
+                found,
+                fault,
+                scope,
+                receive if tap.body_done else tap.receive,
+                _drifting(tap.send, drifts) if drifts else tap.send,
             )
         except ConnectionDropped:
             entry.dropped = True
             raise
         finally:
-            await tap.finish(scope)
+            if not tap.body_done:
+                await tap.read_unread()
+            tap.finish()
             entry.duration_ms = (perf_counter() - started) * 1000
             if journal.shared:
                 with suppress(StoreUnavailable):  # the answer still leaves
@@ -414,21 +453,21 @@ class Gateway:
                 await tap.release()
 
     async def _answer(
-        self, fault: Fault | None, scope: Scope, receive: Receive, send: Send
+        self, found: _Route, fault: Fault | None, scope: Scope, receive: Receive, send: Send
     ) -> None:
         if fault is None:
-            await self._app(scope, receive, send)
+            await self._app(found, scope, receive, send)
             return
         ctx = self.runtime.context
         provider = self.runtime.provider
         response: Response
         if fault.kind == "latency":
             await self.state.sleep(fault.latency_ms / 1000)
-            await self._app(scope, receive, send)
+            await self._app(found, scope, receive, send)
             return
         if fault.kind in ("drop", "drop_after"):
             if fault.kind == "drop_after":
-                await self._app(scope, receive, _discard)
+                await self._app(found, scope, receive, _discard)
             raise ConnectionDropped(f"{provider.name}.{fault.operation}")
         if fault.kind == "malformed":
             response = Response(MALFORMED_BODY, 200, media_type="application/json")
@@ -460,6 +499,8 @@ class _Tap:
         "body_done",
         "body_whole",
         "cap",
+        "chunked",
+        "declared",
         "entry",
         "held",
         "hold",
@@ -470,6 +511,7 @@ class _Tap:
     def __init__(
         self,
         entry: Entry,
+        headers: list[tuple[bytes, bytes]],
         receive: Receive,
         send: Send,
         cap: int,
@@ -486,8 +528,19 @@ class _Tap:
         self.cap = cap
         self.request: bytes | bytearray = b""
         self.response: bytes | bytearray = b""
-        self.body_done = False  # nothing more of the body will come
-        self.body_whole = False  # the body's last part came
+        # The body's declared length, or its chunked encoding; a request that declares
+        # neither has an empty body: nothing of it will come.
+        self.declared: str | None = None
+        self.chunked: bytes | None = None
+        for key, value in headers:
+            name = key.lower()
+            if name == b"content-length":
+                self.declared = value.decode("latin-1").strip()
+            elif name == b"transfer-encoding":
+                self.chunked = value
+        bodiless = self.declared is None and self.chunked is None
+        self.body_done = bodiless  # nothing more of the body will come
+        self.body_whole = bodiless  # the body's last part came
 
     async def receive(self) -> Message:
         message = await self._receive()
@@ -526,36 +579,23 @@ class _Tap:
                 message = self._date.dated(message, headers)
         await self._send(message)
 
-    async def read_unread(self, scope: Scope) -> None:
+    async def read_unread(self) -> None:
         """Read a body nobody read (a fault answered, or the handler had no use for it): it
         is still what the client sent, so keep it when it is small.
 
         A body declared no larger than the cap is read whole; one sent in chunks (no length
-        declared) is read until it ends or passes the cap. A request that declares no body
-        has an empty one."""
-        if self.body_done:
-            return
-        declared: str | None = None
-        chunked: bytes | None = None
-        for key, value in scope["headers"]:
-            name = key.lower()
-            if name == b"content-length":
-                declared = value.decode("latin-1").strip()
-            elif name == b"transfer-encoding":
-                chunked = value
+        declared) is read until it ends or passes the cap."""
+        declared = self.declared
         if declared is not None:
             if declared.isdigit() and int(declared) <= self.cap:
                 while not self.body_done:
                     await self.receive()
-        elif chunked is not None:
+        elif self.chunked is not None:
             while self.entry.request_size <= self.cap and not self.body_done:
                 await self.receive()
-        else:
-            self.body_done = self.body_whole = True  # no body: nothing more will come
 
-    async def finish(self, scope: Scope) -> None:
-        """Keep the bodies in the entry; read a small body nobody read."""
-        await self.read_unread(scope)
+    def finish(self) -> None:
+        """Keep the bodies in the entry (once the body nobody read was read, if small)."""
         self.entry.request_body = bytes(self.request)
         self.entry.response_body = bytes(self.response)
         # A body that did not all arrive is not judged (it is not what the client sent).

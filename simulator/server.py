@@ -21,6 +21,7 @@ import asyncio
 import functools
 import gc
 import importlib.util
+import itertools
 import json
 import logging
 import socket
@@ -166,11 +167,13 @@ LIMITS_ATTRIBUTE = "bulksim_limits"
 def head_size(method: bytes, target: bytes, headers: Iterable[tuple[bytes, bytes]]) -> int:
     """A request head's size as sent: ``METHOD TARGET HTTP/1.1``, ``name: value`` lines and
     the blank line, each ending in CRLF; the same count on either parser."""
+    headers = list(headers)
     return (
         len(method)
         + len(target)
         + len(b"  HTTP/1.1\r\n\r\n")
-        + sum(len(name) + len(value) + 4 for name, value in headers)
+        + sum(map(len, itertools.chain.from_iterable(headers)))
+        + 4 * len(headers)
     )
 
 
@@ -179,82 +182,100 @@ class HeadTooLarge(Exception):
 
 
 class _Guard:
-    """One connection's timers and its place in the shedding order.
+    """One connection's state and its place in the shedding order.
 
     ``state`` says what the connection is doing: ``head`` (owes the rest of a head, or a
     first one), ``body`` (owes the rest of a body), ``busy`` (its request is being answered)
     or ``idle`` (between requests, under uvicorn's keep-alive timer). ``since`` is when it
-    entered that state; of the connections not ``busy``, the one with the oldest is shed
-    first.
+    entered that state (or, owing a body, when the body last moved); of the connections not
+    ``busy``, the one with the oldest is shed first. No timer is set per request: the
+    server's :class:`_Sweeper` looks at every guard a few times per timeout.
     """
 
-    __slots__ = ("limits", "loop", "paused", "since", "state", "timer", "transport")
+    __slots__ = ("paused", "since", "state", "sweeper", "transport")
 
     def __init__(
-        self,
-        limits: ConnectionLimits,
-        loop: asyncio.AbstractEventLoop,
-        transport: asyncio.Transport,
-        paused: Callable[[], bool],
+        self, sweeper: _Sweeper, transport: asyncio.Transport, paused: Callable[[], bool]
     ) -> None:
-        self.limits = limits
-        self.loop = loop
+        self.sweeper = sweeper
         self.transport = transport
         self.paused = paused
-        self.timer: asyncio.TimerHandle | None = None
         self.state = "head"
-        self.since = loop.time()
-        self._arm(limits.head_timeout)
-
-    def _arm(self, seconds: float) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        self.timer = self.loop.call_later(seconds, self._expire)
-
-    def _cancel(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-
-    def _expire(self) -> None:
-        self.timer = None
-        if self.state == "body" and self.paused():  # the server stopped reading, not the client
-            self._arm(self.limits.body_timeout)
-        elif self.state in ("head", "body") and not self.transport.is_closing():
-            self.transport.close()
+        self.since = sweeper.loop.time()
+        sweeper.watch(self)
 
     def received(self) -> None:
-        if self.state == "idle":
-            self.state, self.since = "head", self.loop.time()
-            self._arm(self.limits.head_timeout)
-        elif self.state == "body":
-            self._arm(self.limits.body_timeout)
+        state = self.state
+        if state == "idle":
+            self.state, self.since = "head", self.sweeper.loop.time()
+        elif state == "body":
+            self.since = self.sweeper.loop.time()
 
     def head_done(self) -> None:
-        self.state, self.since = "body", self.loop.time()
-        self._arm(self.limits.body_timeout)
+        self.state, self.since = "body", self.sweeper.loop.time()
 
     def body_done(self) -> None:
         if self.state == "body":
             self.state = "busy"
-            self._cancel()
 
     def response_done(self) -> None:
-        self.state, self.since = "idle", self.loop.time()
-        self._cancel()
+        self.state, self.since = "idle", self.sweeper.loop.time()
 
     def closed(self) -> None:
-        self._cancel()
+        self.sweeper.guards.discard(self)
 
     @property
     def sheddable(self) -> bool:
         return self.state != "busy" and not self.transport.is_closing()
 
 
+class _Sweeper:
+    """Closes the connections of one server that owe a head or a body for too long.
+
+    It runs while the server has connections, every tenth of the shorter timeout (between
+    0.1 and 1 second), so a connection is closed within its timeout and that tenth.
+    """
+
+    def __init__(self, limits: ConnectionLimits, loop: asyncio.AbstractEventLoop) -> None:
+        self.limits = limits
+        self.loop = loop
+        self.guards: set[_Guard] = set()
+        self.every = min(1.0, max(0.1, min(limits.head_timeout, limits.body_timeout) / 10))
+        self.timer: asyncio.TimerHandle | None = None
+
+    def watch(self, guard: _Guard) -> None:
+        self.guards.add(guard)
+        if self.timer is None:
+            self.timer = self.loop.call_later(self.every, self.sweep)
+
+    def sweep(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        head_by = now - self.limits.head_timeout
+        body_by = now - self.limits.body_timeout
+        for guard in list(self.guards):
+            state = guard.state
+            late = guard.since <= (head_by if state == "head" else body_by)
+            if state in ("head", "body") and late:
+                if state == "body" and guard.paused():
+                    # The server stopped reading (flow control), not the client.
+                    guard.since = now
+                elif not guard.transport.is_closing():
+                    guard.transport.close()
+        if self.guards:
+            self.timer = self.loop.call_later(self.every, self.sweep)
+
+
+_SWEEPERS: weakref.WeakKeyDictionary[Any, _Sweeper] = weakref.WeakKeyDictionary()
+
+
 def _guard(protocol: Any, transport: asyncio.Transport) -> _Guard:
     """Start guarding a new connection; shed one if there are now too many."""
     limits: ConnectionLimits = getattr(protocol.config, LIMITS_ATTRIBUTE, DEFAULT_LIMITS)
-    guard = _Guard(limits, protocol.loop, transport, lambda: bool(protocol.flow.read_paused))
+    sweeper = _SWEEPERS.get(protocol.server_state)
+    if sweeper is None or sweeper.loop is not protocol.loop:
+        sweeper = _SWEEPERS[protocol.server_state] = _Sweeper(limits, protocol.loop)
+    guard = _Guard(sweeper, transport, lambda: bool(protocol.flow.read_paused))
     live = [c for c in protocol.connections if not c.transport.is_closing()]
     if len(live) > limits.max_connections:
         waiting = [c for c in live if c is not protocol and c._guard.sheddable]
