@@ -19,7 +19,8 @@ PASSCREATOR_KEY = "pcsim-test-key-5b0e8c7a41d94e2f"  # the seeded test account's
 # (PyYAML), the first token (PyJWT), HTTPS (trustme), httpx (the first webhook delivery,
 # scenario or hook), Passcreator's webhook signing key (cryptography), and pydantic (a
 # store's codecs, which the memory store never builds, a snapshot restored, a sandbox
-# created).
+# created), the installed version (importlib.metadata, for --version) and Deepvue's missing
+# file answer (XML escaping).
 DEFERRED = (
     "contracts.checks",
     "contracts.harness",
@@ -28,6 +29,7 @@ DEFERRED = (
     "cryptography",
     "httpx",
     "hypothesis",
+    "importlib.metadata",
     "jinja2",
     "jsonschema",
     "jwt",
@@ -35,6 +37,7 @@ DEFERRED = (
     "pydantic_core",
     "simulator.sandboxspec",
     "trustme",
+    "xml.sax",
     "yaml",
 )
 
