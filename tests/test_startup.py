@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import compileall
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from starlette.testclient import TestClient
 
@@ -108,6 +110,36 @@ def test_serve_answers_its_first_polls_without_loading_what_a_poll_does_not_need
     assert {"simulator", "uvicorn"} <= loaded
     early = sorted(m for m in loaded if any(m == d or m.startswith(f"{d}.") for d in DEFERRED))
     assert not early, early
+
+
+# Counts the collector's runs while the package's own import is underway (its __all__, set
+# after every import it makes, not yet there).
+COLLECTIONS = """
+import gc, sys
+
+during = []
+
+
+def counted(phase, info):
+    package = sys.modules.get("simulator")
+    if phase == "start" and package is not None and not hasattr(package, "__all__"):
+        during.append(info["generation"])
+
+
+gc.callbacks.append(counted)
+import simulator
+print(len(during), gc.isenabled())
+"""
+
+
+def test_importing_the_simulator_runs_no_collection_and_leaves_the_collector_on() -> None:
+    package = Path(__file__).resolve().parent.parent / "simulator"
+    compileall.compile_dir(package, quiet=1)  # as installed: no module compiled meanwhile
+    done = subprocess.run(
+        [sys.executable, "-c", COLLECTIONS], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "True"]
 
 
 def test_the_deferred_findings_judge_as_the_harness_does() -> None:
