@@ -22,7 +22,7 @@ PASSCREATOR_KEY = "pcsim-test-key-5b0e8c7a41d94e2f"  # the seeded test account's
 # scenario or hook), Passcreator's webhook signing key (cryptography), and pydantic (a
 # store's codecs, which the memory store never builds, a snapshot restored, a sandbox
 # created), the installed version (importlib.metadata, for --version) and Deepvue's missing
-# file answer (XML escaping).
+# file answer (XML escaping), and the dashboard's plots (its first page).
 DEFERRED = (
     "contracts.checks",
     "contracts.harness",
@@ -37,6 +37,7 @@ DEFERRED = (
     "jwt",
     "pydantic",
     "pydantic_core",
+    "simulator.dashboard.plots",
     "simulator.sandboxspec",
     "trustme",
     "xml.sax",
