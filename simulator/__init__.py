@@ -7,17 +7,34 @@ what it exports (and :mod:`simulator.server`, :mod:`simulator.settings`, :mod:`s
 
 from __future__ import annotations
 
-from simulator.app import available_providers, create_app, make_clock
-from simulator.clock import Clock, ManualClock, SystemClock
-from simulator.dashboard import FindingsSource
-from simulator.faults import WEBHOOK_KINDS as WEBHOOK_FAULT_KINDS
-from simulator.gateway import ConnectionDropped
-from simulator.ids import IdFactory
-from simulator.kit.provider import Provider
-from simulator.scenarios import Scenario, ScenarioError, load_scenario, settings_with, start_default
-from simulator.settings import Settings
-from simulator.state import SimulatorState
-from simulator.store import MemoryStore, SqliteStore, Store, open_store
+import gc
+
+# What importing the simulator makes (classes, routes, specs' tables) lives as long as the
+# process: the cyclic collector, which would run a dozen times over it meanwhile and free
+# nothing, is paused until the import is done (some 10 ms of start-up).
+_collecting = gc.isenabled()
+gc.disable()
+try:
+    from simulator.app import available_providers, create_app, make_clock
+    from simulator.clock import Clock, ManualClock, SystemClock
+    from simulator.dashboard import FindingsSource
+    from simulator.faults import WEBHOOK_KINDS as WEBHOOK_FAULT_KINDS
+    from simulator.gateway import ConnectionDropped
+    from simulator.ids import IdFactory
+    from simulator.kit.provider import Provider
+    from simulator.scenarios import (
+        Scenario,
+        ScenarioError,
+        load_scenario,
+        settings_with,
+        start_default,
+    )
+    from simulator.settings import Settings
+    from simulator.state import SimulatorState
+    from simulator.store import MemoryStore, SqliteStore, Store, open_store
+finally:
+    if _collecting:
+        gc.enable()
 
 __all__ = [
     "WEBHOOK_FAULT_KINDS",

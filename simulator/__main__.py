@@ -60,6 +60,20 @@ def _version() -> str:
         return __version__
 
 
+class _Version(argparse.Action):
+    """``--version``: the installed version, looked up only when asked (reading the
+    installed distributions is a cost every start would pay otherwise)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(f"bulksim {_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     # The module docstring is the command's --help: it stays plain text, no reST markup.
     summary, _, rest = (__doc__ or "").partition("\n")
@@ -69,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=rest.strip("\n"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"bulksim {_version()}")
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
         "serve",

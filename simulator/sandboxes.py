@@ -31,19 +31,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
-    ValidationError,
-)
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Send
 
@@ -54,13 +43,15 @@ from simulator.settings import SettingsError
 from simulator.state import SimulatorState
 from simulator.store import Store, Table, shared
 
+if TYPE_CHECKING:
+    from simulator.sandboxspec import SandboxSpec
+
 __all__ = [
     "DEFAULT",
     "ENTRIES",
     "Entry",
     "Sandbox",
     "SandboxError",
-    "SandboxSpec",
     "Sandboxes",
     "Served",
     "parse_spec",
@@ -70,8 +61,6 @@ __all__ = [
 DEFAULT = "default"
 PATH = "/sandboxes/"
 CONTROL_PATH = "/_sim/sandboxes"
-
-OptionValue = StrictBool | StrictInt | StrictFloat | StrictStr
 
 
 class SandboxError(Exception):
@@ -83,22 +72,12 @@ class SandboxError(Exception):
         self.message = message
 
 
-class SandboxSpec(BaseModel):
-    """The body of ``POST /_sim/sandboxes``: every field optional."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str | None = Field(default=None, max_length=100)
-    seed: StrictInt | None = None
-    clock: Literal["manual", "system"] | None = None
-    start: AwareDatetime | None = None
-    options: dict[str, dict[str, OptionValue]] = Field(default_factory=dict)
-    # Checked against the scenario schema (which names the line and field), not here.
-    scenario: dict[str, Any] | None = None
-
-
 def parse_spec(body: object) -> SandboxSpec:
     """The create body, or a 400 naming the first bad field."""
+    from pydantic import ValidationError
+
+    from simulator.sandboxspec import SandboxSpec
+
     try:
         return SandboxSpec.model_validate(body)
     except ValidationError as exc:
@@ -285,6 +264,8 @@ class Sandboxes:
 
     def _rebuild(self, sandbox_id: str, entry: Entry) -> Sandbox:
         """The sandbox another process made, built here from its entry."""
+        from simulator.sandboxspec import SandboxSpec
+
         spec = SandboxSpec(
             name=entry.name,
             seed=entry.seed,

@@ -23,7 +23,6 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from starlette.types import ASGIApp
 
 from simulator.clock import parse_iso
@@ -36,8 +35,9 @@ from simulator.providers.passcreator.models import TEST_ACCOUNTS, Process, step_
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState
 
-if TYPE_CHECKING:  # httpx is loaded when a scenario is first applied
+if TYPE_CHECKING:  # httpx and yaml are loaded when a scenario is first applied or read
     import httpx
+    import yaml
     from jsonschema import Draft202012Validator
 
 __all__ = [
@@ -118,14 +118,20 @@ class Scenario:
         )
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML without implicit timestamps: ``start`` stays the text the schema checks."""
+@cache
+def _loader() -> type[yaml.SafeLoader]:
+    """YAML without implicit timestamps: ``start`` stays the text the schema checks. Built
+    with the first scenario read: yaml is not loaded to serve."""
+    import yaml
 
+    class Loader(yaml.SafeLoader):
+        pass
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return Loader
 
 
 def load_scenario(path: str) -> Scenario:
@@ -146,7 +152,9 @@ def parse_scenario(document: str | object, where: str = "scenario") -> Scenario:
     already parsed object (errors name ``where`` and the field path)."""
     node: yaml.Node | None = None
     if isinstance(document, str):
-        loader = _Loader(document)
+        import yaml
+
+        loader = _loader()(document)
         try:
             node = loader.get_single_node()
             data = None if node is None else loader.construct_document(node)
@@ -202,6 +210,8 @@ def _line(node: yaml.Node | None, path: Sequence[str | int]) -> int:
     """The 1-based line of the node at ``path`` (of its nearest ancestor found)."""
     if node is None:
         return 0
+    import yaml
+
     for part in path:
         child: yaml.Node | None = None
         if isinstance(node, yaml.MappingNode):

@@ -23,9 +23,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
-
-from pydantic import TypeAdapter, ValidationError
 
 from simulator.clock import Clock, ManualClock, SystemClock
 from simulator.faults import FaultPlan
@@ -36,6 +35,8 @@ from simulator.settings import Settings
 from simulator.store import MemoryStore, Snapshot, Store, Table, shared
 
 if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
     from contracts.validate import SpecValidator
 
 __all__ = ["Shared", "SimulatorState", "SnapshotError"]
@@ -107,7 +108,12 @@ class _SnapshotShape:
     store: _StoreShape
 
 
-SNAPSHOT = TypeAdapter(_SnapshotShape)
+@cache
+def _snapshot_adapter() -> TypeAdapter[_SnapshotShape]:
+    """Built on the first restore, not at start-up (pydantic with it)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(_SnapshotShape)
 
 
 class SnapshotError(ValueError):
@@ -257,8 +263,10 @@ class SimulatorState:
 
     async def restore(self, data: object) -> None:
         """Load a :meth:`snapshot` (taken on any backend) in place of the whole state."""
+        from pydantic import ValidationError
+
         try:
-            shape = SNAPSHOT.validate_python(data)
+            shape = _snapshot_adapter().validate_python(data)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])

@@ -63,7 +63,6 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from simulator.clock import format_iso
-from simulator.dashboard import plots
 from simulator.dashboard.resources import PER_PROVIDER, Resource, live_resources, next_due
 from simulator.faults import FAULT_KINDS
 from simulator.journal import ALWAYS_SECRET_FIELDS, Entry, mask
@@ -234,6 +233,8 @@ def _check(entries: list[Entry]) -> None:
 
 def _row(entry: Entry) -> dict[str, Any]:
     """The entry as the journal shows it; one not checked yet is not checked here."""
+    from simulator.dashboard import plots  # loaded with the first page, not to serve a poll
+
     unchecked = _unchecked(entry)
     shown = (dataclasses.replace(entry, validator=None) if unchecked else entry).as_dict()
     shown["duration_ms"] = plots.duration_ms(entry)
@@ -372,6 +373,8 @@ async def _webhook_rows(view: View) -> dict[str, Any]:
 
 
 async def _sections(view: View, root: str) -> dict[str, Any]:
+    from simulator.dashboard import plots
+
     state = view.state
     now = state.clock.now()
     entries = state.journal.select()

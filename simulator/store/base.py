@@ -33,9 +33,10 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from pydantic import TypeAdapter
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 __all__ = ["Codec", "Page", "Snapshot", "Store", "StoreUnavailable", "Table"]
 
@@ -58,8 +59,11 @@ class Codec(Generic[R]):
     """A record type to and from a JSON-able dict (through pydantic, which knows dataclasses)."""
 
     def __init__(self, kind: type[R]) -> None:
+        # pydantic is imported with the first codec: the memory backend never builds one.
+        from pydantic import TypeAdapter
+
         self.kind = kind
-        self._adapter = TypeAdapter(kind)
+        self._adapter: TypeAdapter[R] = TypeAdapter(kind)
 
     def dump(self, value: R) -> Any:
         return self._adapter.dump_python(value, mode="json")

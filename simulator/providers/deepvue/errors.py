@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import math
 from typing import ClassVar
-from xml.sax.saxutils import escape
 
 from starlette.responses import Response
 
@@ -230,6 +229,8 @@ class NoSuchKey(ProviderError):
 
     def xml(self) -> str:
         # The key is the client's path: escaped, so any key gives well-formed XML.
+        from xml.sax.saxutils import escape  # not loaded at start-up: few ask a missing file
+
         return (
             '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code>'
             "<Message>The specified key does not exist.</Message>"

@@ -24,13 +24,27 @@ import struct
 import sys
 from array import array
 from dataclasses import dataclass
-
-from pydantic import Base64Bytes
+from typing import Annotated, Any
 
 from simulator.providers.helloatlas import errors
 from simulator.providers.helloatlas.fakes import Traits, decode_traits, encode_traits, traits_of
 
 __all__ = ["Documents", "DocumentsBuilder"]
+
+
+class _InBase64:
+    """Marks bytes a record's JSON form keeps in base64 (pydantic's ``Base64Bytes``), for the
+    codec of a store that keeps records outside the process. Pydantic is imported when that
+    codec is built, not with this module: the memory store never builds one."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic import Base64Bytes
+
+        return handler.generate_schema(Base64Bytes)
+
+
+Base64Bytes = Annotated[bytes, _InBase64]
 
 MAX_DOCUMENT_ID_CHARS = 256
 MAX_FILE_URL_CHARS = 2048

@@ -35,10 +35,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -55,6 +53,9 @@ from simulator.providers.passcreator.models import (
     PasscreatorOptions,
 )
 from simulator.store import Store, Table
+
+if TYPE_CHECKING:  # cryptography is loaded with the first key, made when first signing
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 __all__ = ["HOOK_ROUTES", "passes_created", "public_key_pem"]
 
@@ -127,6 +128,9 @@ KEYS = Table("hooks/keys", SigningKey)
 @functools.cache
 def _process_key() -> str:
     """This process's RSA key, made on first use."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
     return key.private_bytes(
         serialization.Encoding.PEM,
@@ -137,6 +141,9 @@ def _process_key() -> str:
 
 @functools.lru_cache(maxsize=8)
 def _loaded(pem: str) -> rsa.RSAPrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = serialization.load_pem_private_key(pem.encode(), password=None)
     assert isinstance(key, rsa.RSAPrivateKey)
     return key
@@ -149,6 +156,8 @@ async def signing_key(store: Store) -> rsa.RSAPrivateKey:
 
 
 async def public_key_pem(store: Store) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     key = await signing_key(store)
     return (
         key.public_key()
@@ -163,6 +172,9 @@ def _json(value: object) -> str:
 
 def signed(key: rsa.RSAPrivateKey, payload: Mapping[str, object]) -> dict[str, object]:
     """The payload with ``signature`` (hex RSA-SHA1 of ``signedData``) and ``signedData``."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     text = _json(payload)
     signature = key.sign(text.encode(), padding.PKCS1v15(), hashes.SHA1())
     return {**payload, "signature": signature.hex(), "signedData": text}
