@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -136,7 +136,11 @@ class SimulatorState:
     overrides: Overrides = field(default_factory=dict, init=False)
     resets: dict[str, int] = field(default_factory=dict, init=False)
     _synced: Shared | None = field(default=None, init=False, repr=False)
+    # The store's mark (``SqliteStore.mark``) when the shared record was last read: while it
+    # stays, nobody wrote the record since, and a sync with nothing to write reads nothing.
+    _mark: Hashable | None = field(default=None, init=False, repr=False)
     sharing: bool = field(default=False, init=False)
+    _view: Store = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # The clock and options are kept in the store when it is shared and the clock is one
@@ -153,6 +157,7 @@ class SimulatorState:
             validators={name: _validator_of(rt) for name, rt in self.runtimes.items()},
         )
         self.faults = FaultPlan(self.settings.seed, store=view, cap=self.settings.max_faults)
+        self._view = self.store.scoped("_sim")
 
     async def reset(self, provider: str | None = None) -> list[str]:
         """Back to the fresh state (seeded examples included); returns what was reset."""
@@ -207,10 +212,15 @@ class SimulatorState:
         """
         if not self.sharing:
             return
-        view = self.store.scoped("_sim")
+        view = self._view
         local = self._local()
+        marking = getattr(view, "mark", None)
+        mark = None if marking is None else marking(SHARED)
+        if mark is not None and mark == self._mark and local == self._synced:
+            return  # nothing changed here, and nobody wrote the record since it was read
+        self._mark = None
         held = await view.get(SHARED, "state")
-        last = self._synced
+        last = self._synced  # read after the store: another request may have claimed a change
         if held is None or held.clock_kind != local.clock_kind:
             await view.put(SHARED, "state", local)
             held = local
@@ -228,6 +238,8 @@ class SimulatorState:
             await self.faults.reload()
             self.faults.version = held.faults
         self._synced = held if pending else self._local()
+        # Valid only if nothing was written meanwhile, here or elsewhere (a write moves it).
+        self._mark = mark
 
     async def synced_after(self) -> None:
         """After a request: write what it changed here (nothing to read when nothing did)."""
@@ -279,6 +291,7 @@ class SimulatorState:
             # Token keys and seeds are built from the store: build them from the restored one.
             runtime.store = runtime.provider.store_factory(runtime.context)
         self._synced = None
+        self._mark = None
         held = shape.state
         if self.sharing:
             # The other processes on the store rebuild theirs too (see ``Shared.resets``).

@@ -141,6 +141,11 @@ class _Database:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # Writes this process made, per table (by full name), and to whole views (``clear``,
+        # ``restore``): with SQLite's data_version, which counts the commits of every other
+        # connection, they tell a reader whether a record may have changed (``mark``).
+        self.writes: dict[str, int] = {}
+        self.wipes = 0
         # Fails here, at start, if the file cannot be used: not a database, or not writable
         # (SQLite opens a file it may not write read-only; the first write says so).
         connection = self.connection()
@@ -188,6 +193,9 @@ class _Database:
             with self._lock:
                 self._all.append(connection)
         return connection
+
+    def wrote(self, name: str) -> None:
+        self.writes[name] = self.writes.get(name, 0) + 1
 
     @contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:
@@ -254,6 +262,15 @@ class SqliteStore:
             (name, _micros(self._now()), SWEEP),
         )
 
+    def mark(self, table: Table[Any]) -> tuple[int, int, int]:
+        """What changes whenever the table may have changed since: SQLite's ``data_version``
+        of this thread's connection (it moves on each commit of any other connection, of
+        this process or another), and the writes this process made through its own ones."""
+        name = self._prefix + table.name
+        db = self._db
+        version = db.connection().execute("PRAGMA data_version").fetchone()[0]
+        return int(version), db.writes.get(name, 0), db.wipes
+
     # -- tables ----------------------------------------------------------------------------
 
     async def get(self, table: Table[R], key: str) -> R | None:
@@ -275,6 +292,7 @@ class SqliteStore:
         name = self._prefix + table.name
         data = table.codec.dumps(value)
         at = None if expires_at is None else _micros(expires_at)
+        self._db.wrote(name)
         with self._db.writing() as connection:
             self._sweep(connection, name)
             connection.execute(
@@ -290,6 +308,7 @@ class SqliteStore:
         name = self._prefix + table.name
         data = table.codec.dumps(value)
         at = None if expires_at is None else _micros(expires_at)
+        self._db.wrote(name)
         with self._db.writing() as connection:
             self._sweep(connection, name)
             row = connection.execute(
@@ -307,6 +326,7 @@ class SqliteStore:
 
     async def update(self, table: Table[R], key: str, change: Callable[[R], R]) -> R | None:
         name = self._prefix + table.name
+        self._db.wrote(name)
         with self._db.writing() as connection:
             row = connection.execute(
                 "SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?", (name, key)
@@ -321,6 +341,7 @@ class SqliteStore:
             return value
 
     async def take(self, table: Table[R], key: str) -> R | None:
+        self._db.wrote(self._prefix + table.name)
         row = (
             self._db.connection()
             .execute(
@@ -334,6 +355,7 @@ class SqliteStore:
         return table.codec.loads(row[0])
 
     async def delete(self, table: Table[R], key: str) -> bool:
+        self._db.wrote(self._prefix + table.name)
         row = (
             self._db.connection()
             .execute(
@@ -373,6 +395,7 @@ class SqliteStore:
             "SELECT 1 FROM records WHERE tbl = ? AND expires_at <= ? LIMIT 1", (name, now)
         ).fetchone()
         if expired is not None:
+            self._db.wrote(name)
             with self._db.writing() as writing:
                 writing.execute(
                     "DELETE FROM records WHERE tbl = ? AND expires_at <= ?", (name, now)
@@ -394,6 +417,7 @@ class SqliteStore:
         name = self._prefix + table.name
         now = _micros(self._now())
         at = None if expires_at is None else _micros(expires_at)
+        self._db.wrote(name)
         connection = self._db.connection()
         # One statement: a live record is added to and keeps its expiry; an expired one
         # starts again from ``by`` with the new expiry (SET reads the row as it was).
@@ -460,6 +484,7 @@ class SqliteStore:
 
     async def clear(self) -> None:
         low, high = self._prefix, self._prefix + TOP
+        self._db.wipes += 1
         with self._db.writing() as connection:
             tables = (
                 ("records", "tbl"),
@@ -508,6 +533,7 @@ class SqliteStore:
 
     async def restore(self, data: Snapshot) -> None:
         prefix = self._prefix
+        self._db.wipes += 1
         with self._db.writing() as connection:
             await self.clear()
             connection.executemany(

@@ -242,8 +242,7 @@ def row(
         )
     base = base or per_poll
     print(
-        f"{name:<14} {per_poll * 1e6:7.1f} us/poll  {base / per_poll:5.2f}x bare  "
-        f"{size:6d} bytes",
+        f"{name:<14} {per_poll * 1e6:7.1f} us/poll  {base / per_poll:5.2f}x bare  {size:6d} bytes",
         flush=True,
     )
     return per_poll

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from simulator import Settings, create_app
 from simulator.clock import ManualClock
 from simulator.store import SqliteStore, StoreError, open_store
 from tests.store.test_store import RING, START, THINGS, run, thing
@@ -101,3 +105,50 @@ def test_a_store_url_that_cannot_be_used_says_why(tmp_path: Path, url: str, mess
         open_store(url.replace("{tmp}", tmp))
     assert message.replace("{tmp}", "/" + tmp) in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+PROCESS = "/passcreator/api/v3/process/627d21f7-e1a0-4085-84cb-130906cd097c"
+
+
+def _passcreator_key(app: Any) -> str:
+    runtime = app.state.sim.runtimes["passcreator"]
+    key: str = runtime.provider.credentials(runtime.context)["api_key"]
+    return key
+
+
+@pytest.mark.parametrize("same_connection", [False, True], ids=["two-files", "one-store"])
+def test_a_poll_reads_the_shared_state_only_after_someone_changed_it(
+    tmp_path: Path, same_connection: bool
+) -> None:
+    """A poll on SQLite skips the read of the shared clock and options while nobody wrote
+    them (SQLite's data_version, and this process's own writes, say so), and still sees a
+    clock advance made through another app at once: through another connection to the file,
+    or through the same store (one connection, whose data_version does not move)."""
+    path = tmp_path / "state.db"
+    first_store = SqliteStore(path)
+    second_store = first_store if same_connection else SqliteStore(path)
+    first = create_app(Settings(seed=7), clock=ManualClock(START), store=first_store)
+    second = create_app(Settings(seed=7), clock=ManualClock(START), store=second_store)
+    statements: list[str] = []
+
+    async def scenario() -> list[str]:
+        one = httpx.AsyncClient(transport=httpx.ASGITransport(first), base_url="http://a")
+        two = httpx.AsyncClient(transport=httpx.ASGITransport(second), base_url="http://b")
+        headers = {"Authorization": _passcreator_key(first)}
+        async with one, two:
+            assert (await one.get(PROCESS, headers=headers)).status_code == 200
+            assert (await two.get(PROCESS, headers=headers)).status_code == 200
+            assert (await one.get(PROCESS, headers=headers)).status_code == 200
+            first_store._db.connection().set_trace_callback(statements.append)
+            quiet = await one.get(PROCESS, headers=headers)
+            first_store._db.connection().set_trace_callback(None)
+            advanced = await two.post("/_sim/clock/advance", json={"seconds": 3600})
+            assert advanced.status_code == 200, advanced.text
+            moved = await one.get(PROCESS, headers=headers)
+        return [quiet.headers["date"], moved.headers["date"]]
+
+    before, after = run(scenario())
+    assert not [s for s in statements if "_sim/shared" in s], statements
+    assert (parsedate_to_datetime(after) - parsedate_to_datetime(before)) == timedelta(hours=1)
+    first_store.close()
+    second_store.close()
