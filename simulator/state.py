@@ -202,13 +202,17 @@ class SimulatorState:
                     runtime.set_options(held.options[name])
             self.overrides = {n: dict(raw) for n, raw in held.options.items() if n in self.runtimes}
 
-    async def sync(self) -> None:
+    async def sync(self, request: str | None = None) -> None:
         """Agree with the store on the clock and the options (a no-op on a store of one's own).
 
         A change made here since the last sync (by the control plane, or a latency fault
         passing on the clock) is written as a move of the shared record; then the shared
         record is applied here. The first sync adopts what the store holds (a restart picks
         up the clock and options where they were), unless it is for another kind of clock.
+
+        ``request`` (method, path and query of the request about to be answered) lets a
+        store read, in the same round trip, the records the last answer to it read (Redis:
+        ``read_ahead``); :meth:`answered` says when the request is over.
         """
         if not self.sharing:
             return
@@ -219,7 +223,11 @@ class SimulatorState:
         if mark is not None and mark == self._mark and local == self._synced:
             return  # nothing changed here, and nobody wrote the record since it was read
         self._mark = None
-        held = await view.get(SHARED, "state")
+        reading = None if request is None else getattr(view, "read_ahead", None)
+        if reading is not None:
+            held = await reading(SHARED, "state", request)
+        else:
+            held = await view.get(SHARED, "state")
         last = self._synced  # read after the store: another request may have claimed a change
         if held is None or held.clock_kind != local.clock_kind:
             await view.put(SHARED, "state", local)
@@ -240,6 +248,12 @@ class SimulatorState:
         self._synced = held if pending else self._local()
         # Valid only if nothing was written meanwhile, here or elsewhere (a write moves it).
         self._mark = mark
+
+    def answered(self) -> None:
+        """The request the last :meth:`sync` was for is over (its answer sent or failed)."""
+        behind = getattr(self._view, "read_behind", None)
+        if behind is not None:
+            behind()
 
     async def synced_after(self) -> None:
         """After a request: write what it changed here (nothing to read when nothing did)."""

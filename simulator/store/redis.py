@@ -46,6 +46,7 @@ import json
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import wraps
@@ -332,6 +333,13 @@ class _Clients:
         is kept only once its reply was read whole, and closed on any other way out
         (cancelled, lost). At most ``KEPT`` wait here; the others go back to the pool.
         """
+        replies = await self.call_many([args])
+        return replies[0]
+
+    async def call_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Several commands sent together and their replies: one round trip (a pipeline
+        without MULTI), on a connection kept as :meth:`call`'s. An error reply is raised
+        once every reply was read."""
         client = await self.get()
         loop = asyncio.get_running_loop()
         idle = self.idle_by_loop.get(loop)
@@ -341,21 +349,27 @@ class _Clients:
         reused = bool(idle)
         connection = idle.pop() if reused else await pool.get_connection()
         try:
-            await connection.send_command(*args)
-            reply = await connection.read_response()
-        except ResponseError:  # an error reply, read whole: the connection is fine
-            await self._keep(pool, idle, connection)
-            raise
+            await connection.send_packed_command(connection.pack_commands(commands))
+            replies = []
+            failed: ResponseError | None = None
+            for _ in commands:
+                try:
+                    replies.append(await connection.read_response())
+                except ResponseError as exc:  # an error reply, read whole
+                    failed = failed or exc
+                    replies.append(None)
         except BaseException as exc:
             await connection.disconnect(nowait=True)
             await pool.release(connection)
             if reused and isinstance(exc, UNAVAILABLE):
                 # Kept while Redis went away: once more on a new one, as redis-py retries.
                 retried: Any = client
-                return await retried.execute_command(*args)
+                return [await retried.execute_command(*args) for args in commands]
             raise
         await self._keep(pool, idle, connection)
-        return reply
+        if failed is not None:
+            raise failed
+        return replies
 
     @staticmethod
     async def _keep(pool: Any, idle: list[Any], connection: Any) -> None:
@@ -383,6 +397,25 @@ class _Root:
     clients: _Clients
     namespace: str
     scripts: dict[str, Any] = field(default_factory=dict)
+    # Per request (method, path and query), the records its last answer read (see
+    # ``read_ahead``), the newest ``PREDICTED`` requests' kept.
+    predicted: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass
+class _Ahead:
+    """One request's records read ahead, with the shared state, before it was answered."""
+
+    task: asyncio.Task[Any] | None
+    request: str
+    fetched: dict[str, bytes | None] = field(default_factory=dict)
+    # The records the request read (ahead or not), in order: what to read ahead next time.
+    read: list[str] = field(default_factory=list)
+
+
+# The request being answered in this task, if its records were read ahead.
+_AHEAD: ContextVar[_Ahead | None] = ContextVar("bulksim_redis_ahead", default=None)
+PREDICTED = 4096
 
 
 class RedisStore:
@@ -484,15 +517,70 @@ class RedisStore:
     @_guarded
     async def get(self, table: Table[R], key: str) -> R | None:
         name = f"{self._base}{table.name}#r:{key}"
-        record: bytes | None = await self._root.clients.call("GET", name)
+        ahead = _AHEAD.get()
+        record: bytes | None
+        if ahead is not None and ahead.task is asyncio.current_task():
+            ahead.read.append(name)
+            if name in ahead.fetched:  # read after the request came, with the shared state
+                record = ahead.fetched.pop(name)
+                return None if record is None else self._decode(table, record)
+        record = await self._root.clients.call("GET", name)
         return None if record is None else self._decode(table, record)
+
+    @_guarded
+    async def read_ahead(self, table: Table[R], key: str, request: str) -> R | None:
+        """``get``, and in the same round trip the records the last answer to ``request``
+        read (a poll reads the same ones each time), which this request's ``get`` then
+        takes from there, once each: read after the request came, they are as fresh as
+        the shared state read with them. A write of this request to one of them drops it
+        (see ``_wrote``). :meth:`read_behind` ends the request and learns what it read."""
+        name = f"{self._base}{table.name}#r:{key}"
+        names = self._root.predicted.get(request, ())
+        ahead = _Ahead(asyncio.current_task(), request)
+        _AHEAD.set(ahead)
+        if not names:
+            record: bytes | None = await self._root.clients.call("GET", name)
+        else:
+            replies = await self._root.clients.call_many(
+                [("GET", name), *(("GET", other) for other in names)]
+            )
+            record = replies[0]
+            ahead.fetched = dict(zip(names, replies[1:], strict=True))
+        return None if record is None else self._decode(table, record)
+
+    def read_behind(self) -> None:
+        """The request is answered: what it read is what to read ahead for it next time."""
+        ahead = _AHEAD.get()
+        if ahead is None or ahead.task is not asyncio.current_task():
+            return
+        _AHEAD.set(None)
+        predicted = self._root.predicted
+        read = tuple(dict.fromkeys(ahead.read))
+        if predicted.get(ahead.request) != read:
+            predicted.pop(ahead.request, None)
+            if read:
+                predicted[ahead.request] = read
+                if len(predicted) > PREDICTED:
+                    del predicted[next(iter(predicted))]
+
+    @staticmethod
+    def _wrote(name: str | None = None) -> None:
+        """This request wrote the record ``name`` (None: maybe any): not read ahead now."""
+        ahead = _AHEAD.get()
+        if ahead is not None and ahead.fetched:
+            if name is None:
+                ahead.fetched.clear()
+            else:
+                ahead.fetched.pop(name, None)
 
     @_guarded
     async def put(
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
     ) -> None:
         record = self._encode(table, value, expires_at)
-        await self._script("put", PUT, self._keys(table, key), [key, record])
+        keys = self._keys(table, key)
+        self._wrote(keys[0])
+        await self._script("put", PUT, keys, [key, record])
 
     @_guarded
     async def put_if_absent(
@@ -500,6 +588,7 @@ class RedisStore:
     ) -> tuple[R, bool]:
         record = self._encode(table, value, expires_at)
         args = [key, record, self._at_now()]
+        self._wrote(self._keys(table, key)[0])
         held = await self._script("put_if_absent", PUT_IF_ABSENT, self._keys(table, key), args)
         if held is None:
             return value, True
@@ -509,6 +598,7 @@ class RedisStore:
     async def update(self, table: Table[R], key: str, change: Callable[[R], R]) -> R | None:
         client = await self._root.clients.get()
         name = self._keys(table, key)[0]
+        self._wrote(name)
         while True:
             record = cast(bytes | None, await client.get(name))
             value = None if record is None else self._decode(table, record)
@@ -526,6 +616,7 @@ class RedisStore:
     async def take(self, table: Table[R], key: str) -> R | None:
         args = [key, self._at_now()]
         name, order, expiry, _, total = self._keys(table, key)
+        self._wrote(name)
         record = await self._script("take", TAKE, [name, order, expiry, total], args)
         if record is None:
             return None
@@ -535,6 +626,7 @@ class RedisStore:
     async def delete(self, table: Table[R], key: str) -> bool:
         args = [key, self._at_now()]
         name, order, expiry, _, total = self._keys(table, key)
+        self._wrote(name)
         return await self._script("take", TAKE, [name, order, expiry, total], args) is not None
 
     @_guarded
@@ -570,6 +662,7 @@ class RedisStore:
         self, table: Table[int], key: str, by: int = 1, *, expires_at: datetime | None = None
     ) -> int:
         keys = self._keys(table, key)
+        self._wrote(keys[0])
         at = "" if expires_at is None else str(_micros(expires_at))
         args = [key, int(by), at, self._at_now(), self._keys(table, "")[0]]
         value: int = await self._script("add", ADD, keys, args)
@@ -613,6 +706,7 @@ class RedisStore:
         if self._locked:
             yield self
             return
+        self._wrote()
         lock = await self._lock()
         try:
             yield RedisStore(self._url, self._prefix, now=self._now, _root=self._root, _locked=True)
@@ -678,6 +772,7 @@ class RedisStore:
         return {"records": records, "counters": counters, "rings": rings}
 
     async def restore(self, data: Snapshot) -> None:
+        self._wrote()
         await self.clear()
         await self._restore(data)
 
@@ -702,6 +797,7 @@ class RedisStore:
 
     @_guarded
     async def clear(self) -> None:
+        self._wrote()
         client = await self._root.clients.get()
         pattern = _glob_escape(self._base) + "*"
         batch: list[bytes] = []
