@@ -18,7 +18,8 @@
 - **Expiry on the simulator's clock**: ``expires_at`` is stored as microseconds since the
   epoch and compared with the view's ``now``; never a wall-clock TTL.
 - **Bounded**: an insert first deletes a batch of the table's expired records, so expired
-  rows do not pile up; rings keep their newest ``size`` values; the caps a provider keeps
+  rows do not pile up; rings keep their newest ``size`` values (each value in a slot, its
+  number modulo the size, rewritten in place); the caps a provider keeps
   (:class:`~simulator.kit.budget.Budget`: records and bytes) bound the rest. SQLite reuses
   freed pages, so the file stays at its high-water mark; the WAL is checkpointed
   automatically. ``count`` and ``total`` read one row of running aggregates, which triggers
@@ -99,16 +100,20 @@ CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rings (
+-- A ring's values, each in the slot its number modulo the ring's size names: once the ring
+-- is full, a push rewrites the oldest value's row in place (no row deleted, no page freed
+-- and allocated again, which cost most of a push with large values).
+CREATE TABLE IF NOT EXISTS ring_slots (
     name TEXT NOT NULL,
+    slot INTEGER NOT NULL,
     number INTEGER NOT NULL,
     value TEXT NOT NULL,
-    PRIMARY KEY (name, number)
-) WITHOUT ROWID;
+    PRIMARY KEY (name, slot)
+);
 """
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _statements(script: str) -> list[str]:
@@ -146,6 +151,10 @@ class _Database:
         # connection, they tell a reader whether a record may have changed (``mark``).
         self.writes: dict[str, int] = {}
         self.wipes = 0
+        # The size each ring was last pushed with here, and the rings that may hold values
+        # in slots no push writes now (see ``SqliteStore.push``).
+        self.ring_sizes: dict[str, int] = {}
+        self.loose_rings: set[str] = set()
         # Fails here, at start, if the file cannot be used: not a database, or not writable
         # (SQLite opens a file it may not write read-only; the first write says so).
         connection = self.connection()
@@ -169,6 +178,17 @@ class _Database:
                     "INSERT INTO aggregates (tbl, count, total) SELECT tbl, count(*),"
                     " coalesce(sum(CAST(value AS INTEGER)), 0) FROM records GROUP BY tbl"
                 )
+            old_rings = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'rings' AND type = 'table'"
+            ).fetchone()
+            if old_rings is not None:
+                # A file from before the slots: its values move, each in a slot of its own
+                # (below zero, where no push writes) until newer ones push them out.
+                connection.execute(
+                    "INSERT INTO ring_slots (name, slot, number, value)"
+                    " SELECT name, -number, number, value FROM rings"
+                )
+                connection.execute("DROP TABLE rings")
             connection.execute(
                 "INSERT OR REPLACE INTO meta (name, value) VALUES ('schema', ?)",
                 (str(SCHEMA_VERSION),),
@@ -452,22 +472,44 @@ class SqliteStore:
     async def push(self, ring: Table[R], value: R, *, size: int) -> int:
         name = self._prefix + ring.name
         data = ring.codec.dumps(value)
+        width = max(1, size)
         with self._db.writing() as connection:
             # The ring's last number is a counter under the ring's own name (cleared with it).
             number = self._incr(connection, name + RING_HEAD, 1)
             connection.execute(
-                "INSERT INTO rings (name, number, value) VALUES (?, ?, ?)", (name, number, data)
+                "INSERT INTO ring_slots (name, slot, number, value) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (name, slot) DO UPDATE"
+                " SET number = excluded.number, value = excluded.value",
+                (name, number % width, number, data),
             )
-            connection.execute(
-                "DELETE FROM rings WHERE name = ? AND number <= ?", (name, number - max(1, size))
-            )
+            db = self._db
+            if db.ring_sizes.get(name) != width:
+                db.ring_sizes[name] = width
+                db.loose_rings.add(name)
+            if number % width == 0 or name in db.loose_rings:
+                # Values in slots no push writes now (pushed with another size, or restored)
+                # go once older than the newest ``size``: at each push while this process
+                # knows of such, and once a turn for those another process left.
+                connection.execute(
+                    "DELETE FROM ring_slots WHERE name = ? AND number <= ?",
+                    (name, number - width),
+                )
+                if name in db.loose_rings:
+                    left = connection.execute(
+                        "SELECT 1 FROM ring_slots WHERE name = ? AND (slot < 0 OR slot >= ?)"
+                        " LIMIT 1",
+                        (name, width),
+                    ).fetchone()
+                    if left is None:
+                        db.loose_rings.discard(name)
             return number
 
     async def recent(self, ring: Table[R], *, after: int = 0) -> list[tuple[int, R]]:
         rows = (
             self._db.connection()
             .execute(
-                "SELECT number, value FROM rings WHERE name = ? AND number > ? ORDER BY number",
+                "SELECT number, value FROM ring_slots WHERE name = ? AND number > ?"
+                " ORDER BY number",
                 (self._prefix + ring.name, after),
             )
             .fetchall()
@@ -490,7 +532,7 @@ class SqliteStore:
                 ("records", "tbl"),
                 ("aggregates", "tbl"),
                 ("counters", "name"),
-                ("rings", "name"),
+                ("ring_slots", "name"),
             )
             for table, column in tables:
                 connection.execute(
@@ -511,7 +553,7 @@ class SqliteStore:
                 "SELECT name, value FROM counters WHERE name >= ? AND name < ?", (low, high)
             ).fetchall()
             rings = connection.execute(
-                "SELECT name, number, value FROM rings WHERE name >= ? AND name < ?"
+                "SELECT name, number, value FROM ring_slots WHERE name >= ? AND name < ?"
                 " ORDER BY name, number",
                 (low, high),
             ).fetchall()
@@ -546,9 +588,11 @@ class SqliteStore:
             counters = dict(data.get("counters", {}))
             for name, ring in data.get("rings", {}).items():
                 counters[name + RING_HEAD] = ring["last"]
+                self._db.loose_rings.add(prefix + name)
                 connection.executemany(
-                    "INSERT INTO rings (name, number, value) VALUES (?, ?, ?)",
-                    ((prefix + name, int(n), json.dumps(v)) for n, v in ring["values"]),
+                    # Below zero, where no push writes, until newer values push them out.
+                    "INSERT INTO ring_slots (name, slot, number, value) VALUES (?, ?, ?, ?)",
+                    ((prefix + name, -int(n), int(n), json.dumps(v)) for n, v in ring["values"]),
                 )
             connection.executemany(
                 "INSERT INTO counters (name, value) VALUES (?, ?)",
