@@ -62,7 +62,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from simulator.clock import parse_iso
-from simulator.store.base import Page, Snapshot, Store, StoreUnavailable, Table
+from simulator.store.base import Decoded, Page, Snapshot, Store, StoreUnavailable, Table
 
 __all__ = ["RedisStore", "open_redis"]
 
@@ -400,6 +400,7 @@ class _Root:
     # Per request (method, path and query), the records its last answer read (see
     # ``read_ahead``), the newest ``PREDICTED`` requests' kept.
     predicted: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    decoded: Decoded = field(default_factory=Decoded)
 
 
 @dataclass
@@ -494,12 +495,15 @@ class RedisStore:
         at = "" if expires_at is None else str(_micros(expires_at))
         return at + "|" + table.codec.dumps(value)
 
-    def _decode(self, table: Table[R], record: bytes) -> R | None:
-        """The record's value, or None when it has expired on the clock."""
+    def _decode(self, table: Table[R], record: bytes, name: str | None = None) -> R | None:
+        """The record's value, or None when it has expired on the clock; with ``name`` (its
+        key), not decoded again when read unchanged."""
         at, _, data = record.partition(b"|")
         if at and int(at) <= self._at_now():
             return None
-        return table.codec.loads(data)
+        if name is None:
+            return table.codec.loads(data)
+        return self._root.decoded.value(table, name, record, data)
 
     async def _script(self, name: str, source: str, keys: list[str], args: list[Any]) -> Any:
         clients = self._root.clients
@@ -523,9 +527,9 @@ class RedisStore:
             ahead.read.append(name)
             if name in ahead.fetched:  # read after the request came, with the shared state
                 record = ahead.fetched.pop(name)
-                return None if record is None else self._decode(table, record)
+                return None if record is None else self._decode(table, record, name)
         record = await self._root.clients.call("GET", name)
-        return None if record is None else self._decode(table, record)
+        return None if record is None else self._decode(table, record, name)
 
     @_guarded
     async def read_ahead(self, table: Table[R], key: str, request: str) -> R | None:
@@ -546,7 +550,7 @@ class RedisStore:
             )
             record = replies[0]
             ahead.fetched = dict(zip(names, replies[1:], strict=True))
-        return None if record is None else self._decode(table, record)
+        return None if record is None else self._decode(table, record, name)
 
     def read_behind(self) -> None:
         """The request is answered: what it read is what to read ahead for it next time."""

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from simulator.clock import parse_iso
-from simulator.store.base import Page, Snapshot, Store, Table
+from simulator.store.base import Decoded, Page, Snapshot, Store, Table
 
 __all__ = ["SqliteStore"]
 
@@ -155,6 +155,7 @@ class _Database:
         # in slots no push writes now (see ``SqliteStore.push``).
         self.ring_sizes: dict[str, int] = {}
         self.loose_rings: set[str] = set()
+        self.decoded = Decoded()
         # Fails here, at start, if the file cannot be used: not a database, or not writable
         # (SQLite opens a file it may not write read-only; the first write says so).
         connection = self.connection()
@@ -294,17 +295,16 @@ class SqliteStore:
     # -- tables ----------------------------------------------------------------------------
 
     async def get(self, table: Table[R], key: str) -> R | None:
+        name = self._prefix + table.name
         row = (
             self._db.connection()
-            .execute(
-                "SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?",
-                (self._prefix + table.name, key),
-            )
+            .execute("SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?", (name, key))
             .fetchone()
         )
         if row is None or not self._live(row[1]):
             return None
-        return table.codec.loads(row[0])
+        text: str = row[0]
+        return self._db.decoded.value(table, f"{name}\x00{key}", text, text)
 
     async def put(
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
