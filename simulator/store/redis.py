@@ -9,6 +9,13 @@ Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnect
   ``change``, then a compare-and-set script (written only if the record's SHA-1 is still the
   one read): two round trips, tried again (calling ``change`` again) when another client
   wrote the record in between.
+- **Read ahead.** Before each request the app reads the shared state (clock, options);
+  that read also fetches, in the same pipeline, the records the last answer to the same
+  request (method, path, query) read, and the request's ``get`` takes each from there once
+  (a write of the request to one drops it; a transaction drops them all). Read after the
+  request came, they are as fresh as a read of their own: a poll makes one round trip less.
+- **Decoded once.** A record read again unchanged (compared by its stored bytes) is not
+  decoded again: its frozen value is handed out again, as the memory backend does.
 - **Keys.** Every key starts with the store's namespace (``bulksim:`` by default) and the
   view's prefix (``deepvue/``, ...). A table ``T`` is the records ``T#r:<key>`` (strings),
   its insertion order ``T#o`` and its expiry instants ``T#x`` (sorted sets), and ``T#n``, the

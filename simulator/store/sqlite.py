@@ -29,6 +29,11 @@
   its call returns (``synchronous=NORMAL``; not fsynced, so an OS crash may lose the last
   ones).
 
+- **Cheap when nothing changed**: :meth:`SqliteStore.mark` (SQLite's ``data_version``, which
+  moves on any other connection's commit, and this process's own writes per table) tells
+  the state whether the shared record may have changed since it read it; a record read
+  again unchanged is not decoded again.
+
 Records are stored as JSON through their table's codec.
 """
 
