@@ -50,6 +50,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -61,6 +62,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 import redis
 import redis.asyncio as aioredis
+from hiredis import pack_command
 from redis.asyncio.lock import Lock
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -83,6 +85,8 @@ LOCK_SECONDS = 30.0
 MINIMUM_VERSION = (7, 0)  # XADD with an explicit 0-* id
 # Connections each event loop keeps between calls, out of the pool's (see _Clients.call).
 KEPT = 8
+# How long a command (or a pipeline) may wait for Redis's reply.
+SOCKET_TIMEOUT = 5.0
 
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -314,7 +318,7 @@ class _Clients:
             max_connections=self.max_connections,
             timeout=self.pool_timeout,
             socket_connect_timeout=2.0,
-            socket_timeout=5.0,
+            socket_timeout=SOCKET_TIMEOUT,
             # A connection Redis dropped (it restarted) is opened again, once, at once.
             retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 2),
         )
@@ -356,15 +360,18 @@ class _Clients:
         reused = bool(idle)
         connection = idle.pop() if reused else await pool.get_connection()
         try:
-            await connection.send_packed_command(connection.pack_commands(commands))
-            replies = []
-            failed: ResponseError | None = None
-            for _ in commands:
-                try:
-                    replies.append(await connection.read_response())
-                except ResponseError as exc:  # an error reply, read whole
-                    failed = failed or exc
-                    replies.append(None)
+            # One deadline for the whole exchange (redis-py would start one per read).
+            async with asyncio.timeout(SOCKET_TIMEOUT):
+                packed = [pack_command(command) for command in commands]  # in C
+                await connection.send_packed_command(packed, check_health=False)
+                replies = []
+                failed: ResponseError | None = None
+                for _ in commands:
+                    try:
+                        replies.append(await connection.read_response(timeout=math.inf))
+                    except ResponseError as exc:  # an error reply, read whole
+                        failed = failed or exc
+                        replies.append(None)
         except BaseException as exc:
             await connection.disconnect(nowait=True)
             await pool.release(connection)

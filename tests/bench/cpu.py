@@ -231,7 +231,7 @@ def row(
 ) -> float:
     """Drive one row and print it (against ``base``, the bare poll's CPU, or itself)."""
     assert config.http_protocol_class is not HttpToolsProtocol or name == "baseline"
-    profiler = cProfile.Profile() if args.profile == name else None
+    profiler = cProfile.Profile(time.process_time) if args.profile == name else None
     if profiler is not None:
         profiler.enable()
     per_poll, size = asyncio.run(drive(config, request, args.polls))
