@@ -312,27 +312,34 @@ class _Clients:
         default_factory=weakref.WeakKeyDictionary
     )
 
-    def build(self) -> aioredis.Redis:
+    def build(self, socket_timeout: float | None = SOCKET_TIMEOUT) -> aioredis.Redis:
         pool = aioredis.BlockingConnectionPool.from_url(
             self.url,
             max_connections=self.max_connections,
             timeout=self.pool_timeout,
             socket_connect_timeout=2.0,
-            socket_timeout=SOCKET_TIMEOUT,
+            socket_timeout=socket_timeout,
             # A connection Redis dropped (it restarted) is opened again, once, at once.
             retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 2),
         )
         return aioredis.Redis.from_pool(pool)  # closing the client closes the pool
 
     async def get(self) -> aioredis.Redis:
+        found: aioredis.Redis = (await self._held())[0]
+        return found
+
+    async def _held(self) -> tuple[aioredis.Redis, aioredis.Redis]:
+        """This loop's client, and the one ``call_many`` takes its connections from: without
+        redis-py's own socket timeout (which costs a task per command sent), since
+        ``call_many`` puts one deadline on its whole exchange."""
         loop = asyncio.get_running_loop()
         held = self.by_loop.get(loop)
         if held is None:
-            holder = self._hold(self.build())
-            client = await anext(holder)
-            self.by_loop[loop] = (client, holder)
-            return client
-        found: aioredis.Redis = held[0]
+            holder = self._hold(self.build(), self.build(socket_timeout=None))
+            clients = await anext(holder)
+            self.by_loop[loop] = (clients, holder)
+            return clients
+        found: tuple[aioredis.Redis, aioredis.Redis] = held[0]
         return found
 
     async def call(self, *args: Any) -> Any:
@@ -351,14 +358,18 @@ class _Clients:
         """Several commands sent together and their replies: one round trip (a pipeline
         without MULTI), on a connection kept as :meth:`call`'s. An error reply is raised
         once every reply was read."""
-        client = await self.get()
+        client = (await self._held())[1]
         loop = asyncio.get_running_loop()
         idle = self.idle_by_loop.get(loop)
         if idle is None:
             idle = self.idle_by_loop[loop] = []
         pool: Any = client.connection_pool
         reused = bool(idle)
-        connection = idle.pop() if reused else await pool.get_connection()
+        if reused:
+            connection = idle.pop()
+        else:
+            async with asyncio.timeout(SOCKET_TIMEOUT):  # the handshake of a new one too
+                connection = await pool.get_connection()
         try:
             # One deadline for the whole exchange (redis-py would start one per read).
             async with asyncio.timeout(SOCKET_TIMEOUT):
@@ -377,7 +388,7 @@ class _Clients:
             await pool.release(connection)
             if reused and isinstance(exc, UNAVAILABLE):
                 # Kept while Redis went away: once more on a new one, as redis-py retries.
-                retried: Any = client
+                retried: Any = await self.get()  # with redis-py's own timeouts
                 return [await retried.execute_command(*args) for args in commands]
             raise
         await self._keep(pool, idle, connection)
@@ -393,10 +404,13 @@ class _Clients:
             await pool.release(connection)
 
     @staticmethod
-    async def _hold(client: aioredis.Redis) -> AsyncIterator[aioredis.Redis]:
+    async def _hold(
+        client: aioredis.Redis, hot: aioredis.Redis
+    ) -> AsyncIterator[tuple[aioredis.Redis, aioredis.Redis]]:
         try:
-            yield client
+            yield client, hot
         finally:
+            await hot.aclose()
             await client.aclose()
 
     async def aclose(self) -> None:
