@@ -165,9 +165,13 @@ class SimulatorApp(Starlette):
             # after (a change made while answering) each request.
             # A store that cannot be reached is answered by the provider's own 503 when the
             # request reaches it; the sync around it is skipped, not turned into a traceback.
+            query = scope.get("query_string", b"").decode("latin-1")
             with suppress(StoreUnavailable):
-                await self.sim.sync()
-            await self._dispatch(scope, receive, send)
+                await self.sim.sync(f"{scope['method']} {scope['path']}?{query}")
+            try:
+                await self._dispatch(scope, receive, send)
+            finally:
+                self.sim.answered()
             with suppress(StoreUnavailable):
                 await self.sim.synced_after()
             return

@@ -9,8 +9,10 @@ globals: two apps built in one process share nothing but a store handed to both.
 On a store that several processes share (``--workers``, or two servers on one SQLite file),
 the clock (a manual instant, or the system clock's offset) and the options changed at run
 time are kept in the store too, as one :class:`Shared` record: :meth:`SimulatorState.sync`
-reads it before each request (one store read) and writes a local change (a clock advance,
-an option set) as a move of the shared record, so that concurrent moves add up. It also
+reads it before each request (one store read; none on SQLite when nobody wrote it since,
+and on Redis in one pipeline with the records the request will read) and writes a local
+change (a clock advance, an option set) as a move of the shared record, so that concurrent
+moves add up. It also
 survives a restart. So do the fault plan (each fault a record; the plan's version, which
 moves on each change and each strike, in the shared record, so that a process reads the plan
 again only when it moved) and the journal (a ring in the store).
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -142,7 +144,11 @@ class SimulatorState:
     overrides: Overrides = field(default_factory=dict, init=False)
     resets: dict[str, int] = field(default_factory=dict, init=False)
     _synced: Shared | None = field(default=None, init=False, repr=False)
+    # The store's mark (``SqliteStore.mark``) when the shared record was last read: while it
+    # stays, nobody wrote the record since, and a sync with nothing to write reads nothing.
+    _mark: Hashable | None = field(default=None, init=False, repr=False)
     sharing: bool = field(default=False, init=False)
+    _view: Store = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # The clock and options are kept in the store when it is shared and the clock is one
@@ -159,6 +165,7 @@ class SimulatorState:
             validators={name: _validator_of(rt) for name, rt in self.runtimes.items()},
         )
         self.faults = FaultPlan(self.settings.seed, store=view, cap=self.settings.max_faults)
+        self._view = self.store.scoped("_sim")
 
     async def reset(self, provider: str | None = None) -> list[str]:
         """Back to the fresh state (seeded examples included); returns what was reset."""
@@ -203,20 +210,33 @@ class SimulatorState:
                     runtime.set_options(held.options[name])
             self.overrides = {n: dict(raw) for n, raw in held.options.items() if n in self.runtimes}
 
-    async def sync(self) -> None:
+    async def sync(self, request: str | None = None) -> None:
         """Agree with the store on the clock and the options (a no-op on a store of one's own).
 
         A change made here since the last sync (by the control plane, or a latency fault
         passing on the clock) is written as a move of the shared record; then the shared
         record is applied here. The first sync adopts what the store holds (a restart picks
         up the clock and options where they were), unless it is for another kind of clock.
+
+        ``request`` (method, path and query of the request about to be answered) lets a
+        store read, in the same round trip, the records the last answer to it read (Redis:
+        ``read_ahead``); :meth:`answered` says when the request is over.
         """
         if not self.sharing:
             return
-        view = self.store.scoped("_sim")
+        view = self._view
         local = self._local()
-        held = await view.get(SHARED, "state")
-        last = self._synced
+        marking = getattr(view, "mark", None)
+        mark = None if marking is None else marking(SHARED)
+        if mark is not None and mark == self._mark and local == self._synced:
+            return  # nothing changed here, and nobody wrote the record since it was read
+        self._mark = None
+        reading = None if request is None else getattr(view, "read_ahead", None)
+        if reading is not None:
+            held = await reading(SHARED, "state", request)
+        else:
+            held = await view.get(SHARED, "state")
+        last = self._synced  # read after the store: another request may have claimed a change
         if held is None or held.clock_kind != local.clock_kind:
             await view.put(SHARED, "state", local)
             held = local
@@ -234,6 +254,14 @@ class SimulatorState:
             await self.faults.reload()
             self.faults.version = held.faults
         self._synced = held if pending else self._local()
+        # Valid only if nothing was written meanwhile, here or elsewhere (a write moves it).
+        self._mark = mark
+
+    def answered(self) -> None:
+        """The request the last :meth:`sync` was for is over (its answer sent or failed)."""
+        behind = getattr(self._view, "read_behind", None)
+        if behind is not None:
+            behind()
 
     async def synced_after(self) -> None:
         """After a request: write what it changed here (nothing to read when nothing did)."""
@@ -287,6 +315,7 @@ class SimulatorState:
             # Token keys and seeds are built from the store: build them from the restored one.
             runtime.store = runtime.provider.store_factory(runtime.context)
         self._synced = None
+        self._mark = None
         held = shape.state
         if self.sharing:
             # The other processes on the store rebuild theirs too (see ``Shared.resets``).

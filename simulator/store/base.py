@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
-__all__ = ["Codec", "Page", "Snapshot", "Store", "StoreUnavailable", "Table"]
+__all__ = ["Codec", "Decoded", "Page", "Snapshot", "Store", "StoreUnavailable", "Table"]
 
 R = TypeVar("R")
 # A store's whole content, backend-neutral: {"records": [[table, key, value, expires_at or
@@ -92,6 +92,30 @@ class Table(Generic[R]):
     def codec(self) -> Codec[R]:
         """Built on first use: the memory backend never needs it."""
         return self.codec_of(self.kind)
+
+
+class Decoded:
+    """The values of the records a backend read last, by their stored form: a record read
+    again unchanged (a polled batch, the shared state) is not decoded again. Values are
+    frozen, so handing out one value twice is what the memory backend does anyway."""
+
+    def __init__(self, size: int = 128) -> None:
+        self._held: dict[tuple[Table[Any], str], tuple[str | bytes, Any]] = {}
+        self._size = size
+
+    def value(self, table: Table[R], name: str, stored: str | bytes, data: str | bytes) -> R:
+        """``table``'s record under ``name`` (its full key), stored as ``stored``, whose
+        codec's text is ``data`` (``stored`` or a part of it)."""
+        slot = (table, name)
+        held = self._held.get(slot)
+        if held is not None and held[0] == stored:
+            found: R = held[1]
+            return found
+        value = table.codec.loads(data)
+        if len(self._held) >= self._size:
+            self._held.pop(next(iter(self._held), slot), None)  # the oldest
+        self._held[slot] = (stored, value)
+        return value
 
 
 @dataclass(frozen=True, slots=True)

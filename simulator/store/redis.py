@@ -9,6 +9,13 @@ Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnect
   ``change``, then a compare-and-set script (written only if the record's SHA-1 is still the
   one read): two round trips, tried again (calling ``change`` again) when another client
   wrote the record in between.
+- **Read ahead.** Before each request the app reads the shared state (clock, options);
+  that read also fetches, in the same pipeline, the records the last answer to the same
+  request (method, path, query) read, and the request's ``get`` takes each from there once
+  (a write of the request to one drops it; a transaction drops them all). Read after the
+  request came, they are as fresh as a read of their own: a poll makes one round trip less.
+- **Decoded once.** A record read again unchanged (compared by its stored bytes) is not
+  decoded again: its frozen value is handed out again, as the memory backend does.
 - **Keys.** Every key starts with the store's namespace (``bulksim:`` by default) and the
   view's prefix (``deepvue/``, ...). A table ``T`` is the records ``T#r:<key>`` (strings),
   its insertion order ``T#o`` and its expiry instants ``T#x`` (sorted sets), and ``T#n``, the
@@ -43,9 +50,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import wraps
@@ -53,6 +62,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 import redis
 import redis.asyncio as aioredis
+from hiredis import pack_command
 from redis.asyncio.lock import Lock
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -61,7 +71,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from simulator.clock import parse_iso
-from simulator.store.base import Page, Snapshot, Store, StoreUnavailable, Table
+from simulator.store.base import Decoded, Page, Snapshot, Store, StoreUnavailable, Table
 
 __all__ = ["RedisStore", "open_redis"]
 
@@ -75,6 +85,8 @@ LOCK_SECONDS = 30.0
 MINIMUM_VERSION = (7, 0)  # XADD with an explicit 0-* id
 # Connections each event loop keeps between calls, out of the pool's (see _Clients.call).
 KEPT = 8
+# How long a command (or a pipeline) may wait for Redis's reply.
+SOCKET_TIMEOUT = 5.0
 
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -300,27 +312,34 @@ class _Clients:
         default_factory=weakref.WeakKeyDictionary
     )
 
-    def build(self) -> aioredis.Redis:
+    def build(self, socket_timeout: float | None = SOCKET_TIMEOUT) -> aioredis.Redis:
         pool = aioredis.BlockingConnectionPool.from_url(
             self.url,
             max_connections=self.max_connections,
             timeout=self.pool_timeout,
             socket_connect_timeout=2.0,
-            socket_timeout=5.0,
+            socket_timeout=socket_timeout,
             # A connection Redis dropped (it restarted) is opened again, once, at once.
             retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 2),
         )
         return aioredis.Redis.from_pool(pool)  # closing the client closes the pool
 
     async def get(self) -> aioredis.Redis:
+        found: aioredis.Redis = (await self._held())[0]
+        return found
+
+    async def _held(self) -> tuple[aioredis.Redis, aioredis.Redis]:
+        """This loop's client, and the one ``call_many`` takes its connections from: without
+        redis-py's own socket timeout (which costs a task per command sent), since
+        ``call_many`` puts one deadline on its whole exchange."""
         loop = asyncio.get_running_loop()
         held = self.by_loop.get(loop)
         if held is None:
-            holder = self._hold(self.build())
-            client = await anext(holder)
-            self.by_loop[loop] = (client, holder)
-            return client
-        found: aioredis.Redis = held[0]
+            holder = self._hold(self.build(), self.build(socket_timeout=None))
+            clients = await anext(holder)
+            self.by_loop[loop] = (clients, holder)
+            return clients
+        found: tuple[aioredis.Redis, aioredis.Redis] = held[0]
         return found
 
     async def call(self, *args: Any) -> Any:
@@ -332,30 +351,50 @@ class _Clients:
         is kept only once its reply was read whole, and closed on any other way out
         (cancelled, lost). At most ``KEPT`` wait here; the others go back to the pool.
         """
-        client = await self.get()
+        replies = await self.call_many([args])
+        return replies[0]
+
+    async def call_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Several commands sent together and their replies: one round trip (a pipeline
+        without MULTI), on a connection kept as :meth:`call`'s. An error reply is raised
+        once every reply was read."""
+        client = (await self._held())[1]
         loop = asyncio.get_running_loop()
         idle = self.idle_by_loop.get(loop)
         if idle is None:
             idle = self.idle_by_loop[loop] = []
         pool: Any = client.connection_pool
         reused = bool(idle)
-        connection = idle.pop() if reused else await pool.get_connection()
+        if reused:
+            connection = idle.pop()
+        else:
+            async with asyncio.timeout(SOCKET_TIMEOUT):  # the handshake of a new one too
+                connection = await pool.get_connection()
         try:
-            await connection.send_command(*args)
-            reply = await connection.read_response()
-        except ResponseError:  # an error reply, read whole: the connection is fine
-            await self._keep(pool, idle, connection)
-            raise
+            # One deadline for the whole exchange (redis-py would start one per read).
+            async with asyncio.timeout(SOCKET_TIMEOUT):
+                packed = [pack_command(command) for command in commands]  # in C
+                await connection.send_packed_command(packed, check_health=False)
+                replies = []
+                failed: ResponseError | None = None
+                for _ in commands:
+                    try:
+                        replies.append(await connection.read_response(timeout=math.inf))
+                    except ResponseError as exc:  # an error reply, read whole
+                        failed = failed or exc
+                        replies.append(None)
         except BaseException as exc:
             await connection.disconnect(nowait=True)
             await pool.release(connection)
             if reused and isinstance(exc, UNAVAILABLE):
                 # Kept while Redis went away: once more on a new one, as redis-py retries.
-                retried: Any = client
-                return await retried.execute_command(*args)
+                retried: Any = await self.get()  # with redis-py's own timeouts
+                return [await retried.execute_command(*args) for args in commands]
             raise
         await self._keep(pool, idle, connection)
-        return reply
+        if failed is not None:
+            raise failed
+        return replies
 
     @staticmethod
     async def _keep(pool: Any, idle: list[Any], connection: Any) -> None:
@@ -365,10 +404,13 @@ class _Clients:
             await pool.release(connection)
 
     @staticmethod
-    async def _hold(client: aioredis.Redis) -> AsyncIterator[aioredis.Redis]:
+    async def _hold(
+        client: aioredis.Redis, hot: aioredis.Redis
+    ) -> AsyncIterator[tuple[aioredis.Redis, aioredis.Redis]]:
         try:
-            yield client
+            yield client, hot
         finally:
+            await hot.aclose()
             await client.aclose()
 
     async def aclose(self) -> None:
@@ -383,6 +425,26 @@ class _Root:
     clients: _Clients
     namespace: str
     scripts: dict[str, Any] = field(default_factory=dict)
+    # Per request (method, path and query), the records its last answer read (see
+    # ``read_ahead``), the newest ``PREDICTED`` requests' kept.
+    predicted: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    decoded: Decoded = field(default_factory=Decoded)
+
+
+@dataclass
+class _Ahead:
+    """One request's records read ahead, with the shared state, before it was answered."""
+
+    task: asyncio.Task[Any] | None
+    request: str
+    fetched: dict[str, bytes | None] = field(default_factory=dict)
+    # The records the request read (ahead or not), in order: what to read ahead next time.
+    read: list[str] = field(default_factory=list)
+
+
+# The request being answered in this task, if its records were read ahead.
+_AHEAD: ContextVar[_Ahead | None] = ContextVar("bulksim_redis_ahead", default=None)
+PREDICTED = 4096
 
 
 class RedisStore:
@@ -461,12 +523,15 @@ class RedisStore:
         at = "" if expires_at is None else str(_micros(expires_at))
         return at + "|" + table.codec.dumps(value)
 
-    def _decode(self, table: Table[R], record: bytes) -> R | None:
-        """The record's value, or None when it has expired on the clock."""
+    def _decode(self, table: Table[R], record: bytes, name: str | None = None) -> R | None:
+        """The record's value, or None when it has expired on the clock; with ``name`` (its
+        key), not decoded again when read unchanged."""
         at, _, data = record.partition(b"|")
         if at and int(at) <= self._at_now():
             return None
-        return table.codec.loads(data)
+        if name is None:
+            return table.codec.loads(data)
+        return self._root.decoded.value(table, name, record, data)
 
     async def _script(self, name: str, source: str, keys: list[str], args: list[Any]) -> Any:
         clients = self._root.clients
@@ -484,15 +549,70 @@ class RedisStore:
     @_guarded
     async def get(self, table: Table[R], key: str) -> R | None:
         name = f"{self._base}{table.name}#r:{key}"
-        record: bytes | None = await self._root.clients.call("GET", name)
-        return None if record is None else self._decode(table, record)
+        ahead = _AHEAD.get()
+        record: bytes | None
+        if ahead is not None and ahead.task is asyncio.current_task():
+            ahead.read.append(name)
+            if name in ahead.fetched:  # read after the request came, with the shared state
+                record = ahead.fetched.pop(name)
+                return None if record is None else self._decode(table, record, name)
+        record = await self._root.clients.call("GET", name)
+        return None if record is None else self._decode(table, record, name)
+
+    @_guarded
+    async def read_ahead(self, table: Table[R], key: str, request: str) -> R | None:
+        """``get``, and in the same round trip the records the last answer to ``request``
+        read (a poll reads the same ones each time), which this request's ``get`` then
+        takes from there, once each: read after the request came, they are as fresh as
+        the shared state read with them. A write of this request to one of them drops it
+        (see ``_wrote``). :meth:`read_behind` ends the request and learns what it read."""
+        name = f"{self._base}{table.name}#r:{key}"
+        names = self._root.predicted.get(request, ())
+        ahead = _Ahead(asyncio.current_task(), request)
+        _AHEAD.set(ahead)
+        if not names:
+            record: bytes | None = await self._root.clients.call("GET", name)
+        else:
+            replies = await self._root.clients.call_many(
+                [("GET", name), *(("GET", other) for other in names)]
+            )
+            record = replies[0]
+            ahead.fetched = dict(zip(names, replies[1:], strict=True))
+        return None if record is None else self._decode(table, record, name)
+
+    def read_behind(self) -> None:
+        """The request is answered: what it read is what to read ahead for it next time."""
+        ahead = _AHEAD.get()
+        if ahead is None or ahead.task is not asyncio.current_task():
+            return
+        _AHEAD.set(None)
+        predicted = self._root.predicted
+        read = tuple(dict.fromkeys(ahead.read))
+        if predicted.get(ahead.request) != read:
+            predicted.pop(ahead.request, None)
+            if read:
+                predicted[ahead.request] = read
+                if len(predicted) > PREDICTED:
+                    del predicted[next(iter(predicted))]
+
+    @staticmethod
+    def _wrote(name: str | None = None) -> None:
+        """This request wrote the record ``name`` (None: maybe any): not read ahead now."""
+        ahead = _AHEAD.get()
+        if ahead is not None and ahead.fetched:
+            if name is None:
+                ahead.fetched.clear()
+            else:
+                ahead.fetched.pop(name, None)
 
     @_guarded
     async def put(
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
     ) -> None:
         record = self._encode(table, value, expires_at)
-        await self._script("put", PUT, self._keys(table, key), [key, record])
+        keys = self._keys(table, key)
+        self._wrote(keys[0])
+        await self._script("put", PUT, keys, [key, record])
 
     @_guarded
     async def put_if_absent(
@@ -500,6 +620,7 @@ class RedisStore:
     ) -> tuple[R, bool]:
         record = self._encode(table, value, expires_at)
         args = [key, record, self._at_now()]
+        self._wrote(self._keys(table, key)[0])
         held = await self._script("put_if_absent", PUT_IF_ABSENT, self._keys(table, key), args)
         if held is None:
             return value, True
@@ -509,6 +630,7 @@ class RedisStore:
     async def update(self, table: Table[R], key: str, change: Callable[[R], R]) -> R | None:
         client = await self._root.clients.get()
         name = self._keys(table, key)[0]
+        self._wrote(name)
         while True:
             record = cast(bytes | None, await client.get(name))
             value = None if record is None else self._decode(table, record)
@@ -526,6 +648,7 @@ class RedisStore:
     async def take(self, table: Table[R], key: str) -> R | None:
         args = [key, self._at_now()]
         name, order, expiry, _, total = self._keys(table, key)
+        self._wrote(name)
         record = await self._script("take", TAKE, [name, order, expiry, total], args)
         if record is None:
             return None
@@ -535,6 +658,7 @@ class RedisStore:
     async def delete(self, table: Table[R], key: str) -> bool:
         args = [key, self._at_now()]
         name, order, expiry, _, total = self._keys(table, key)
+        self._wrote(name)
         return await self._script("take", TAKE, [name, order, expiry, total], args) is not None
 
     @_guarded
@@ -570,6 +694,7 @@ class RedisStore:
         self, table: Table[int], key: str, by: int = 1, *, expires_at: datetime | None = None
     ) -> int:
         keys = self._keys(table, key)
+        self._wrote(keys[0])
         at = "" if expires_at is None else str(_micros(expires_at))
         args = [key, int(by), at, self._at_now(), self._keys(table, "")[0]]
         value: int = await self._script("add", ADD, keys, args)
@@ -613,6 +738,7 @@ class RedisStore:
         if self._locked:
             yield self
             return
+        self._wrote()
         lock = await self._lock()
         try:
             yield RedisStore(self._url, self._prefix, now=self._now, _root=self._root, _locked=True)
@@ -678,6 +804,7 @@ class RedisStore:
         return {"records": records, "counters": counters, "rings": rings}
 
     async def restore(self, data: Snapshot) -> None:
+        self._wrote()
         await self.clear()
         await self._restore(data)
 
@@ -702,6 +829,7 @@ class RedisStore:
 
     @_guarded
     async def clear(self) -> None:
+        self._wrote()
         client = await self._root.clients.get()
         pattern = _glob_escape(self._base) + "*"
         batch: list[bytes] = []

@@ -18,7 +18,8 @@
 - **Expiry on the simulator's clock**: ``expires_at`` is stored as microseconds since the
   epoch and compared with the view's ``now``; never a wall-clock TTL.
 - **Bounded**: an insert first deletes a batch of the table's expired records, so expired
-  rows do not pile up; rings keep their newest ``size`` values; the caps a provider keeps
+  rows do not pile up; rings keep their newest ``size`` values (each value in a slot, its
+  number modulo the size, rewritten in place); the caps a provider keeps
   (:class:`~simulator.kit.budget.Budget`: records and bytes) bound the rest. SQLite reuses
   freed pages, so the file stays at its high-water mark; the WAL is checkpointed
   automatically. ``count`` and ``total`` read one row of running aggregates, which triggers
@@ -27,6 +28,11 @@
 - **Durable against a crash of the process** (``kill -9``): a transaction is in the WAL when
   its call returns (``synchronous=NORMAL``; not fsynced, so an OS crash may lose the last
   ones).
+
+- **Cheap when nothing changed**: :meth:`SqliteStore.mark` (SQLite's ``data_version``, which
+  moves on any other connection's commit, and this process's own writes per table) tells
+  the state whether the shared record may have changed since it read it; a record read
+  again unchanged is not decoded again.
 
 Records are stored as JSON through their table's codec.
 """
@@ -43,7 +49,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from simulator.clock import parse_iso
-from simulator.store.base import Page, Snapshot, Store, Table
+from simulator.store.base import Decoded, Page, Snapshot, Store, Table
 
 __all__ = ["SqliteStore"]
 
@@ -99,16 +105,20 @@ CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rings (
+-- A ring's values, each in the slot its number modulo the ring's size names: once the ring
+-- is full, a push rewrites the oldest value's row in place (no row deleted, no page freed
+-- and allocated again, which cost most of a push with large values).
+CREATE TABLE IF NOT EXISTS ring_slots (
     name TEXT NOT NULL,
+    slot INTEGER NOT NULL,
     number INTEGER NOT NULL,
     value TEXT NOT NULL,
-    PRIMARY KEY (name, number)
-) WITHOUT ROWID;
+    PRIMARY KEY (name, slot)
+);
 """
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _statements(script: str) -> list[str]:
@@ -141,6 +151,16 @@ class _Database:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # Writes this process made, per table (by full name), and to whole views (``clear``,
+        # ``restore``): with SQLite's data_version, which counts the commits of every other
+        # connection, they tell a reader whether a record may have changed (``mark``).
+        self.writes: dict[str, int] = {}
+        self.wipes = 0
+        # The size each ring was last pushed with here, and the rings that may hold values
+        # in slots no push writes now (see ``SqliteStore.push``).
+        self.ring_sizes: dict[str, int] = {}
+        self.loose_rings: set[str] = set()
+        self.decoded = Decoded()
         # Fails here, at start, if the file cannot be used: not a database, or not writable
         # (SQLite opens a file it may not write read-only; the first write says so).
         connection = self.connection()
@@ -164,6 +184,17 @@ class _Database:
                     "INSERT INTO aggregates (tbl, count, total) SELECT tbl, count(*),"
                     " coalesce(sum(CAST(value AS INTEGER)), 0) FROM records GROUP BY tbl"
                 )
+            old_rings = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'rings' AND type = 'table'"
+            ).fetchone()
+            if old_rings is not None:
+                # A file from before the slots: its values move, each in a slot of its own
+                # (below zero, where no push writes) until newer ones push them out.
+                connection.execute(
+                    "INSERT INTO ring_slots (name, slot, number, value)"
+                    " SELECT name, -number, number, value FROM rings"
+                )
+                connection.execute("DROP TABLE rings")
             connection.execute(
                 "INSERT OR REPLACE INTO meta (name, value) VALUES ('schema', ?)",
                 (str(SCHEMA_VERSION),),
@@ -188,6 +219,9 @@ class _Database:
             with self._lock:
                 self._all.append(connection)
         return connection
+
+    def wrote(self, name: str) -> None:
+        self.writes[name] = self.writes.get(name, 0) + 1
 
     @contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:
@@ -254,20 +288,28 @@ class SqliteStore:
             (name, _micros(self._now()), SWEEP),
         )
 
+    def mark(self, table: Table[Any]) -> tuple[int, int, int]:
+        """What changes whenever the table may have changed since: SQLite's ``data_version``
+        of this thread's connection (it moves on each commit of any other connection, of
+        this process or another), and the writes this process made through its own ones."""
+        name = self._prefix + table.name
+        db = self._db
+        version = db.connection().execute("PRAGMA data_version").fetchone()[0]
+        return int(version), db.writes.get(name, 0), db.wipes
+
     # -- tables ----------------------------------------------------------------------------
 
     async def get(self, table: Table[R], key: str) -> R | None:
+        name = self._prefix + table.name
         row = (
             self._db.connection()
-            .execute(
-                "SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?",
-                (self._prefix + table.name, key),
-            )
+            .execute("SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?", (name, key))
             .fetchone()
         )
         if row is None or not self._live(row[1]):
             return None
-        return table.codec.loads(row[0])
+        text: str = row[0]
+        return self._db.decoded.value(table, f"{name}\x00{key}", text, text)
 
     async def put(
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
@@ -275,6 +317,7 @@ class SqliteStore:
         name = self._prefix + table.name
         data = table.codec.dumps(value)
         at = None if expires_at is None else _micros(expires_at)
+        self._db.wrote(name)
         with self._db.writing() as connection:
             self._sweep(connection, name)
             connection.execute(
@@ -290,6 +333,7 @@ class SqliteStore:
         name = self._prefix + table.name
         data = table.codec.dumps(value)
         at = None if expires_at is None else _micros(expires_at)
+        self._db.wrote(name)
         with self._db.writing() as connection:
             self._sweep(connection, name)
             row = connection.execute(
@@ -307,6 +351,7 @@ class SqliteStore:
 
     async def update(self, table: Table[R], key: str, change: Callable[[R], R]) -> R | None:
         name = self._prefix + table.name
+        self._db.wrote(name)
         with self._db.writing() as connection:
             row = connection.execute(
                 "SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?", (name, key)
@@ -321,6 +366,7 @@ class SqliteStore:
             return value
 
     async def take(self, table: Table[R], key: str) -> R | None:
+        self._db.wrote(self._prefix + table.name)
         row = (
             self._db.connection()
             .execute(
@@ -334,6 +380,7 @@ class SqliteStore:
         return table.codec.loads(row[0])
 
     async def delete(self, table: Table[R], key: str) -> bool:
+        self._db.wrote(self._prefix + table.name)
         row = (
             self._db.connection()
             .execute(
@@ -373,6 +420,7 @@ class SqliteStore:
             "SELECT 1 FROM records WHERE tbl = ? AND expires_at <= ? LIMIT 1", (name, now)
         ).fetchone()
         if expired is not None:
+            self._db.wrote(name)
             with self._db.writing() as writing:
                 writing.execute(
                     "DELETE FROM records WHERE tbl = ? AND expires_at <= ?", (name, now)
@@ -394,6 +442,7 @@ class SqliteStore:
         name = self._prefix + table.name
         now = _micros(self._now())
         at = None if expires_at is None else _micros(expires_at)
+        self._db.wrote(name)
         connection = self._db.connection()
         # One statement: a live record is added to and keeps its expiry; an expired one
         # starts again from ``by`` with the new expiry (SET reads the row as it was).
@@ -428,22 +477,44 @@ class SqliteStore:
     async def push(self, ring: Table[R], value: R, *, size: int) -> int:
         name = self._prefix + ring.name
         data = ring.codec.dumps(value)
+        width = max(1, size)
         with self._db.writing() as connection:
             # The ring's last number is a counter under the ring's own name (cleared with it).
             number = self._incr(connection, name + RING_HEAD, 1)
             connection.execute(
-                "INSERT INTO rings (name, number, value) VALUES (?, ?, ?)", (name, number, data)
+                "INSERT INTO ring_slots (name, slot, number, value) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (name, slot) DO UPDATE"
+                " SET number = excluded.number, value = excluded.value",
+                (name, number % width, number, data),
             )
-            connection.execute(
-                "DELETE FROM rings WHERE name = ? AND number <= ?", (name, number - max(1, size))
-            )
+            db = self._db
+            if db.ring_sizes.get(name) != width:
+                db.ring_sizes[name] = width
+                db.loose_rings.add(name)
+            if number % width == 0 or name in db.loose_rings:
+                # Values in slots no push writes now (pushed with another size, or restored)
+                # go once older than the newest ``size``: at each push while this process
+                # knows of such, and once a turn for those another process left.
+                connection.execute(
+                    "DELETE FROM ring_slots WHERE name = ? AND number <= ?",
+                    (name, number - width),
+                )
+                if name in db.loose_rings:
+                    left = connection.execute(
+                        "SELECT 1 FROM ring_slots WHERE name = ? AND (slot < 0 OR slot >= ?)"
+                        " LIMIT 1",
+                        (name, width),
+                    ).fetchone()
+                    if left is None:
+                        db.loose_rings.discard(name)
             return number
 
     async def recent(self, ring: Table[R], *, after: int = 0) -> list[tuple[int, R]]:
         rows = (
             self._db.connection()
             .execute(
-                "SELECT number, value FROM rings WHERE name = ? AND number > ? ORDER BY number",
+                "SELECT number, value FROM ring_slots WHERE name = ? AND number > ?"
+                " ORDER BY number",
                 (self._prefix + ring.name, after),
             )
             .fetchall()
@@ -460,12 +531,13 @@ class SqliteStore:
 
     async def clear(self) -> None:
         low, high = self._prefix, self._prefix + TOP
+        self._db.wipes += 1
         with self._db.writing() as connection:
             tables = (
                 ("records", "tbl"),
                 ("aggregates", "tbl"),
                 ("counters", "name"),
-                ("rings", "name"),
+                ("ring_slots", "name"),
             )
             for table, column in tables:
                 connection.execute(
@@ -486,7 +558,7 @@ class SqliteStore:
                 "SELECT name, value FROM counters WHERE name >= ? AND name < ?", (low, high)
             ).fetchall()
             rings = connection.execute(
-                "SELECT name, number, value FROM rings WHERE name >= ? AND name < ?"
+                "SELECT name, number, value FROM ring_slots WHERE name >= ? AND name < ?"
                 " ORDER BY name, number",
                 (low, high),
             ).fetchall()
@@ -508,6 +580,7 @@ class SqliteStore:
 
     async def restore(self, data: Snapshot) -> None:
         prefix = self._prefix
+        self._db.wipes += 1
         with self._db.writing() as connection:
             await self.clear()
             connection.executemany(
@@ -520,9 +593,11 @@ class SqliteStore:
             counters = dict(data.get("counters", {}))
             for name, ring in data.get("rings", {}).items():
                 counters[name + RING_HEAD] = ring["last"]
+                self._db.loose_rings.add(prefix + name)
                 connection.executemany(
-                    "INSERT INTO rings (name, number, value) VALUES (?, ?, ?)",
-                    ((prefix + name, int(n), json.dumps(v)) for n, v in ring["values"]),
+                    # Below zero, where no push writes, until newer values push them out.
+                    "INSERT INTO ring_slots (name, slot, number, value) VALUES (?, ?, ?, ?)",
+                    ((prefix + name, -int(n), int(n), json.dumps(v)) for n, v in ring["values"]),
                 )
             connection.executemany(
                 "INSERT INTO counters (name, value) VALUES (?, ?)",

@@ -1,6 +1,6 @@
 """CPU time a poll costs, served, without a load generator or a socket.
 
-    python -m tests.bench.cpu [--polls 5000] [--profile NAME]
+    python -m tests.bench.cpu [--polls 5000] [--profile NAME] [--store URL]
 
 Each poll is a keep-alive GET fed to the server's own HTTP protocol (uvicorn's httptools
 protocol, as ``bulksim serve`` builds it, on uvloop) through an in-memory transport: the
@@ -8,7 +8,9 @@ parser, uvicorn's request cycle, every ASGI layer of bulksim and the answer's by
 measured; the kernel's socket work (the same for every server) is not. The baseline is bare
 Starlette (``tests.bench.baseline``) on uvicorn's own protocol, driven the same way. On a
 shared, loaded machine this is the figure to read: process CPU time per poll, not req/s.
-``--profile NAME`` prints cProfile's top functions for one row.
+``--profile NAME`` prints cProfile's top functions for one row. ``--store URL`` runs the
+rows on that store (``sqlite:///bench.db``, ``redis://127.0.0.1:6400/0``; emptied before each
+row) instead of the memory store: what a poll costs on a shared backend.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ from uvicorn.server import ServerState
 
 from simulator import Settings, create_app
 from simulator.server import uvicorn_config
+from simulator.store import Store, open_store
 from tests.bench import baseline
 
 
 class Transport(asyncio.Transport):
-    """Keeps what the protocol writes; says when an answer's last byte came."""
+    """Counts what the protocol writes; ``done`` is set when an answer is complete."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -45,8 +48,6 @@ class Transport(asyncio.Transport):
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.written += len(data)
-        if self.done is not None and not self.done.done():
-            self.done.set_result(None)
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8700)}.get(
@@ -85,6 +86,16 @@ async def drive(config: uvicorn.Config, request: bytes, polls: int) -> tuple[flo
     protocol = protocol_class(config=config, server_state=ServerState(), app_state={}, _loop=loop)
     transport = Transport()
     protocol.connection_made(transport)
+    # A poll is over when its answer is complete (the cycle says so), not at its first write:
+    # on a shared store the answer's last part waits for the journal's entry to be stored.
+    complete = protocol.on_response_complete
+
+    def completed() -> None:
+        complete()
+        if transport.done is not None and not transport.done.done():
+            transport.done.set_result(None)
+
+    protocol.on_response_complete = completed
 
     async def one() -> None:
         transport.done = done = loop.create_future()
@@ -189,42 +200,59 @@ def main() -> None:
     parser.add_argument("--polls", type=int, default=5000)
     parser.add_argument("--profile", help="print cProfile's top functions for this row")
     parser.add_argument("--only", nargs="*", help="rows to run (baseline always runs)")
+    parser.add_argument("--store", default="memory", help="the store URL (emptied per row)")
     args = parser.parse_args()
     uvloop.install()
 
-    rows: list[tuple[str, uvicorn.Config, bytes]] = []
     bare = uvicorn.Config(
         baseline.app, loop="uvloop", http="httptools", lifespan="off", access_log=False
     )
     bare.load()
-    rows.append(("baseline", bare, request_bytes("/fixed", {})))
+    base = row("baseline", bare, request_bytes("/fixed", {}), args, 0.0)
     for name, prepare in POLLS.items():
         if args.only and name not in args.only:
             continue
-        # As ``bulksim serve`` runs it: the journal on, the request log off.
-        app = create_app(Settings(seed=0))
+        # As ``bulksim serve`` runs it: the journal on, the request log off. Each row on an
+        # empty store, built when its turn comes (the store is emptied for the next one).
+        store = open_store(args.store)
+        asyncio.run(_emptied(store))
+        app = create_app(Settings(seed=0, store=args.store), store=store)
         config = uvicorn_config(app, log_level="warning")
         config.load()
-        rows.append((name, config, request_bytes(*asyncio.run(_prepared(app, prepare)))))
+        request = request_bytes(*asyncio.run(_prepared(app, prepare)))
+        row(name, config, request, args, base)
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
 
-    base = 0.0
-    for name, config, request in rows:
-        assert config.http_protocol_class is not HttpToolsProtocol or name == "baseline"
-        profiler = cProfile.Profile() if args.profile == name else None
-        if profiler is not None:
-            profiler.enable()
-        per_poll, size = asyncio.run(drive(config, request, args.polls))
-        if profiler is not None:
-            profiler.disable()
-            pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(
-                int(os.environ.get("TOP", "35"))
-            )
-        base = base or per_poll
-        print(
-            f"{name:<14} {per_poll * 1e6:7.1f} us/poll  {base / per_poll:5.2f}x bare  "
-            f"{size:6d} bytes",
-            flush=True,
+
+def row(
+    name: str, config: uvicorn.Config, request: bytes, args: argparse.Namespace, base: float
+) -> float:
+    """Drive one row and print it (against ``base``, the bare poll's CPU, or itself)."""
+    assert config.http_protocol_class is not HttpToolsProtocol or name == "baseline"
+    profiler = cProfile.Profile(time.process_time) if args.profile == name else None
+    if profiler is not None:
+        profiler.enable()
+    per_poll, size = asyncio.run(drive(config, request, args.polls))
+    if profiler is not None:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(
+            int(os.environ.get("TOP", "35"))
         )
+    base = base or per_poll
+    print(
+        f"{name:<14} {per_poll * 1e6:7.1f} us/poll  {base / per_poll:5.2f}x bare  {size:6d} bytes",
+        flush=True,
+    )
+    return per_poll
+
+
+async def _emptied(store: Store) -> None:
+    await store.clear()
+    aclose = getattr(store, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 async def _prepared(app: Any, prepare: Prepare) -> tuple[str, dict[str, str]]:

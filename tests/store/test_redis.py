@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import redis
@@ -102,3 +103,63 @@ def test_expiry_uses_no_redis_ttl_and_expired_records_are_deleted(
             assert raw.zcard("bulksim:test/things#o") == raw.zcard("bulksim:test/things#x") == 1
 
     run(scenario())
+
+
+def test_replies_are_parsed_by_hiredis(redis_url: str) -> None:
+    """The store's connections parse Redis's replies with hiredis (C), not redis-py's
+    Python parser: on a poll's round trip that is about a quarter of its CPU."""
+    from redis._parsers import _AsyncHiredisParser
+
+    store = RedisStore.from_url(redis_url)
+
+    async def parser() -> object:
+        client = await store._root.clients.get()
+        pool: Any = client.connection_pool
+        connection = await pool.get_connection()
+        try:
+            return connection._parser
+        finally:
+            await pool.release(connection)
+            await store.aclose()
+
+    assert isinstance(run(parser()), _AsyncHiredisParser)
+
+
+def test_a_redis_that_stops_answering_is_unavailable_after_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A store call gives up on a Redis that takes the connection and never answers, at its
+    deadline (one for the whole exchange, as redis-py's own per-read timeouts are not used on
+    the hot path), with StoreUnavailable: the provider answers its 503, nothing hangs."""
+    import simulator.store.redis as backend
+    from simulator.store import StoreUnavailable
+
+    monkeypatch.setattr(backend, "SOCKET_TIMEOUT", 0.2)
+
+    async def scenario() -> str:
+        accepted: list[asyncio.StreamWriter] = []
+
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.append(writer)
+            await reader.read()  # reads what it is sent, answers nothing
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        store = RedisStore(f"redis://127.0.0.1:{port}/0")
+
+        async def read() -> None:
+            await store.get(THINGS, "absent")
+
+        try:
+            with pytest.raises(StoreUnavailable) as raised:
+                await asyncio.wait_for(read(), 10)  # not forever, if it were wrong
+            return str(raised.value)
+        finally:
+            await store.aclose()
+            for writer in accepted:
+                writer.close()
+                await writer.wait_closed()
+            server.close()
+            await server.wait_closed()
+
+    assert run(scenario()).startswith("redis:")

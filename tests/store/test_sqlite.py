@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from simulator import Settings, create_app
 from simulator.clock import ManualClock
 from simulator.store import SqliteStore, StoreError, open_store
 from tests.store.test_store import RING, START, THINGS, run, thing
@@ -101,3 +105,129 @@ def test_a_store_url_that_cannot_be_used_says_why(tmp_path: Path, url: str, mess
         open_store(url.replace("{tmp}", tmp))
     assert message.replace("{tmp}", "/" + tmp) in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+PROCESS = "/passcreator/api/v3/process/627d21f7-e1a0-4085-84cb-130906cd097c"
+
+
+def _passcreator_key(app: Any) -> str:
+    runtime = app.state.sim.runtimes["passcreator"]
+    key: str = runtime.provider.credentials(runtime.context)["api_key"]
+    return key
+
+
+@pytest.mark.parametrize("same_connection", [False, True], ids=["two-files", "one-store"])
+def test_a_poll_reads_the_shared_state_only_after_someone_changed_it(
+    tmp_path: Path, same_connection: bool
+) -> None:
+    """A poll on SQLite skips the read of the shared clock and options while nobody wrote
+    them (SQLite's data_version, and this process's own writes, say so), and still sees a
+    clock advance made through another app at once: through another connection to the file,
+    or through the same store (one connection, whose data_version does not move)."""
+    path = tmp_path / "state.db"
+    first_store = SqliteStore(path)
+    second_store = first_store if same_connection else SqliteStore(path)
+    first = create_app(Settings(seed=7), clock=ManualClock(START), store=first_store)
+    second = create_app(Settings(seed=7), clock=ManualClock(START), store=second_store)
+    statements: list[str] = []
+
+    async def scenario() -> list[str]:
+        one = httpx.AsyncClient(transport=httpx.ASGITransport(first), base_url="http://a")
+        two = httpx.AsyncClient(transport=httpx.ASGITransport(second), base_url="http://b")
+        headers = {"Authorization": _passcreator_key(first)}
+        async with one, two:
+            assert (await one.get(PROCESS, headers=headers)).status_code == 200
+            assert (await two.get(PROCESS, headers=headers)).status_code == 200
+            assert (await one.get(PROCESS, headers=headers)).status_code == 200
+            first_store._db.connection().set_trace_callback(statements.append)
+            quiet = await one.get(PROCESS, headers=headers)
+            first_store._db.connection().set_trace_callback(None)
+            advanced = await two.post("/_sim/clock/advance", json={"seconds": 3600})
+            assert advanced.status_code == 200, advanced.text
+            moved = await one.get(PROCESS, headers=headers)
+        return [quiet.headers["date"], moved.headers["date"]]
+
+    before, after = run(scenario())
+    assert not [s for s in statements if "_sim/shared" in s], statements
+    assert (parsedate_to_datetime(after) - parsedate_to_datetime(before)) == timedelta(hours=1)
+    first_store.close()
+    second_store.close()
+
+
+def test_a_full_ring_rewrites_its_oldest_value_in_place(tmp_path: Path) -> None:
+    """Once a ring (the journal's, on a shared store) is full, a push rewrites the row of
+    the slot its number names, the oldest value's: it deletes no row (an insert and a
+    delete of a large value each time cost most of a push), but once a turn, to drop what
+    another size or a restore left; the ring still holds its newest values, in order."""
+    store = SqliteStore(tmp_path / "state.db")
+    view = store.scoped("_sim")
+    large = "x" * 20_000  # several overflow pages, as a journal entry with a body has
+
+    async def pushes(first: int, count: int) -> None:
+        for n in range(first, first + count):
+            assert await view.push(RING, f"{n}:{large}", size=10) == n
+
+    run(pushes(1, 25))
+    statements: list[str] = []
+    store._db.connection().set_trace_callback(statements.append)
+    run(pushes(26, 40))
+    store._db.connection().set_trace_callback(None)
+    deletes = [s for s in statements if s.lstrip().upper().startswith("DELETE")]
+    assert len(deletes) == 4  # one a turn of 10, of 40 pushes
+    held = run(view.recent(RING))
+    assert [n for n, _ in held] == list(range(56, 66))
+    assert [value.partition(":")[0] for _, value in held] == [str(n) for n in range(56, 66)]
+    assert run(view.recent(RING, after=63)) == [(64, f"64:{large}"), (65, f"65:{large}")]
+    store.close()
+
+
+def test_a_smaller_ring_or_a_restored_one_keeps_only_its_newest_values(tmp_path: Path) -> None:
+    """Values left in slots no push writes now (pushed with a larger size, or restored from
+    a snapshot) go once newer values fill the ring."""
+    store = SqliteStore(tmp_path / "state.db")
+    view = store.scoped("_sim")
+
+    async def scenario() -> None:
+        for n in range(1, 8):
+            await view.push(RING, str(n), size=100)
+        for n in range(8, 12):
+            await view.push(RING, str(n), size=3)
+        assert [n for n, _ in await view.recent(RING)] == [9, 10, 11]
+        snapshot = await view.snapshot()
+        await view.restore(snapshot)
+        assert [n for n, _ in await view.recent(RING)] == [9, 10, 11]
+        for n in range(12, 15):
+            assert await view.push(RING, str(n), size=3) == n
+        assert await view.recent(RING) == [(12, "12"), (13, "13"), (14, "14")]
+
+    run(scenario())
+    store.close()
+
+
+def test_a_file_from_before_the_ring_slots_keeps_its_rings(tmp_path: Path) -> None:
+    """A file whose rings are in the table of before (one row a value, deleted as it left
+    the ring) is carried over when opened: the values, their numbers, what comes next."""
+    path = tmp_path / "state.db"
+    SqliteStore(path).close()
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("DROP TABLE ring_slots")
+    old.execute(
+        "CREATE TABLE rings (name TEXT NOT NULL, number INTEGER NOT NULL, value TEXT NOT NULL,"
+        " PRIMARY KEY (name, number)) WITHOUT ROWID"
+    )
+    old.executemany(
+        "INSERT INTO rings VALUES ('_sim/ring', ?, ?)", [(n, f'"{n}"') for n in (4, 5, 6)]
+    )
+    old.execute("INSERT INTO counters VALUES (?, 6)", ("_sim/ring\x00ring",))
+    old.execute("UPDATE meta SET value = '2' WHERE name = 'schema'")
+    old.close()
+    store = SqliteStore(path)
+    view = store.scoped("_sim")
+
+    async def scenario() -> None:
+        assert await view.recent(RING) == [(4, "4"), (5, "5"), (6, "6")]
+        assert await view.push(RING, "7", size=3) == 7
+        assert await view.recent(RING) == [(5, "5"), (6, "6"), (7, "7")]
+
+    run(scenario())
+    store.close()

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 
 from simulator.clock import ManualClock
-from simulator.store import Page, SqliteStore, Store, Table, open_store
+from simulator.store import Codec, Page, SqliteStore, Store, Table, open_store
 from tests.conftest import STORE_URLS, store_url_maker
 
 T = TypeVar("T")
@@ -533,3 +533,44 @@ def test_a_snapshot_restores_into_any_backend(
         assert json.loads(json.dumps(await restored.snapshot()))["counters"] == {"ids": 42}
 
     run(scenario())
+
+
+def test_a_record_read_again_unchanged_is_not_decoded_again(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shared backend decodes a record it reads again unchanged (a polled batch, the
+    shared state) once; a record changed by anyone, or expired on the clock, is read as it
+    now is."""
+    if store_url == "memory":
+        pytest.skip("the memory store keeps values, not their text")
+    clock = ManualClock(START)
+    first = open_store(store_url)
+    second = open_store(store_url)  # another connection, as another process has
+    view = first.scoped("p", now=clock.now)
+    elsewhere = second.scoped("p", now=clock.now)
+    decoded: list[object] = []
+    loads = Codec.loads
+
+    def counting(self: Codec[Any], data: str | bytes) -> Any:
+        value = loads(self, data)
+        decoded.append(value)
+        return value
+
+    monkeypatch.setattr(Codec, "loads", counting)
+
+    async def scenario() -> None:
+        await view.put(THINGS, "a", thing("a"), expires_at=START + timedelta(seconds=10))
+        for _ in range(5):
+            assert await view.get(THINGS, "a") == thing("a")
+        assert len(decoded) == 1
+        await elsewhere.put(THINGS, "a", thing("a", 2), expires_at=START + timedelta(seconds=10))
+        assert await view.get(THINGS, "a") == thing("a", 2)
+        assert await view.get(THINGS, "a") == thing("a", 2)
+        assert len(decoded) == 2
+        clock.advance(timedelta(seconds=10))
+        assert await view.get(THINGS, "a") is None
+
+    run(scenario())
+    for store in (first, second):
+        if isinstance(store, SqliteStore):
+            store.close()
