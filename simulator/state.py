@@ -226,14 +226,12 @@ class SimulatorState:
             return
         view = self._view
         local = self._local()
-        marking = getattr(view, "mark", None)
-        mark = None if marking is None else marking(SHARED)
+        mark = view.mark(SHARED)
         if mark is not None and mark == self._mark and local == self._synced:
             return  # nothing changed here, and nobody wrote the record since it was read
         self._mark = None
-        reading = None if request is None else getattr(view, "read_ahead", None)
-        if reading is not None:
-            held = await reading(SHARED, "state", request)
+        if request is not None:
+            held = await view.read_ahead(SHARED, "state", request)
         else:
             held = await view.get(SHARED, "state")
         last = self._synced  # read after the store: another request may have claimed a change
@@ -259,9 +257,7 @@ class SimulatorState:
 
     def answered(self) -> None:
         """The request the last :meth:`sync` was for is over (its answer sent or failed)."""
-        behind = getattr(self._view, "read_behind", None)
-        if behind is not None:
-            behind()
+        self._view.read_behind()
 
     async def synced_after(self) -> None:
         """After a request: write what it changed here (nothing to read when nothing did)."""

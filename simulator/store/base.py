@@ -28,7 +28,7 @@ Rules every backend keeps:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -205,6 +205,25 @@ class Store(Protocol):
 
     async def recent(self, ring: Table[R], *, after: int = 0) -> list[tuple[int, R]]:
         """The ring's values numbered above ``after``, oldest first."""
+        ...
+
+    # -- reading less on a shared store ----------------------------------------------------
+
+    def mark(self, table: Table[Any]) -> Hashable | None:
+        """What changes whenever ``table`` may have changed since, if the backend can tell
+        without a round trip (SQLite: ``data_version`` and this process's writes); None when
+        it cannot, and a reader must read again."""
+        ...
+
+    async def read_ahead(self, table: Table[R], key: str, request: str) -> R | None:
+        """``get``, and, where it saves a round trip (Redis), in the same one the records the
+        last answer to ``request`` (its method, path and query) read, for this request's own
+        reads to take once each; :meth:`read_behind` ends the request."""
+        ...
+
+    def read_behind(self) -> None:
+        """The request :meth:`read_ahead` was for is answered (a no-op where nothing was
+        read ahead)."""
         ...
 
     # -- the whole view --------------------------------------------------------------------

@@ -148,6 +148,15 @@ class MemoryStore:
     def scoped(self, prefix: str, *, now: Callable[[], datetime] | None = None) -> MemoryStore:
         return MemoryStore(f"{self._prefix}{prefix}/", now=now or self._now, _data=self._data)
 
+    def mark(self, table: Table[Any]) -> None:
+        return None  # nothing to save: a read is a dict lookup
+
+    async def read_ahead(self, table: Table[R], key: str, request: str) -> R | None:
+        return await self.get(table, key)
+
+    def read_behind(self) -> None:
+        pass
+
     def _rows(self, table: Table[Any]) -> _Rows:
         try:
             return self._rows_of[table.name]

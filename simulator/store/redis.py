@@ -559,6 +559,9 @@ class RedisStore:
         record = await self._root.clients.call("GET", name)
         return None if record is None else self._decode(table, record, name)
 
+    def mark(self, table: Table[Any]) -> None:
+        return None  # another process's write is seen only by reading
+
     @_guarded
     async def read_ahead(self, table: Table[R], key: str, request: str) -> R | None:
         """``get``, and in the same round trip the records the last answer to ``request``

@@ -297,6 +297,12 @@ class SqliteStore:
         version = db.connection().execute("PRAGMA data_version").fetchone()[0]
         return int(version), db.writes.get(name, 0), db.wipes
 
+    async def read_ahead(self, table: Table[R], key: str, request: str) -> R | None:
+        return await self.get(table, key)  # a read costs no round trip: nothing to save
+
+    def read_behind(self) -> None:
+        pass
+
     # -- tables ----------------------------------------------------------------------------
 
     async def get(self, table: Table[R], key: str) -> R | None:
