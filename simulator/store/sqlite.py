@@ -11,10 +11,12 @@
 - **One transaction per unit of work**: inside ``async with store.transaction() as tx`` every
   call joins one ``BEGIN IMMEDIATE`` transaction, committed on leaving (rolled back on an
   exception). A request's handler that writes several records puts them in one.
-- **Blocking, but short.** The calls run on the event loop's thread: each is a statement on
-  a local file (microseconds; a thread hop would cost more than the statement). A call waits
-  longer only while another process holds the write lock, which it holds for one
-  transaction, itself never awaiting anything but the store.
+- **Reads on the loop, writes off it.** Reads run on the event loop's thread (a statement on
+  a local file, microseconds). A write made outside a unit of work runs on the store's one
+  writer thread (its own connection), awaited by the caller: served by uvloop, commits made
+  on the loop's thread stretched the slowest answers under load (p99 10-20x the median)
+  although each commit was short, and off it they do not. A unit of work (``transaction``)
+  keeps every call on the thread that opened it, in its one transaction.
 - **Expiry on the simulator's clock**: ``expires_at`` is stored as microseconds since the
   epoch and compared with the view's ``now``; never a wall-clock TTL.
 - **Bounded**: an insert first deletes a batch of the table's expired records, so expired
@@ -29,8 +31,9 @@
   its call returns (``synchronous=NORMAL``; not fsynced, so an OS crash may lose the last
   ones).
 
-- **Cheap when nothing changed**: :meth:`SqliteStore.mark` (SQLite's ``data_version``, which
-  moves on any other connection's commit, and this process's own writes per table) tells
+- **Cheap when nothing changed**: :meth:`SqliteStore.mark` (SQLite's ``data_version`` of the
+  writer's connection, which moves on any other connection's commit, and this process's own
+  writes per table) tells
   the state whether the shared record may have changed since it read it; a record read
   again unchanged is not decoded again.
 
@@ -39,10 +42,12 @@ Records are stored as JSON through their table's codec.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -161,6 +166,11 @@ class _Database:
         self.ring_sizes: dict[str, int] = {}
         self.loose_rings: set[str] = set()
         self.decoded = Decoded()
+        # Writes made outside a unit of work run on one writer thread, off the event loop.
+        # The writer thread's connection, and a lock held while it writes: its data_version
+        # moves on any commit but its own, so ``mark`` reads it (under the lock).
+        self.writer_connection: sqlite3.Connection | None = None
+        self.writer_lock = threading.Lock()
         # Fails here, at start, if the file cannot be used: not a database, or not writable
         # (SQLite opens a file it may not write read-only; the first write says so).
         connection = self.connection()
@@ -203,6 +213,13 @@ class _Database:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+        self._start_writer()
+
+    def _start_writer(self) -> None:
+        """The writer thread and its connection, opened now: ``mark`` reads one connection's
+        data_version from the start (two connections' numbers do not compare)."""
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self.writer_connection = self.writer.submit(self.connection).result()
 
     def connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -219,6 +236,12 @@ class _Database:
             with self._lock:
                 self._all.append(connection)
         return connection
+
+    def write(self, call: Callable[[], R]) -> R:
+        """Run ``call`` on the writer thread (this one), holding the writer's lock."""
+        with self.writer_lock:
+            self.writer_connection = self.connection()
+            return call()
 
     def wrote(self, name: str) -> None:
         self.writes[name] = self.writes.get(name, 0) + 1
@@ -239,6 +262,9 @@ class _Database:
         connection.execute("COMMIT")
 
     def close(self) -> None:
+        self.writer.shutdown(wait=True)
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self.writer_connection = None
         with self._lock:
             for connection in self._all:
                 connection.close()
@@ -278,6 +304,14 @@ class SqliteStore:
         """Close this process's connections to the file (every view's)."""
         self._db.close()
 
+    async def _written(self, call: Callable[[], R]) -> R:
+        """``call`` (one write) on the writer thread; in place inside a unit of work, which
+        holds this thread's connection in its transaction."""
+        if self._db.connection().in_transaction:
+            return call()
+        db = self._db
+        return await asyncio.get_running_loop().run_in_executor(db.writer, db.write, call)
+
     def _live(self, expires_at: int | None) -> bool:
         return expires_at is None or expires_at > _micros(self._now())
 
@@ -294,7 +328,9 @@ class SqliteStore:
         this process or another), and the writes this process made through its own ones."""
         name = self._prefix + table.name
         db = self._db
-        version = db.connection().execute("PRAGMA data_version").fetchone()[0]
+        with db.writer_lock:
+            connection = db.writer_connection or db.connection()
+            version = connection.execute("PRAGMA data_version").fetchone()[0]
         return int(version), db.writes.get(name, 0), db.wipes
 
     async def read_ahead(self, table: Table[R], key: str, request: str) -> R | None:
@@ -324,14 +360,18 @@ class SqliteStore:
         data = table.codec.dumps(value)
         at = None if expires_at is None else _micros(expires_at)
         self._db.wrote(name)
-        with self._db.writing() as connection:
-            self._sweep(connection, name)
-            connection.execute(
-                "INSERT INTO records (tbl, key, value, expires_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (tbl, key) DO UPDATE"
-                " SET value = excluded.value, expires_at = excluded.expires_at",
-                (name, key, data, at),
-            )
+
+        def write() -> None:
+            with self._db.writing() as connection:
+                self._sweep(connection, name)
+                connection.execute(
+                    "INSERT INTO records (tbl, key, value, expires_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (tbl, key) DO UPDATE"
+                    " SET value = excluded.value, expires_at = excluded.expires_at",
+                    (name, key, data, at),
+                )
+
+        await self._written(write)
 
     async def put_if_absent(
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
@@ -340,61 +380,77 @@ class SqliteStore:
         data = table.codec.dumps(value)
         at = None if expires_at is None else _micros(expires_at)
         self._db.wrote(name)
-        with self._db.writing() as connection:
-            self._sweep(connection, name)
-            row = connection.execute(
-                "SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?", (name, key)
-            ).fetchone()
-            if row is not None and self._live(row[1]):
-                return table.codec.loads(row[0]), False
-            if row is not None:  # expired: it goes, and the new record is the newest
-                connection.execute("DELETE FROM records WHERE tbl = ? AND key = ?", (name, key))
-            connection.execute(
-                "INSERT INTO records (tbl, key, value, expires_at) VALUES (?, ?, ?, ?)",
-                (name, key, data, at),
-            )
-            return value, True
+
+        def write() -> tuple[R, bool]:
+            with self._db.writing() as connection:
+                self._sweep(connection, name)
+                row = connection.execute(
+                    "SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?", (name, key)
+                ).fetchone()
+                if row is not None and self._live(row[1]):
+                    return table.codec.loads(row[0]), False
+                if row is not None:  # expired: it goes, and the new record is the newest
+                    connection.execute("DELETE FROM records WHERE tbl = ? AND key = ?", (name, key))
+                connection.execute(
+                    "INSERT INTO records (tbl, key, value, expires_at) VALUES (?, ?, ?, ?)",
+                    (name, key, data, at),
+                )
+                return value, True
+
+        return await self._written(write)
 
     async def update(self, table: Table[R], key: str, change: Callable[[R], R]) -> R | None:
         name = self._prefix + table.name
         self._db.wrote(name)
-        with self._db.writing() as connection:
-            row = connection.execute(
-                "SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?", (name, key)
-            ).fetchone()
-            if row is None or not self._live(row[1]):
-                return None
-            value = change(table.codec.loads(row[0]))
-            connection.execute(
-                "UPDATE records SET value = ? WHERE tbl = ? AND key = ?",
-                (table.codec.dumps(value), name, key),
-            )
-            return value
+
+        def write() -> R | None:
+            with self._db.writing() as connection:
+                row = connection.execute(
+                    "SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?", (name, key)
+                ).fetchone()
+                if row is None or not self._live(row[1]):
+                    return None
+                value = change(table.codec.loads(row[0]))
+                connection.execute(
+                    "UPDATE records SET value = ? WHERE tbl = ? AND key = ?",
+                    (table.codec.dumps(value), name, key),
+                )
+                return value
+
+        return await self._written(write)
 
     async def take(self, table: Table[R], key: str) -> R | None:
         self._db.wrote(self._prefix + table.name)
-        row = (
-            self._db.connection()
-            .execute(
-                "DELETE FROM records WHERE tbl = ? AND key = ? RETURNING value, expires_at",
-                (self._prefix + table.name, key),
+
+        def write() -> Any:
+            return (
+                self._db.connection()
+                .execute(
+                    "DELETE FROM records WHERE tbl = ? AND key = ? RETURNING value, expires_at",
+                    (self._prefix + table.name, key),
+                )
+                .fetchone()
             )
-            .fetchone()
-        )
+
+        row = await self._written(write)
         if row is None or not self._live(row[1]):
             return None
         return table.codec.loads(row[0])
 
     async def delete(self, table: Table[R], key: str) -> bool:
         self._db.wrote(self._prefix + table.name)
-        row = (
-            self._db.connection()
-            .execute(
-                "DELETE FROM records WHERE tbl = ? AND key = ? RETURNING expires_at",
-                (self._prefix + table.name, key),
+
+        def write() -> Any:
+            return (
+                self._db.connection()
+                .execute(
+                    "DELETE FROM records WHERE tbl = ? AND key = ? RETURNING expires_at",
+                    (self._prefix + table.name, key),
+                )
+                .fetchone()
             )
-            .fetchone()
-        )
+
+        row = await self._written(write)
         return row is not None and self._live(row[0])
 
     async def scan(self, table: Table[R], *, after: str | None = None, limit: int = 100) -> Page[R]:
@@ -445,6 +501,9 @@ class SqliteStore:
     async def add(
         self, table: Table[int], key: str, by: int = 1, *, expires_at: datetime | None = None
     ) -> int:
+        return await self._written(lambda: self._add(table, key, by, expires_at))
+
+    def _add(self, table: Table[int], key: str, by: int, expires_at: datetime | None) -> int:
         name = self._prefix + table.name
         now = _micros(self._now())
         at = None if expires_at is None else _micros(expires_at)
@@ -478,9 +537,13 @@ class SqliteStore:
         return int(row[0])
 
     async def incr(self, counter: str, by: int = 1) -> int:
-        return self._incr(self._db.connection(), self._prefix + counter, by)
+        name = self._prefix + counter
+        return await self._written(lambda: self._incr(self._db.connection(), name, by))
 
     async def push(self, ring: Table[R], value: R, *, size: int) -> int:
+        return await self._written(lambda: self._push(ring, value, size))
+
+    def _push(self, ring: Table[R], value: R, size: int) -> int:
         name = self._prefix + ring.name
         data = ring.codec.dumps(value)
         width = max(1, size)

@@ -169,9 +169,11 @@ def test_a_full_ring_rewrites_its_oldest_value_in_place(tmp_path: Path) -> None:
 
     run(pushes(1, 25))
     statements: list[str] = []
-    store._db.connection().set_trace_callback(statements.append)
+    writer = store._db.writer_connection  # pushes are written on the writer thread's
+    assert writer is not None
+    writer.set_trace_callback(statements.append)
     run(pushes(26, 40))
-    store._db.connection().set_trace_callback(None)
+    writer.set_trace_callback(None)
     deletes = [s for s in statements if s.lstrip().upper().startswith("DELETE")]
     assert len(deletes) == 4  # one a turn of 10, of 40 pushes
     held = run(view.recent(RING))
@@ -230,4 +232,38 @@ def test_a_file_from_before_the_ring_slots_keeps_its_rings(tmp_path: Path) -> No
         assert await view.recent(RING) == [(5, "5"), (6, "6"), (7, "7")]
 
     run(scenario())
+    store.close()
+
+
+def test_a_request_writes_to_the_file_off_the_event_loop(tmp_path: Path) -> None:
+    """Each request writes (its journal entry, its rate-limit window): those commits run on
+    the store's writer thread, never on the thread that runs the event loop, so a commit
+    that waits (the file's lock, a checkpoint) does not hold up every other connection."""
+    import threading
+
+    store = SqliteStore(tmp_path / "state.db")
+    app = create_app(Settings(seed=7), clock=ManualClock(START), store=store)
+    writes: list[tuple[str, int]] = []
+
+    def traced(statement: str) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "COMMIT")):
+            writes.append((statement, threading.get_ident()))
+
+    async def scenario() -> int:
+        loop_thread = threading.get_ident()
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://a")
+        headers = {"Authorization": _passcreator_key(app)}
+        async with client:
+            assert (await client.get(PROCESS, headers=headers)).status_code == 200
+            for connection in list(store._db._all):
+                connection.set_trace_callback(traced)
+            answer = await client.get(PROCESS, headers=headers)
+            assert answer.status_code == 200
+            listed = await client.get("/_sim/journal")
+            assert listed.status_code == 200
+        return loop_thread
+
+    loop_thread = run(scenario())
+    assert writes, "the request wrote nothing"
+    assert [s for s, thread in writes if thread == loop_thread] == []
     store.close()
