@@ -161,11 +161,6 @@ class Gateway:
     def _validator(self) -> SpecValidator:
         return self.runtime.validator
 
-    def operation(self, scope: Scope) -> tuple[str, bool]:
-        """The route name for this request, and whether method and path both match."""
-        found = self._resolve(scope)
-        return found.operation, found.full
-
     def _resolve(self, scope: Scope) -> _Route:
         key = (scope["method"], scope["path"], scope.get("root_path", ""))
         known = self._matched.get(key)
