@@ -324,8 +324,9 @@ class SqliteStore:
 
     def mark(self, table: Table[Any]) -> tuple[int, int, int]:
         """What changes whenever the table may have changed since: SQLite's ``data_version``
-        of this thread's connection (it moves on each commit of any other connection, of
-        this process or another), and the writes this process made through its own ones."""
+        of the writer thread's connection (it moves on each commit of any other connection,
+        of this process or another), and the writes this process made through its own ones.
+        Read under the writer's lock, so a request's sync may wait for a write in progress."""
         name = self._prefix + table.name
         db = self._db
         with db.writer_lock:
@@ -420,38 +421,32 @@ class SqliteStore:
         return await self._written(write)
 
     async def take(self, table: Table[R], key: str) -> R | None:
-        self._db.wrote(self._prefix + table.name)
-
-        def write() -> Any:
-            return (
-                self._db.connection()
-                .execute(
-                    "DELETE FROM records WHERE tbl = ? AND key = ? RETURNING value, expires_at",
-                    (self._prefix + table.name, key),
-                )
-                .fetchone()
-            )
-
-        row = await self._written(write)
+        row = await self._removed(table, key)
         if row is None or not self._live(row[1]):
             return None
         return table.codec.loads(row[0])
 
     async def delete(self, table: Table[R], key: str) -> bool:
-        self._db.wrote(self._prefix + table.name)
+        row = await self._removed(table, key)
+        return row is not None and self._live(row[1])
 
-        def write() -> Any:
-            return (
+    async def _removed(self, table: Table[Any], key: str) -> tuple[str, int | None] | None:
+        """Remove the record under ``key`` in one statement: its value and expiry, if any."""
+        name = self._prefix + table.name
+        self._db.wrote(name)
+
+        def write() -> tuple[str, int | None] | None:
+            row: tuple[str, int | None] | None = (
                 self._db.connection()
                 .execute(
-                    "DELETE FROM records WHERE tbl = ? AND key = ? RETURNING expires_at",
-                    (self._prefix + table.name, key),
+                    "DELETE FROM records WHERE tbl = ? AND key = ? RETURNING value, expires_at",
+                    (name, key),
                 )
                 .fetchone()
             )
+            return row
 
-        row = await self._written(write)
-        return row is not None and self._live(row[0])
+        return await self._written(write)
 
     async def scan(self, table: Table[R], *, after: str | None = None, limit: int = 100) -> Page[R]:
         name = self._prefix + table.name
