@@ -472,21 +472,33 @@ def store_size(url: str) -> int:
         return int(client.info("memory")["used_memory"])
 
 
-def backends(table: Table, facts: Facts, seconds: float) -> None:
-    """The four polls on SQLite and on Redis: one worker on the server's core; two workers on
-    the server's core (sharing it); two workers on both cores (one shared with wrk). Then each
-    backend's size after 10,000 and 20,000 Deepvue batches (retention keeps 10,000), and RSS
-    over 100,000 requests."""
-    print(
-        f"store backends: wrk on core {LOAD_CORE}; 1 and 2 workers on core {SERVER_CORE}, "
-        f"then 2 workers on cores {LOAD_CORE},{SERVER_CORE}",
-        flush=True,
-    )
+def scale_out_layouts(cores: int) -> list[tuple[str, str, str]]:
+    """Where the workers run: (label, workers, taskset cores), one worker first.
+
+    Two workers can outrun one only on a core of their own each, with wrk on a third: on a
+    machine of two cores they share the server's core, or both cores with wrk (whose own
+    CPU then counts against them); with three or more, they get cores 1 and 2 to themselves.
+    """
     layouts = [
         ("1 worker", "1", SERVER_CORE),
         ("2 workers, one core", "2", SERVER_CORE),
         ("2 workers, both cores (one shared with wrk)", "2", f"{LOAD_CORE},{SERVER_CORE}"),
     ]
+    if cores >= 3:
+        layouts.append(("2 workers, a core each (wrk on its own)", "2", f"{SERVER_CORE},2"))
+    return layouts
+
+
+def backends(table: Table, facts: Facts, seconds: float) -> None:
+    """The four polls on SQLite and on Redis, one worker and two (``scale_out_layouts``). Then
+    each backend's size after 10,000, 20,000 and 30,000 Deepvue batches (retention keeps
+    10,000), and RSS over 100,000 requests."""
+    layouts = scale_out_layouts(os.cpu_count() or 1)
+    print(
+        f"store backends: wrk on core {LOAD_CORE}; "
+        + "; ".join(f"{layout} on cores {core}" for layout, _, core in layouts),
+        flush=True,
+    )
     for backend in BACKENDS:
         with backend_store(backend) as url:
             if url is None:
@@ -513,7 +525,7 @@ def backends(table: Table, facts: Facts, seconds: float) -> None:
             }
             with serve("bulksim", "--store", emptied(url)) as server:
                 used = [store_size(url)]
-                for round_ in range(2):
+                for round_ in range(3):
                     if round_:
                         # Past the retention (7 days) of the first 10,000, which Deepvue
                         # keeps (its cap, max_batches) until then: the next ones take their
@@ -525,9 +537,10 @@ def backends(table: Table, facts: Facts, seconds: float) -> None:
             facts.data[f"{backend} size"] = used
             facts.add(
                 f"{backend} {'file' if backend == 'SQLite' else 'used_memory'}: "
-                "empty, 10k, 20k Deepvue batches (the first 10k past retention)",
+                "empty, 10k, 20k, 30k Deepvue batches (each 10k past retention at the next)",
                 " / ".join(f"{b / 1e6:.1f}" for b in used) + " MB",
-                f"bounded (10,000 kept): 10k to 20k {(used[2] - used[1]) / 1e6:+.1f} MB",
+                f"bounded (10,000 kept): 10k to 20k {(used[2] - used[1]) / 1e6:+.1f} MB, "
+                f"20k to 30k {(used[3] - used[2]) / 1e6:+.1f} MB",
             )
             soak(facts, f"{backend}, ", "--store", emptied(url))
 
