@@ -9,6 +9,12 @@ Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnect
   ``change``, then a compare-and-set script (written only if the record's SHA-1 is still the
   one read): two round trips, tried again (calling ``change`` again) when another client
   wrote the record in between.
+- **Calls made together share their round trip.** The commands that this process's
+  requests send while its event loop runs one iteration go to Redis together, after it: one
+  write, one pipeline (no MULTI) whose replies are read in order, each caller handed its own
+  as soon as they are read (and its own error reply, raised to it alone). A caller's
+  commands stay together and in order, and each script is atomic by itself as before; under
+  load, a round trip serves many requests instead of one.
 - **Read ahead.** Before each request the app reads the shared state (clock, options);
   that read also fetches, in the same pipeline, the records the last answer to the same
   request (method, path, query) read, and the request's ``get`` takes each from there once
@@ -37,8 +43,9 @@ Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnect
   outside a transaction do not wait for the lock, as with the memory backend, and a process
   that dies inside a transaction leaves the writes it made so far.
 - **Failures.** A lost or unreachable Redis raises :class:`~simulator.store.StoreUnavailable`
-  from the call (the app answers it with the provider's 503); the pool reconnects on the next
-  call, so the simulator recovers on its own when Redis returns.
+  from the call, to every caller of the round trip that found it lost (the app answers it
+  with the provider's 503); the connections kept idle are closed with it and the next call
+  opens a new one, so the simulator recovers on its own when Redis returns.
 - **Event loops.** Connections belong to the event loop that opened them, so each loop gets
   its own client, closed when that loop shuts down (or by :meth:`RedisStore.aclose`).
 
@@ -296,6 +303,10 @@ def _guarded(call: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine
     return guarded
 
 
+# A caller's commands, and where their replies go.
+_Queued = tuple[list[tuple[Any, ...]], "asyncio.Future[list[Any]]"]
+
+
 @dataclass
 class _Clients:
     """One client per event loop (redis-py's connections belong to the loop that opened them),
@@ -311,6 +322,11 @@ class _Clients:
     idle_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Any]] = field(
         default_factory=weakref.WeakKeyDictionary
     )
+    # Per loop, the calls waiting for the next exchange (see ``call_many``).
+    queued_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[_Queued]] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    senders: set[asyncio.Task[None]] = field(default_factory=set)
 
     def build(self, socket_timeout: float | None = SOCKET_TIMEOUT) -> aioredis.Redis:
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -343,58 +359,123 @@ class _Clients:
         return found
 
     async def call(self, *args: Any) -> Any:
-        """One command and its reply, on a connection kept between this loop's calls.
-
-        Taking a connection from the pool and giving it back costs about as much CPU as the
-        command itself (the pool's lock, its timeout, and a check that nothing is left to read
-        on the socket). A connection kept here has nothing left to read by construction: it
-        is kept only once its reply was read whole, and closed on any other way out
-        (cancelled, lost). At most ``KEPT`` wait here; the others go back to the pool.
-        """
+        """One command and its reply (see :meth:`call_many`)."""
         replies = await self.call_many([args])
         return replies[0]
 
     async def call_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Several commands sent together and their replies: one round trip (a pipeline
-        without MULTI), on a connection kept as :meth:`call`'s. An error reply is raised
-        once every reply was read."""
+        """Several commands and their replies, in order; an error reply among them is raised
+        (to this caller alone) once all of its replies were read.
+
+        The commands of every caller of this event loop that calls while the loop runs the
+        same iteration go to Redis together: one write, one pipeline without MULTI, whose
+        replies are read in order and handed to each caller as soon as its own are read
+        (see :meth:`_send`). A caller's commands stay together and in their order; each
+        script stays atomic by itself, as with a round trip of its own.
+        """
+        loop = asyncio.get_running_loop()
+        queued = self.queued_by_loop.get(loop)
+        if queued is None:
+            # The sender's first step runs in the loop's next iteration: after every caller
+            # this iteration wakes, whose commands join these.
+            queued = self.queued_by_loop[loop] = []
+            sender = loop.create_task(self._send(loop, queued))
+            self.senders.add(sender)
+            sender.add_done_callback(self.senders.discard)
+        answer: asyncio.Future[list[Any]] = loop.create_future()
+        queued.append((commands, answer))
+        return await answer
+
+    async def _send(self, loop: asyncio.AbstractEventLoop, queued: list[_Queued]) -> None:
+        """Send what ``queued`` holds in one exchange; fail the callers it leaves unanswered
+        (a lost Redis: each caller its own :class:`StoreUnavailable`)."""
+        if self.queued_by_loop.get(loop) is queued:
+            del self.queued_by_loop[loop]  # later callers start the next exchange
+        calls = [(commands, answer) for commands, answer in queued if not answer.done()]
+        if not calls:
+            return
+        try:
+            await self._exchange(calls)
+        except BaseException as exc:
+            for _, answer in calls:
+                if answer.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    answer.cancel()
+                elif isinstance(exc, UNAVAILABLE):
+                    failed = StoreUnavailable(f"redis: {exc}")
+                    failed.__cause__ = exc
+                    answer.set_exception(failed)
+                else:
+                    answer.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    async def _exchange(self, calls: list[_Queued], *, fresh: bool = False) -> None:
+        """One round trip for all ``calls``, on a connection kept between exchanges: one
+        deadline for the whole of it (redis-py would start one per read).
+
+        Taking a connection from the pool and giving it back costs about as much CPU as a
+        command itself (the pool's lock, its timeout, and a check that nothing is left to
+        read on the socket). A connection kept here has nothing left to read by
+        construction: it is kept only once every reply was read, and closed on any other way
+        out (cancelled, lost). At most ``KEPT`` wait here; the others go back to the pool.
+        """
         client = (await self._held())[1]
         loop = asyncio.get_running_loop()
         idle = self.idle_by_loop.get(loop)
         if idle is None:
             idle = self.idle_by_loop[loop] = []
         pool: Any = client.connection_pool
-        reused = bool(idle)
+        reused = bool(idle) and not fresh
         if reused:
             connection = idle.pop()
         else:
             async with asyncio.timeout(SOCKET_TIMEOUT):  # the handshake of a new one too
                 connection = await pool.get_connection()
+        answered = 0
         try:
-            # One deadline for the whole exchange (redis-py would start one per read).
             async with asyncio.timeout(SOCKET_TIMEOUT):
-                packed = [pack_command(command) for command in commands]  # in C
-                await connection.send_packed_command(packed, check_health=False)
-                replies = []
-                failed: ResponseError | None = None
-                for _ in commands:
-                    try:
-                        replies.append(await connection.read_response(timeout=math.inf))
-                    except ResponseError as exc:  # an error reply, read whole
-                        failed = failed or exc
-                        replies.append(None)
+                packed = [pack_command(command) for commands, _ in calls for command in commands]
+                await connection.send_packed_command(packed, check_health=False)  # one write
+                for commands, answer in calls:
+                    replies = []
+                    failed: ResponseError | None = None
+                    for _ in commands:
+                        try:
+                            replies.append(await connection.read_response(timeout=math.inf))
+                        except ResponseError as exc:  # an error reply, read whole
+                            failed = failed or exc
+                            replies.append(None)
+                    answered += 1
+                    if answer.done():  # its caller was cancelled meanwhile
+                        continue
+                    if failed is not None:
+                        answer.set_exception(failed)
+                    else:
+                        answer.set_result(replies)
         except BaseException as exc:
             await connection.disconnect(nowait=True)
             await pool.release(connection)
-            if reused and isinstance(exc, UNAVAILABLE):
+            if isinstance(exc, UNAVAILABLE):
+                await self._lost(idle, pool)
+            if reused and isinstance(exc, UNAVAILABLE) and answered < len(calls):
                 # Kept while Redis went away: once more on a new one, as redis-py retries.
-                retried: Any = await self.get()  # with redis-py's own timeouts
-                return [await retried.execute_command(*args) for args in commands]
+                await self._exchange(calls[answered:], fresh=True)
+                return
             raise
         await self._keep(pool, idle, connection)
-        if failed is not None:
-            raise failed
-        return replies
+
+    async def _lost(self, idle: list[Any], pool: Any) -> None:
+        """Redis was lost: the connections this loop keeps idle (here and in the other
+        client's pool) were lost with it. Closed, so that the next call opens new ones
+        instead of failing once on each."""
+        while idle:
+            connection = idle.pop()
+            await connection.disconnect(nowait=True)
+            await pool.release(connection)
+        other: Any = (await self._held())[0].connection_pool
+        await other.disconnect(inuse_connections=False)
 
     @staticmethod
     async def _keep(pool: Any, idle: list[Any], connection: Any) -> None:
@@ -415,6 +496,7 @@ class _Clients:
 
     async def aclose(self) -> None:
         self.idle_by_loop.pop(asyncio.get_running_loop(), None)  # closed with the pool
+        self.queued_by_loop.pop(asyncio.get_running_loop(), None)
         held = self.by_loop.pop(asyncio.get_running_loop(), None)
         if held is not None:
             await held[1].aclose()
@@ -424,7 +506,7 @@ class _Clients:
 class _Root:
     clients: _Clients
     namespace: str
-    scripts: dict[str, Any] = field(default_factory=dict)
+    scripts: dict[str, str] = field(default_factory=dict)  # by name, its SHA-1
     # Per request (method, path and query), the records its last answer read (see
     # ``read_ahead``), the newest ``PREDICTED`` requests' kept.
     predicted: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -535,14 +617,14 @@ class RedisStore:
 
     async def _script(self, name: str, source: str, keys: list[str], args: list[Any]) -> Any:
         clients = self._root.clients
-        client = await clients.get()
-        script = self._root.scripts.get(name)
-        if script is None:
-            script = self._root.scripts[name] = client.register_script(source)
+        sha = self._root.scripts.get(name)
+        if sha is None:
+            sha = self._root.scripts[name] = hashlib.sha1(source.encode()).hexdigest()
         try:
-            return await clients.call("EVALSHA", script.sha, len(keys), *keys, *args)
-        except NoScriptError:  # not loaded on this server yet: redis-py loads it
-            return await script(keys=keys, args=args, client=client)
+            return await clients.call("EVALSHA", sha, len(keys), *keys, *args)
+        except NoScriptError:  # not loaded on this server yet (or since it restarted)
+            load = ("SCRIPT", "LOAD", source)
+            return (await clients.call_many([load, ("EVALSHA", sha, len(keys), *keys, *args)]))[1]
 
     # -- tables ----------------------------------------------------------------------------
 
