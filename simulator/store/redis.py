@@ -308,6 +308,14 @@ _Queued = tuple[list[tuple[Any, ...]], "asyncio.Future[list[Any]]"]
 
 
 @dataclass
+class _Line:
+    """One event loop's way to Redis (see ``_Clients.call_many``)."""
+
+    busy: bool = False  # an exchange is in flight
+    waiting: list[_Queued] = field(default_factory=list)  # the calls that go next, together
+
+
+@dataclass
 class _Clients:
     """One client per event loop (redis-py's connections belong to the loop that opened them),
     each closed when its loop shuts down its async generators (as ``asyncio.run`` does)."""
@@ -322,8 +330,8 @@ class _Clients:
     idle_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Any]] = field(
         default_factory=weakref.WeakKeyDictionary
     )
-    # Per loop, the calls waiting for the next exchange (see ``call_many``).
-    queued_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[_Queued]] = field(
+    # Per loop, whether an exchange is in flight and the calls waiting for it to end.
+    lines_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Line] = field(
         default_factory=weakref.WeakKeyDictionary
     )
     senders: set[asyncio.Task[None]] = field(default_factory=set)
@@ -367,49 +375,78 @@ class _Clients:
         """Several commands and their replies, in order; an error reply among them is raised
         (to this caller alone) once all of its replies were read.
 
-        The commands of every caller of this event loop that calls while the loop runs the
-        same iteration go to Redis together: one write, one pipeline without MULTI, whose
-        replies are read in order and handed to each caller as soon as its own are read
-        (see :meth:`_send`). A caller's commands stay together and in their order; each
-        script stays atomic by itself, as with a round trip of its own.
+        When no exchange of this event loop is in flight, the commands go at once, sent by
+        the caller itself. Otherwise they wait for it to end; then all the commands that
+        waited go together: one write, one pipeline without MULTI, whose replies are read
+        in order and handed to each caller as soon as its own are read (see :meth:`_drain`).
+        A caller's commands stay together and in their order; each script stays atomic by
+        itself, as with a round trip of its own.
         """
         loop = asyncio.get_running_loop()
-        queued = self.queued_by_loop.get(loop)
-        if queued is None:
-            # The sender's first step runs in the loop's next iteration: after every caller
-            # this iteration wakes, whose commands join these.
-            queued = self.queued_by_loop[loop] = []
-            sender = loop.create_task(self._send(loop, queued))
-            self.senders.add(sender)
-            sender.add_done_callback(self.senders.discard)
+        line = self.lines_by_loop.get(loop)
+        if line is None:
+            line = self.lines_by_loop[loop] = _Line()
         answer: asyncio.Future[list[Any]] = loop.create_future()
-        queued.append((commands, answer))
-        return await answer
-
-    async def _send(self, loop: asyncio.AbstractEventLoop, queued: list[_Queued]) -> None:
-        """Send what ``queued`` holds in one exchange; fail the callers it leaves unanswered
-        (a lost Redis: each caller its own :class:`StoreUnavailable`)."""
-        if self.queued_by_loop.get(loop) is queued:
-            del self.queued_by_loop[loop]  # later callers start the next exchange
-        calls = [(commands, answer) for commands, answer in queued if not answer.done()]
-        if not calls:
-            return
+        if line.busy:
+            line.waiting.append((commands, answer))
+            return await answer
+        line.busy = True
         try:
-            await self._exchange(calls)
-        except BaseException as exc:
-            for _, answer in calls:
-                if answer.done():
-                    continue
-                if isinstance(exc, asyncio.CancelledError):
-                    answer.cancel()
-                elif isinstance(exc, UNAVAILABLE):
-                    failed = StoreUnavailable(f"redis: {exc}")
-                    failed.__cause__ = exc
-                    answer.set_exception(failed)
-                else:
-                    answer.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
+            await self._exchange([(commands, answer)])
+        except UNAVAILABLE as exc:
+            self._fail(line.waiting, exc)  # sent after it, they would find Redis lost too
+            line.waiting = []
+            raise
+        finally:
+            self._next(loop, line)
+        return answer.result()
+
+    def _next(self, loop: asyncio.AbstractEventLoop, line: _Line) -> None:
+        """The exchange in flight ended: the calls that waited for it go next."""
+        if not line.waiting:
+            line.busy = False
+            return
+        sender = loop.create_task(self._drain(line))
+        self.senders.add(sender)
+        sender.add_done_callback(self.senders.discard)
+
+    async def _drain(self, line: _Line) -> None:
+        """Send the calls waiting, all in one exchange, then those that waited meanwhile, and
+        so on until none wait; a lost Redis fails each of them with
+        :class:`StoreUnavailable`, every other error only the calls of its exchange."""
+        calls: list[_Queued] = []
+        try:
+            while line.waiting:
+                calls = [call for call in line.waiting if not call[1].done()]
+                line.waiting = []
+                try:
+                    await self._exchange(calls)
+                except Exception as exc:
+                    if isinstance(exc, UNAVAILABLE):
+                        calls += line.waiting
+                        line.waiting = []
+                    self._fail(calls, exc)
+        except BaseException:  # cancelled: the loop is closing
+            for _, answer in calls + line.waiting:
+                answer.cancel()
+            line.waiting = []
+            raise
+        finally:
+            line.busy = False
+
+    @staticmethod
+    def _fail(calls: list[_Queued], exc: Exception) -> None:
+        """Each call not answered yet fails with ``exc`` (a lost Redis: with a
+        :class:`StoreUnavailable` of its own)."""
+        for _, answer in calls:
+            if answer.done():
+                continue
+            if isinstance(exc, UNAVAILABLE):
+                failed = StoreUnavailable(f"redis: {exc}")
+                failed.__cause__ = exc
+                answer.set_exception(failed)
+            else:
+                answer.set_exception(exc)
 
     async def _exchange(self, calls: list[_Queued], *, fresh: bool = False) -> None:
         """One round trip for all ``calls``, on a connection kept between exchanges: one
@@ -496,7 +533,6 @@ class _Clients:
 
     async def aclose(self) -> None:
         self.idle_by_loop.pop(asyncio.get_running_loop(), None)  # closed with the pool
-        self.queued_by_loop.pop(asyncio.get_running_loop(), None)
         held = self.by_loop.pop(asyncio.get_running_loop(), None)
         if held is not None:
             await held[1].aclose()
