@@ -9,12 +9,13 @@ Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnect
   ``change``, then a compare-and-set script (written only if the record's SHA-1 is still the
   one read): two round trips, tried again (calling ``change`` again) when another client
   wrote the record in between.
-- **Calls made together share their round trip.** The commands that this process's
-  requests send while its event loop runs one iteration go to Redis together, after it: one
-  write, one pipeline (no MULTI) whose replies are read in order, each caller handed its own
-  as soon as they are read (and its own error reply, raised to it alone). A caller's
-  commands stay together and in order, and each script is atomic by itself as before; under
-  load, a round trip serves many requests instead of one.
+- **Calls made together share their round trip.** A call made while no exchange of its
+  event loop is in flight goes at once; the calls made while one is in flight wait for it to
+  end, then go to Redis together: one write, one pipeline (no MULTI) whose replies are read
+  in order, each caller handed its own as soon as they are read (and its own error reply,
+  raised to it alone). A caller's commands stay together and in order, and each script is
+  atomic by itself as before; under load a round trip serves many requests, and a call
+  alone costs what it did.
 - **Read ahead.** Before each request the app reads the shared state (clock, options);
   that read also fetches, in the same pipeline, the records the last answer to the same
   request (method, path, query) read, and the request's ``get`` takes each from there once

@@ -140,3 +140,51 @@ def test_a_lost_redis_fails_every_caller_of_the_exchange_and_the_next_call_recon
     assert [type(failed) for failed in lost] == [StoreUnavailable] * 8
     assert all(str(failed).startswith("redis: ") for failed in lost)
     assert again == thing("again")
+
+
+def test_callers_cancelled_in_flight_or_waiting_leave_the_others_answered(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller cancelled while its exchange is in flight closes that connection; one
+    cancelled while it waits is left out of the next exchange; every other caller is
+    answered, and later calls are served as before."""
+    import redis.asyncio.connection as wire
+
+    clock = ManualClock(START)
+    root = RedisStore.from_url(redis_url)
+    store: Store = root.scoped("test", now=clock.now)
+    send = wire.AbstractConnection.send_packed_command
+    started, gate = asyncio.Event(), asyncio.Event()
+
+    async def sending(self: Any, command: Any, check_health: bool = True) -> None:
+        if not gate.is_set():  # the first exchange waits here
+            started.set()
+            await gate.wait()
+        await send(self, command, check_health)
+
+    async def get(key: str) -> Thing | None:
+        return await store.get(THINGS, key)
+
+    async def scenario() -> tuple[list[Any], Thing | None]:
+        try:
+            for n in range(8):
+                await store.put(THINGS, str(n), thing(str(n), n))
+            monkeypatch.setattr(wire.AbstractConnection, "send_packed_command", sending)
+            tasks = [asyncio.create_task(get(str(n))) for n in range(8)]
+            await started.wait()  # the first call is in flight, the seven others wait
+            tasks[0].cancel()
+            tasks[3].cancel()
+            gate.set()
+            answered = asyncio.gather(*tasks, return_exceptions=True)
+            results = await asyncio.wait_for(answered, 10)  # not forever, if it were wrong
+            return list(results), await get("5")
+        finally:
+            await root.aclose()
+
+    results, later = asyncio.run(scenario())
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert isinstance(results[3], asyncio.CancelledError)
+    assert [results[n] for n in (1, 2, 4, 5, 6, 7)] == [
+        thing(str(n), n) for n in (1, 2, 4, 5, 6, 7)
+    ]
+    assert later == thing("5", 5)
