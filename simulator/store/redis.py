@@ -44,9 +44,10 @@ Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnect
   outside a transaction do not wait for the lock, as with the memory backend, and a process
   that dies inside a transaction leaves the writes it made so far.
 - **Failures.** A lost or unreachable Redis raises :class:`~simulator.store.StoreUnavailable`
-  from the call, to every caller of the round trip that found it lost (the app answers it
-  with the provider's 503); the connections kept idle are closed with it and the next call
-  opens a new one, so the simulator recovers on its own when Redis returns.
+  from the call, to every caller of the round trip that found it lost and to those waiting
+  behind it (the app answers it with the provider's 503); the connections kept idle are
+  closed with it and the next call opens a new one, so the simulator recovers on its own
+  when Redis returns.
 - **Event loops.** Connections belong to the event loop that opened them, so each loop gets
   its own client, closed when that loop shuts down (or by :meth:`RedisStore.aclose`).
 
@@ -91,7 +92,7 @@ NAMESPACE = "bulksim:"
 # A transaction's lock is released by Redis this long after its holder stopped extending it.
 LOCK_SECONDS = 30.0
 MINIMUM_VERSION = (7, 0)  # XADD with an explicit 0-* id
-# Connections each event loop keeps between calls, out of the pool's (see _Clients.call).
+# Connections each event loop keeps between calls, out of the pool's (see _Clients._exchange).
 KEPT = 8
 # How long a command (or a pipeline) may wait for Redis's reply.
 SOCKET_TIMEOUT = 5.0
@@ -327,7 +328,7 @@ class _Clients:
     by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = field(
         default_factory=weakref.WeakKeyDictionary
     )
-    # Per loop, connections kept between calls (see ``call``).
+    # Per loop, connections kept between calls (see ``_exchange``).
     idle_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Any]] = field(
         default_factory=weakref.WeakKeyDictionary
     )
