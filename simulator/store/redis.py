@@ -9,6 +9,13 @@ Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnect
   ``change``, then a compare-and-set script (written only if the record's SHA-1 is still the
   one read): two round trips, tried again (calling ``change`` again) when another client
   wrote the record in between.
+- **Calls made together share their round trip.** A call made while no exchange of its
+  event loop is in flight goes at once; the calls made while one is in flight wait for it to
+  end, then go to Redis together: one write, one pipeline (no MULTI) whose replies are read
+  in order, each caller handed its own as soon as they are read (and its own error reply,
+  raised to it alone). A caller's commands stay together and in order, and each script is
+  atomic by itself as before; under load a round trip serves many requests, and a call
+  alone costs what it did.
 - **Read ahead.** Before each request the app reads the shared state (clock, options);
   that read also fetches, in the same pipeline, the records the last answer to the same
   request (method, path, query) read, and the request's ``get`` takes each from there once
@@ -37,8 +44,10 @@ Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnect
   outside a transaction do not wait for the lock, as with the memory backend, and a process
   that dies inside a transaction leaves the writes it made so far.
 - **Failures.** A lost or unreachable Redis raises :class:`~simulator.store.StoreUnavailable`
-  from the call (the app answers it with the provider's 503); the pool reconnects on the next
-  call, so the simulator recovers on its own when Redis returns.
+  from the call, to every caller of the round trip that found it lost and to those waiting
+  behind it (the app answers it with the provider's 503); the connections kept idle are
+  closed with it and the next call opens a new one, so the simulator recovers on its own
+  when Redis returns.
 - **Event loops.** Connections belong to the event loop that opened them, so each loop gets
   its own client, closed when that loop shuts down (or by :meth:`RedisStore.aclose`).
 
@@ -83,7 +92,7 @@ NAMESPACE = "bulksim:"
 # A transaction's lock is released by Redis this long after its holder stopped extending it.
 LOCK_SECONDS = 30.0
 MINIMUM_VERSION = (7, 0)  # XADD with an explicit 0-* id
-# Connections each event loop keeps between calls, out of the pool's (see _Clients.call).
+# Connections each event loop keeps between calls, out of the pool's (see _Clients._exchange).
 KEPT = 8
 # How long a command (or a pipeline) may wait for Redis's reply.
 SOCKET_TIMEOUT = 5.0
@@ -296,6 +305,18 @@ def _guarded(call: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine
     return guarded
 
 
+# A caller's commands, and where their replies go.
+_Queued = tuple[list[tuple[Any, ...]], "asyncio.Future[list[Any]]"]
+
+
+@dataclass
+class _Line:
+    """One event loop's way to Redis (see ``_Clients.call_many``)."""
+
+    busy: bool = False  # an exchange is in flight
+    waiting: list[_Queued] = field(default_factory=list)  # the calls that go next, together
+
+
 @dataclass
 class _Clients:
     """One client per event loop (redis-py's connections belong to the loop that opened them),
@@ -307,10 +328,15 @@ class _Clients:
     by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = field(
         default_factory=weakref.WeakKeyDictionary
     )
-    # Per loop, connections kept between calls (see ``call``).
+    # Per loop, connections kept between calls (see ``_exchange``).
     idle_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Any]] = field(
         default_factory=weakref.WeakKeyDictionary
     )
+    # Per loop, whether an exchange is in flight and the calls waiting for it to end.
+    lines_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Line] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    senders: set[asyncio.Task[None]] = field(default_factory=set)
 
     def build(self, socket_timeout: float | None = SOCKET_TIMEOUT) -> aioredis.Redis:
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -343,58 +369,152 @@ class _Clients:
         return found
 
     async def call(self, *args: Any) -> Any:
-        """One command and its reply, on a connection kept between this loop's calls.
-
-        Taking a connection from the pool and giving it back costs about as much CPU as the
-        command itself (the pool's lock, its timeout, and a check that nothing is left to read
-        on the socket). A connection kept here has nothing left to read by construction: it
-        is kept only once its reply was read whole, and closed on any other way out
-        (cancelled, lost). At most ``KEPT`` wait here; the others go back to the pool.
-        """
+        """One command and its reply (see :meth:`call_many`)."""
         replies = await self.call_many([args])
         return replies[0]
 
     async def call_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Several commands sent together and their replies: one round trip (a pipeline
-        without MULTI), on a connection kept as :meth:`call`'s. An error reply is raised
-        once every reply was read."""
+        """Several commands and their replies, in order; an error reply among them is raised
+        (to this caller alone) once all of its replies were read.
+
+        When no exchange of this event loop is in flight, the commands go at once, sent by
+        the caller itself. Otherwise they wait for it to end; then all the commands that
+        waited go together: one write, one pipeline without MULTI, whose replies are read
+        in order and handed to each caller as soon as its own are read (see :meth:`_drain`).
+        A caller's commands stay together and in their order; each script stays atomic by
+        itself, as with a round trip of its own.
+        """
+        loop = asyncio.get_running_loop()
+        line = self.lines_by_loop.get(loop)
+        if line is None:
+            line = self.lines_by_loop[loop] = _Line()
+        answer: asyncio.Future[list[Any]] = loop.create_future()
+        if line.busy:
+            line.waiting.append((commands, answer))
+            return await answer
+        line.busy = True
+        try:
+            await self._exchange([(commands, answer)])
+        except UNAVAILABLE as exc:
+            self._fail(line.waiting, exc)  # sent after it, they would find Redis lost too
+            line.waiting = []
+            raise
+        finally:
+            self._next(loop, line)
+        return answer.result()
+
+    def _next(self, loop: asyncio.AbstractEventLoop, line: _Line) -> None:
+        """The exchange in flight ended: the calls that waited for it go next."""
+        if not line.waiting:
+            line.busy = False
+            return
+        sender = loop.create_task(self._drain(line))
+        self.senders.add(sender)
+        sender.add_done_callback(self.senders.discard)
+
+    async def _drain(self, line: _Line) -> None:
+        """Send the calls waiting, all in one exchange, then those that waited meanwhile, and
+        so on until none wait; a lost Redis fails each of them with
+        :class:`StoreUnavailable`, every other error only the calls of its exchange."""
+        calls: list[_Queued] = []
+        try:
+            while line.waiting:
+                calls = [call for call in line.waiting if not call[1].done()]
+                line.waiting = []
+                try:
+                    await self._exchange(calls)
+                except Exception as exc:
+                    if isinstance(exc, UNAVAILABLE):
+                        calls += line.waiting
+                        line.waiting = []
+                    self._fail(calls, exc)
+        except BaseException:  # cancelled: the loop is closing
+            for _, answer in calls + line.waiting:
+                answer.cancel()
+            line.waiting = []
+            raise
+        finally:
+            line.busy = False
+
+    @staticmethod
+    def _fail(calls: list[_Queued], exc: Exception) -> None:
+        """Each call not answered yet fails with ``exc`` (a lost Redis: with a
+        :class:`StoreUnavailable` of its own)."""
+        for _, answer in calls:
+            if answer.done():
+                continue
+            if isinstance(exc, UNAVAILABLE):
+                failed = StoreUnavailable(f"redis: {exc}")
+                failed.__cause__ = exc
+                answer.set_exception(failed)
+            else:
+                answer.set_exception(exc)
+
+    async def _exchange(self, calls: list[_Queued], *, fresh: bool = False) -> None:
+        """One round trip for all ``calls``, on a connection kept between exchanges: one
+        deadline for the whole of it (redis-py would start one per read).
+
+        Taking a connection from the pool and giving it back costs about as much CPU as a
+        command itself (the pool's lock, its timeout, and a check that nothing is left to
+        read on the socket). A connection kept here has nothing left to read by
+        construction: it is kept only once every reply was read, and closed on any other way
+        out (cancelled, lost). At most ``KEPT`` wait here; the others go back to the pool.
+        """
         client = (await self._held())[1]
         loop = asyncio.get_running_loop()
         idle = self.idle_by_loop.get(loop)
         if idle is None:
             idle = self.idle_by_loop[loop] = []
         pool: Any = client.connection_pool
-        reused = bool(idle)
+        reused = bool(idle) and not fresh
         if reused:
             connection = idle.pop()
         else:
             async with asyncio.timeout(SOCKET_TIMEOUT):  # the handshake of a new one too
                 connection = await pool.get_connection()
+        answered = 0
         try:
-            # One deadline for the whole exchange (redis-py would start one per read).
             async with asyncio.timeout(SOCKET_TIMEOUT):
-                packed = [pack_command(command) for command in commands]  # in C
-                await connection.send_packed_command(packed, check_health=False)
-                replies = []
-                failed: ResponseError | None = None
-                for _ in commands:
-                    try:
-                        replies.append(await connection.read_response(timeout=math.inf))
-                    except ResponseError as exc:  # an error reply, read whole
-                        failed = failed or exc
-                        replies.append(None)
+                packed = [pack_command(command) for commands, _ in calls for command in commands]
+                await connection.send_packed_command(packed, check_health=False)  # one write
+                for commands, answer in calls:
+                    replies = []
+                    failed: ResponseError | None = None
+                    for _ in commands:
+                        try:
+                            replies.append(await connection.read_response(timeout=math.inf))
+                        except ResponseError as exc:  # an error reply, read whole
+                            failed = failed or exc
+                            replies.append(None)
+                    answered += 1
+                    if answer.done():  # its caller was cancelled meanwhile
+                        continue
+                    if failed is not None:
+                        answer.set_exception(failed)
+                    else:
+                        answer.set_result(replies)
         except BaseException as exc:
             await connection.disconnect(nowait=True)
             await pool.release(connection)
-            if reused and isinstance(exc, UNAVAILABLE):
+            if isinstance(exc, UNAVAILABLE):
+                await self._lost(idle, pool)
+            if reused and isinstance(exc, UNAVAILABLE) and answered < len(calls):
                 # Kept while Redis went away: once more on a new one, as redis-py retries.
-                retried: Any = await self.get()  # with redis-py's own timeouts
-                return [await retried.execute_command(*args) for args in commands]
+                await self._exchange(calls[answered:], fresh=True)
+                return
             raise
         await self._keep(pool, idle, connection)
-        if failed is not None:
-            raise failed
-        return replies
+
+    async def _lost(self, idle: list[Any], pool: Any) -> None:
+        """Redis was lost: the connections this loop keeps idle (here and in the other
+        client's pool) were lost with it. Closed, so that the next call opens new ones
+        instead of failing once on each."""
+        while idle:
+            connection = idle.pop()
+            await connection.disconnect(nowait=True)
+            await pool.release(connection)
+        other: Any = (await self._held())[0].connection_pool
+        await other.disconnect(inuse_connections=False)
 
     @staticmethod
     async def _keep(pool: Any, idle: list[Any], connection: Any) -> None:
@@ -424,7 +544,7 @@ class _Clients:
 class _Root:
     clients: _Clients
     namespace: str
-    scripts: dict[str, Any] = field(default_factory=dict)
+    scripts: dict[str, str] = field(default_factory=dict)  # by name, its SHA-1
     # Per request (method, path and query), the records its last answer read (see
     # ``read_ahead``), the newest ``PREDICTED`` requests' kept.
     predicted: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -535,14 +655,14 @@ class RedisStore:
 
     async def _script(self, name: str, source: str, keys: list[str], args: list[Any]) -> Any:
         clients = self._root.clients
-        client = await clients.get()
-        script = self._root.scripts.get(name)
-        if script is None:
-            script = self._root.scripts[name] = client.register_script(source)
+        sha = self._root.scripts.get(name)
+        if sha is None:
+            sha = self._root.scripts[name] = hashlib.sha1(source.encode()).hexdigest()
         try:
-            return await clients.call("EVALSHA", script.sha, len(keys), *keys, *args)
-        except NoScriptError:  # not loaded on this server yet: redis-py loads it
-            return await script(keys=keys, args=args, client=client)
+            return await clients.call("EVALSHA", sha, len(keys), *keys, *args)
+        except NoScriptError:  # not loaded on this server yet (or since it restarted)
+            load = ("SCRIPT", "LOAD", source)
+            return (await clients.call_many([load, ("EVALSHA", sha, len(keys), *keys, *args)]))[1]
 
     # -- tables ----------------------------------------------------------------------------
 
