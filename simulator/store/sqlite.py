@@ -77,8 +77,6 @@ BUSY_TIMEOUT_MS = 10_000
 RING_HEAD = "\x00ring"
 # The most writes one group commits (those waiting beyond wait for the next group).
 GROUP = 256
-# Whether SQLite serializes the calls made on one connection by several threads.
-SERIALIZED = sqlite3.threadsafety == 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -185,10 +183,10 @@ class _Database:
         self._stop_writer: weakref.finalize[Any, _Database] | None = None
         self.writer_connection: sqlite3.Connection | None = None
         # Which writer (and connection) this is: two connections' data_version numbers do
-        # not compare. And a lock the writer holds through each group, which ``mark`` takes
-        # only where SQLite does not serialize the calls on a connection itself.
+        # not compare. And a lock the writer holds through each statement or write of a
+        # group (never through a whole group), which ``mark`` takes to read its connection.
         self.generation = 0
-        self.group_lock = threading.Lock()
+        self.writer_lock = threading.Lock()
         self._starting = threading.Lock()
         # Fails here, at start, if the file cannot be used: not a database, or not writable
         # (SQLite opens a file it may not write read-only; the first write says so).
@@ -264,19 +262,16 @@ class _Database:
     def writer_version(self) -> tuple[int, int]:
         """The writer's connection's data_version, with which writer it is: it moves on each
         commit of any other connection (this process's other threads', other processes'),
-        not on the writer's own. SQLite serializes the calls on one connection (Python's
-        ``sqlite3.threadsafety`` 3), so this is read from the caller's thread, waiting at
-        most for one statement of a group, never for a whole group (elsewhere it waits)."""
+        not on the writer's own. Read under the writer's lock, which the writer holds for
+        one write of a group at a time (or its BEGIN, or its COMMIT), never for the whole
+        group: this waits for at most one of them."""
         connection = self.writer_connection
         if connection is None:
             self._start_writer()
             connection = self.writer_connection
             assert connection is not None
-        if SERIALIZED:
+        with self.writer_lock:
             version = connection.execute("PRAGMA data_version").fetchone()[0]
-        else:
-            with self.group_lock:
-                version = connection.execute("PRAGMA data_version").fetchone()[0]
         return self.generation, int(version)
 
     def _start_writer(self) -> None:
@@ -287,7 +282,7 @@ class _Database:
             self.generation += 1
             writer = threading.Thread(
                 target=_write_groups,
-                args=(self._writes, self._local, connection, self.group_lock),
+                args=(self._writes, self._local, connection, self.writer_lock),
                 name="sqlite-writer",
                 daemon=True,
             )
@@ -363,38 +358,44 @@ def _write_groups(
                 stopping = True
                 break
             group.append(more)
-        with lock:
-            outcomes = _commit(connection, group)
-        _answer(group, outcomes)
+        _answer(group, _commit(connection, group, lock))
         if stopping:
             return
 
 
-def _commit(connection: sqlite3.Connection, group: list[_Write]) -> list[tuple[bool, Any]]:
-    """Run the group's writes in one transaction: each one's (succeeded, result or error)."""
+def _commit(
+    connection: sqlite3.Connection, group: list[_Write], lock: threading.Lock
+) -> list[tuple[bool, Any]]:
+    """Run the group's writes in one transaction: each one's (succeeded, result or error).
+    ``lock`` is held for one statement or write at a time (``mark`` reads the connection)."""
     if len(group) == 1:  # alone: in a transaction of its own, as the call opens it
         try:
-            return [(True, group[0][0]())]
+            with lock:
+                return [(True, group[0][0]())]
         except BaseException as error:
             return [(False, error)]
     outcomes: list[tuple[bool, Any]] = []
     try:
-        connection.execute("BEGIN IMMEDIATE")
+        with lock:
+            connection.execute("BEGIN IMMEDIATE")
         for call, _, _ in group:
-            connection.execute("SAVEPOINT write")
-            try:
-                outcomes.append((True, call()))
-            except Exception as error:
-                if not connection.in_transaction:
-                    raise  # SQLite rolled the whole transaction back: none of it holds
-                connection.execute("ROLLBACK TO write")
-                outcomes.append((False, error))
-            connection.execute("RELEASE write")
-        connection.execute("COMMIT")
+            with lock:
+                connection.execute("SAVEPOINT write")
+                try:
+                    outcomes.append((True, call()))
+                except Exception as error:
+                    if not connection.in_transaction:
+                        raise  # SQLite rolled the whole transaction back: none of it holds
+                    connection.execute("ROLLBACK TO write")
+                    outcomes.append((False, error))
+                connection.execute("RELEASE write")
+        with lock:
+            connection.execute("COMMIT")
     except BaseException as error:
         # Nothing of the group was committed, and no caller answered: each is told so.
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
+        with lock:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
         return [(False, error)] * len(group)
     return outcomes
 
@@ -472,7 +473,7 @@ class SqliteStore:
         """What changes whenever the table may have changed since: SQLite's ``data_version``
         of the writer thread's connection (it moves on each commit of any other connection,
         of this process or another), and the writes this process made (counted when made)
-        through its own ones. Read without waiting for a group of writes in progress."""
+        through its own ones. Waits for at most one write of a group in progress."""
         name = self._prefix + table.name
         db = self._db
         return db.writer_version(), db.writes.get(name, 0), db.wipes

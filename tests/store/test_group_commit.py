@@ -5,9 +5,10 @@ gets its own result, and one write that fails fails its own request alone."""
 from __future__ import annotations
 
 import asyncio
+import queue
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -32,27 +33,39 @@ REFUSE = (
 
 
 class Held:
-    """Holds the writer thread in a write of its own until ``count`` writes (that one
-    included) are waiting for it: those after it then wait together, deterministically."""
+    """The writer's queue, which counts the writes put on it and, once armed, holds the
+    writer with the first write it takes until ``count`` writes (that one included) were
+    put: those after it then wait together, deterministically."""
 
-    def __init__(self, count: int, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.count = count
+    def __init__(self) -> None:
+        self.waiting: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.writes = 0
+        self.count = 0
         self.gate = threading.Event()
-        original = SqliteStore._written
+        self.gate.set()
+        self.held = self.armed = False
 
-        async def written(store: SqliteStore, call: Callable[[], Any]) -> Any:
-            if not store._db.connection().in_transaction:  # else it runs in place
-                self.writes += 1
-                if self.writes == self.count:
-                    self.gate.set()
-            return await original(store, call)
+    def arm(self, count: int) -> None:
+        self.count, self.writes = count, 0
+        self.gate.clear()
+        self.armed = True
 
-        monkeypatch.setattr(SqliteStore, "_written", written)
+    def put(self, item: Any) -> None:
+        self.writes += item is not None
+        self.waiting.put(item)
+        if self.writes >= self.count:
+            self.gate.set()
 
-    def hold(self, store: SqliteStore) -> Awaitable[bool]:
-        # Bounded only so that a writer that is never released cannot hang the run.
-        return store._written(lambda: self.gate.wait(timeout=10))
+    def get(self) -> Any:
+        item = self.waiting.get()
+        if self.armed:
+            # Bounded only so that a writer never released cannot hang the run.
+            self.held = self.gate.wait(timeout=10)
+            self.armed = False
+        return item
+
+    def get_nowait(self) -> Any:
+        return self.waiting.get_nowait()
 
 
 def _deepvue_headers(app: Any) -> dict[str, str]:
@@ -83,6 +96,8 @@ def test_concurrent_requests_commit_their_writes_together_each_with_its_own_resu
     its group are answered and their writes kept, and the next submit is taken."""
     path = tmp_path / "state.db"
     store = SqliteStore(path)
+    held = Held()
+    monkeypatch.setattr(store._db, "_writes", held)
     app = create_app(Settings(seed=7), clock=ManualClock(START), store=store)
 
     async def scenario() -> None:
@@ -101,13 +116,12 @@ def test_concurrent_requests_commit_their_writes_together_each_with_its_own_resu
             assert writer is not None
             writer.set_trace_callback(counter.statement)
             # The writer is held until the 16 polls' and the submit's first writes wait.
-            held = Held(1 + POLLS + 1, monkeypatch)
-            holding = asyncio.ensure_future(held.hold(store))
+            held.arm(POLLS + 1)
             answers = await asyncio.gather(
                 *(client.get(status, headers=headers) for _ in range(POLLS)),
                 client.post(SUBMIT, headers=headers, files=CSV),
             )
-            assert await holding, "the writer was never held while the writes came"
+            assert held.held, "the writer was never held while the writes came"
             writer.set_trace_callback(None)
             polls, refused = answers[:POLLS], answers[POLLS]
             assert [a.status_code for a in polls] == [200] * POLLS
@@ -116,8 +130,8 @@ def test_concurrent_requests_commit_their_writes_together_each_with_its_own_resu
             ids = {a.json()["transaction_id"] for a in polls}
             assert len(ids) == POLLS
             # Each request wrote again after its answer (its journal entry): at most one
-            # transaction each; the first 17 writes (and the hold's, which ran none) in one.
-            assert held.writes == 1 + 2 * (POLLS + 1)
+            # transaction each; the first 17 writes in one.
+            assert held.writes == 2 * (POLLS + 1)
             assert counter.count <= 1 + (POLLS + 1), counter.count
             with sqlite3.connect(path) as other:
                 other.execute("DROP TRIGGER refused")
@@ -142,6 +156,8 @@ def test_a_write_that_fails_in_a_group_rolls_back_alone(
     callers get their own results, read back from the file by another connection."""
     path = tmp_path / "state.db"
     store = SqliteStore(path)
+    held = Held()
+    monkeypatch.setattr(store._db, "_writes", held)
     view = store.scoped("p")
 
     def refuse(value: Thing) -> Thing:
@@ -149,8 +165,7 @@ def test_a_write_that_fails_in_a_group_rolls_back_alone(
 
     async def scenario() -> list[Any]:
         await view.put(THINGS, "kept", thing("before"))
-        held = Held(1 + 5, monkeypatch)
-        holding = asyncio.ensure_future(held.hold(store))
+        held.arm(5)
         writes: list[Awaitable[Any]] = [
             view.incr("n", 5),
             view.update(THINGS, "kept", refuse),
@@ -159,7 +174,7 @@ def test_a_write_that_fails_in_a_group_rolls_back_alone(
             view.take(THINGS, "absent"),
         ]
         outcomes = list(await asyncio.gather(*writes, return_exceptions=True))
-        assert await holding
+        assert held.held
         return outcomes
 
     outcomes = run(scenario())
