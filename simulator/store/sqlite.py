@@ -38,10 +38,11 @@
   ones).
 
 - **Cheap when nothing changed**: :meth:`SqliteStore.mark` (SQLite's ``data_version`` of the
-  reading thread's own connection, which moves on any other connection's commit, the writer
-  thread's included, and this process's own writes per table) tells the state whether the
-  shared record may have changed since it read it; a record read again unchanged is not
-  decoded again.
+  writer's connection, which moves on any other connection's commit, and this process's own
+  writes per table) tells the state whether the shared record may have changed since it
+  read it; a record read again unchanged is not decoded again. It reads the writer's
+  connection under the writer's lock, which the writer holds for one write of a group at a
+  time: a request waits for at most one write in progress, never for a whole group.
 
 Records are stored as JSON through their table's codec.
 """
