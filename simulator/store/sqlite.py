@@ -21,8 +21,12 @@
   ``BEGIN IMMEDIATE ... COMMIT``, each in a ``SAVEPOINT`` of its own: one write's error rolls
   back that write alone and reaches its caller alone. Every caller of a group is answered
   after the group's COMMIT (so nothing answered is lost to a crash), all of one event loop
-  woken by one ``call_soon_threadsafe``. Under concurrent requests a commit, and a wake-up
-  of the loop, serve many writes; a write alone runs as before, in a transaction of its own.
+  woken by one ``call_soon_threadsafe``. The writes an event loop makes in one pass over
+  its ready callbacks are handed to the writer together, at the end of the pass: one
+  wake-up of the writer for them all, which would otherwise take each one as it comes (a
+  statement on the loop's thread lets it run). Under concurrent requests a commit, and a
+  wake-up of each thread, serve many writes; a write alone runs as before, in a
+  transaction of its own.
 - **Expiry on the simulator's clock**: ``expires_at`` is stored as microseconds since the
   epoch and compared with the view's ``now``; never a wall-clock TTL.
 - **Bounded**: an insert first deletes a batch of the table's expired records, so expired
@@ -179,7 +183,10 @@ class _Database:
         # Writes made outside a unit of work wait here for the writer thread, off the event
         # loop, which commits those waiting together (see ``_write_groups``); started with
         # the first of them, and stopped by ``close`` (or when the database is collected).
-        self._writes: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._writes: queue.SimpleQueue[list[_Write] | None] = queue.SimpleQueue()
+        # The writes an event loop made in its current pass, handed to the writer in one
+        # put when the pass is over (one wake-up of the writer for them all).
+        self._passes: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
         self._writer: threading.Thread | None = None
         self._stop_writer: weakref.finalize[Any, _Database] | None = None
         self.writer_connection: sqlite3.Connection | None = None
@@ -257,8 +264,17 @@ class _Database:
             self._start_writer()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
-        self._writes.put((call, future, loop))
+        batch = self._passes.get(loop)
+        if batch is None:
+            batch = self._passes[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        batch.append((call, future, loop))
         return future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._passes.pop(loop, None)
+        if batch:
+            self._writes.put(batch)
 
     def writer_version(self) -> tuple[int, int]:
         """The writer's connection's data_version, with which writer it is: it moves on each
@@ -315,6 +331,8 @@ class _Database:
     def close(self) -> None:
         """Commit the writes waiting, stop the writer thread, close every connection (a
         later call opens them again)."""
+        for loop in list(self._passes):
+            self._hand_over(loop)
         if self._stop_writer is not None:
             self._stop_writer()
         self._writer = self._stop_writer = self.writer_connection = None
@@ -329,14 +347,14 @@ class _Database:
 _Write = tuple[Callable[[], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 
 
-def _stop(writes: queue.SimpleQueue[_Write | None], writer: threading.Thread) -> None:
+def _stop(writes: queue.SimpleQueue[list[_Write] | None], writer: threading.Thread) -> None:
     writes.put(None)  # after every write queued before: those are committed first
     if writer is not threading.current_thread():
         writer.join()
 
 
 def _write_groups(
-    writes: queue.SimpleQueue[_Write | None],
+    writes: queue.SimpleQueue[list[_Write] | None],
     local: threading.local,
     connection: sqlite3.Connection,
     lock: threading.Lock,
@@ -348,7 +366,7 @@ def _write_groups(
         first = writes.get()
         if first is None:
             return
-        group = [first]
+        group = first
         stopping = False
         while len(group) < GROUP:
             try:
@@ -358,7 +376,7 @@ def _write_groups(
             if more is None:
                 stopping = True
                 break
-            group.append(more)
+            group = group + more
         _answer(group, _commit(connection, group, lock))
         if stopping:
             return

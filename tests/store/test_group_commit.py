@@ -51,7 +51,7 @@ class Held:
         self.armed = True
 
     def put(self, item: Any) -> None:
-        self.writes += item is not None
+        self.writes += len(item or ())
         self.waiting.put(item)
         if self.writes >= self.count:
             self.gate.set()
