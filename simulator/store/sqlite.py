@@ -17,6 +17,16 @@
   on the loop's thread stretched the slowest answers under load (p99 10-20x the median)
   although each commit was short, and off it they do not. A unit of work (``transaction``)
   keeps every call on the thread that opened it, in its one transaction.
+- **Group commit.** The writes waiting when the writer thread is free run together in one
+  ``BEGIN IMMEDIATE ... COMMIT``, each in a ``SAVEPOINT`` of its own: one write's error rolls
+  back that write alone and reaches its caller alone. Every caller of a group is answered
+  after the group's COMMIT (so nothing answered is lost to a crash), all of one event loop
+  woken by one ``call_soon_threadsafe``. The writes an event loop makes in one pass over
+  its ready callbacks are handed to the writer together, at the end of the pass: one
+  wake-up of the writer for them all, which would otherwise take each one as it comes (a
+  statement on the loop's thread lets it run). Under concurrent requests a commit, and a
+  wake-up of each thread, serve many writes; a write alone runs as before, in a
+  transaction of its own.
 - **Expiry on the simulator's clock**: ``expires_at`` is stored as microseconds since the
   epoch and compared with the view's ``now``; never a wall-clock TTL.
 - **Bounded**: an insert first deletes a batch of the table's expired records, so expired
@@ -33,9 +43,10 @@
 
 - **Cheap when nothing changed**: :meth:`SqliteStore.mark` (SQLite's ``data_version`` of the
   writer's connection, which moves on any other connection's commit, and this process's own
-  writes per table) tells
-  the state whether the shared record may have changed since it read it; a record read
-  again unchanged is not decoded again.
+  writes per table) tells the state whether the shared record may have changed since it
+  read it; a record read again unchanged is not decoded again. It reads the writer's
+  connection under the writer's lock, which the writer holds for one write of a group at a
+  time: a request waits for at most one write in progress, never for a whole group.
 
 Records are stored as JSON through their table's codec.
 """
@@ -44,11 +55,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+import weakref
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,6 +80,8 @@ SWEEP = 64
 BUSY_TIMEOUT_MS = 10_000
 # A ring's last number is a counter under the ring's name and this (cleared with it).
 RING_HEAD = "\x00ring"
+# The most writes one group commits (those waiting beyond wait for the next group).
+GROUP = 256
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -166,11 +180,22 @@ class _Database:
         self.ring_sizes: dict[str, int] = {}
         self.loose_rings: set[str] = set()
         self.decoded = Decoded()
-        # Writes made outside a unit of work run on one writer thread, off the event loop.
-        # The writer thread's connection, and a lock held while it writes: its data_version
-        # moves on any commit but its own, so ``mark`` reads it (under the lock).
+        # Writes made outside a unit of work wait here for the writer thread, off the event
+        # loop, which commits those waiting together (see ``_write_groups``); started with
+        # the first of them, and stopped by ``close`` (or when the database is collected).
+        self._writes: queue.SimpleQueue[list[_Write] | None] = queue.SimpleQueue()
+        # The writes an event loop made in its current pass, handed to the writer in one
+        # put when the pass is over (one wake-up of the writer for them all).
+        self._passes: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
+        self._writer: threading.Thread | None = None
+        self._stop_writer: weakref.finalize[Any, _Database] | None = None
         self.writer_connection: sqlite3.Connection | None = None
+        # Which writer (and connection) this is: two connections' data_version numbers do
+        # not compare. And a lock the writer holds through each statement or write of a
+        # group (never through a whole group), which ``mark`` takes to read its connection.
+        self.generation = 0
         self.writer_lock = threading.Lock()
+        self._starting = threading.Lock()
         # Fails here, at start, if the file cannot be used: not a database, or not writable
         # (SQLite opens a file it may not write read-only; the first write says so).
         connection = self.connection()
@@ -213,35 +238,77 @@ class _Database:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
-        self._start_writer()
-
-    def _start_writer(self) -> None:
-        """The writer thread and its connection, opened now: ``mark`` reads one connection's
-        data_version from the start (two connections' numbers do not compare)."""
-        self.writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
-        self.writer_connection = self.writer.submit(self.connection).result()
 
     def connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            # isolation_level=None: statements commit by themselves unless in BEGIN ... COMMIT.
-            connection = sqlite3.connect(
-                self.path,
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-            )
-            connection.execute("PRAGMA synchronous=NORMAL")
-            self._local.connection = connection
-            with self._lock:
-                self._all.append(connection)
+            connection = self._local.connection = self._connect()
         return connection
 
-    def write(self, call: Callable[[], R]) -> R:
-        """Run ``call`` on the writer thread (this one), holding the writer's lock."""
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: statements commit by themselves unless in BEGIN ... COMMIT.
+        connection = sqlite3.connect(
+            self.path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+        )
+        connection.execute("PRAGMA synchronous=NORMAL")
+        with self._lock:
+            self._all.append(connection)
+        return connection
+
+    def submit(self, call: Callable[[], R]) -> asyncio.Future[R]:
+        """``call`` (one write) queued for the writer thread: its outcome, once committed."""
+        if self._writer is None:
+            self._start_writer()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        batch = self._passes.get(loop)
+        if batch is None:
+            batch = self._passes[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        batch.append((call, future, loop))
+        return future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._passes.pop(loop, None)
+        if batch:
+            self._writes.put(batch)
+
+    def writer_version(self) -> tuple[int, int]:
+        """The writer's connection's data_version, with which writer it is: it moves on each
+        commit of any other connection (this process's other threads', other processes'),
+        not on the writer's own. Read under the writer's lock, which the writer holds for
+        one write of a group at a time (or its BEGIN, or its COMMIT), never for the whole
+        group: this waits for at most one of them."""
+        connection = self.writer_connection
+        if connection is None:
+            self._start_writer()
+            connection = self.writer_connection
+            assert connection is not None
         with self.writer_lock:
-            self.writer_connection = self.connection()
-            return call()
+            version = connection.execute("PRAGMA data_version").fetchone()[0]
+        return self.generation, int(version)
+
+    def _start_writer(self) -> None:
+        with self._starting:
+            if self._writer is not None:
+                return
+            connection = self._connect()
+            self.generation += 1
+            writer = threading.Thread(
+                target=_write_groups,
+                args=(self._writes, self._local, connection, self.writer_lock),
+                name="sqlite-writer",
+                daemon=True,
+            )
+            writer.start()
+            # The thread holds no reference to the database: collected, or at the
+            # interpreter's exit, its finalizer drains the queue and stops the thread.
+            self._stop_writer = weakref.finalize(self, _stop, self._writes, writer)
+            self.writer_connection = connection
+            self._writer = writer
 
     def wrote(self, name: str) -> None:
         self.writes[name] = self.writes.get(name, 0) + 1
@@ -262,14 +329,114 @@ class _Database:
         connection.execute("COMMIT")
 
     def close(self) -> None:
-        self.writer.shutdown(wait=True)
-        self.writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
-        self.writer_connection = None
+        """Commit the writes waiting, stop the writer thread, close every connection (a
+        later call opens them again)."""
+        for loop in list(self._passes):
+            self._hand_over(loop)
+        if self._stop_writer is not None:
+            self._stop_writer()
+        self._writer = self._stop_writer = self.writer_connection = None
         with self._lock:
             for connection in self._all:
                 connection.close()
             self._all.clear()
         self._local = threading.local()
+
+
+# A write waiting for the writer thread: the call, its future and the loop awaiting it.
+_Write = tuple[Callable[[], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+
+
+def _stop(writes: queue.SimpleQueue[list[_Write] | None], writer: threading.Thread) -> None:
+    writes.put(None)  # after every write queued before: those are committed first
+    if writer is not threading.current_thread():
+        writer.join()
+
+
+def _write_groups(
+    writes: queue.SimpleQueue[list[_Write] | None],
+    local: threading.local,
+    connection: sqlite3.Connection,
+    lock: threading.Lock,
+) -> None:
+    """The writer thread: each time it is free, the writes waiting (up to ``GROUP``) are
+    committed together, and then their callers woken; ``None`` stops it."""
+    local.connection = connection
+    while True:
+        first = writes.get()
+        if first is None:
+            return
+        group = first
+        stopping = False
+        while len(group) < GROUP:
+            try:
+                more = writes.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                stopping = True
+                break
+            group = group + more
+        _answer(group, _commit(connection, group, lock))
+        if stopping:
+            return
+
+
+def _commit(
+    connection: sqlite3.Connection, group: list[_Write], lock: threading.Lock
+) -> list[tuple[bool, Any]]:
+    """Run the group's writes in one transaction: each one's (succeeded, result or error).
+    ``lock`` is held for one statement or write at a time (``mark`` reads the connection)."""
+    if len(group) == 1:  # alone: in a transaction of its own, as the call opens it
+        try:
+            with lock:
+                return [(True, group[0][0]())]
+        except BaseException as error:
+            return [(False, error)]
+    outcomes: list[tuple[bool, Any]] = []
+    try:
+        with lock:
+            connection.execute("BEGIN IMMEDIATE")
+        for call, _, _ in group:
+            with lock:
+                connection.execute("SAVEPOINT write")
+                try:
+                    outcomes.append((True, call()))
+                except Exception as error:
+                    if not connection.in_transaction:
+                        raise  # SQLite rolled the whole transaction back: none of it holds
+                    connection.execute("ROLLBACK TO write")
+                    outcomes.append((False, error))
+                connection.execute("RELEASE write")
+        with lock:
+            connection.execute("COMMIT")
+    except BaseException as error:
+        # Nothing of the group was committed, and no caller answered: each is told so.
+        with lock:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+        return [(False, error)] * len(group)
+    return outcomes
+
+
+def _answer(group: list[_Write], outcomes: list[tuple[bool, Any]]) -> None:
+    """Wake the callers of a committed group: one call into each event loop awaiting any."""
+    loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for (_, future, loop), (succeeded, outcome) in zip(group, outcomes, strict=True):
+        loops.setdefault(loop, []).append((future, succeeded, outcome))
+    for loop, settled in loops.items():
+        with suppress(RuntimeError):  # a closed loop: nobody awaits these any more
+            loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, succeeded, outcome in settled:
+        if future.done():  # cancelled: the caller went away (the write holds all the same)
+            continue
+        if succeeded:
+            future.set_result(outcome)
+        else:
+            future.set_exception(outcome)
 
 
 class SqliteStore:
@@ -309,8 +476,7 @@ class SqliteStore:
         holds this thread's connection in its transaction."""
         if self._db.connection().in_transaction:
             return call()
-        db = self._db
-        return await asyncio.get_running_loop().run_in_executor(db.writer, db.write, call)
+        return await self._db.submit(call)
 
     def _live(self, expires_at: int | None) -> bool:
         return expires_at is None or expires_at > _micros(self._now())
@@ -322,17 +488,14 @@ class SqliteStore:
             (name, _micros(self._now()), SWEEP),
         )
 
-    def mark(self, table: Table[Any]) -> tuple[int, int, int]:
+    def mark(self, table: Table[Any]) -> Hashable:
         """What changes whenever the table may have changed since: SQLite's ``data_version``
         of the writer thread's connection (it moves on each commit of any other connection,
-        of this process or another), and the writes this process made through its own ones.
-        Read under the writer's lock, so a request's sync may wait for a write in progress."""
+        of this process or another), and the writes this process made (counted when made)
+        through its own ones. Waits for at most one write of a group in progress."""
         name = self._prefix + table.name
         db = self._db
-        with db.writer_lock:
-            connection = db.writer_connection or db.connection()
-            version = connection.execute("PRAGMA data_version").fetchone()[0]
-        return int(version), db.writes.get(name, 0), db.wipes
+        return db.writer_version(), db.writes.get(name, 0), db.wipes
 
     async def read_ahead(self, table: Table[R], key: str, request: str) -> R | None:
         return await self.get(table, key)  # a read costs no round trip: nothing to save
