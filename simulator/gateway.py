@@ -76,11 +76,15 @@ class HttpDate:
 
     def dated(self, start: Message, headers: list[tuple[bytes, bytes]]) -> Message:
         """A copy of the ``http.response.start`` message, with this clock's ``Date`` alone."""
+        return {**start, "headers": self.added(headers)}
+
+    def added(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """A copy of ``headers`` with this clock's ``Date`` alone."""
         for name, _ in headers:
             if name.lower() == b"date":
                 headers = [(k, v) for k, v in headers if k.lower() != b"date"]
                 break
-        return {**start, "headers": [*headers, (b"date", self.value())]}
+        return [*headers, (b"date", self.value())]
 
     def stamp(self, send: Send) -> Send:
         """``send``, with this clock's ``Date`` added to the response's headers."""
@@ -182,6 +186,15 @@ class Gateway:
 
     async def _app(self, found: _Route, scope: Scope, receive: Receive, send: Send) -> None:
         """The provider's answer: its route's endpoint, or its error for what went wrong."""
+        produced = await self._produce(found, scope, receive, send)
+        if produced is not None:
+            await self._respond(produced[0], produced[1], send)
+
+    async def _produce(
+        self, found: _Route, scope: Scope, receive: Receive, send: Send
+    ) -> tuple[Request, Response] | None:
+        """The provider's answer as a whole body for the caller to send; or None when it was
+        sent already (an answer that streams, or a route that is an ASGI app of its own)."""
         scope["app"] = self.app
         if "router" not in scope:
             scope["router"] = self.router
@@ -194,50 +207,89 @@ class Gateway:
             try:
                 response = await endpoint(request)
             except Exception as exc:
-                await self._failed(request, exc, send, False)
-                return
+                return await self._handled(request, exc, send)
         elif found.full:
             assert found.route is not None
             scope["route"] = found.route
             scope.update(found.child)
             scope["path_params"] = dict(found.child["path_params"])
             await self._respond(request, found.route.handle, send)
-            return
+            return None
         else:
             # No route has this path (404), or none this method (405; the handler names
             # every method the path allows).
             status = 404 if found.route is None else 405
-            await self._failed(request, HTTPException(status_code=status), send, False)
-            return
-        await self._respond(request, response, send)
+            return await self._handled(request, HTTPException(status_code=status), send)
+        if type(response).__call__ is not _PLAIN_CALL:
+            await self._respond(request, response, send)
+            return None
+        return request, response
+
+    async def _handled(
+        self, request: Request, exc: Exception, send: Send
+    ) -> tuple[Request, Response] | None:
+        """The provider's answer to ``exc``, raised before anything was sent (as
+        :meth:`_produce` gives it); a crash is answered with its 500 and raised on."""
+        handler = self._handler(exc)
+        if handler is None:
+            await self._failed(request, exc, send, False)  # raises
+            return None  # pragma: no cover
+        response = await handler(request, exc)
+        # Reused exception instances accumulate tracebacks across requests.
+        exc.__traceback__ = None
+        if type(response).__call__ is not _PLAIN_CALL:
+            await self._respond(request, response, send)
+            return None
+        return request, response
+
+    def _handler(self, exc: Exception) -> ErrorHandler | None:
+        for kind in type(exc).__mro__:
+            handler = self._handlers.get(kind)
+            if handler is not None:
+                return handler
+        return None
 
     async def _respond(
         self,
         request: Request,
         answer: Response | Callable[[Scope, Receive, Send], Awaitable[None]],
         send: Send,
+        outlet: _Outlet | None = None,
     ) -> None:
-        """Send ``answer``; an exception meets the handlers, knowing whether it had started."""
+        """Send ``answer``; an exception meets the handlers, knowing whether it had started.
+
+        With ``outlet``, ``send`` is the server's own: a whole body is recorded and dated
+        by the outlet and sent here, with no wrapper around ``send``; any other answer goes
+        through the outlet's ``send``."""
         if type(answer).__call__ is _PLAIN_CALL:
             # A whole body (what every provider answers): its two messages sent here, as
             # ``Response.__call__`` sends them, without a wrapper to learn whether it started.
             assert isinstance(answer, Response)
+            headers, body = answer.raw_headers, answer.body
+            if outlet is not None:
+                headers = outlet.whole(answer.status_code, headers, body)
             started = False
             try:
                 await send(
                     {
                         "type": "http.response.start",
                         "status": answer.status_code,
-                        "headers": answer.raw_headers,
+                        "headers": headers,
                     }
                 )
                 started = True
-                await send({"type": "http.response.body", "body": answer.body})
+                message = {"type": "http.response.body", "body": body}
+                if outlet is not None and outlet.hold:
+                    outlet.held = message  # sent once the journal's entry is published
+                else:
+                    await send(message)
                 if answer.background is not None:
                     await answer.background()
             except Exception as exc:
-                await self._failed(request, exc, send, started)
+                await self._failed(request, exc, send, started, outlet)
             return
+        if outlet is not None:
+            send = outlet.send
         started = False
 
         async def sender(message: Message) -> None:
@@ -251,18 +303,21 @@ class Gateway:
         except Exception as exc:
             await self._failed(request, exc, send, started)
 
-    async def _failed(self, request: Request, exc: Exception, send: Send, started: bool) -> None:
+    async def _failed(
+        self,
+        request: Request,
+        exc: Exception,
+        send: Send,
+        started: bool,
+        outlet: _Outlet | None = None,
+    ) -> None:
         """Answer ``exc`` with the provider's handler for it; a crash is answered with its 500
-        (when nothing was sent yet) and raised on."""
-        handler = None
-        for kind in type(exc).__mro__:
-            handler = self._handlers.get(kind)
-            if handler is not None:
-                break
+        (when nothing was sent yet) and raised on. ``outlet`` as for :meth:`_respond`."""
+        handler = self._handler(exc)
         if handler is not None:
             if not started:
                 response = await handler(request, exc)
-                await self._respond(request, response, send)
+                await self._respond(request, response, send, outlet)
                 # Reused exception instances accumulate tracebacks across requests.
                 exc.__traceback__ = None
                 return
@@ -276,7 +331,7 @@ class Gateway:
             raise exc
         response = await self._crash(request, exc)
         if not started:
-            await response(request.scope, request.receive, send)
+            await response(request.scope, request.receive, outlet.send if outlet else send)
         raise exc
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -374,6 +429,12 @@ class Gateway:
     ) -> None:
         """Answer, recording the request and its answer in the journal (when it is on)."""
         if not self.state.settings.journal:
+            if fault is None and not drifts and date is not None:
+                dated = _Dated(send, date)
+                produced = await self._produce(found, scope, receive, dated.send)
+                if produced is not None:
+                    await self._respond(produced[0], produced[1], send, dated)
+                return
             if date is not None:
                 send = date.stamp(send)
             await self._answer(
@@ -425,15 +486,17 @@ class Gateway:
             # still hands it over (once an answer is complete, it only reports a disconnect).
             await tap.read_unread()
         try:
-            # Drift applies before the tap, so the journal shows what the client received.
             # A request without a body has nothing for the tap to keep of what it reads.
-            await self._answer(
-                found,
-                fault,
-                scope,
-                receive if tap.body_done else tap.receive,
-                _drifting(tap.send, drifts) if drifts else tap.send,
-            )
+            tapped = receive if tap.body_done else tap.receive
+            if fault is None and not drifts:
+                produced = await self._produce(found, scope, tapped, tap.send)
+                if produced is not None:
+                    await self._respond(produced[0], produced[1], send, tap)
+            else:
+                # Drift applies before the tap, so the journal shows what the client received.
+                await self._answer(
+                    found, fault, scope, tapped, _drifting(tap.send, drifts) if drifts else tap.send
+                )
         except ConnectionDropped:
             entry.dropped = True
             raise
@@ -574,6 +637,22 @@ class _Tap:
                 message = self._date.dated(message, headers)
         await self._send(message)
 
+    def whole(
+        self, status: int, headers: list[tuple[bytes, bytes]], body: bytes | memoryview
+    ) -> list[tuple[bytes, bytes]]:
+        """Record a whole answer, as :meth:`send` records its two messages; the headers to
+        send (dated). Its body is then held (``hold``) by whoever sends it."""
+        entry = self.entry
+        if entry.disconnected:
+            self.hold = False  # a client that has left: nothing recorded, nothing held
+        else:
+            entry.status = status
+            entry.raw_response_headers = headers
+            if body:
+                entry.response_size += len(body)
+                self.response = _kept(self.response, body, self.cap)
+        return headers if self._date is None else self._date.added(headers)
+
     async def read_unread(self) -> None:
         """Read a body nobody read (a fault answered, or the handler had no use for it): it
         is still what the client sent, so keep it when it is small.
@@ -603,7 +682,34 @@ class _Tap:
             await self._send(held)
 
 
-def _kept(kept: bytes | bytearray, chunk: bytes, cap: int) -> bytes | bytearray:
+class _Dated:
+    """An answer's way out when the journal is off: the simulator's ``Date`` added (an
+    outlet as :class:`_Tap` is, recording nothing)."""
+
+    __slots__ = ("_date", "_send")
+
+    hold = False
+    held: Message | None = None
+
+    def __init__(self, send: Send, date: HttpDate) -> None:
+        self._send = send
+        self._date = date
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = self._date.dated(message, message.get("headers", []))
+        await self._send(message)
+
+    def whole(
+        self, status: int, headers: list[tuple[bytes, bytes]], body: bytes | memoryview
+    ) -> list[tuple[bytes, bytes]]:
+        return self._date.added(headers)
+
+
+_Outlet = _Tap | _Dated
+
+
+def _kept(kept: bytes | bytearray, chunk: bytes | memoryview, cap: int) -> bytes | bytearray:
     """``kept`` and as much of ``chunk`` as fits in ``cap`` bytes (one chunk is not copied)."""
     room = cap - len(kept)
     if room <= 0:
