@@ -105,10 +105,10 @@ def create_app(
         date = HttpDate(served.clock)
         control = control_app(served, sandboxes if served is state else None, deliveries)
         # Each gateway dates its answer itself, after the journal has seen it.
-        mounts = [
-            (runtime.provider.mount, partial(provider_app(runtime, served).serve, date=date))
+        mounts = {
+            runtime.provider.mount: provider_app(runtime, served, date)
             for runtime in served.runtimes.values()
-        ]
+        }
         return Served(mounts, control, date.stamp)
 
     sandboxes = Sandboxes(state, serve)
@@ -147,7 +147,8 @@ class SimulatorApp(Starlette):
         routes: list[BaseRoute] = [*dashboard, Mount("/_sim", served.control)]
         if len(served.gateways) == 1:
             # One provider served alone also answers at the root, as the real host does.
-            routes.append(Mount("", served.gateways[0][1]))
+            (alone,) = served.gateways.values()
+            routes.append(Mount("", alone))
         super().__init__(
             routes=routes,
             exception_handlers={HTTPException: _root_http_error},
@@ -182,6 +183,8 @@ class SimulatorApp(Starlette):
             root = scope.get("root_path", "")
             path = scope["path"]
             path = path[len(root) :] if root and path.startswith(root) else path
+            if await _dispatch(self.prefixes, scope, receive, send, root, path):
+                return
             if path.startswith(SANDBOX_PATH):
                 # Resolved in line (one dict lookup on a store of this process's own): a poll in
                 # a sandbox costs what one in the default does.
@@ -210,8 +213,6 @@ class SimulatorApp(Starlette):
                 if found is not None:
                     await self.sandboxes.after(found)
                 return
-            if await _dispatch(self.prefixes, scope, receive, send, root, path):
-                return
             send = self.stamp(send)
         await super().__call__(scope, receive, send)
 
@@ -225,9 +226,10 @@ class SimulatorApp(Starlette):
         send = served.stamp(send)
         if len(served.gateways) == 1:
             child = {**scope, "path_params": {}, "root_path": root + base}
-            await served.gateways[0][1](child, receive, send)
+            (gateway,) = served.gateways.values()
+            await gateway(child, receive, send)
             return
-        mounts = [f"{base}{mount}" for mount, _ in served.gateways]
+        mounts = [f"{base}{mount}" for mount in served.gateways]
         response = JSONResponse(
             {"error": f"no provider serves {path}", "providers": mounts}, status_code=404
         )
@@ -254,28 +256,33 @@ async def _delivering(
 
 
 async def _dispatch(
-    prefixes: Sequence[tuple[str, ASGIApp]],
+    mounts: Mapping[str, ASGIApp],
     scope: Scope,
     receive: Receive,
     send: Send,
     root: str,
     path: str,
 ) -> bool:
-    """Hand the request to the provider whose mount ``path`` is under; whether one was."""
-    for prefix, gateway in prefixes:
-        if path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] in ("", "/"):
-            # In place, as Starlette's router applies a mount's child scope: the request's
-            # scope is its own, and nothing reads it as it was once it is handed on.
-            if "app_root_path" not in scope:
-                scope["app_root_path"] = scope.get("root_path", "")
-            scope["path_params"] = {}
-            scope["root_path"] = root + prefix
-            await gateway(scope, receive, send)
-            return True
-    return False
+    """Hand the request to the provider whose mount (``/<name>``) ``path`` is under; whether
+    one was."""
+    end = path.find("/", 1)
+    prefix = path if end < 0 else path[:end]
+    gateway = mounts.get(prefix)
+    if gateway is None:
+        return False
+    # In place, as Starlette's router applies a mount's child scope: the request's scope is
+    # its own, and nothing reads it as it was once it is handed on.
+    if "app_root_path" not in scope:
+        scope["app_root_path"] = scope.get("root_path", "")
+    scope["path_params"] = {}
+    scope["root_path"] = root + prefix
+    await gateway(scope, receive, send)
+    return True
 
 
-def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
+def provider_app(
+    runtime: ProviderRuntime, state: SimulatorState, date: HttpDate | None = None
+) -> Gateway:
     """A provider's own sub-app, which answers every error in the provider's envelope.
 
     The gateway dispatches to its routes and meets every exception with its handlers itself
@@ -327,7 +334,7 @@ def provider_app(runtime: ProviderRuntime, state: SimulatorState) -> Gateway:
         },
     )
     app.state.runtime = runtime
-    return Gateway(app, runtime, state)
+    return Gateway(app, runtime, state, date)
 
 
 METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

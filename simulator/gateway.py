@@ -138,8 +138,16 @@ class Gateway:
     request's ``scope["app"]`` (``request.app.state.runtime``) and serves other scope types.
     """
 
-    def __init__(self, app: Starlette, runtime: ProviderRuntime, state: SimulatorState) -> None:
+    def __init__(
+        self,
+        app: Starlette,
+        runtime: ProviderRuntime,
+        state: SimulatorState,
+        date: HttpDate | None = None,
+    ) -> None:
         self.app = app
+        # With a date, every answer gets the simulator's ``Date`` (after the journal saw it).
+        self.date = date
         self.runtime = runtime
         self.state = state
         self.routes = app.routes
@@ -335,12 +343,7 @@ class Gateway:
         raise exc
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.serve(scope, receive, send, None)
-
-    async def serve(
-        self, scope: Scope, receive: Receive, send: Send, date: HttpDate | None
-    ) -> None:
-        """Answer a request; with ``date``, the answer gets the simulator's ``Date``."""
+        """Answer a request (dated when the gateway has a ``date``)."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -359,9 +362,9 @@ class Gateway:
                 pass  # the provider answers its own 503 when it reaches the store
         drifts = self.drifts.get(operation) if full and self.drifts else None
         if self.access_log:
-            await self._logged(found, fault, drifts, scope, receive, send, date)
+            await self._logged(found, fault, drifts, scope, receive, send, self.date)
         else:
-            await self._journaled(found, fault, drifts, scope, receive, send, date)
+            await self._journaled(found, fault, drifts, scope, receive, send, self.date)
 
     async def _logged(
         self,

@@ -27,7 +27,7 @@ import asyncio
 import dataclasses
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -106,10 +106,10 @@ ENTRIES = Table("sandboxes", Entry)
 
 @dataclass(eq=False)
 class Served:
-    """What serves one state: its providers' apps by mount, its control plane, and the
-    ``Date`` stamp of its clock on every answer."""
+    """What serves one state: its providers' apps by mount (``/<name>``, in registry order),
+    its control plane, and the ``Date`` stamp of its clock on every answer."""
 
-    gateways: Sequence[tuple[str, ASGIApp]]
+    gateways: Mapping[str, ASGIApp]
     control: ASGIApp
     stamp: Callable[[Send], Send]
 
