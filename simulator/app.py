@@ -20,7 +20,7 @@ from simulator.dashboard import FindingsSource, dashboard_routes
 from simulator.gateway import SPEC_ROUTE, Gateway, HttpDate
 from simulator.ids import IdFactory
 from simulator.kit.errors import ProviderError
-from simulator.kit.provider import Provider, ProviderRuntime
+from simulator.kit.provider import Provider, ProviderApp, ProviderRuntime
 from simulator.sandboxes import CONTROL_PATH as SANDBOX_CONTROL_PATH
 from simulator.sandboxes import PATH as SANDBOX_PATH
 from simulator.sandboxes import Sandbox, Sandboxes, Served, unknown_sandbox
@@ -323,7 +323,8 @@ def provider_app(
 
     routes = [*provider.routes, Route("/openapi.json", openapi_spec, name=SPEC_ROUTE)]
 
-    app = Starlette(
+    app = ProviderApp(
+        runtime,
         routes=routes,
         exception_handlers={
             ProviderError: provider_error,
@@ -333,7 +334,6 @@ def provider_app(
             Exception: internal_error,
         },
     )
-    app.state.runtime = runtime
     return Gateway(app, runtime, state, date)
 
 

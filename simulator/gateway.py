@@ -135,7 +135,8 @@ class Gateway:
     the provider app's own exception handlers (its envelope for its errors, for a 404 or 405,
     for a store that is away; its 500 for a crash, which is recorded in ``state.crashes`` and
     raised on, as Starlette's ``ServerErrorMiddleware`` does). ``app`` is still each
-    request's ``scope["app"]`` (``request.app.state.runtime``) and serves other scope types.
+    request's ``scope["app"]`` (a :class:`~simulator.kit.provider.ProviderApp`, which holds
+    the runtime) and serves other scope types.
     """
 
     def __init__(

@@ -16,6 +16,7 @@ from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import parse_qsl
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -143,9 +144,26 @@ class ProviderRuntime:
         return self.context.options
 
 
+class ProviderApp(Starlette):
+    """A provider's own app (its routes and error handlers): each of its requests'
+    ``request.app``, holding the runtime behind them."""
+
+    def __init__(self, runtime: ProviderRuntime, **options: Any) -> None:
+        super().__init__(**options)
+        self.runtime = runtime
+
+
+def runtime_of(request: Request) -> ProviderRuntime:
+    """The provider runtime behind ``request`` (its app is the provider's own)."""
+    app = request.scope["app"]
+    if not isinstance(app, ProviderApp):  # pragma: no cover - wiring error, not input
+        raise TypeError(f"expected a provider's app, found {type(app).__name__}")
+    return app.runtime
+
+
 def store_of(request: Request, kind: type[S]) -> S:
     """The provider store behind ``request``, typed."""
-    store = request.app.state.runtime.store
+    store = runtime_of(request).store
     if not isinstance(store, kind):  # pragma: no cover - wiring error, not input
         raise TypeError(f"expected {kind.__name__}, found {type(store).__name__}")
     return store
@@ -153,7 +171,7 @@ def store_of(request: Request, kind: type[S]) -> S:
 
 def context_of(request: Request, options: type[OptionsT]) -> ProviderContext[OptionsT]:
     """The provider's context behind ``request``, typed by its options class."""
-    ctx: ProviderContext[OptionsT] = request.app.state.runtime.context
+    ctx: ProviderContext[OptionsT] = runtime_of(request).context
     if not isinstance(ctx.options, options):  # pragma: no cover - wiring error, not input
         raise TypeError(f"expected {options.__name__}, found {type(ctx.options).__name__}")
     return ctx
