@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from time import perf_counter
 from typing import TYPE_CHECKING
@@ -53,6 +53,10 @@ class ConnectionDropped(Exception):
     """
 
 
+_SECOND = timedelta(seconds=1)
+_NEVER = datetime(1, 1, 1, tzinfo=UTC)  # no second yet: every instant is outside it
+
+
 class HttpDate:
     """The ``Date`` header value (RFC 7231) for the simulator's clock, formatted once a second.
 
@@ -60,18 +64,21 @@ class HttpDate:
     read from the clock when the answer starts (never kept longer than its second).
     """
 
-    __slots__ = ("_clock", "_second", "_value")
+    __slots__ = ("_clock", "_second", "_until", "_value")
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._second: datetime | None = None
+        # The value holds from ``_second`` (whole) until ``_until``, a second later.
+        self._second = self._until = _NEVER
         self._value = b""
 
     def value(self) -> bytes:
-        second = self._clock.now().replace(microsecond=0)
-        if second != self._second:
-            self._second = second
-            self._value = format_datetime(second.astimezone(UTC), usegmt=True).encode("ascii")
+        now = self._clock.now()
+        if self._second <= now < self._until:
+            return self._value
+        second = self._second = now.replace(microsecond=0)
+        self._until = second + _SECOND
+        self._value = format_datetime(second.astimezone(UTC), usegmt=True).encode("ascii")
         return self._value
 
     def dated(self, start: Message, headers: list[tuple[bytes, bytes]]) -> Message:

@@ -150,6 +150,12 @@ def test_date_header_follows_the_simulated_clock_in_process() -> None:
         assert state is not None
         state.clock.advance(timedelta(milliseconds=999))  # same second, same header
         assert sim.http.get("/_sim/clock").headers["date"] == "Mon, 09 Mar 2026 09:14:08 GMT"
+        state.clock.advance(timedelta(milliseconds=1))  # the next second
+        with sim.client("deepvue") as deepvue:
+            answer = deepvue.get("/v1/verification/batch-processing-status")
+        assert answer.headers.get_list("date") == ["Mon, 09 Mar 2026 09:14:09 GMT"]
+        state.clock.set(parse_iso("2026-03-09T09:14:08Z"))  # moved back into the last second
+        assert sim.http.get("/_sim/clock").headers["date"] == "Mon, 09 Mar 2026 09:14:08 GMT"
 
 
 def test_date_header_served_is_one_header_from_the_simulated_clock(origin: str) -> None:

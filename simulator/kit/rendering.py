@@ -9,9 +9,10 @@ what orjson refuses (an integer past 64 bits, a key that is not a string) falls 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse
 
 try:
@@ -21,9 +22,35 @@ except ImportError:  # pragma: no cover - where it cannot be installed
 
 __all__ = ["FastJSONResponse", "floats_render_alike"]
 
+_CONTENT_TYPE = (b"content-type", JSONResponse.media_type.encode("latin-1"))
+
 
 class FastJSONResponse(JSONResponse):
-    """``JSONResponse`` for bodies without floats, encoded with orjson where installed."""
+    """``JSONResponse`` for bodies without floats, encoded with orjson where installed.
+
+    Made as ``JSONResponse`` makes itself; one with neither headers nor a media type of its
+    own, nor a background task (what a poll answers), gets the same two headers in the
+    same order straight away.
+    """
+
+    def __init__(
+        self,
+        content: Any,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: BackgroundTask | None = None,
+    ) -> None:
+        if headers is not None or media_type is not None or background is not None:
+            super().__init__(content, status_code, headers, media_type, background)
+            return
+        self.status_code = status_code
+        self.background = None
+        self.body = body = self.render(content)
+        if status_code < 200 or status_code in (204, 304):
+            self.raw_headers = [_CONTENT_TYPE]
+        else:
+            self.raw_headers = [(b"content-length", b"%d" % len(body)), _CONTENT_TYPE]
 
     def render(self, content: Any) -> bytes:
         if orjson is not None:

@@ -1,4 +1,5 @@
-"""orjson's floats where they render as json.dumps does, and the cached ISO formatter."""
+"""orjson's floats where they render as json.dumps does, its responses made as Starlette's, and
+the cached ISO formatter."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
+from starlette.responses import JSONResponse
 
 from simulator.clock import format_iso
 from simulator.kit.rendering import FastJSONResponse, floats_render_alike
@@ -32,6 +34,30 @@ def test_a_body_whose_floats_render_alike_is_byte_identical(body: dict[str, floa
         assert FastJSONResponse(body).body == json.dumps(
             body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
         ).encode("utf-8")
+
+
+@given(
+    st.sampled_from([100, 200, 201, 202, 204, 304, 400, 404, 429, 500, 503]),
+    st.dictionaries(st.text(), st.integers(min_value=-(2**63), max_value=2**63 - 1)),
+)
+def test_a_response_gets_the_headers_and_body_starlette_gives_it(
+    status: int, body: dict[str, int]
+) -> None:
+    ours, theirs = FastJSONResponse(body, status), JSONResponse(body, status)
+    assert (ours.status_code, ours.raw_headers, ours.body, ours.background) == (
+        theirs.status_code,
+        theirs.raw_headers,
+        theirs.body,
+        theirs.background,
+    )
+    assert ours.media_type == theirs.media_type
+
+
+def test_a_response_with_headers_of_its_own_is_made_as_starlette_makes_it() -> None:
+    ours = FastJSONResponse({"a": 1}, 429, headers={"Retry-After": "3"}, media_type="x/json")
+    theirs = JSONResponse({"a": 1}, 429, headers={"Retry-After": "3"}, media_type="x/json")
+    assert ours.raw_headers == theirs.raw_headers
+    assert ours.raw_headers[0] == (b"retry-after", b"3")
 
 
 FIRST = datetime(1970, 1, 2)  # noqa: DTZ001 - hypothesis takes naive bounds
