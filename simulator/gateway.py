@@ -721,12 +721,15 @@ _Outlet = _Tap | _Dated
 
 
 def _kept(kept: bytes | bytearray, chunk: bytes | memoryview, cap: int) -> bytes | bytearray:
-    """``kept`` and as much of ``chunk`` as fits in ``cap`` bytes (one chunk is not copied)."""
+    """``kept`` and as much of ``chunk`` as fits in ``cap`` bytes (a first chunk is kept as it
+    is when it fits, else its first ``cap`` bytes are copied once)."""
     room = cap - len(kept)
     if room <= 0:
         return kept
-    if not kept and len(chunk) <= room and isinstance(chunk, bytes):
-        return chunk
+    if not kept:
+        if len(chunk) <= room and isinstance(chunk, bytes):
+            return chunk
+        return bytes(chunk[:room])
     grown = kept if isinstance(kept, bytearray) else bytearray(kept)
     grown.extend(chunk[:room])
     return grown

@@ -25,3 +25,16 @@ def test_cache_replacing_a_key_counts_its_size_once() -> None:
     cache.put("a", b"123456")
     cache.put("a", b"12")
     assert (cache.size, len(cache)) == (2, 1)
+
+
+def test_cache_keeps_each_value_with_its_note() -> None:
+    cache: ByteCache[int] = ByteCache(10)
+    cache.put("a", b"12", 7)
+    cache.put("b", b"34")
+    assert (cache.lookup("a"), cache.lookup("b"), cache.lookup("c")) == (
+        (b"12", 7),
+        (b"34", None),
+        None,
+    )
+    cache.put("a", b"56", 8)  # replaced with its new note
+    assert cache.lookup("a") == (b"56", 8)

@@ -182,26 +182,18 @@ class FinishedPages:
     """
 
     def __init__(self, max_bytes: int) -> None:
-        self._cache = ByteCache(max_bytes)
+        # Each body is noted with the instant it is final from.
+        self._cache: ByteCache[datetime] = ByteCache(max_bytes)
 
     def get(self, batch: Batch, page: int, per_page: int, now: datetime) -> bytes | None:
-        entry = self._cache.get((batch.version, page, per_page))
-        # Each entry starts with the instant it is final from (8 bytes), then the body.
-        if entry is None or int.from_bytes(entry[:8], "big", signed=True) > _micros(now):
+        found = self._cache.lookup((batch.version, page, per_page))
+        if found is None or found[1] is None or found[1] > now:
             return None
-        return entry[8:]
+        return found[0]
 
     def put(self, batch: Batch, page: int, per_page: int, body: bytes, final_at: datetime) -> None:
         """Keep ``body``, final from ``final_at`` on."""
-        since = _micros(final_at).to_bytes(8, "big", signed=True)
-        self._cache.put((batch.version, page, per_page), since + body)
-
-
-def _micros(instant: datetime) -> int:
-    return (instant - _EPOCH) // timedelta(microseconds=1)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+        self._cache.put((batch.version, page, per_page), body, final_at)
 
 
 @dataclass
