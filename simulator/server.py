@@ -106,31 +106,26 @@ def served(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send)
         except ConnectionDropped:
-            drop = scope.get("extensions", {}).get(DROP_EXTENSION)
-            if drop is None:  # a server without bulksim's protocol cannot drop cleanly
+            held = scope.get("extensions", {}).get(DROP_EXTENSION)
+            cycle = None if held is None else held()
+            if cycle is None:  # a server without bulksim's protocol cannot drop cleanly
                 raise
-            drop()
+            # uvicorn writes nothing more for a disconnected cycle: no 500, no log line.
+            cycle.disconnected = True
+            cycle.transport.close()
 
     return wrapper
 
 
-def _offer_drop(cycle: Any, transport: asyncio.Transport) -> None:
-    """Put a ``drop()`` for this request's connection into its scope.
+def _offer_drop(cycle: Any) -> None:
+    """Let the app drop this request's connection: the request's cycle, in its scope.
 
-    It marks the request's cycle as disconnected, so uvicorn writes nothing more, sends no
-    500 and logs nothing for it, then closes the transport. It holds the cycle weakly: the
-    cycle's scope holds ``drop``, and a strong reference back would make every request a
-    reference cycle for the garbage collector to find (its pauses showed in the p99).
+    :func:`served` marks it disconnected, so uvicorn writes nothing more, sends no 500 and
+    logs nothing for it, then closes its transport. It is held weakly: a strong reference
+    from the cycle's scope back to the cycle would make every request a reference cycle for
+    the garbage collector to find (its pauses showed in the p99).
     """
-    held = weakref.ref(cycle)
-
-    def drop() -> None:
-        live = held()
-        if live is not None:
-            live.disconnected = True
-        transport.close()
-
-    cycle.scope.setdefault("extensions", {})[DROP_EXTENSION] = drop
+    cycle.scope.setdefault("extensions", {})[DROP_EXTENSION] = weakref.ref(cycle)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +303,10 @@ def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
             _head_bytes = 0
             _reading_head = True
             _heads = 0
+            # Whether a message completed in the read being parsed, and whether the head
+            # being read began at the start of a read (so ``_head_bytes`` counts all of it).
+            _completed = False
+            _counted = True
             _guard: _Guard
 
             def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -320,6 +319,7 @@ def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
 
             def data_received(self, data: bytes) -> None:
                 self._guard.received()
+                self._completed = False
                 if self._reading_head:
                     self._head_bytes += len(data)
                 heads = self._heads
@@ -334,24 +334,35 @@ def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
                     self.logger.warning(message)
                     self.send_400_response(message)
 
+            def on_message_begin(self) -> None:
+                # A head that begins after a message completed in the same read is not
+                # counted from its first byte: its size is then measured when it is whole.
+                self._counted = not self._completed
+                super().on_message_begin()
+
             def on_headers_complete(self) -> None:
+                # A head counted whole within the limit is within it (the bytes received
+                # since it began hold it all); any other is measured.
+                counted = self._counted and self._head_bytes <= HEAD_LIMIT
                 self._reading_head = False
                 self._head_bytes = 0
                 self._heads += 1
-                method = self.parser.get_method()
-                if head_size(method, self.url, self.headers) > HEAD_LIMIT:
+                if not counted and (
+                    head_size(self.parser.get_method(), self.url, self.headers) > HEAD_LIMIT
+                ):
                     # httptools hands it on as a parser error: uvicorn's plain 400.
                     raise HeadTooLarge
                 self._guard.head_done()
                 before = self.cycle
                 super().on_headers_complete()
                 if self.cycle is not before:
-                    _offer_drop(self.cycle, self.transport)
+                    _offer_drop(self.cycle)
 
             def on_message_complete(self) -> None:
                 # What follows in this read is a new head, counted from the next read on: a
                 # head behind a request in the same read is refused within HEAD_LIMIT and
                 # one read (at most 256 KiB) of its start. Still bounded.
+                self._completed = True
                 self._reading_head = True
                 self._guard.body_done()
                 super().on_message_complete()
@@ -401,7 +412,7 @@ def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
             before = self.cycle
             super().handle_events()
             if self.cycle is not before:
-                _offer_drop(self.cycle, self.transport)
+                _offer_drop(self.cycle)
                 self._guard.head_done()
             if self._guard.state == "body" and self.conn.their_state is not h11.SEND_BODY:
                 self._guard.body_done()

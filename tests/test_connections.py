@@ -74,6 +74,25 @@ def test_a_head_at_the_limit_is_served_however_it_arrives(
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
 
 
+@pytest.mark.parametrize(("size", "second"), [(HEAD_LIMIT, b"200 OK"), (HEAD_LIMIT + 1, b"400")])
+def test_a_head_begun_behind_a_request_in_one_read_is_measured_whole(
+    address: tuple[str, int], size: int, second: bytes
+) -> None:
+    """A head whose first part came in the read that finished the request before it, and
+    whose rest comes in a later read, is judged on its whole size."""
+    head = head_of(size)
+    with socket.create_connection(address, timeout=30) as conn:
+        conn.sendall(b"GET /_sim/health HTTP/1.1\r\nHost: localhost\r\n\r\n" + head[:1000])
+        first = conn.recv(65536)  # the first request answered: its read was parsed
+        assert first.startswith(b"HTTP/1.1 200 OK\r\n")
+        conn.sendall(head[1000:])
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while not answer.startswith(b"HTTP/1.1 200") and (chunk := conn.recv(65536)):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 " + second)
+
+
 @contextlib.contextmanager
 def served_bulksim(*flags: str) -> Iterator[tuple[tuple[str, int], int]]:
     """``bulksim serve --port 0 FLAGS`` in a process of its own; yields its address and pid."""
