@@ -161,59 +161,83 @@ class SimulatorApp(Starlette):
         self.stamp = served.stamp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.sim.sharing:
-            # On a shared store: the clock and options as the store holds them, before and
-            # after (a change made while answering) each request.
-            # A store that cannot be reached is answered by the provider's own 503 when the
-            # request reaches it; the sync around it is skipped, not turned into a traceback.
-            query = scope.get("query_string", b"").decode("latin-1")
-            with suppress(StoreUnavailable):
-                await self.sim.sync(f"{scope['method']} {scope['path']}?{query}")
-            try:
-                await self._dispatch(scope, receive, send)
-            finally:
-                self.sim.answered()
-            with suppress(StoreUnavailable):
-                await self.sim.synced_after()
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
             return
-        await self._dispatch(scope, receive, send)
+        if self.sim.sharing:
+            await self._shared(scope, receive, send)
+            return
+        # A provider's request goes straight to its gateway (in line: this is every poll).
+        gateway, root, path = self._route(scope)
+        if gateway is not None:
+            await gateway(scope, receive, send)
+        else:
+            await self._elsewhere(scope, receive, send, root, path)
 
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            root = scope.get("root_path", "")
-            path = scope["path"]
-            path = path[len(root) :] if root and path.startswith(root) else path
-            if await _dispatch(self.prefixes, scope, receive, send, root, path):
+    async def _shared(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """On a shared store: the clock and options as the store holds them, before and after
+        (a change made while answering) each request.
+
+        A store that cannot be reached is answered by the provider's own 503 when the request
+        reaches it; the sync around it is skipped, not turned into a traceback."""
+        query = scope.get("query_string", b"").decode("latin-1")
+        with suppress(StoreUnavailable):
+            await self.sim.sync(f"{scope['method']} {scope['path']}?{query}")
+        try:
+            gateway, root, path = self._route(scope)
+            if gateway is not None:
+                await gateway(scope, receive, send)
+            else:
+                await self._elsewhere(scope, receive, send, root, path)
+        finally:
+            self.sim.answered()
+        with suppress(StoreUnavailable):
+            await self.sim.synced_after()
+
+    def _route(self, scope: Scope) -> tuple[ASGIApp | None, str, str]:
+        """The default sandbox's provider a request is for (its scope made the provider's),
+        or None; and the request's root path and its path under it."""
+        root = scope.get("root_path", "")
+        path = scope["path"]
+        path = path[len(root) :] if root and path.startswith(root) else path
+        return _mounted(self.prefixes, scope, root, path), root, path
+
+    async def _elsewhere(
+        self, scope: Scope, receive: Receive, send: Send, root: str, path: str
+    ) -> None:
+        """An HTTP request for none of the default sandbox's providers (at ``path`` under
+        ``root``): another sandbox's, the control plane's, the dashboard's, or a 404."""
+        if path.startswith(SANDBOX_PATH):
+            # Resolved in line (one dict lookup on a store of this process's own): a poll in
+            # a sandbox costs what one in the default does.
+            sandboxes = self.sandboxes
+            sandbox_id = path[_SANDBOX_ID:].partition("/")[0]
+            if sandboxes.sharing:
+                sandbox = await sandboxes.find(sandbox_id)
+            else:
+                sandbox = sandboxes.get(sandbox_id)
+            if sandbox is None:
+                await unknown_sandbox(sandbox_id)(scope, receive, send)
                 return
-            if path.startswith(SANDBOX_PATH):
-                # Resolved in line (one dict lookup on a store of this process's own): a poll in
-                # a sandbox costs what one in the default does.
-                sandboxes = self.sandboxes
-                sandbox_id = path[_SANDBOX_ID:].partition("/")[0]
-                if sandboxes.sharing:
-                    sandbox = await sandboxes.find(sandbox_id)
-                else:
-                    sandbox = sandboxes.get(sandbox_id)
-                if sandbox is None:
-                    await unknown_sandbox(sandbox_id)(scope, receive, send)
-                    return
-                # ``/sandboxes/default/...`` is the default's (whose own base path is "").
-                end = _SANDBOX_ID + len(sandbox_id)
-                base, inner = path[:end], path[end:]
-                gateways = sandbox.served.gateways
-                if not await _dispatch(gateways, scope, receive, send, root + base, inner):
-                    await self._outside_providers(sandbox, scope, receive, send, root, path)
-                if sandboxes.sharing:
-                    await sandboxes.after(sandbox)
-                return
-            if self.sandboxes.sharing and path.startswith(SANDBOX_CONTROL_PATH):
-                # Another process may have made (or deleted) the sandbox: as the store says.
-                found = await self.sandboxes.before_control(path)
-                await super().__call__(scope, receive, self.stamp(send))
-                if found is not None:
-                    await self.sandboxes.after(found)
-                return
-            send = self.stamp(send)
+            # ``/sandboxes/default/...`` is the default's (whose own base path is "").
+            end = _SANDBOX_ID + len(sandbox_id)
+            base, inner = path[:end], path[end:]
+            gateway = _mounted(sandbox.served.gateways, scope, root + base, inner)
+            if gateway is not None:
+                await gateway(scope, receive, send)
+            else:
+                await self._outside_providers(sandbox, scope, receive, send, root, path)
+            if sandboxes.sharing:
+                await sandboxes.after(sandbox)
+            return
+        if self.sandboxes.sharing and path.startswith(SANDBOX_CONTROL_PATH):
+            # Another process may have made (or deleted) the sandbox: as the store says.
+            found = await self.sandboxes.before_control(path)
+            await super().__call__(scope, receive, self.stamp(send))
+            if found is not None:
+                await self.sandboxes.after(found)
+            return
+        send = self.stamp(send)
         await super().__call__(scope, receive, send)
 
     async def _outside_providers(
@@ -255,29 +279,19 @@ async def _delivering(
         await deliveries.aclose()
 
 
-async def _dispatch(
-    mounts: Mapping[str, ASGIApp],
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    root: str,
-    path: str,
-) -> bool:
-    """Hand the request to the provider whose mount (``/<name>``) ``path`` is under; whether
-    one was."""
+def _mounted(mounts: Mapping[str, ASGIApp], scope: Scope, root: str, path: str) -> ASGIApp | None:
+    """The provider whose mount (``/<name>``) ``path`` is under, with ``scope`` made its
+    request's (as Starlette's router applies a mount's child scope, in place: the request's
+    scope is its own, and nothing reads it as it was once it is handed on); or None."""
     end = path.find("/", 1)
     prefix = path if end < 0 else path[:end]
     gateway = mounts.get(prefix)
-    if gateway is None:
-        return False
-    # In place, as Starlette's router applies a mount's child scope: the request's scope is
-    # its own, and nothing reads it as it was once it is handed on.
-    if "app_root_path" not in scope:
-        scope["app_root_path"] = scope.get("root_path", "")
-    scope["path_params"] = {}
-    scope["root_path"] = root + prefix
-    await gateway(scope, receive, send)
-    return True
+    if gateway is not None:
+        if "app_root_path" not in scope:
+            scope["app_root_path"] = scope.get("root_path", "")
+        scope["path_params"] = {}
+        scope["root_path"] = root + prefix
+    return gateway
 
 
 def provider_app(
