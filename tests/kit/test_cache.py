@@ -4,7 +4,7 @@ from simulator.kit.cache import ByteCache
 
 
 def test_cache_drops_least_recently_used_beyond_its_budget() -> None:
-    cache = ByteCache(10)
+    cache: ByteCache[None] = ByteCache(10)
     cache.put("a", b"1234")
     cache.put("b", b"5678")
     assert cache.get("a") == b"1234"  # "a" is now the most recent
@@ -14,14 +14,14 @@ def test_cache_drops_least_recently_used_beyond_its_budget() -> None:
 
 
 def test_cache_never_keeps_a_value_larger_than_its_budget() -> None:
-    cache = ByteCache(3)
+    cache: ByteCache[None] = ByteCache(3)
     cache.put("a", b"1234")
     assert cache.get("a") is None
     assert len(cache) == 0
 
 
 def test_cache_replacing_a_key_counts_its_size_once() -> None:
-    cache = ByteCache(10)
+    cache: ByteCache[None] = ByteCache(10)
     cache.put("a", b"123456")
     cache.put("a", b"12")
     assert (cache.size, len(cache)) == (2, 1)
