@@ -17,7 +17,7 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -248,8 +248,7 @@ class Gateway:
         :meth:`_produce` gives it); a crash is answered with its 500 and raised on."""
         handler = self._handler(exc)
         if handler is None:
-            await self._failed(request, exc, send, False)  # raises
-            return None  # pragma: no cover
+            await self._crashed(request, exc, send, False)
         response = await handler(request, exc)
         # Reused exception instances accumulate tracebacks across requests.
         exc.__traceback__ = None
@@ -343,11 +342,18 @@ class Gateway:
                 ) from exc
             except RuntimeError as runtime_error:
                 exc = runtime_error
+        await self._crashed(request, exc, outlet.send if outlet else send, started)
+
+    async def _crashed(
+        self, request: Request, exc: Exception, send: Send, started: bool
+    ) -> NoReturn:
+        """A crash: answered with the provider's 500 (when nothing was sent yet), recorded by
+        the crash handler, and raised on."""
         if self._crash is None:
             raise exc
         response = await self._crash(request, exc)
         if not started:
-            await response(request.scope, request.receive, outlet.send if outlet else send)
+            await response(request.scope, request.receive, send)
         raise exc
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
