@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -56,8 +57,10 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return run
 
 
-def epoch_ms(ctx: Context) -> int:
-    return math.floor(ctx.now().timestamp() * 1000)
+def epoch_ms(ctx: Context, now: datetime | None = None) -> int:
+    """Unix time in milliseconds, of ``now`` (an instant the request already read) or of
+    the clock."""
+    return math.floor((now or ctx.now()).timestamp() * 1000)
 
 
 async def transaction_id(ctx: Context) -> str:
@@ -175,10 +178,11 @@ async def get_batch_processing_status(request: Request, ctx: Context, deepvue: D
         raise errors.FieldRequired(("query", "request_id"))
     found = await load_batch(ctx, deepvue, request_id.strip())
     batch = models.owned(found, client.client_id)
-    done = batch.done(ctx.now())
+    now = ctx.now()  # one instant for the whole answer
+    done = batch.done(now)
     base = base_url(request) if done else ""  # only a finished batch's body shows it
     return FastJSONResponse(
-        status_body(batch, done, base, await transaction_id(ctx), epoch_ms(ctx))
+        status_body(batch, done, base, await transaction_id(ctx), epoch_ms(ctx, now))
     )
 
 
