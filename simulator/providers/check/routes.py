@@ -96,9 +96,10 @@ def stamp(response: Response, window: RateWindow) -> None:
     """``response.headers.update(window.headers())``: appended as raw headers (in order, as
     update appends names the response lacks), unless the response already has one of them."""
     raw = response.raw_headers
-    if any(name.startswith(b"x-ratelimit-") for name, _ in raw):
-        response.headers.update(window.headers())
-        return
+    for name, _ in raw:
+        if name.startswith(b"x-ratelimit-"):
+            response.headers.update(window.headers())
+            return
     raw.extend(window.raw_headers())
 
 
