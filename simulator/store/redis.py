@@ -80,7 +80,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from simulator.clock import parse_iso
-from simulator.store.base import Decoded, Page, Snapshot, Store, StoreUnavailable, Table
+from simulator.store.base import (
+    Decoded,
+    Page,
+    Snapshot,
+    Store,
+    StoreUnavailable,
+    Table,
+    stored_data,
+)
 
 __all__ = ["RedisStore", "open_redis"]
 
@@ -913,13 +921,13 @@ class RedisStore:
                     if at and int(at) <= now:
                         continue
                     expires = (EPOCH + int(at) * MICROSECOND).isoformat() if at else None
-                    records.append([table, key.decode(), json.loads(data), expires])
+                    records.append([table, key.decode(), stored_data(data), expires])
             elif relative.endswith("#c"):
                 counters[relative[: -len("#c")]] = int(await client.get(name) or 0)
             elif relative.endswith("#s"):
                 entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await client.xrange(name))
                 values = [
-                    [int(number.partition(b"-")[2]), json.loads(fields[b"v"])]
+                    [int(number.partition(b"-")[2]), stored_data(fields[b"v"])]
                     for number, fields in entries
                 ]
                 last = values[-1][0] if values else 0

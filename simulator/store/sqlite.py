@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from simulator.clock import parse_iso
-from simulator.store.base import Decoded, Page, Snapshot, Store, Table
+from simulator.store.base import Decoded, Page, Snapshot, Store, Table, stored_data
 
 __all__ = ["SqliteStore"]
 
@@ -795,10 +795,10 @@ class SqliteStore:
             for name, last in heads.items()
         }
         for name, number, value in rings:
-            ring_data[name[cut:]]["values"].append([number, json.loads(value)])
+            ring_data[name[cut:]]["values"].append([number, stored_data(value)])
         return {
             "records": [
-                [tbl[cut:], key, json.loads(value), None if at is None else _instant(at)]
+                [tbl[cut:], key, stored_data(value), None if at is None else _instant(at)]
                 for tbl, key, value, at in rows
             ],
             "counters": {n[cut:]: v for n, v in counters if not n.endswith(RING_HEAD)},
