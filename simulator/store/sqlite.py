@@ -63,7 +63,7 @@ from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from simulator.clock import parse_iso
 from simulator.store.base import Decoded, Page, Snapshot, Store, Table, stored_data
@@ -187,6 +187,9 @@ class _Database:
         # The writes an event loop made in its current pass, handed to the writer in one
         # put when the pass is over (one wake-up of the writer for them all).
         self._passes: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
+        # The values an event loop pushed to each ring (by name and size) in its current
+        # pass: one write pushes them all (see ``pushed``).
+        self._pushes: dict[asyncio.AbstractEventLoop, dict[tuple[str, int], _Pushes]] = {}
         self._writer: threading.Thread | None = None
         self._stop_writer: weakref.finalize[Any, _Database] | None = None
         self.writer_connection: sqlite3.Connection | None = None
@@ -260,18 +263,48 @@ class _Database:
 
     def submit(self, call: Callable[[], R]) -> asyncio.Future[R]:
         """``call`` (one write) queued for the writer thread: its outcome, once committed."""
-        if self._writer is None:
-            self._start_writer()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
+        self._queue(call, future, loop)
+        return future
+
+    def _queue(
+        self, call: Callable[[], Any], settled: _Settled, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        if self._writer is None:
+            self._start_writer()
         batch = self._passes.get(loop)
         if batch is None:
             batch = self._passes[loop] = []
             loop.call_soon(self._hand_over, loop)
-        batch.append((call, future, loop))
+        batch.append((call, settled, loop))
+
+    def pushed(
+        self,
+        name: str,
+        width: int,
+        data: str | bytes,
+        write: Callable[[list[str | bytes]], list[int]],
+    ) -> asyncio.Future[int]:
+        """``data`` pushed to the ring ``name``: with the other values pushed to it in this
+        event loop's pass, in one write, ``write(values)``, queued with the first of them
+        (their numbers, in order). The value's number, once committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        rings = self._pushes.get(loop)
+        if rings is None:
+            rings = self._pushes[loop] = {}
+        batch = rings.get((name, width))
+        if batch is None:
+            batch = rings[(name, width)] = _Pushes()
+            values = batch.values
+            self._queue(lambda: write(values), batch, loop)
+        batch.values.append(data)
+        batch.futures.append(future)
         return future
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._pushes.pop(loop, None)  # handed over with the pass: no value joins them now
         batch = self._passes.pop(loop, None)
         if batch:
             self._writes.put(batch)
@@ -343,8 +376,44 @@ class _Database:
         self._local = threading.local()
 
 
-# A write waiting for the writer thread: the call, its future and the loop awaiting it.
-_Write = tuple[Callable[[], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+class _Settled(Protocol):
+    """Where a write's outcome goes, on its event loop's thread: a future, or ``_Pushes``."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: Any, /) -> None: ...
+
+    def set_exception(self, exception: BaseException, /) -> None: ...
+
+
+class _Pushes:
+    """Values pushed to one ring in one pass, in one write: its outcome (their numbers, in
+    order, or its error) goes to each pusher's own future (one whose caller went away is
+    skipped; the others are answered all the same)."""
+
+    __slots__ = ("futures", "values")
+
+    def __init__(self) -> None:
+        self.values: list[str | bytes] = []
+        self.futures: list[asyncio.Future[int]] = []
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, numbers: list[int]) -> None:
+        for future, number in zip(self.futures, numbers, strict=True):
+            if not future.done():
+                future.set_result(number)
+
+    def set_exception(self, exception: BaseException) -> None:
+        for future in self.futures:
+            if not future.done():
+                future.set_exception(exception)
+
+
+# A write waiting for the writer thread: the call, where its outcome goes (a future) and the
+# loop awaiting it.
+_Write = tuple[Callable[[], Any], _Settled, asyncio.AbstractEventLoop]
 
 
 def _stop(writes: queue.SimpleQueue[list[_Write] | None], writer: threading.Thread) -> None:
@@ -421,7 +490,7 @@ def _commit(
 
 def _answer(group: list[_Write], outcomes: list[tuple[bool, Any]]) -> None:
     """Wake the callers of a committed group: one call into each event loop awaiting any."""
-    loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    loops: dict[asyncio.AbstractEventLoop, list[tuple[_Settled, bool, Any]]] = {}
     for (_, future, loop), (succeeded, outcome) in zip(group, outcomes, strict=True):
         loops.setdefault(loop, []).append((future, succeeded, outcome))
     for loop, settled in loops.items():
@@ -429,7 +498,7 @@ def _answer(group: list[_Write], outcomes: list[tuple[bool, Any]]) -> None:
             loop.call_soon_threadsafe(_settle, settled)
 
 
-def _settle(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+def _settle(settled: list[tuple[_Settled, bool, Any]]) -> None:
     for future, succeeded, outcome in settled:
         if future.done():  # cancelled: the caller went away (the write holds all the same)
             continue
@@ -699,32 +768,43 @@ class SqliteStore:
         return await self._written(lambda: self._incr(self._db.connection(), name, by))
 
     async def push(self, ring: Table[R], value: R, *, size: int) -> int:
-        return await self._written(lambda: self._push(ring, value, size))
-
-    def _push(self, ring: Table[R], value: R, size: int) -> int:
         name = self._prefix + ring.name
         data = ring.codec.dumps(value)
         width = max(1, size)
+        if self._db.connection().in_transaction:  # in a unit of work: in its transaction
+            return self._push(name, width, [data])[0]
+        return await self._db.pushed(
+            name, width, data, lambda values: self._push(name, width, values)
+        )
+
+    def _push(self, name: str, width: int, values: list[str | bytes]) -> list[int]:
+        """Append ``values`` to the ring ``name`` (in one statement): their numbers."""
         with self._db.writing() as connection:
             # The ring's last number is a counter under the ring's own name (cleared with it).
-            number = self._incr(connection, name + RING_HEAD, 1)
-            connection.execute(
+            last = self._incr(connection, name + RING_HEAD, len(values))
+            first = last - len(values) + 1
+            connection.executemany(
                 "INSERT INTO ring_slots (name, slot, number, value) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (name, slot) DO UPDATE"
                 " SET number = excluded.number, value = excluded.value",
-                (name, number % width, number, data),
+                # Only the newest ``width`` of them are kept: the others would be rewritten.
+                (
+                    (name, number % width, number, data)
+                    for number, data in zip(range(first, last + 1), values, strict=True)
+                    if number > last - width
+                ),
             )
             db = self._db
             if db.ring_sizes.get(name) != width:
                 db.ring_sizes[name] = width
                 db.loose_rings.add(name)
-            if number % width == 0 or name in db.loose_rings:
+            if last // width != (first - 1) // width or name in db.loose_rings:
                 # Values in slots no push writes now (pushed with another size, or restored)
                 # go once older than the newest ``size``: at each push while this process
                 # knows of such, and once a turn for those another process left.
                 connection.execute(
                     "DELETE FROM ring_slots WHERE name = ? AND number <= ?",
-                    (name, number - width),
+                    (name, last - width),
                 )
                 if name in db.loose_rings:
                     left = connection.execute(
@@ -734,7 +814,7 @@ class SqliteStore:
                     ).fetchone()
                     if left is None:
                         db.loose_rings.discard(name)
-            return number
+            return list(range(first, last + 1))
 
     async def recent(self, ring: Table[R], *, after: int = 0) -> list[tuple[int, R]]:
         rows = (

@@ -4,12 +4,14 @@ back exactly, in another process's view, in a snapshot, and restored on any back
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from starlette.testclient import TestClient
@@ -108,3 +110,36 @@ def stored_sizes(url: str) -> list[int]:
     with redis.Redis.from_url(url) as client:
         found = client.xrange("bulksim:_sim/journal#s")
     return [len(fields[b"v"]) for _, fields in found]
+
+
+@pytest.mark.parametrize("kind", SHARED)
+def test_concurrent_requests_past_the_rings_size_keep_the_newest(
+    kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """20 requests at once on a journal of 8 (on SQLite their entries are pushed in one
+    write): each answer's entry gets a number of its own, the ring keeps the newest 8, and
+    another process lists them, numbered on."""
+    url = store_url_maker(kind, request, tmp_path_factory)()
+    app = create_app(Settings(seed=7, store=url, journal_size=8), clock=ManualClock(START))
+    bodies = [f'{{"n": {n}, "bytes": "\\u00ff"}}'.encode() for n in range(20)]
+
+    async def scenario() -> list[dict[str, Any]]:
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+            answers = await asyncio.gather(
+                *(client.post(POST, content=body, headers=SENT) for body in bodies)
+            )
+            assert [a.status_code for a in answers] == [400] * len(bodies)
+            listed: list[dict[str, Any]] = (await client.get("/_sim/journal")).json()["entries"]
+            return listed
+
+    listed = asyncio.run(scenario())
+    assert [e["seq"] for e in listed] == list(range(13, 21))
+    # The newest 8 bodies, in the order they were pushed (each once).
+    shown = [e["request"]["body"]["n"] for e in listed]
+    assert len(set(shown)) == 8
+    with simulator(url, journal_size=8) as other:
+        assert [e["seq"] for e in entries(other)] == list(range(13, 21))
+        answer = other.post(POST, content=bodies[0], headers=SENT)
+        assert answer.status_code == 400
+        assert [e["seq"] for e in entries(other)] == list(range(14, 22))
