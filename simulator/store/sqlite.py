@@ -187,9 +187,9 @@ class _Database:
         # The writes an event loop made in its current pass, handed to the writer in one
         # put when the pass is over (one wake-up of the writer for them all).
         self._passes: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
-        # The values an event loop pushed to each ring (by name and size) in its current
-        # pass: one write pushes them all (see ``pushed``).
-        self._pushes: dict[asyncio.AbstractEventLoop, dict[tuple[str, int], _Pushes]] = {}
+        # The values an event loop pushed to each ring, and the increments of each counter,
+        # in its current pass: one write for each ring's, one for each counter's (``together``).
+        self._together: dict[asyncio.AbstractEventLoop, dict[Hashable, _Together]] = {}
         self._writer: threading.Thread | None = None
         self._stop_writer: weakref.finalize[Any, _Database] | None = None
         self.writer_connection: sqlite3.Connection | None = None
@@ -279,32 +279,29 @@ class _Database:
             loop.call_soon(self._hand_over, loop)
         batch.append((call, settled, loop))
 
-    def pushed(
-        self,
-        name: str,
-        width: int,
-        data: str | bytes,
-        write: Callable[[list[str | bytes]], list[int]],
-    ) -> asyncio.Future[int]:
-        """``data`` pushed to the ring ``name``: with the other values pushed to it in this
-        event loop's pass, in one write, ``write(values)``, queued with the first of them
-        (their numbers, in order). The value's number, once committed."""
+    def together(
+        self, key: Hashable, item: Any, write: Callable[[list[Any]], list[Any]]
+    ) -> asyncio.Future[Any]:
+        """``item`` written with the others of this event loop's pass under ``key`` (values
+        pushed to one ring, increments of one counter) in one write, ``write(items)``, queued
+        with the first of them, which gives each item's result in order. This item's result,
+        once committed."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
-        rings = self._pushes.get(loop)
-        if rings is None:
-            rings = self._pushes[loop] = {}
-        batch = rings.get((name, width))
+        future: asyncio.Future[Any] = loop.create_future()
+        batches = self._together.get(loop)
+        if batches is None:
+            batches = self._together[loop] = {}
+        batch = batches.get(key)
         if batch is None:
-            batch = rings[(name, width)] = _Pushes()
-            values = batch.values
-            self._queue(lambda: write(values), batch, loop)
-        batch.values.append(data)
+            batch = batches[key] = _Together()
+            items = batch.items
+            self._queue(lambda: write(items), batch, loop)
+        batch.items.append(item)
         batch.futures.append(future)
         return future
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._pushes.pop(loop, None)  # handed over with the pass: no value joins them now
+        self._together.pop(loop, None)  # handed over with the pass: no item joins them now
         batch = self._passes.pop(loop, None)
         if batch:
             self._writes.put(batch)
@@ -377,7 +374,7 @@ class _Database:
 
 
 class _Settled(Protocol):
-    """Where a write's outcome goes, on its event loop's thread: a future, or ``_Pushes``."""
+    """Where a write's outcome goes, on its event loop's thread: a future, or ``_Together``."""
 
     def done(self) -> bool: ...
 
@@ -386,24 +383,24 @@ class _Settled(Protocol):
     def set_exception(self, exception: BaseException, /) -> None: ...
 
 
-class _Pushes:
-    """Values pushed to one ring in one pass, in one write: its outcome (their numbers, in
-    order, or its error) goes to each pusher's own future (one whose caller went away is
-    skipped; the others are answered all the same)."""
+class _Together:
+    """Items of one pass written in one write (see ``_Database.together``): its outcome
+    (each item's result, in order, or its error) goes to each caller's own future (one whose
+    caller went away is skipped; the others are answered all the same)."""
 
-    __slots__ = ("futures", "values")
+    __slots__ = ("futures", "items")
 
     def __init__(self) -> None:
-        self.values: list[str | bytes] = []
-        self.futures: list[asyncio.Future[int]] = []
+        self.items: list[Any] = []
+        self.futures: list[asyncio.Future[Any]] = []
 
     def done(self) -> bool:
         return False
 
-    def set_result(self, numbers: list[int]) -> None:
-        for future, number in zip(self.futures, numbers, strict=True):
+    def set_result(self, results: list[Any]) -> None:
+        for future, result in zip(self.futures, results, strict=True):
             if not future.done():
-                future.set_result(number)
+                future.set_result(result)
 
     def set_exception(self, exception: BaseException) -> None:
         for future in self.futures:
@@ -765,7 +762,20 @@ class SqliteStore:
 
     async def incr(self, counter: str, by: int = 1) -> int:
         name = self._prefix + counter
-        return await self._written(lambda: self._incr(self._db.connection(), name, by))
+        if self._db.connection().in_transaction:  # in a unit of work: in its transaction
+            return self._incr(self._db.connection(), name, by)
+        value: int = await self._db.together(name, by, lambda bys: self._incrs(name, bys))
+        return value
+
+    def _incrs(self, name: str, bys: list[int]) -> list[int]:
+        """The increments of one pass, in one statement: the value each caller sees, as if
+        each were added in turn."""
+        last = self._incr(self._db.connection(), name, sum(bys))
+        seen, value = [], last - sum(bys)
+        for by in bys:
+            value += by
+            seen.append(value)
+        return seen
 
     async def push(self, ring: Table[R], value: R, *, size: int) -> int:
         name = self._prefix + ring.name
@@ -773,9 +783,10 @@ class SqliteStore:
         width = max(1, size)
         if self._db.connection().in_transaction:  # in a unit of work: in its transaction
             return self._push(name, width, [data])[0]
-        return await self._db.pushed(
-            name, width, data, lambda values: self._push(name, width, values)
+        number: int = await self._db.together(
+            (RING_HEAD, name, width), data, lambda values: self._push(name, width, values)
         )
+        return number
 
     def _push(self, name: str, width: int, values: list[str | bytes]) -> list[int]:
         """Append ``values`` to the ring ``name`` (in one statement): their numbers."""

@@ -216,6 +216,39 @@ def test_pushes_of_one_pass_are_one_write_each_answered_with_its_own_number(
     store.close()
 
 
+def test_increments_of_one_pass_are_one_statement_and_each_caller_sees_its_own_value(
+    tmp_path: Path,
+) -> None:
+    """Two stores on one file (as two processes), each incrementing one counter 30 times
+    in one pass: each store's increments are one statement (by their sum), and every
+    caller sees a value of its own, as if each were added in turn; none is lost."""
+    first, second = SqliteStore(tmp_path / "state.db"), SqliteStore(tmp_path / "state.db")
+    views = [first.scoped("p"), second.scoped("p")]
+
+    async def scenario() -> list[int]:
+        await views[0].incr("ids", 0)
+        statements: list[str] = []
+        writer = first._db.writer_connection
+        assert writer is not None
+        writer.set_trace_callback(statements.append)
+        calls = [view.incr("ids", by) for view in views for by in (1, 2, 0, 3) * 30]
+        seen = list(await asyncio.gather(*calls))
+        writer.set_trace_callback(None)
+        upserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO COUNTERS")]
+        assert len(upserts) == 1
+        return seen
+
+    seen = run(scenario())
+    for half in (seen[:120], seen[120:]):
+        steps = [b - a for a, b in zip(half, half[1:], strict=False)]
+        assert steps == ([2, 0, 3] + [1, 2, 0, 3] * 29), half  # in turn, within a pass
+    nonzero = [v for n, v in enumerate(seen) if n % 4 != 2]
+    assert len(set(nonzero)) == len(nonzero)  # no value seen twice but for the zero adds
+    assert max(seen) == 2 * 30 * 6
+    first.close()
+    second.close()
+
+
 def test_a_smaller_ring_or_a_restored_one_keeps_only_its_newest_values(tmp_path: Path) -> None:
     """Values left in slots no push writes now (pushed with a larger size, or restored from
     a snapshot) go once newer values fill the ring."""
