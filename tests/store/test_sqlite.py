@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -240,7 +241,7 @@ def test_increments_of_one_pass_are_one_statement_and_each_caller_sees_its_own_v
 
     seen = run(scenario())
     for half in (seen[:120], seen[120:]):
-        steps = [b - a for a, b in zip(half, half[1:], strict=False)]
+        steps = [b - a for a, b in pairwise(half)]
         assert steps == ([2, 0, 3] + [1, 2, 0, 3] * 29), half  # in turn, within a pass
     nonzero = [v for n, v in enumerate(seen) if n % 4 != 2]
     assert len(set(nonzero)) == len(nonzero)  # no value seen twice but for the zero adds
