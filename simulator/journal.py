@@ -13,7 +13,8 @@ On a store of one process's own the ring is kept here. On a store several proces
 is a ring in the store (on Redis a capped stream): each process writes its entries there when
 it has answered (:meth:`Journal.publish`), and a read first brings this process's copy up to
 date with what every process wrote (:meth:`Journal.refresh`); the entries are numbered by
-the ring, one sequence for all.
+the ring, one sequence for all. There an entry is stored framed (:class:`RecordedCodec`):
+its bodies as the bytes they are, after a small JSON head.
 """
 
 from __future__ import annotations
@@ -200,7 +201,8 @@ Headers = list[tuple[str, str]]
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """An :class:`Entry` as a shared store keeps it (bytes as latin-1 text, round-tripping)."""
+    """An :class:`Entry` as a shared store keeps it (bytes as latin-1 text, round-tripping;
+    stored framed, the bodies as bytes, by :class:`RecordedCodec`)."""
 
     time: datetime
     provider: str

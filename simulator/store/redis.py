@@ -51,7 +51,8 @@ Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnect
 - **Event loops.** Connections belong to the event loop that opened them, so each loop gets
   its own client, closed when that loop shuts down (or by :meth:`RedisStore.aclose`).
 
-Records are stored as JSON through their table's codec.
+Records are stored as JSON through their table's codec, or as the bytes a codec that frames
+its values gives (the journal's: bodies kept as bytes).
 """
 
 from __future__ import annotations

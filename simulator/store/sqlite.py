@@ -24,9 +24,11 @@
   woken by one ``call_soon_threadsafe``. The writes an event loop makes in one pass over
   its ready callbacks are handed to the writer together, at the end of the pass: one
   wake-up of the writer for them all, which would otherwise take each one as it comes (a
-  statement on the loop's thread lets it run). Under concurrent requests a commit, and a
-  wake-up of each thread, serve many writes; a write alone runs as before, in a
-  transaction of its own.
+  statement on the loop's thread lets it run). Of those, the values pushed to one ring (the
+  journal's entries) are one write, one statement for them all, and so are the additions
+  to one counter (a provider's ids): each caller still gets its own number, as if each
+  were made in turn. Under concurrent requests a commit, and a wake-up of each thread,
+  serve many writes; a write alone runs as before, in a transaction of its own.
 - **Expiry on the simulator's clock**: ``expires_at`` is stored as microseconds since the
   epoch and compared with the view's ``now``; never a wall-clock TTL.
 - **Bounded**: an insert first deletes a batch of the table's expired records, so expired
@@ -48,7 +50,8 @@
   connection under the writer's lock, which the writer holds for one write of a group at a
   time: a request waits for at most one write in progress, never for a whole group.
 
-Records are stored as JSON through their table's codec.
+Records are stored as JSON through their table's codec; a codec that frames its values
+(the journal's: bodies kept as bytes) stores a BLOB.
 """
 
 from __future__ import annotations
