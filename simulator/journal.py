@@ -13,7 +13,8 @@ On a store of one process's own the ring is kept here. On a store several proces
 is a ring in the store (on Redis a capped stream): each process writes its entries there when
 it has answered (:meth:`Journal.publish`), and a read first brings this process's copy up to
 date with what every process wrote (:meth:`Journal.refresh`); the entries are numbered by
-the ring, one sequence for all.
+the ring, one sequence for all. There an entry is stored framed (:class:`RecordedCodec`):
+its bodies as the bytes they are, after a small JSON head.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from urllib.parse import parse_qsl, urlencode
 
 import anyio.to_thread
 
-from simulator.clock import format_iso
-from simulator.store import Store, Table
+from simulator.clock import format_iso, parse_iso
+from simulator.store import Codec, Store, Table
+from simulator.store.base import framed, unframed
 
 if TYPE_CHECKING:
     from contracts.validate import SpecValidator
@@ -199,7 +201,8 @@ Headers = list[tuple[str, str]]
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """An :class:`Entry` as a shared store keeps it (bytes as latin-1 text, round-tripping)."""
+    """An :class:`Entry` as a shared store keeps it (bytes as latin-1 text, round-tripping;
+    stored framed, the bodies as bytes, by :class:`RecordedCodec`)."""
 
     time: datetime
     provider: str
@@ -287,7 +290,77 @@ class Floor:
     number: int
 
 
-RING = Table("journal", Recorded)
+class RecordedCodec(Codec[Recorded]):
+    """The shared ring's codec: an entry is stored framed (see :func:`framed`), its bodies,
+    up to ``journal_body_bytes`` each, kept as the bytes they are after a small JSON head
+    instead of escaped into JSON text, which cost most of a large answer's publishing. Its
+    data (a snapshot's) is what pydantic dumps of a :class:`Recorded`, bodies as latin-1
+    text; an entry stored as that JSON text (restored from a snapshot) reads back as well."""
+
+    def __init__(self, kind: type[Recorded] = Recorded) -> None:
+        super().__init__(kind)
+
+    def dumps(self, value: Recorded) -> bytes:  # type: ignore[override]
+        head = {
+            "time": value.time.isoformat().replace("+00:00", "Z"),
+            "provider": value.provider,
+            "operation": value.operation,
+            "method": value.method,
+            "path": value.path,
+            "query": value.query,
+            "request_headers": value.request_headers,
+            "request_size": value.request_size,
+            "status": value.status,
+            "response_size": value.response_size,
+            "response_headers": value.response_headers,
+            "fault": value.fault,
+            "dropped": value.dropped,
+            "secret_fields": value.secret_fields,
+            "secret_headers": value.secret_headers,
+            "local_path": value.local_path,
+            "validate": value.validate,
+            "body_seen": value.body_seen,
+            "disconnected": value.disconnected,
+            "known_secrets": value.known_secrets,
+        }
+        raw = {
+            "request_body": value.request_body.encode("latin-1"),
+            "response_body": value.response_body.encode("latin-1"),
+        }
+        return framed(head, raw)
+
+    def loads(self, text: str | bytes) -> Recorded:
+        parts = unframed(text) if isinstance(text, bytes) else None
+        if parts is None:
+            return super().loads(text)
+        head, raw = parts
+        return Recorded(
+            time=parse_iso(head["time"]),
+            provider=head["provider"],
+            operation=head["operation"],
+            method=head["method"],
+            path=head["path"],
+            query=head["query"],
+            request_headers=[(k, v) for k, v in head["request_headers"]],
+            request_body=raw["request_body"].decode("latin-1"),
+            request_size=head["request_size"],
+            status=head["status"],
+            response_size=head["response_size"],
+            response_headers=[(k, v) for k, v in head["response_headers"]],
+            response_body=raw["response_body"].decode("latin-1"),
+            fault=head["fault"],
+            dropped=head["dropped"],
+            secret_fields=tuple(head["secret_fields"]),
+            secret_headers=tuple(head["secret_headers"]),
+            local_path=head["local_path"],
+            validate=head["validate"],
+            body_seen=head["body_seen"],
+            disconnected=head["disconnected"],
+            known_secrets=tuple(head["known_secrets"]),
+        )
+
+
+RING = Table("journal", Recorded, RecordedCodec)
 FLOOR = Table("journal_floor", Floor)
 
 

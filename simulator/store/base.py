@@ -23,11 +23,15 @@ Rules every backend keeps:
   one view's prefix and nothing else.
 - **Records, not services.** Values are immutable and round-trip through their table's
   :class:`Codec` (JSON-able dicts), so that another process can read them. The memory backend
-  keeps the values themselves, which is why they must be frozen.
+  keeps the values themselves, which is why they must be frozen. A codec may store a value
+  *framed* (:func:`framed`: its fields of bytes kept raw after a JSON head, not escaped into
+  JSON text); :func:`stored_data` reads either stored form back as the JSON-able data a
+  snapshot holds, without the codec.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Hashable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -35,10 +39,27 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+_orjson: Any
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is installed wherever it can be
+    _orjson = None
+
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
-__all__ = ["Codec", "Decoded", "Page", "Snapshot", "Store", "StoreUnavailable", "Table"]
+__all__ = [
+    "Codec",
+    "Decoded",
+    "Page",
+    "Snapshot",
+    "Store",
+    "StoreUnavailable",
+    "Table",
+    "framed",
+    "stored_data",
+    "unframed",
+]
 
 R = TypeVar("R")
 # A store's whole content, backend-neutral: {"records": [[table, key, value, expires_at or
@@ -78,6 +99,59 @@ class Codec(Generic[R]):
     def loads(self, text: str | bytes) -> R:
         """The value of JSON text: ``load(json.loads(text))``, parsed and checked in one step."""
         return self._adapter.validate_json(text)
+
+
+# A framed value starts with this byte, which no JSON text starts with: then its head (a
+# JSON object of the other fields and ``RAW``, the raw fields' names and lengths, in order),
+# this byte again (never inside JSON text, which escapes it), and the raw fields' bytes.
+FRAME = b"\x00"
+RAW = "\x00raw"
+
+
+def _json_bytes(value: Any) -> bytes:
+    if _orjson is not None:
+        found: bytes = _orjson.dumps(value)
+        return found
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _json_value(data: bytes) -> Any:
+    return _orjson.loads(data) if _orjson is not None else json.loads(data)
+
+
+def framed(head: dict[str, Any], raw: dict[str, bytes]) -> bytes:
+    """A value stored framed: ``head`` (JSON-able fields) and the ``raw`` fields (bytes) kept
+    as they are. Its data (:func:`stored_data`) is ``head`` with each raw field as latin-1
+    text, the form a codec of a dataclass with such fields as latin-1 text dumps."""
+    head[RAW] = [[name, len(value)] for name, value in raw.items()]
+    return b"".join((FRAME, _json_bytes(head), FRAME, *raw.values()))
+
+
+def unframed(stored: bytes) -> tuple[dict[str, Any], dict[str, bytes]] | None:
+    """A framed value's head and raw fields, or None when ``stored`` is JSON text."""
+    if not stored.startswith(FRAME):
+        return None
+    end = stored.index(FRAME, 1)
+    head: dict[str, Any] = _json_value(stored[1:end])
+    raw: dict[str, bytes] = {}
+    at = end + 1
+    for name, size in head.pop(RAW):
+        raw[name] = stored[at : at + size]
+        at += size
+    return head, raw
+
+
+def stored_data(stored: str | bytes) -> Any:
+    """A stored value as the JSON-able data its codec dumps (what a snapshot holds), read
+    without the codec: JSON text as it is, a framed value with its raw fields as latin-1."""
+    if isinstance(stored, bytes):
+        parts = unframed(stored)
+        if parts is not None:
+            head, raw = parts
+            for name, value in raw.items():
+                head[name] = value.decode("latin-1")
+            return head
+    return json.loads(stored)
 
 
 @dataclass(frozen=True, eq=False)

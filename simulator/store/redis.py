@@ -51,7 +51,8 @@ Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnect
 - **Event loops.** Connections belong to the event loop that opened them, so each loop gets
   its own client, closed when that loop shuts down (or by :meth:`RedisStore.aclose`).
 
-Records are stored as JSON through their table's codec.
+Records are stored as JSON through their table's codec, or as the bytes a codec that frames
+its values gives (the journal's: bodies kept as bytes).
 """
 
 from __future__ import annotations
@@ -80,7 +81,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from simulator.clock import parse_iso
-from simulator.store.base import Decoded, Page, Snapshot, Store, StoreUnavailable, Table
+from simulator.store.base import (
+    Decoded,
+    Page,
+    Snapshot,
+    Store,
+    StoreUnavailable,
+    Table,
+    stored_data,
+)
 
 __all__ = ["RedisStore", "open_redis"]
 
@@ -913,13 +922,13 @@ class RedisStore:
                     if at and int(at) <= now:
                         continue
                     expires = (EPOCH + int(at) * MICROSECOND).isoformat() if at else None
-                    records.append([table, key.decode(), json.loads(data), expires])
+                    records.append([table, key.decode(), stored_data(data), expires])
             elif relative.endswith("#c"):
                 counters[relative[: -len("#c")]] = int(await client.get(name) or 0)
             elif relative.endswith("#s"):
                 entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await client.xrange(name))
                 values = [
-                    [int(number.partition(b"-")[2]), json.loads(fields[b"v"])]
+                    [int(number.partition(b"-")[2]), stored_data(fields[b"v"])]
                     for number, fields in entries
                 ]
                 last = values[-1][0] if values else 0

@@ -24,9 +24,11 @@
   woken by one ``call_soon_threadsafe``. The writes an event loop makes in one pass over
   its ready callbacks are handed to the writer together, at the end of the pass: one
   wake-up of the writer for them all, which would otherwise take each one as it comes (a
-  statement on the loop's thread lets it run). Under concurrent requests a commit, and a
-  wake-up of each thread, serve many writes; a write alone runs as before, in a
-  transaction of its own.
+  statement on the loop's thread lets it run). Of those, the values pushed to one ring (the
+  journal's entries) are one write, one statement for them all, and so are the additions
+  to one counter (a provider's ids): each caller still gets its own number, as if each
+  were made in turn. Under concurrent requests a commit, and a wake-up of each thread,
+  serve many writes; a write alone runs as before, in a transaction of its own.
 - **Expiry on the simulator's clock**: ``expires_at`` is stored as microseconds since the
   epoch and compared with the view's ``now``; never a wall-clock TTL.
 - **Bounded**: an insert first deletes a batch of the table's expired records, so expired
@@ -48,7 +50,8 @@
   connection under the writer's lock, which the writer holds for one write of a group at a
   time: a request waits for at most one write in progress, never for a whole group.
 
-Records are stored as JSON through their table's codec.
+Records are stored as JSON through their table's codec; a codec that frames its values
+(the journal's: bodies kept as bytes) stores a BLOB.
 """
 
 from __future__ import annotations
@@ -63,10 +66,10 @@ from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from simulator.clock import parse_iso
-from simulator.store.base import Decoded, Page, Snapshot, Store, Table
+from simulator.store.base import Decoded, Page, Snapshot, Store, Table, stored_data
 
 __all__ = ["SqliteStore"]
 
@@ -187,6 +190,9 @@ class _Database:
         # The writes an event loop made in its current pass, handed to the writer in one
         # put when the pass is over (one wake-up of the writer for them all).
         self._passes: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
+        # The values an event loop pushed to each ring, and the increments of each counter,
+        # in its current pass: one write for each ring's, one for each counter's (``together``).
+        self._together: dict[asyncio.AbstractEventLoop, dict[Hashable, _Together]] = {}
         self._writer: threading.Thread | None = None
         self._stop_writer: weakref.finalize[Any, _Database] | None = None
         self.writer_connection: sqlite3.Connection | None = None
@@ -260,18 +266,45 @@ class _Database:
 
     def submit(self, call: Callable[[], R]) -> asyncio.Future[R]:
         """``call`` (one write) queued for the writer thread: its outcome, once committed."""
-        if self._writer is None:
-            self._start_writer()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
+        self._queue(call, future, loop)
+        return future
+
+    def _queue(
+        self, call: Callable[[], Any], settled: _Settled, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        if self._writer is None:
+            self._start_writer()
         batch = self._passes.get(loop)
         if batch is None:
             batch = self._passes[loop] = []
             loop.call_soon(self._hand_over, loop)
-        batch.append((call, future, loop))
+        batch.append((call, settled, loop))
+
+    def together(
+        self, key: Hashable, item: Any, write: Callable[[list[Any]], list[Any]]
+    ) -> asyncio.Future[Any]:
+        """``item`` written with the others of this event loop's pass under ``key`` (values
+        pushed to one ring, increments of one counter) in one write, ``write(items)``, queued
+        with the first of them, which gives each item's result in order. This item's result,
+        once committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        batches = self._together.get(loop)
+        if batches is None:
+            batches = self._together[loop] = {}
+        batch = batches.get(key)
+        if batch is None:
+            batch = batches[key] = _Together()
+            items = batch.items
+            self._queue(lambda: write(items), batch, loop)
+        batch.items.append(item)
+        batch.futures.append(future)
         return future
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._together.pop(loop, None)  # handed over with the pass: no item joins them now
         batch = self._passes.pop(loop, None)
         if batch:
             self._writes.put(batch)
@@ -343,8 +376,44 @@ class _Database:
         self._local = threading.local()
 
 
-# A write waiting for the writer thread: the call, its future and the loop awaiting it.
-_Write = tuple[Callable[[], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+class _Settled(Protocol):
+    """Where a write's outcome goes, on its event loop's thread: a future, or ``_Together``."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: Any, /) -> None: ...
+
+    def set_exception(self, exception: BaseException, /) -> None: ...
+
+
+class _Together:
+    """Items of one pass written in one write (see ``_Database.together``): its outcome
+    (each item's result, in order, or its error) goes to each caller's own future (one whose
+    caller went away is skipped; the others are answered all the same)."""
+
+    __slots__ = ("futures", "items")
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.futures: list[asyncio.Future[Any]] = []
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, results: list[Any]) -> None:
+        for future, result in zip(self.futures, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    def set_exception(self, exception: BaseException) -> None:
+        for future in self.futures:
+            if not future.done():
+                future.set_exception(exception)
+
+
+# A write waiting for the writer thread: the call, where its outcome goes (a future) and the
+# loop awaiting it.
+_Write = tuple[Callable[[], Any], _Settled, asyncio.AbstractEventLoop]
 
 
 def _stop(writes: queue.SimpleQueue[list[_Write] | None], writer: threading.Thread) -> None:
@@ -421,7 +490,7 @@ def _commit(
 
 def _answer(group: list[_Write], outcomes: list[tuple[bool, Any]]) -> None:
     """Wake the callers of a committed group: one call into each event loop awaiting any."""
-    loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    loops: dict[asyncio.AbstractEventLoop, list[tuple[_Settled, bool, Any]]] = {}
     for (_, future, loop), (succeeded, outcome) in zip(group, outcomes, strict=True):
         loops.setdefault(loop, []).append((future, succeeded, outcome))
     for loop, settled in loops.items():
@@ -429,7 +498,7 @@ def _answer(group: list[_Write], outcomes: list[tuple[bool, Any]]) -> None:
             loop.call_soon_threadsafe(_settle, settled)
 
 
-def _settle(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+def _settle(settled: list[tuple[_Settled, bool, Any]]) -> None:
     for future, succeeded, outcome in settled:
         if future.done():  # cancelled: the caller went away (the write holds all the same)
             continue
@@ -696,35 +765,60 @@ class SqliteStore:
 
     async def incr(self, counter: str, by: int = 1) -> int:
         name = self._prefix + counter
-        return await self._written(lambda: self._incr(self._db.connection(), name, by))
+        if self._db.connection().in_transaction:  # in a unit of work: in its transaction
+            return self._incr(self._db.connection(), name, by)
+        value: int = await self._db.together(name, by, lambda bys: self._incrs(name, bys))
+        return value
+
+    def _incrs(self, name: str, bys: list[int]) -> list[int]:
+        """The increments of one pass, in one statement: the value each caller sees, as if
+        each were added in turn."""
+        last = self._incr(self._db.connection(), name, sum(bys))
+        seen, value = [], last - sum(bys)
+        for by in bys:
+            value += by
+            seen.append(value)
+        return seen
 
     async def push(self, ring: Table[R], value: R, *, size: int) -> int:
-        return await self._written(lambda: self._push(ring, value, size))
-
-    def _push(self, ring: Table[R], value: R, size: int) -> int:
         name = self._prefix + ring.name
         data = ring.codec.dumps(value)
         width = max(1, size)
+        if self._db.connection().in_transaction:  # in a unit of work: in its transaction
+            return self._push(name, width, [data])[0]
+        number: int = await self._db.together(
+            (RING_HEAD, name, width), data, lambda values: self._push(name, width, values)
+        )
+        return number
+
+    def _push(self, name: str, width: int, values: list[str | bytes]) -> list[int]:
+        """Append ``values`` to the ring ``name`` (in one statement): their numbers."""
         with self._db.writing() as connection:
             # The ring's last number is a counter under the ring's own name (cleared with it).
-            number = self._incr(connection, name + RING_HEAD, 1)
-            connection.execute(
+            last = self._incr(connection, name + RING_HEAD, len(values))
+            first = last - len(values) + 1
+            connection.executemany(
                 "INSERT INTO ring_slots (name, slot, number, value) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (name, slot) DO UPDATE"
                 " SET number = excluded.number, value = excluded.value",
-                (name, number % width, number, data),
+                # Only the newest ``width`` of them are kept: the others would be rewritten.
+                (
+                    (name, number % width, number, data)
+                    for number, data in zip(range(first, last + 1), values, strict=True)
+                    if number > last - width
+                ),
             )
             db = self._db
             if db.ring_sizes.get(name) != width:
                 db.ring_sizes[name] = width
                 db.loose_rings.add(name)
-            if number % width == 0 or name in db.loose_rings:
+            if last // width != (first - 1) // width or name in db.loose_rings:
                 # Values in slots no push writes now (pushed with another size, or restored)
                 # go once older than the newest ``size``: at each push while this process
                 # knows of such, and once a turn for those another process left.
                 connection.execute(
                     "DELETE FROM ring_slots WHERE name = ? AND number <= ?",
-                    (name, number - width),
+                    (name, last - width),
                 )
                 if name in db.loose_rings:
                     left = connection.execute(
@@ -734,7 +828,7 @@ class SqliteStore:
                     ).fetchone()
                     if left is None:
                         db.loose_rings.discard(name)
-            return number
+            return list(range(first, last + 1))
 
     async def recent(self, ring: Table[R], *, after: int = 0) -> list[tuple[int, R]]:
         rows = (
@@ -795,10 +889,10 @@ class SqliteStore:
             for name, last in heads.items()
         }
         for name, number, value in rings:
-            ring_data[name[cut:]]["values"].append([number, json.loads(value)])
+            ring_data[name[cut:]]["values"].append([number, stored_data(value)])
         return {
             "records": [
-                [tbl[cut:], key, json.loads(value), None if at is None else _instant(at)]
+                [tbl[cut:], key, stored_data(value), None if at is None else _instant(at)]
                 for tbl, key, value, at in rows
             ],
             "counters": {n[cut:]: v for n, v in counters if not n.endswith(RING_HEAD)},

@@ -3,9 +3,11 @@ it, expired records do not pile up in it, and a URL that cannot be used says why
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +183,71 @@ def test_a_full_ring_rewrites_its_oldest_value_in_place(tmp_path: Path) -> None:
     assert [value.partition(":")[0] for _, value in held] == [str(n) for n in range(56, 66)]
     assert run(view.recent(RING, after=63)) == [(64, f"64:{large}"), (65, f"65:{large}")]
     store.close()
+
+
+def test_pushes_of_one_pass_are_one_write_each_answered_with_its_own_number(
+    tmp_path: Path,
+) -> None:
+    """Values pushed to a ring in one pass of the event loop go to the writer as one write
+    (one statement, run over the newest ``size`` of them, and the turn's DELETE once): each
+    pusher gets its own number; one that went away (cancelled) does not fail the others,
+    and its value is kept all the same (it was written)."""
+    store = SqliteStore(tmp_path / "state.db")
+    view = store.scoped("_sim")
+
+    async def scenario() -> None:
+        await view.push(RING, "0", size=10)  # the writer started
+        statements: list[str] = []
+        writer = store._db.writer_connection
+        assert writer is not None
+        writer.set_trace_callback(statements.append)
+        tasks = [asyncio.ensure_future(view.push(RING, str(n), size=10)) for n in range(1, 25)]
+        await asyncio.sleep(0)  # each task has pushed: the pass's values wait together
+        tasks[3].cancel()
+        numbers = await asyncio.gather(*tasks, return_exceptions=True)
+        writer.set_trace_callback(None)
+        assert isinstance(numbers[3], asyncio.CancelledError)
+        assert numbers[:3] + numbers[4:] == [n + 1 for n in range(1, 25) if n != 4]
+        inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO RING")]
+        assert len(inserts) == 10  # the newest 10 of 24, in one executemany
+        assert sum(1 for s in statements if s.upper().startswith("COMMIT")) == 1
+        assert await view.recent(RING) == [(n + 1, str(n)) for n in range(15, 25)]
+
+    run(scenario())
+    store.close()
+
+
+def test_increments_of_one_pass_are_one_statement_and_each_caller_sees_its_own_value(
+    tmp_path: Path,
+) -> None:
+    """Two stores on one file (as two processes), each incrementing one counter 30 times
+    in one pass: each store's increments are one statement (by their sum), and every
+    caller sees a value of its own, as if each were added in turn; none is lost."""
+    first, second = SqliteStore(tmp_path / "state.db"), SqliteStore(tmp_path / "state.db")
+    views = [first.scoped("p"), second.scoped("p")]
+
+    async def scenario() -> list[int]:
+        await views[0].incr("ids", 0)
+        statements: list[str] = []
+        writer = first._db.writer_connection
+        assert writer is not None
+        writer.set_trace_callback(statements.append)
+        calls = [view.incr("ids", by) for view in views for by in (1, 2, 0, 3) * 30]
+        seen = list(await asyncio.gather(*calls))
+        writer.set_trace_callback(None)
+        upserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO COUNTERS")]
+        assert len(upserts) == 1
+        return seen
+
+    seen = run(scenario())
+    for half in (seen[:120], seen[120:]):
+        steps = [b - a for a, b in pairwise(half)]
+        assert steps == ([2, 0, 3] + [1, 2, 0, 3] * 29), half  # in turn, within a pass
+    nonzero = [v for n, v in enumerate(seen) if n % 4 != 2]
+    assert len(set(nonzero)) == len(nonzero)  # no value seen twice but for the zero adds
+    assert max(seen) == 2 * 30 * 6
+    first.close()
+    second.close()
 
 
 def test_a_smaller_ring_or_a_restored_one_keeps_only_its_newest_values(tmp_path: Path) -> None:
