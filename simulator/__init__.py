@@ -15,7 +15,7 @@ import gc
 _collecting = gc.isenabled()
 gc.disable()
 try:
-    from simulator.app import available_providers, create_app, make_clock
+    from simulator.app import available_providers, create_app, make_clock, provider_names
     from simulator.clock import Clock, ManualClock, SystemClock
     from simulator.dashboard import FindingsSource
     from simulator.faults import WEBHOOK_KINDS as WEBHOOK_FAULT_KINDS
@@ -58,6 +58,7 @@ __all__ = [
     "load_scenario",
     "make_clock",
     "open_store",
+    "provider_names",
     "settings_with",
     "start_default",
 ]
