@@ -25,7 +25,7 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +87,30 @@ SHARED = Table("shared", Shared)
 def _validator_of(runtimes: Runtimes, name: str) -> Callable[[], SpecValidator]:
     """What reads a provider's spec validator when a journal entry is checked."""
     return lambda: runtimes[name].validator
+
+
+class _AsOf:
+    """The state's clock, read as ``instant`` until that is set to None: a runtime built
+    when first needed builds what it holds (its seeded examples) as of the instant it would
+    have been built at, the state's start or its last reset."""
+
+    def __init__(self, clock: Clock, instant: datetime | None) -> None:
+        self.clock = clock
+        self.instant = instant
+
+    @property
+    def kind(self) -> str:
+        return self.clock.kind
+
+    def now(self) -> datetime:
+        instant = self.instant
+        return self.clock.now() if instant is None else instant
+
+    def advance(self, delta: timedelta) -> None:
+        self.clock.advance(delta)
+
+    def set(self, instant: datetime) -> None:
+        self.clock.set(instant)
 
 
 class Runtimes(Mapping[str, ProviderRuntime]):
@@ -192,6 +216,9 @@ class SimulatorState:
     # Options changed at run time, per provider (``set_options``), until its reset.
     overrides: Overrides = field(default_factory=dict, init=False)
     resets: dict[str, int] = field(default_factory=dict, init=False)
+    # When each provider's runtime would have been built (the start, or its last reset or
+    # restore): one built later builds its seeded examples as of then.
+    _born: dict[str, datetime] = field(default_factory=dict, init=False, repr=False)
     _synced: Shared | None = field(default=None, init=False, repr=False)
     # The store's mark (``SqliteStore.mark``) when the shared record was last read: while it
     # stays, nobody wrote the record since, and a sync with nothing to write reads nothing.
@@ -203,6 +230,8 @@ class SimulatorState:
         # The clock and options are kept in the store when it is shared and the clock is one
         # of bulksim's own.
         self.sharing = shared(self.store) and isinstance(self.clock, ManualClock | SystemClock)
+        started = self.clock.now()
+        self._born = {p.name: started for p in self.providers}
         self.runtimes = Runtimes(self.providers, self._runtime)
         for name in self.runtimes:
             if self.settings.options_for(name):
@@ -219,7 +248,11 @@ class SimulatorState:
     def _runtime(self, provider: Provider) -> ProviderRuntime:
         """A provider's runtime, built when first needed: as it would have been at start,
         with the options changed at run time since then."""
-        runtime = ProviderRuntime(provider, self.clock, self.ids, self.settings, self.store)
+        as_of = _AsOf(self.clock, self._born.get(provider.name))
+        runtime = ProviderRuntime(provider, as_of, self.ids, self.settings, self.store)
+        as_of.instant = None  # what it keeps (a token signer) reads the clock from now on
+        runtime.context.clock = self.clock
+        runtime.context.store = self.store.scoped(provider.name, now=self.clock.now)
         if self.overrides.get(provider.name):
             runtime.set_options(self.overrides[provider.name])
         return runtime
@@ -243,9 +276,11 @@ class SimulatorState:
             if name in built:
                 await built[name].reset()
             else:
-                # Not built yet: emptying its view is the whole reset (it is built fresh).
+                # Not built yet: emptying its view is the whole reset (it is built fresh,
+                # as of now).
                 async with self.views()[name].transaction() as tx:
                     await tx.clear()
+                self._born[name] = self.clock.now()
             self.overrides.pop(name, None)
             self.resets[name] = self.resets.get(name, 0) + 1
         await self.sync()
@@ -274,10 +309,13 @@ class SimulatorState:
                 clock.current = held.clock
         # Only the runtimes built so far: one built later starts from the store as it is then.
         built = self.runtimes.loaded()
-        for name, runtime in built.items():
+        for name in self.runtimes:
             if held.resets.get(name, 0) != self.resets.get(name, 0):
                 # Reset elsewhere: the records are gone; rebuild what is built from them.
-                runtime.store = runtime.provider.store_factory(runtime.context)
+                if name in built:
+                    built[name].store = built[name].provider.store_factory(built[name].context)
+                else:
+                    self._born[name] = self.clock.now()
         self.resets = {n: count for n, count in held.resets.items() if n in self.runtimes}
         if held.options != self.overrides:
             for name, runtime in built.items():
@@ -383,9 +421,13 @@ class SimulatorState:
             before = await view.get(SHARED, "state")
         snapshot: Snapshot = data["store"]
         await self.store.restore(snapshot)
-        for runtime in self.runtimes.loaded().values():
+        built = self.runtimes.loaded()
+        for name in self.runtimes:
             # Token keys and seeds are built from the store: build them from the restored one.
-            runtime.store = runtime.provider.store_factory(runtime.context)
+            if name in built:
+                built[name].store = built[name].provider.store_factory(built[name].context)
+            else:
+                self._born[name] = self.clock.now()
         self._synced = None
         self._mark = None
         held = shape.state

@@ -187,3 +187,20 @@ def test_options_changed_elsewhere_hold_for_a_provider_loaded_later(
         assert changed.status_code == 200, changed.text
         assert "deepvue" not in two.app.state.sim.runtimes.loaded()  # type: ignore[attr-defined]
         assert two.get("/_sim/options").json()["deepvue"]["processing_seconds"] == 7
+
+
+def test_a_provider_first_used_later_shows_its_seeds_as_at_start(clock: ManualClock) -> None:
+    """Seeded examples are fixed at start: first used after the clock moved, they are as
+    they would have been had the provider served from the start."""
+    poll = f"/passcreator/api/v3/process/{SEED_PROCESS}"
+    key = {"Authorization": ACCOUNT.api_key}
+    with (
+        TestClient(create_app(Settings(seed=1), clock=ManualClock(clock.now()))) as early,
+        TestClient(create_app(Settings(seed=1), clock=ManualClock(clock.now()))) as late,
+    ):
+        assert early.get(poll, headers=key).status_code == 200  # built at start
+        for client in (early, late):
+            moved = client.post("/_sim/clock/advance", json={"seconds": 90})
+            assert moved.status_code == 200, moved.text
+        assert "passcreator" not in late.app.state.sim.runtimes.loaded()  # type: ignore[attr-defined]
+        assert late.get(poll, headers=key).json() == early.get(poll, headers=key).json()
