@@ -11,7 +11,10 @@ import gc
 
 # What importing the simulator makes (classes, routes, specs' tables) lives as long as the
 # process: the cyclic collector, which would run a dozen times over it meanwhile and free
-# nothing, is paused until the import is done (some 10 ms of start-up).
+# nothing, is paused until the import is done, and what the import made is then moved to the
+# oldest generation (freeze, then unfreeze: nothing stays frozen), which only a full
+# collection scans. Re-enabled with all of it still young, the next collections scanned it
+# all again, at a cost of some 10 ms of start-up.
 _collecting = gc.isenabled()
 gc.disable()
 try:
@@ -34,6 +37,8 @@ try:
     from simulator.store import MemoryStore, SqliteStore, Store, open_store
 finally:
     if _collecting:
+        gc.freeze()
+        gc.unfreeze()
         gc.enable()
 
 __all__ = [

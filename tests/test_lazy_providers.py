@@ -204,3 +204,19 @@ def test_a_provider_first_used_later_shows_its_seeds_as_at_start(clock: ManualCl
             assert moved.status_code == 200, moved.text
         assert "passcreator" not in late.app.state.sim.runtimes.loaded()  # type: ignore[attr-defined]
         assert late.get(poll, headers=key).json() == early.get(poll, headers=key).json()
+
+
+def test_importing_the_simulator_leaves_no_young_objects_for_the_collector() -> None:
+    """The import's objects are not left in the young generations, where the collections
+    that follow would scan them all again; and nothing is left frozen."""
+    script = (
+        "import gc, simulator, json; "
+        "print(json.dumps([len(gc.get_objects(generation=0)) + len(gc.get_objects(generation=1)),"
+        " gc.get_freeze_count(), gc.isenabled()]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    young, frozen, enabled = json.loads(done.stdout)
+    assert young < 1000  # the import makes some 40,000 tracked objects
+    assert (frozen, enabled) == (0, True)
