@@ -407,7 +407,9 @@ class Simulator:
         """Each served provider's behaviour description, from the suite its record names (a
         server attached by URL is asked for its providers' names)."""
         if self.state is not None:
-            return {p.name: behaviour_of(p) for p in self.state.providers}
+            # A record as given; a registry entry by its name (its suite is named after it).
+            served = self.state.providers
+            return {p.name: behaviour_of(p if isinstance(p, Provider) else p.name) for p in served}
         return {name: behaviour_of(name) for name in self.providers()}
 
     def findings(

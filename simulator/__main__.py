@@ -17,6 +17,7 @@ import dataclasses
 import os
 import secrets
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -288,9 +289,9 @@ def run_verify(args: argparse.Namespace, environ: dict[str, str]) -> int:
     from pathlib import Path
 
     from contracts.verify import verify
-    from simulator import available_providers
+    from simulator import provider_names
 
-    known = [p.name for p in available_providers()]
+    known = list(provider_names())
     if args.provider not in known:
         print(
             f"bulksim: unknown provider {args.provider!r}; known: {', '.join(known)}",
@@ -357,9 +358,10 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         # every start, takes ids of its own (a persistent store's counters just continue).
         overrides["id_stream"] = secrets.token_hex(8)
     settings = Settings.from_env(environ, **overrides)
-    from simulator import available_providers
+    if settings.drift:  # the providers' operations are read (their packages loaded) only then
+        from simulator import available_providers
 
-    check_drift(settings.drift, {p.name: p.operations() for p in available_providers()})
+        check_drift(settings.drift, {p.name: p.operations() for p in available_providers()})
     if not settings.loopback and not settings.control_token:
         settings = Settings.from_env(
             environ, **{**overrides, "control_token": secrets.token_urlsafe(24)}
@@ -372,7 +374,7 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
 def banner(
     settings: Settings, port: int, generated_token: bool, ca_file: Path | None = None
 ) -> str:
-    from simulator import available_providers
+    from simulator import provider_names
 
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     origin = f"{'https' if settings.tls else 'http'}://{host}:{port}"
@@ -380,16 +382,14 @@ def banner(
     if settings.workers > 1:
         store += f", {settings.workers} workers"
     lines = [f"bulksim serving on {origin} (clock {settings.clock}, seed {settings.seed}{store})"]
-    chosen = [
-        p for p in available_providers() if not settings.providers or p.name in settings.providers
-    ]
-    for provider in chosen:
-        lines.append(f"  {provider.name:<12} {origin}{provider.mount}")
+    chosen = [n for n in provider_names() if not settings.providers or n in settings.providers]
+    for name in chosen:
+        lines.append(f"  {name:<12} {origin}/{name}")
     lines.append(
         f"  {'control':<12} {origin}/_sim  (test credentials: GET {origin}/_sim/providers)"
     )
     if len(chosen) == 1:
-        lines.append(f"  {chosen[0].name} is also served at {origin}/")
+        lines.append(f"  {chosen[0]} is also served at {origin}/")
     if settings.control_token:
         shown = settings.control_token if generated_token else "(as given)"
         lines.append(f"  control token: {shown}  (send X-Bulksim-Token)")
@@ -411,6 +411,23 @@ def credentials_text(app_state: object) -> str:
         flat = ", ".join(f"{k}={v}" for k, v in creds.items() if isinstance(v, str))
         lines.append(f"  {name:<12} {flat}")
     return "test credentials:\n" + "\n".join(lines)
+
+
+# How long after the port is bound the test credentials are printed: reading them loads
+# every provider's package, which a request already waiting at start-up need not wait for.
+CREDENTIALS_AFTER = 0.1
+
+
+def print_credentials_soon(app_state: object) -> None:
+    """Print the test credentials from a thread, CREDENTIALS_AFTER seconds from now (the
+    state builds each provider's runtime once, whichever thread asks first)."""
+
+    def show() -> None:
+        print(credentials_text(app_state), flush=True)
+
+    timer = threading.Timer(CREDENTIALS_AFTER, show)
+    timer.daemon = True
+    timer.start()
 
 
 def lazy_findings() -> FindingsSource:
@@ -455,7 +472,10 @@ def serve(
         def announce(port: int) -> None:
             ca_file = tls.ca_file if tls is not None else None
             print(banner(settings, port, generated_token, ca_file), flush=True)
-            print(credentials_text(app.state.sim), flush=True)
+            if settings.workers > 1:
+                print(credentials_text(app.state.sim), flush=True)
+            else:
+                print_credentials_soon(app.state.sim)
 
         options: dict[str, Any] = tls.uvicorn_options() if tls is not None else {}
         options["limits"] = ConnectionLimits(

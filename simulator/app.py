@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import partial
@@ -21,6 +23,7 @@ from simulator.gateway import SPEC_ROUTE, Gateway, HttpDate
 from simulator.ids import IdFactory
 from simulator.kit.errors import ProviderError
 from simulator.kit.provider import Provider, ProviderApp, ProviderRuntime
+from simulator.providers import PROVIDERS, ProviderLoadError, Registered
 from simulator.sandboxes import CONTROL_PATH as SANDBOX_CONTROL_PATH
 from simulator.sandboxes import PATH as SANDBOX_PATH
 from simulator.sandboxes import Sandbox, Sandboxes, Served, unknown_sandbox
@@ -29,10 +32,12 @@ from simulator.state import SimulatorState, Sleep
 from simulator.store import Store, StoreError, StoreUnavailable, open_store
 from simulator.webhooks import Deliveries
 
+_log = logging.getLogger("bulksim")
+
 # Where a sandbox's id starts in its providers' paths.
 _SANDBOX_ID = len(SANDBOX_PATH)
 
-__all__ = ["available_providers", "create_app", "make_clock"]
+__all__ = ["available_providers", "create_app", "make_clock", "provider_names"]
 
 
 def make_clock(settings: Settings) -> Clock:
@@ -51,13 +56,20 @@ def store_of(settings: Settings) -> Store:
 
 
 def available_providers() -> tuple[Provider, ...]:
-    """Every provider bulksim can serve, in registry order (``simulator/providers``)."""
-    from simulator.providers import PROVIDERS
+    """Every provider bulksim can serve, in registry order (``simulator/providers``): their
+    records, each provider's package loaded (an app loads only those it needs, when it
+    needs them)."""
+    return tuple(entry.load() for entry in PROVIDERS)
 
-    return PROVIDERS
+
+def provider_names() -> tuple[str, ...]:
+    """The name of every provider bulksim can serve, in registry order, loading none."""
+    return tuple(entry.name for entry in PROVIDERS)
 
 
-def select_providers(available: Sequence[Provider], names: Sequence[str]) -> list[Provider]:
+def select_providers(
+    available: Sequence[Provider | Registered], names: Sequence[str]
+) -> list[Provider | Registered]:
     """The providers named (all when none is), in registry order; unknown names fail."""
     known = {p.name: p for p in available}
     unknown = [n for n in names if n not in known]
@@ -71,7 +83,7 @@ def create_app(
     *,
     clock: Clock | None = None,
     ids: IdFactory | None = None,
-    providers: Sequence[Provider] | None = None,
+    providers: Sequence[Provider | Registered] | None = None,
     sleep: Sleep | None = None,
     store: Store | None = None,
     findings: FindingsSource | None = None,
@@ -88,7 +100,7 @@ def create_app(
     violations only). ``app.state.sim`` is the :class:`~simulator.state.SimulatorState`.
     """
     settings = (settings or Settings()).checked()
-    available = providers if providers is not None else available_providers()
+    available: Sequence[Provider | Registered] = PROVIDERS if providers is None else providers
     chosen = select_providers(available, settings.providers)
     state = SimulatorState(
         settings=settings,
@@ -105,10 +117,10 @@ def create_app(
         date = HttpDate(served.clock)
         control = control_app(served, sandboxes if served is state else None, deliveries)
         # Each gateway dates its answer itself, after the journal has seen it.
-        mounts = {
-            runtime.provider.mount: provider_app(runtime, served, date)
-            for runtime in served.runtimes.values()
-        }
+        # Each provider's gateway is built on its first request (its package loaded then).
+        mounts: dict[str, ASGIApp] = {}
+        for name in served.runtimes:
+            mounts[f"/{name}"] = _Deferred(served, name, date, mounts)
         return Served(mounts, control, date.stamp)
 
     sandboxes = Sandboxes(state, serve)
@@ -294,6 +306,50 @@ def _mounted(mounts: Mapping[str, ASGIApp], scope: Scope, root: str, path: str) 
     return gateway
 
 
+class _Deferred:
+    """A provider's gateway until its first request, which builds the real one (loading the
+    provider's package) and puts it in its place in ``mounts``, what the app dispatches on:
+    later requests go straight to it. Built once, however many first requests arrive
+    together; a provider that fails to load answers 500 naming it (and is tried again on
+    the next request)."""
+
+    def __init__(
+        self,
+        state: SimulatorState,
+        name: str,
+        date: HttpDate,
+        mounts: dict[str, ASGIApp],
+    ) -> None:
+        self.state = state
+        self.name = name
+        self.date = date
+        self.mounts = mounts
+        self.gateway: ASGIApp | None = None
+        self.lock = threading.Lock()
+
+    def build(self) -> ASGIApp:
+        if self.gateway is None:
+            with self.lock:
+                if self.gateway is None:
+                    runtime = self.state.runtimes[self.name]
+                    self.gateway = provider_app(runtime, self.state, self.date)
+                    self.mounts[f"/{self.name}"] = self.gateway
+        return self.gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            gateway = self.build()
+        except ProviderLoadError as exc:
+            if scope["type"] != "http":
+                raise
+            self.state.crashes.append(exc)
+            _log.error("%s", exc, exc_info=exc.__cause__)
+            response = JSONResponse({"error": str(exc)}, status_code=500)
+            await response(scope, receive, self.date.stamp(send))
+            return
+        await gateway(scope, receive, send)
+
+
 def provider_app(
     runtime: ProviderRuntime, state: SimulatorState, date: HttpDate | None = None
 ) -> Gateway:
@@ -390,15 +446,16 @@ async def _root_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     state: SimulatorState = request.app.state.sim
     path = request.url.path
-    runtimes = list(state.runtimes.values())
-    owner = next((rt for rt in runtimes if path.startswith(f"{rt.provider.mount}/")), None)
-    if owner is None and len(runtimes) == 1:
-        owner = runtimes[0]
+    names = list(state.runtimes)  # the providers' names: none is loaded to find the owner
+    owner = next((name for name in names if path.startswith(f"/{name}/")), None)
+    if owner is None and len(names) == 1:
+        owner = names[0]
     if owner is not None:
-        response = owner.provider.error_for_status(exc.status_code, owner.context).response()
+        runtime = state.runtimes[owner]
+        response = runtime.provider.error_for_status(exc.status_code, runtime.context).response()
         response.headers.update(_ordered_allow(exc.headers))
         return response
-    mounts = [rt.provider.mount for rt in runtimes]
+    mounts = [f"/{name}" for name in names]
     return JSONResponse(
         {"error": f"no provider serves {path}", "providers": mounts},
         status_code=exc.status_code,

@@ -63,7 +63,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from simulator.clock import check_instant, format_iso, parse_iso
 from simulator.faults import FaultError, FaultPlanFull
-from simulator.providers.check import endpoints as check_endpoints
 from simulator.sandboxes import SandboxError, Sandboxes, parse_spec, unknown_sandbox
 from simulator.scenarios import schema
 from simulator.settings import SettingsError
@@ -298,6 +297,8 @@ def _check(request: Request) -> Any:
 async def check_webhook_endpoints(request: Request) -> Response:
     """Check's webhook endpoints (its dashboard setting): GET lists, POST registers one."""
     ctx = _check(request)
+    from simulator.providers.check import endpoints as check_endpoints  # loaded with Check
+
     try:
         if request.method == "POST":
             made = await check_endpoints.register(ctx, await _json_object(request))
@@ -310,7 +311,10 @@ async def check_webhook_endpoints(request: Request) -> Response:
 
 async def check_webhook_endpoint(request: Request) -> Response:
     endpoint_id = request.path_params["endpoint"]
-    if not await check_endpoints.remove(_check(request).store, endpoint_id):
+    ctx = _check(request)
+    from simulator.providers.check import endpoints as check_endpoints  # loaded with Check
+
+    if not await check_endpoints.remove(ctx.store, endpoint_id):
         raise ControlError(404, f"no webhook endpoint {endpoint_id!r}")
     return JSONResponse({"deleted": endpoint_id})
 

@@ -26,12 +26,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from starlette.types import ASGIApp
 
 from simulator.clock import parse_iso
-from simulator.providers.check.models import KEYS_BY_PLAN
-from simulator.providers.deepvue.batchfile import parse_batch_file
-from simulator.providers.deepvue.models import TEST_CLIENTS, new_batch
-from simulator.providers.helloatlas.models import TEST_CLIENTS as HELLOATLAS_CLIENTS
-from simulator.providers.helloatlas.models import Timing
-from simulator.providers.passcreator.models import TEST_ACCOUNTS, Process, step_us
 from simulator.settings import Settings, SettingsError
 from simulator.state import SimulatorState
 
@@ -278,9 +272,14 @@ async def apply(
 
 def _lead(spec: Mapping[str, Any], state: SimulatorState) -> timedelta:
     """How long before ``start`` the object is made."""
+    # A provider's modules are imported with the first object of its kind (its runtime,
+    # read first, has loaded its package): serving never pays for them.
     kind = spec["kind"]
     if kind == "deepvue.batch":
         runtime = _runtime(state, "deepvue")
+        from simulator.providers.deepvue.batchfile import parse_batch_file
+        from simulator.providers.deepvue.models import new_batch
+
         rows = parse_batch_file("rows.csv", _deepvue_csv(spec["rows"]), 10**9)
         # The batch's processing time as Deepvue's model gives it, for these rows and options.
         progress = new_batch(runtime.context, "", "", rows, None).progress
@@ -289,6 +288,8 @@ def _lead(spec: Mapping[str, Any], state: SimulatorState) -> timedelta:
     if kind == "passcreator.process":
         # The instant its poll's current reaches ``done``, as Passcreator's model gives it.
         context = _runtime(state, "passcreator").context
+        from simulator.providers.passcreator.models import Process, step_us
+
         start = state.clock.now()
         process = Process("", None, start, int(spec["total"]), step_us(context))
         return process.reached_at(int(spec.get("done", 0))) - start
@@ -296,6 +297,8 @@ def _lead(spec: Mapping[str, Any], state: SimulatorState) -> timedelta:
         if spec.get("state", "processing") == "processing":
             return timedelta(0)
         # Every document finishes by the end of the processing window (none is slow).
+        from simulator.providers.helloatlas.models import Timing
+
         return Timing.of(_runtime(state, "helloatlas").context).ready_after(1.0, slow=False)
     return timedelta(seconds=float(spec.get("age_seconds", 0)))
 
@@ -315,6 +318,8 @@ async def _make(client: httpx.AsyncClient, base: str, step: _Step) -> None:
 async def _make_deepvue_batch(
     client: httpx.AsyncClient, base: str, spec: Mapping[str, Any], where: str
 ) -> None:
+    from simulator.providers.deepvue.models import TEST_CLIENTS
+
     client_id = TEST_CLIENTS[0].client_id
     secret = TEST_CLIENTS[0].client_secret
     auth = await client.post(
@@ -334,6 +339,8 @@ async def _make_deepvue_batch(
 async def _make_passcreator_process(
     client: httpx.AsyncClient, base: str, spec: Mapping[str, Any], where: str
 ) -> None:
+    from simulator.providers.passcreator.models import TEST_ACCOUNTS
+
     account = next(a for a in TEST_ACCOUNTS if a.id == spec.get("account", "test"))
     item = {"templateId": account.templates[0].identifier}
     response = await client.post(
@@ -358,7 +365,9 @@ _FILE_NAMES = {
 async def _make_helloatlas_batch(
     client: httpx.AsyncClient, base: str, spec: Mapping[str, Any], where: str
 ) -> None:
-    account = HELLOATLAS_CLIENTS[0]
+    from simulator.providers.helloatlas.models import TEST_CLIENTS
+
+    account = TEST_CLIENTS[0]
     auth = await client.post(
         f"{base}/helloatlas/v1/bulk/authtoken",
         headers={"Client-Id": account.client_id, "Client-Secret": account.client_secret},
@@ -382,6 +391,8 @@ async def _make_helloatlas_batch(
 async def _make_check_file(
     client: httpx.AsyncClient, base: str, spec: Mapping[str, Any], where: str
 ) -> None:
+    from simulator.providers.check.models import KEYS_BY_PLAN
+
     plan = spec.get("plan", "pro")
     body = json.dumps({"items": spec["items"]}).encode()
     response = await client.post(

@@ -21,10 +21,11 @@ again only when it moved) and the journal (a ring in the store).
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from simulator.faults import FaultPlan
 from simulator.ids import IdFactory
 from simulator.journal import Journal
 from simulator.kit.provider import Provider, ProviderRuntime
+from simulator.providers import Registered
 from simulator.settings import Settings
 from simulator.store import MemoryStore, Snapshot, Store, Table, shared
 
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 
     from contracts.validate import SpecValidator
 
-__all__ = ["Shared", "SimulatorState", "SnapshotError"]
+__all__ = ["Runtimes", "Shared", "SimulatorState", "SnapshotError"]
 
 Sleep = Callable[[float], Awaitable[None]]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -82,9 +84,79 @@ class Shared:
 SHARED = Table("shared", Shared)
 
 
-def _validator_of(runtime: ProviderRuntime) -> Callable[[], SpecValidator]:
+def _validator_of(runtimes: Runtimes, name: str) -> Callable[[], SpecValidator]:
     """What reads a provider's spec validator when a journal entry is checked."""
-    return lambda: runtime.validator
+    return lambda: runtimes[name].validator
+
+
+class _AsOf:
+    """The state's clock, read as ``instant`` until that is set to None: a runtime built
+    when first needed builds what it holds (its seeded examples) as of the instant it would
+    have been built at, the state's start or its last reset."""
+
+    def __init__(self, clock: Clock, instant: datetime | None) -> None:
+        self.clock = clock
+        self.instant = instant
+
+    @property
+    def kind(self) -> str:
+        return self.clock.kind
+
+    def now(self) -> datetime:
+        instant = self.instant
+        return self.clock.now() if instant is None else instant
+
+    def advance(self, delta: timedelta) -> None:
+        self.clock.advance(delta)
+
+    def set(self, instant: datetime) -> None:
+        self.clock.set(instant)
+
+
+class Runtimes(Mapping[str, ProviderRuntime]):
+    """Each served provider's runtime by name, in the order served, each built on first use.
+
+    Names, ``in`` and ``len`` never load a provider; reading a runtime (``[name]``, ``get``,
+    ``items``, ``values``) loads its provider's package the first time and builds the
+    runtime, once however many ask at the same time. :meth:`loaded` is what is built so far.
+    """
+
+    def __init__(
+        self,
+        providers: Sequence[Provider | Registered],
+        build: Callable[[Provider], ProviderRuntime],
+    ) -> None:
+        self._providers = {p.name: p for p in providers}
+        self._build = build
+        self._built: dict[str, ProviderRuntime] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> ProviderRuntime:
+        try:
+            return self._built[name]
+        except KeyError:
+            pass
+        provider = self._providers[name]  # KeyError: not served here
+        with self._lock:
+            runtime = self._built.get(name)
+            if runtime is None:
+                record = provider.load() if isinstance(provider, Registered) else provider
+                runtime = self._build(record)
+                self._built[name] = runtime
+        return runtime
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._providers
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._providers)
+
+    def __len__(self) -> int:
+        return len(self._providers)
+
+    def loaded(self) -> dict[str, ProviderRuntime]:
+        """The runtimes built so far (a provider not yet needed has none), by name."""
+        return dict(self._built)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +201,8 @@ class SimulatorState:
     settings: Settings
     clock: Clock
     ids: IdFactory
-    providers: Sequence[Provider]
+    # The records, or the registry's entries, loaded when first needed (see Runtimes).
+    providers: Sequence[Provider | Registered]
     store: Store = field(default_factory=MemoryStore)
     sleep: Sleep = asyncio.sleep
     # Where its providers are served below the origin: "" (today's paths) for the default
@@ -137,12 +210,15 @@ class SimulatorState:
     base_path: str = ""
     journal: Journal = field(init=False)
     faults: FaultPlan = field(init=False)
-    runtimes: dict[str, ProviderRuntime] = field(init=False)
+    runtimes: Runtimes = field(init=False)
     # Exceptions no handler caught (each answered as the provider's 500): a bug to surface.
     crashes: deque[BaseException] = field(default_factory=lambda: deque(maxlen=100))
     # Options changed at run time, per provider (``set_options``), until its reset.
     overrides: Overrides = field(default_factory=dict, init=False)
     resets: dict[str, int] = field(default_factory=dict, init=False)
+    # When each provider's runtime would have been built (the start, or its last reset or
+    # restore): one built later builds its seeded examples as of then.
+    _born: dict[str, datetime] = field(default_factory=dict, init=False, repr=False)
     _synced: Shared | None = field(default=None, init=False, repr=False)
     # The store's mark (``SqliteStore.mark``) when the shared record was last read: while it
     # stays, nobody wrote the record since, and a sync with nothing to write reads nothing.
@@ -154,24 +230,57 @@ class SimulatorState:
         # The clock and options are kept in the store when it is shared and the clock is one
         # of bulksim's own.
         self.sharing = shared(self.store) and isinstance(self.clock, ManualClock | SystemClock)
-        self.runtimes = {
-            p.name: ProviderRuntime(p, self.clock, self.ids, self.settings, self.store)
-            for p in self.providers
-        }
+        started = self.clock.now()
+        self._born = {p.name: started for p in self.providers}
+        self.runtimes = Runtimes(self.providers, self._runtime)
+        for name in self.runtimes:
+            if self.settings.options_for(name):
+                self.runtimes[name]  # its options are read now: a bad one fails here, at start
         view = self.store.scoped("_sim") if self.sharing else None
         self.journal = Journal(
             self.settings.journal_size,
             store=view,
-            validators={name: _validator_of(rt) for name, rt in self.runtimes.items()},
+            validators={name: _validator_of(self.runtimes, name) for name in self.runtimes},
         )
         self.faults = FaultPlan(self.settings.seed, store=view, cap=self.settings.max_faults)
         self._view = self.store.scoped("_sim")
 
+    def _runtime(self, provider: Provider) -> ProviderRuntime:
+        """A provider's runtime, built when first needed: as it would have been at start,
+        with the options changed at run time since then."""
+        as_of = _AsOf(self.clock, self._born.get(provider.name))
+        runtime = ProviderRuntime(provider, as_of, self.ids, self.settings, self.store)
+        as_of.instant = None  # what it keeps (a token signer) reads the clock from now on
+        runtime.context.clock = self.clock
+        runtime.context.store = self.store.scoped(provider.name, now=self.clock.now)
+        if self.overrides.get(provider.name):
+            runtime.set_options(self.overrides[provider.name])
+        return runtime
+
+    def views(self) -> dict[str, Store]:
+        """Each served provider's store view (as its runtime's context holds it), by name,
+        without loading a provider: what webhooks read and write."""
+        built = self.runtimes.loaded()
+        return {
+            name: built[name].context.store
+            if name in built
+            else self.store.scoped(name, now=self.clock.now)
+            for name in self.runtimes
+        }
+
     async def reset(self, provider: str | None = None) -> list[str]:
         """Back to the fresh state (seeded examples included); returns what was reset."""
         names = [provider] if provider else list(self.runtimes)
+        built = self.runtimes.loaded()
         for name in names:
-            await self.runtimes[name].reset()
+            if name in built:
+                await built[name].reset()
+            else:
+                # Not built yet: emptying its view is the whole reset (it is built fresh,
+                # as of now).
+                async with self.views()[name].transaction() as tx:
+                    await tx.clear()
+                self._born[name] = self.clock.now()
             self.overrides.pop(name, None)
             self.resets[name] = self.resets.get(name, 0) + 1
         await self.sync()
@@ -198,13 +307,18 @@ class SimulatorState:
                 clock.offset = held.clock - EPOCH
             elif isinstance(clock, ManualClock):
                 clock.current = held.clock
-        for name, runtime in self.runtimes.items():
+        # Only the runtimes built so far: one built later starts from the store as it is then.
+        built = self.runtimes.loaded()
+        for name in self.runtimes:
             if held.resets.get(name, 0) != self.resets.get(name, 0):
                 # Reset elsewhere: the records are gone; rebuild what is built from them.
-                runtime.store = runtime.provider.store_factory(runtime.context)
+                if name in built:
+                    built[name].store = built[name].provider.store_factory(built[name].context)
+                else:
+                    self._born[name] = self.clock.now()
         self.resets = {n: count for n, count in held.resets.items() if n in self.runtimes}
         if held.options != self.overrides:
-            for name, runtime in self.runtimes.items():
+            for name, runtime in built.items():
                 runtime.context.options = runtime.initial_options
                 if held.options.get(name):
                     runtime.set_options(held.options[name])
@@ -307,9 +421,13 @@ class SimulatorState:
             before = await view.get(SHARED, "state")
         snapshot: Snapshot = data["store"]
         await self.store.restore(snapshot)
-        for runtime in self.runtimes.values():
+        built = self.runtimes.loaded()
+        for name in self.runtimes:
             # Token keys and seeds are built from the store: build them from the restored one.
-            runtime.store = runtime.provider.store_factory(runtime.context)
+            if name in built:
+                built[name].store = built[name].provider.store_factory(built[name].context)
+            else:
+                self._born[name] = self.clock.now()
         self._synced = None
         self._mark = None
         held = shape.state

@@ -214,7 +214,7 @@ class Deliveries:
         now = state.clock.now()
         queue: list[tuple[datetime, int, str, str]] = []
         held: dict[str, list[str]] = {}  # by provider: events an out-of-order fault holds
-        views = {name: rt.context.store for name, rt in state.runtimes.items()}
+        views = state.views()  # loads no provider: a webhook is a record in its view
         for name, view in views.items():
             for key, due in await _all(view, PENDING):
                 if due.held:
@@ -366,16 +366,15 @@ class Deliveries:
     async def attempts(self, state: SimulatorState) -> list[dict[str, object]]:
         """Every provider's recorded attempts, oldest first."""
         rows: list[tuple[datetime, str, int, dict[str, object]]] = []
-        for name, runtime in state.runtimes.items():
-            for number, attempt in await runtime.context.store.recent(ATTEMPTS):
+        for name, view in state.views().items():
+            for number, attempt in await view.recent(ATTEMPTS):
                 rows.append((attempt.due, name, number, attempt.as_dict(name)))
         rows.sort(key=lambda row: row[:3])
         return [row[3] for row in rows]
 
     async def resend(self, state: SimulatorState, event_id: str) -> Event | None:
         """Send the event again now (a fresh first attempt), or None when it is unknown."""
-        for runtime in state.runtimes.values():
-            view = runtime.context.store
+        for view in state.views().values():
             event = await view.get(EVENTS, event_id)
             if event is not None:
                 seq = await view.incr("webhooks/seq")

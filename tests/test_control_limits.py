@@ -13,9 +13,11 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from starlette.types import Message
 
-from simulator import Settings, create_app
-from simulator.providers import PROVIDERS
+from simulator import Settings, available_providers, create_app
 from simulator.settings import option_ranges
+
+# Every provider's record (each provider's package loaded).
+PROVIDERS = available_providers()
 
 NUMERIC = [
     (provider.name, name)

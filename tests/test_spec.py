@@ -12,9 +12,12 @@ from starlette.testclient import TestClient
 
 from contracts.registry import suite_of
 from contracts.verify import authenticate
+from simulator import available_providers
 from simulator.kit.provider import Provider, snake_case
-from simulator.providers import PROVIDERS
 from tests.conftest import AppFactory
+
+# Every provider's record (each provider's package loaded).
+PROVIDERS = available_providers()
 
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
 # A schema-valid request may still name an id that does not exist or carry a file whose
