@@ -18,6 +18,8 @@ import gc
 _collecting = gc.isenabled()
 gc.disable()
 try:
+    from typing import TYPE_CHECKING, Any
+
     from simulator.app import available_providers, create_app, make_clock, provider_names
     from simulator.clock import Clock, ManualClock, SystemClock
     from simulator.dashboard import FindingsSource
@@ -34,7 +36,10 @@ try:
     )
     from simulator.settings import Settings
     from simulator.state import SimulatorState
-    from simulator.store import MemoryStore, SqliteStore, Store, open_store
+    from simulator.store import MemoryStore, Store, open_store
+
+    if TYPE_CHECKING:
+        from simulator.store.sqlite import SqliteStore
 finally:
     if _collecting:
         gc.freeze()
@@ -69,3 +74,12 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The SQLite backend loads when it is first asked for (see simulator.store).
+    if name == "SqliteStore":
+        from simulator.store.sqlite import SqliteStore
+
+        return SqliteStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

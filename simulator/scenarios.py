@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.types import ASGIApp
@@ -55,6 +54,8 @@ class ScenarioError(SettingsError):
 @cache
 def schema() -> dict[str, Any]:
     """The published JSON Schema of a scenario."""
+    from importlib import resources
+
     text = resources.files("simulator").joinpath("scenario.schema.json").read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded

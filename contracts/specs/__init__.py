@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from functools import cache
-from importlib.resources import files
-from importlib.resources.abc import Traversable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:  # importlib.resources loads when a spec is first looked up
+    from importlib.resources.abc import Traversable
 
 __all__ = ["spec_document", "spec_file"]
 
 
 def spec_file(provider: str) -> Traversable:
     """Where a provider's spec lives by default: ``contracts/specs/<provider>.yaml``."""
+    from importlib.resources import files
+
     return files(__package__) / f"{provider}.yaml"
 
 

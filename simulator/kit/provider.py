@@ -12,7 +12,6 @@ import re
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import parse_qsl
 
@@ -31,6 +30,8 @@ from simulator.settings import Settings, build_options
 from simulator.store import Store
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
     from contracts.validate import SpecValidator
 
 __all__ = [

@@ -8,12 +8,14 @@ that several processes share and that outlives them (see :mod:`simulator.store.b
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from simulator.store.base import Codec, Page, Snapshot, Store, StoreUnavailable, Table
 from simulator.store.memory import MemoryStore
-from simulator.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from simulator.store.sqlite import SqliteStore
 
 __all__ = [
     "STORE_URLS",
@@ -33,6 +35,16 @@ __all__ = [
 STORE_URLS = (
     "memory, sqlite:///relative/path.db, sqlite:////absolute/path.db or redis://host:port/db"
 )
+
+
+def __getattr__(name: str) -> Any:
+    # The SQLite backend (and sqlite3) loads when it is first asked for: a process on the
+    # memory store (the default) never needs it.
+    if name == "SqliteStore":
+        from simulator.store.sqlite import SqliteStore
+
+        return SqliteStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class StoreError(ValueError):
@@ -73,6 +85,10 @@ def _open_sqlite(url: str, rest: str) -> Store:
     folder = path.parent
     if not folder.is_dir():
         raise StoreError(f"store {url!r}: the directory {folder} does not exist")
+    import sqlite3
+
+    from simulator.store.sqlite import SqliteStore
+
     try:
         return SqliteStore(path)
     except sqlite3.Error as exc:
