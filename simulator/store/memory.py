@@ -276,8 +276,15 @@ class MemoryStore:
                 rows.sweep(self._now())
                 rows[key] = (by, expires_at)
                 return by
-            value: int = entry[0] + by
-            rows[key] = (value, entry[1])
+            old = entry[0]
+            value: int = old + by
+            if type(old) is int:
+                # Its expiry stays and its weight in the total moves by ``by``: kept up here,
+                # without the general bookkeeping of a row stored again.
+                dict.__setitem__(rows, key, (value, entry[1]))
+                rows.total += by
+            else:
+                rows[key] = (value, entry[1])
             return value
 
     # -- counters and rings ----------------------------------------------------------------
