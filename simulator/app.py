@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import partial
 
@@ -179,12 +179,7 @@ class SimulatorApp(Starlette):
         if self.sim.sharing:
             await self._shared(scope, receive, send)
             return
-        # A provider's request goes straight to its gateway (in line: this is every poll).
-        gateway, root, path = self._route(scope)
-        if gateway is not None:
-            await gateway(scope, receive, send)
-        else:
-            await self._elsewhere(scope, receive, send, root, path)
+        await self._answer(scope, receive, send)
 
     async def _shared(self, scope: Scope, receive: Receive, send: Send) -> None:
         """On a shared store: the clock and options as the store holds them, before and after
@@ -196,23 +191,23 @@ class SimulatorApp(Starlette):
         with suppress(StoreUnavailable):
             await self.sim.sync(f"{scope['method']} {scope['path']}?{query}")
         try:
-            gateway, root, path = self._route(scope)
-            if gateway is not None:
-                await gateway(scope, receive, send)
-            else:
-                await self._elsewhere(scope, receive, send, root, path)
+            await self._answer(scope, receive, send)
         finally:
             self.sim.answered()
         with suppress(StoreUnavailable):
             await self.sim.synced_after()
 
-    def _route(self, scope: Scope) -> tuple[ASGIApp | None, str, str]:
-        """The default sandbox's provider a request is for (its scope made the provider's),
-        or None; and the request's root path and its path under it."""
+    def _answer(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """An HTTP request's answer, to await: a default sandbox's provider's request goes
+        straight to its gateway (whose call is returned as it is: a poll makes no coroutine
+        of the app's own beyond ``__call__``), any other to :meth:`_elsewhere`."""
         root = scope.get("root_path", "")
         path = scope["path"]
         path = path[len(root) :] if root and path.startswith(root) else path
-        return _mounted(self.prefixes, scope, root, path), root, path
+        gateway = _mounted(self.prefixes, scope, root, path)
+        if gateway is not None:
+            return gateway(scope, receive, send)
+        return self._elsewhere(scope, receive, send, root, path)
 
     async def _elsewhere(
         self, scope: Scope, receive: Receive, send: Send, root: str, path: str
