@@ -773,8 +773,9 @@ class SqliteStore:
     def _incrs(self, name: str, bys: list[int]) -> list[int]:
         """The increments of one pass, in one statement: the value each caller sees, as if
         each were added in turn."""
-        last = self._incr(self._db.connection(), name, sum(bys))
-        seen, value = [], last - sum(bys)
+        total = sum(bys)
+        last = self._incr(self._db.connection(), name, total)
+        seen, value = [], last - total
         for by in bys:
             value += by
             seen.append(value)
