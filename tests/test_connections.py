@@ -8,26 +8,25 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
 from simulator import Settings, create_app
-from simulator.server import HEAD_LIMIT, running_in_thread
+from simulator.server import HEAD_LIMIT, ConnectionLimits, HttpKind, running_in_thread
 from tests.conftest import START
 
 
 @pytest.fixture(params=["h11", "httptools"])
-def protocol(request: pytest.FixtureRequest) -> str:
-    kind: str = request.param
+def protocol(request: pytest.FixtureRequest) -> HttpKind:
+    kind: HttpKind = request.param
     if kind == "httptools":
         pytest.importorskip("httptools")
     return kind
 
 
 @pytest.fixture
-def address(protocol: Any) -> Iterator[tuple[str, int]]:
+def address(protocol: HttpKind) -> Iterator[tuple[str, int]]:
     app = create_app(Settings(clock="manual", start=START))
     with running_in_thread(app, http=protocol) as origin:
         host, port = origin.removeprefix("http://").split(":")
@@ -91,6 +90,58 @@ def test_a_head_begun_behind_a_request_in_one_read_is_measured_whole(
             while not answer.startswith(b"HTTP/1.1 200") and (chunk := conn.recv(65536)):
                 answer += chunk
     assert answer.startswith(b"HTTP/1.1 " + second)
+
+
+# Heads and bodies may take long; an idle connection is closed soon (the sweep follows it).
+KEEP_ALIVE = ConnectionLimits(keep_alive_timeout=0.3, head_timeout=30, body_timeout=30)
+HEALTH = b"GET /_sim/health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+def answers(conn: socket.socket, count: int) -> bytes:
+    """What ``conn`` received until ``count`` answers had come whole (or it was closed)."""
+    received = b""
+    while received.count(b"HTTP/1.1 ") < count or not received.endswith(b"}"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
+def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(protocol: HttpKind) -> None:
+    """A connection is kept between requests (the next one is answered on it), and closed
+    once it has sat idle for the keep-alive timeout, however long heads may take."""
+    app = create_app(Settings(clock="manual", start=START))
+    with running_in_thread(app, http=protocol, limits=KEEP_ALIVE) as origin:
+        host, port = origin.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            for _ in range(3):
+                conn.sendall(HEALTH)
+                assert answers(conn, 1).startswith(b"HTTP/1.1 200 OK\r\n")
+            assert closed_by_server(conn)
+
+
+def test_a_request_read_behind_another_is_answered_however_long_it_takes(
+    protocol: HttpKind,
+) -> None:
+    """Two requests in one write, the second held longer than the keep-alive timeout (a
+    latency fault): the connection is busy, not idle, until its answer has left."""
+    app = create_app(Settings(clock="manual", start=START))
+    with running_in_thread(app, http=protocol, limits=KEEP_ALIVE) as origin:
+        fault = {"provider": "passcreator", "kind": "latency", "latency_ms": 1000}
+        assert httpx.post(f"{origin}/_sim/faults", json=fault).status_code == 201
+        host, port = origin.removeprefix("http://").split(":")
+        poll = (
+            b"GET /passcreator/api/v3/process/unknown HTTP/1.1\r\nHost: localhost\r\n"
+            b"Authorization: pcsim-test-key-5b0e8c7a41d94e2f\r\n\r\n"
+        )
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(HEALTH + poll)
+            received = answers(conn, 2)
+            assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert b"HTTP/1.1 404 Not Found\r\n" in received  # Passcreator's own 404, late
+            assert b'"statusCode":404' in received
+            assert closed_by_server(conn)  # idle at last
 
 
 @contextlib.contextmanager
