@@ -37,8 +37,9 @@ from simulator.settings import Settings
 
 __all__ = ["run_workers", "worker_app"]
 
-# The dropping protocols (see simulator.server.http_protocol), importable by name in a worker.
-DroppingH11Protocol = http_protocol("h11")
+# The dropping protocol a single server runs (see simulator.server.http_protocol: httptools
+# where it is installed), importable by name in a worker.
+WorkerProtocol = http_protocol()
 
 
 def worker_app(
@@ -66,7 +67,7 @@ def run_workers(
 ) -> int:
     """Serve with ``settings.workers`` processes until interrupted; ``limits`` travel to each
     worker with the config, and ``findings`` (see :func:`worker_app`) to each worker's app;
-    ``options`` go to uvicorn as they are (HTTPS files)."""
+    ``options`` go to uvicorn as they are (HTTPS files, proxy headers)."""
     try:
         sock = listening_socket(settings.host, settings.port)
     except OSError as exc:
@@ -77,9 +78,8 @@ def run_workers(
         functools.partial(worker_app, settings, *logging, findings),
         factory=True,
         workers=settings.workers,
-        http=f"{__name__}:DroppingH11Protocol",
-        **UVICORN_SETTINGS,
-        **options,
+        http=f"{__name__}:WorkerProtocol",
+        **{**UVICORN_SETTINGS, **options},
     )
     limit_connections(config, limits)
     announce(sock.getsockname()[1])

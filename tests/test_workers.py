@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from simulator.__main__ import main
+from simulator.server import http_protocol
+from simulator.workers import WorkerProtocol
 from tests.conftest import store_url_maker
 from tests.dashboard.test_findings import _hot_loop
 from tests.test_persistence import CLIENT, STATUS, bulksim, status, submit
@@ -45,9 +47,17 @@ def test_workers_refuse_a_store_of_one_process_own(
     assert err.count("\n") == 1
 
 
+def test_workers_serve_on_the_protocol_a_single_server_does() -> None:
+    """httptools where it is installed: the pure-Python parser would halve a worker."""
+    assert WorkerProtocol is http_protocol()
+
+
 def test_two_workers_on_one_file_answer_for_each_other(tmp_path: Path) -> None:
     flags = ("--workers", "2", "--store", f"sqlite:///{tmp_path / 'state.db'}")
-    with bulksim(*flags, "--time-scale", "0") as (_, origin):
+    with bulksim(*flags, "--time-scale", "0", "--proxy-headers") as (_, origin):
+        # uvicorn's options reach every worker (here: X-Forwarded-Proto is taken).
+        listing = httpx.get(f"{origin}/_sim/providers", headers={"X-Forwarded-Proto": "https"})
+        assert listing.json()["providers"][0]["base_url"].startswith("https://")
         answered: dict[int, list[str]] = {}
         token = request_id = ""
         # A new connection per round lands on either worker; /_sim/health says which one.
