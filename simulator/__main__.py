@@ -174,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="open connections at most; one more sheds the longest-waiting idle or "
         "half-sent one (default 1000)",
     )
+    serve.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        default=None,
+        help="behind a proxy on this host: take the scheme and the client's address from its "
+        "X-Forwarded-Proto and X-Forwarded-For",
+    )
     serve.add_argument("--journal-size", type=int, help="entries kept in the journal ring")
     serve.add_argument(
         "--journal-body-bytes", type=int, help="bytes of each body the journal keeps (16384)"
@@ -352,6 +359,7 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
         "head_timeout": args.head_timeout,
         "body_timeout": args.body_timeout,
         "max_connections": args.max_connections,
+        "proxy_headers": args.proxy_headers,
     }
     if args.seed is None and not environ.get("BULKSIM_SEED", "").strip():
         # No seed asked for: a run on the memory store, whose id counters start again at
@@ -484,6 +492,7 @@ def serve(
             body_timeout=settings.body_timeout,
             max_connections=settings.max_connections,
         )
+        options["proxy_headers"] = settings.proxy_headers
         if settings.workers > 1:
             # Each worker builds its own app; this one was built to check the store and to
             # print the credentials.

@@ -110,6 +110,9 @@ class Settings:
     head_timeout: float = 10.0
     body_timeout: float = 30.0
     max_connections: int = 1000
+    # Take the scheme and the client's address from X-Forwarded-Proto and X-Forwarded-For
+    # when they come from a proxy on this host (127.0.0.1); off: a request's own are used.
+    proxy_headers: bool = False
     # The time a webhook signature's t= carries: "wall" (the real clock, which receivers
     # check it against) or "simulated" (the simulator's clock).
     webhook_signature_time: str = "wall"
@@ -285,7 +288,7 @@ def _cast(key: str, raw: str, name: str) -> Any:
             "body_timeout",
         ):
             return float(raw)
-        if name in ("journal", "validate_requests", "tls"):
+        if name in ("journal", "validate_requests", "tls", "proxy_headers"):
             return _bool(raw)
         if name == "start":
             return parse_iso(raw)

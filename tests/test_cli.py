@@ -173,6 +173,32 @@ def test_served_process_prints_urls_and_answers(
     assert listing[0]["base_url"] == f"{origin}/{listing[0]['name']}"
 
 
+def test_forwarded_headers_are_not_taken_unless_asked_for(
+    served: tuple[subprocess.Popen[str], list[str]],
+) -> None:
+    origin = served[1][0].split()[3]
+    forwarded = {"X-Forwarded-Proto": "https"}
+    listing = httpx.get(f"{origin}/_sim/providers", headers=forwarded, timeout=10).json()
+    assert listing["providers"][0]["base_url"].startswith("http://127.0.0.1:")
+
+
+def test_proxy_headers_take_the_scheme_from_a_proxy_on_this_host() -> None:
+    assert settings_for(["serve"]).proxy_headers is False
+    assert settings_for(["serve", "--proxy-headers"]).proxy_headers is True
+    assert settings_for(["serve"], {"BULKSIM_PROXY_HEADERS": "on"}).proxy_headers is True
+    command = [sys.executable, "-m", "simulator", "serve", "--port", "0", "--proxy-headers"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        origin = process.stdout.readline().split()[3]
+        try:
+            forwarded = {"X-Forwarded-Proto": "https"}
+            listing = httpx.get(f"{origin}/_sim/providers", headers=forwarded, timeout=10)
+            base = listing.json()["providers"][0]["base_url"]
+            assert base.startswith("https://127.0.0.1:")
+        finally:
+            process.terminate()
+
+
 @pytest.mark.parametrize("value", ["-1", "inf", "nan"])
 def test_time_scale_must_be_finite_and_not_negative(value: str) -> None:
     with pytest.raises(SettingsError, match="time_scale"):
