@@ -31,7 +31,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -248,6 +248,7 @@ class _Sweeper:
         shortest = min(limits.head_timeout, limits.body_timeout, limits.keep_alive_timeout)
         self.every = min(1.0, max(0.1, shortest / 10))
         self.timer: asyncio.TimerHandle | None = None
+        self.outbox = _Outbox(loop)
 
     def watch(self, guard: _Guard) -> None:
         self.guards.add(guard)
@@ -276,15 +277,102 @@ class _Sweeper:
             self.timer = self.loop.call_later(self.every, self.sweep)
 
 
+class _Outbox:
+    """What one server's connections write during one turn of its event loop, written
+    together once the turn's callbacks have run.
+
+    A write made at once may wake the client for each answer: under load, a client waiting
+    on a server slower than itself is woken once per answer, and the kernel's work to wake
+    it lands on the server's core (under ``wrk -c64`` it doubled a poll's system time).
+    The answers of one turn, written back to back, wake it once. A request alone pays one
+    more callback for it (about 2 us). Each connection's writes keep their order, and
+    closing a connection writes what waits first. Bounded: once :attr:`LIMIT` bytes wait,
+    they are written at once, so a large or streamed answer meets the transport's own flow
+    control as it would without waiting.
+    """
+
+    LIMIT = 64 * 1024
+
+    __slots__ = ("loop", "pending", "scheduled", "size")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: list[tuple[asyncio.Transport, bytes]] = []
+        self.size = 0
+        self.scheduled = False
+
+    def put(self, transport: asyncio.Transport, data: bytes | bytearray | memoryview) -> None:
+        # Kept until the turn ends: a copy of a buffer its writer may still change.
+        chunk = data if type(data) is bytes else bytes(data)
+        self.pending.append((transport, chunk))
+        self.size += len(chunk)
+        if self.size >= self.LIMIT:
+            self.flush()
+        elif not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self._turn_ended)
+
+    def _turn_ended(self) -> None:
+        self.scheduled = False
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what waits, each connection's in order (a closed one's is dropped)."""
+        pending, self.pending, self.size = self.pending, [], 0
+        for transport, chunk in pending:
+            if not transport.is_closing():
+                transport.write(chunk)
+
+
+class _Batched:
+    """A connection's transport as uvicorn's protocol and its requests see it: what they
+    write waits in the server's :class:`_Outbox` for the end of the loop's turn; closing
+    writes it first. Everything else is the transport's own."""
+
+    __slots__ = ("_outbox", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, outbox: _Outbox) -> None:
+        self._transport = transport
+        self._outbox = outbox
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._outbox.put(self._transport, data)
+
+    def writelines(self, lines: Iterable[bytes | bytearray | memoryview]) -> None:
+        self.write(b"".join(lines))
+
+    def close(self) -> None:
+        self._outbox.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 _SWEEPERS: weakref.WeakKeyDictionary[Any, _Sweeper] = weakref.WeakKeyDictionary()
+
+
+def _sweeper(protocol: Any) -> _Sweeper:
+    """The sweeper (and outbox) of the protocol's server on the protocol's loop."""
+    sweeper = _SWEEPERS.get(protocol.server_state)
+    if sweeper is None or sweeper.loop is not protocol.loop:
+        limits: ConnectionLimits = getattr(protocol.config, LIMITS_ATTRIBUTE, DEFAULT_LIMITS)
+        sweeper = _SWEEPERS[protocol.server_state] = _Sweeper(limits, protocol.loop)
+    return sweeper
+
+
+def _batched(protocol: Any, transport: asyncio.Transport) -> asyncio.Transport:
+    """``transport``, its writes batched per turn of the loop (see :class:`_Outbox`)."""
+    return cast(asyncio.Transport, _Batched(transport, _sweeper(protocol).outbox))
 
 
 def _guard(protocol: Any, transport: asyncio.Transport) -> _Guard:
     """Start guarding a new connection; shed one if there are now too many."""
-    limits: ConnectionLimits = getattr(protocol.config, LIMITS_ATTRIBUTE, DEFAULT_LIMITS)
-    sweeper = _SWEEPERS.get(protocol.server_state)
-    if sweeper is None or sweeper.loop is not protocol.loop:
-        sweeper = _SWEEPERS[protocol.server_state] = _Sweeper(limits, protocol.loop)
+    sweeper = _sweeper(protocol)
+    limits = sweeper.limits
     guard = _Guard(sweeper, transport, lambda: bool(protocol.flow.read_paused))
     live = [c for c in protocol.connections if not c.transport.is_closing()]
     if len(live) > limits.max_connections:
@@ -325,7 +413,7 @@ def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
             _guard: _Guard
 
             def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-                super().connection_made(transport)
+                super().connection_made(_batched(self, transport))
                 self._guard = _guard(self, transport)
 
             def connection_lost(self, exc: Exception | None) -> None:
@@ -422,7 +510,7 @@ def http_protocol(kind: HttpKind = "auto") -> type[asyncio.Protocol]:
             self.conn = BoundedConnection(h11.SERVER, HEAD_LIMIT)
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
+            super().connection_made(_batched(self, transport))
             self._guard = _guard(self, transport)
 
         def connection_lost(self, exc: Exception | None) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -90,6 +92,53 @@ def test_a_head_begun_behind_a_request_in_one_read_is_measured_whole(
             while not answer.startswith(b"HTTP/1.1 200") and (chunk := conn.recv(65536)):
                 answer += chunk
     assert answer.startswith(b"HTTP/1.1 " + second)
+
+
+def test_answers_pipelined_on_one_connection_come_back_whole_and_in_order(
+    address: tuple[str, int],
+) -> None:
+    """Thirty requests in one write, two kinds in turn: thirty answers, in the order asked."""
+    paths = ["/_sim/health" if n % 2 else "/_sim/clock" for n in range(30)]
+    heads = b"".join(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode() for path in paths)
+    with socket.create_connection(address, timeout=30) as conn:
+        conn.sendall(heads)
+        received = answers(conn, len(paths))
+    bodies = [part.split(b"\r\n\r\n", 1)[1] for part in received.split(b"HTTP/1.1 200 OK\r\n")[1:]]
+    assert len(bodies) == len(paths)
+    kinds = ["/_sim/health" if b'"pid"' in body else "/_sim/clock" for body in bodies]
+    assert kinds == paths
+    assert all(json.loads(body) for body in bodies)
+
+
+def test_answers_larger_than_what_waits_for_the_loop_arrive_whole(
+    address: tuple[str, int],
+) -> None:
+    """Eight spec documents of some 38 kB asked at once on one connection, then the journal
+    holding their bodies (well over 64 KiB in one answer): every byte of each arrives."""
+    origin = f"http://{address[0]}:{address[1]}"
+    with httpx.Client(base_url=origin, timeout=30) as client:
+        spec = client.get("/check/openapi.json").content
+        with ThreadPoolExecutor(8) as pool:
+            specs = list(pool.map(lambda _: client.get("/check/openapi.json").content, range(8)))
+        assert specs == [spec] * 8
+        journal = client.get("/_sim/journal")
+    assert len(journal.content) > 128 * 1024
+    assert len(journal.json()["entries"]) == 9
+
+
+def test_a_client_that_waits_for_100_continue_is_told_to_send_its_body(
+    address: tuple[str, int],
+) -> None:
+    body = json.dumps({"provider": "deepvue", "kind": "status", "status": 500}).encode()
+    head = (
+        b"POST /_sim/faults HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    with socket.create_connection(address, timeout=30) as conn:
+        conn.sendall(head)
+        assert conn.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n")
+        conn.sendall(body)
+        assert answers(conn, 1).startswith(b"HTTP/1.1 201 Created\r\n")
 
 
 # Heads and bodies may take long; an idle connection is closed soon (the sweep follows it).
