@@ -9,6 +9,8 @@ the benchmark's baseline all serve through this module, so they serve alike:
   background thread while a ``with`` block runs.
 - :func:`served` and the protocols from :func:`http_protocol` make a ``drop`` fault cut the
   connection before a single byte of the answer is written: no status line, no headers.
+  The protocols also bound every connection (:class:`ConnectionLimits`, kept by one sweep
+  per server) and write what one turn of the event loop answered together (``_Outbox``).
 - :class:`~simulator.gateway.HttpDate` gives every response a ``Date`` header from the
   simulator's clock (uvicorn's own, from the wall clock, is turned off).
 - :func:`configure_logging` sets up bulksim's request log (``bulksim.access``, one line per
