@@ -62,7 +62,7 @@ import hashlib
 import json
 import math
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -324,6 +324,9 @@ class _Line:
 
     busy: bool = False  # an exchange is in flight
     waiting: list[_Queued] = field(default_factory=list)  # the calls that go next, together
+    # The loop's clients (see ``_Clients._held``), once built.
+    clients: tuple[aioredis.Redis, aioredis.Redis] | None = None
+    idle: list[Any] = field(default_factory=list)  # connections kept between calls
 
 
 @dataclass
@@ -334,18 +337,31 @@ class _Clients:
     url: str
     max_connections: int
     pool_timeout: float
+    # Per loop, what closes its clients when the loop shuts down.
     by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = field(
         default_factory=weakref.WeakKeyDictionary
     )
-    # Per loop, connections kept between calls (see ``_exchange``).
-    idle_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Any]] = field(
-        default_factory=weakref.WeakKeyDictionary
-    )
-    # Per loop, whether an exchange is in flight and the calls waiting for it to end.
+    # Per loop, its clients, the connections kept between calls (see ``_exchange``), whether
+    # an exchange is in flight and the calls waiting for it to end.
     lines_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Line] = field(
         default_factory=weakref.WeakKeyDictionary
     )
     senders: set[asyncio.Task[None]] = field(default_factory=set)
+    # The loop that called last and its line: found again without a weak mapping's lookup
+    # (three a call, before), which cost about as much as packing the command.
+    _last: tuple[weakref.ref[asyncio.AbstractEventLoop], _Line] | None = None
+
+    def _line(self) -> _Line:
+        """The running loop's line."""
+        loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0]() is loop:
+            return last[1]
+        line = self.lines_by_loop.get(loop)
+        if line is None:
+            line = self.lines_by_loop[loop] = _Line()
+        self._last = (weakref.ref(loop), line)
+        return line
 
     def build(self, socket_timeout: float | None = SOCKET_TIMEOUT) -> aioredis.Redis:
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -367,15 +383,18 @@ class _Clients:
         """This loop's client, and the one ``call_many`` takes its connections from: without
         redis-py's own socket timeout (which costs a task per command sent), since
         ``call_many`` puts one deadline on its whole exchange."""
-        loop = asyncio.get_running_loop()
-        held = self.by_loop.get(loop)
-        if held is None:
-            holder = self._hold(self.build(), self.build(socket_timeout=None))
-            clients = await anext(holder)
-            self.by_loop[loop] = (clients, holder)
-            return clients
-        found: tuple[aioredis.Redis, aioredis.Redis] = held[0]
-        return found
+        line = self._line()
+        return line.clients or await self._build(line)
+
+    async def _build(self, line: _Line) -> tuple[aioredis.Redis, aioredis.Redis]:
+        holder = self._hold(self.build(), self.build(socket_timeout=None))
+        clients = await anext(holder)
+        if line.clients is not None:  # built meanwhile by another call of the loop
+            await holder.aclose()
+            return line.clients
+        self.by_loop[asyncio.get_running_loop()] = holder
+        line.clients = clients
+        return clients
 
     async def call(self, *args: Any) -> Any:
         """One command and its reply (see :meth:`call_many`)."""
@@ -394,9 +413,7 @@ class _Clients:
         itself, as with a round trip of its own.
         """
         loop = asyncio.get_running_loop()
-        line = self.lines_by_loop.get(loop)
-        if line is None:
-            line = self.lines_by_loop[loop] = _Line()
+        line = self._line()
         answer: asyncio.Future[list[Any]] = loop.create_future()
         if line.busy:
             line.waiting.append((commands, answer))
@@ -469,11 +486,9 @@ class _Clients:
         construction: it is kept only once every reply was read, and closed on any other way
         out (cancelled, lost). At most ``KEPT`` wait here; the others go back to the pool.
         """
-        client = (await self._held())[1]
-        loop = asyncio.get_running_loop()
-        idle = self.idle_by_loop.get(loop)
-        if idle is None:
-            idle = self.idle_by_loop[loop] = []
+        line = self._line()
+        client = (line.clients or await self._build(line))[1]
+        idle = line.idle
         pool: Any = client.connection_pool
         reused = bool(idle) and not fresh
         if reused:
@@ -535,7 +550,7 @@ class _Clients:
     @staticmethod
     async def _hold(
         client: aioredis.Redis, hot: aioredis.Redis
-    ) -> AsyncIterator[tuple[aioredis.Redis, aioredis.Redis]]:
+    ) -> AsyncGenerator[tuple[aioredis.Redis, aioredis.Redis]]:
         try:
             yield client, hot
         finally:
@@ -543,10 +558,14 @@ class _Clients:
             await client.aclose()
 
     async def aclose(self) -> None:
-        self.idle_by_loop.pop(asyncio.get_running_loop(), None)  # closed with the pool
-        held = self.by_loop.pop(asyncio.get_running_loop(), None)
+        loop = asyncio.get_running_loop()
+        line = self.lines_by_loop.get(loop)
+        if line is not None:
+            line.idle = []  # closed with the pool
+            line.clients = None
+        held = self.by_loop.pop(loop, None)
         if held is not None:
-            await held[1].aclose()
+            await held.aclose()
 
 
 @dataclass

@@ -7,6 +7,7 @@ client reads back are what they were before that work was spared.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +18,8 @@ from starlette.testclient import TestClient
 from simulator import ManualClock, Settings, create_app
 from simulator.journal import Recorded
 from simulator.providers.passcreator.models import TEST_ACCOUNTS
+from simulator.store import open_store
+from simulator.store.redis import RedisStore
 from tests.conftest import START, store_url_maker
 
 SHARED = ["sqlite:///{tmp}/state.db", "redis"]
@@ -88,3 +91,42 @@ def test_publishing_an_entry_builds_no_recorded_value_and_reads_back_the_same(
         assert listed(client) == expected
     with simulator(url) as other:  # another process on the store reads the same ring
         assert listed(other) == expected
+
+
+class Lookups(weakref.WeakKeyDictionary[Any, Any]):
+    """A weak mapping that counts its lookups."""
+
+    count = 0
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        Lookups.count += 1
+        return super().get(key, default)
+
+    def __getitem__(self, key: Any) -> Any:
+        Lookups.count += 1
+        return super().__getitem__(key)
+
+
+def test_a_redis_poll_finds_its_connections_without_a_weak_lookup_per_call(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event loop's clients, its kept connections and its line to Redis are found again
+    from the last call's, not looked up in the per-loop weak mappings at each call (three
+    lookups a call cost about as much as packing the command). The polls answer as before."""
+    store = open_store(redis_url)
+    assert isinstance(store, RedisStore)
+    clients = store._root.clients
+    for name in ("by_loop", "idle_by_loop", "lines_by_loop"):
+        if hasattr(clients, name):
+            monkeypatch.setattr(clients, name, Lookups(getattr(clients, name)))
+    app = create_app(Settings(seed=7), clock=ManualClock(START), store=store)
+    with TestClient(app) as client:
+        first = client.get(PROCESS, headers=SENT)
+        assert first.status_code == 200
+        Lookups.count = 0
+        for _ in range(3):
+            again = client.get(PROCESS, headers=SENT)
+            assert again.status_code == 200
+            assert again.json() == first.json()
+        assert Lookups.count == 0
+        assert len(client.get("/_sim/journal").json()["entries"]) == 4
