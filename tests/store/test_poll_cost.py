@@ -10,14 +10,17 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from simulator import ManualClock, Settings, create_app
+from simulator.clock import parse_iso
 from simulator.journal import Recorded
 from simulator.providers.passcreator.models import TEST_ACCOUNTS
+from simulator.state import Shared, SimulatorState
 from simulator.store import open_store
 from simulator.store.redis import RedisStore
 from tests.conftest import START, store_url_maker
@@ -130,3 +133,46 @@ def test_a_redis_poll_finds_its_connections_without_a_weak_lookup_per_call(
             assert again.json() == first.json()
         assert Lookups.count == 0
         assert len(client.get("/_sim/journal").json()["entries"]) == 4
+
+
+@pytest.mark.parametrize("kind", SHARED)
+def test_a_poll_applies_the_shared_state_only_when_it_changed(
+    kind: str,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read before each request, the shared record (clock, options) is applied again only
+    when the store holds another one: a poll that finds the one it applied last does no
+    more (nor does one that reads it again because another process wrote to the store). A
+    change another process makes is seen by the next request all the same."""
+    applied: list[Shared] = []
+    real = SimulatorState._apply
+
+    def counting(self: SimulatorState, held: Shared) -> None:
+        applied.append(held)
+        real(self, held)
+
+    monkeypatch.setattr(SimulatorState, "_apply", counting)
+    url = store_url_maker(kind, request, tmp_path_factory)()
+    with simulator(url) as client, simulator(url) as other:
+        first = client.get(PROCESS, headers=SENT)
+        assert first.status_code == 200
+        assert client.get(PROCESS, headers=SENT).status_code == 200
+        assert other.get(PROCESS, headers=SENT).status_code == 200
+        applied.clear()
+        for _ in range(3):
+            # The other process's request is a write to the store (its journal entry): on
+            # SQLite this process then reads the shared record again, and finds it unchanged.
+            assert other.get(PROCESS, headers=SENT).status_code == 200
+            assert client.get(PROCESS, headers=SENT).json() == first.json()
+        assert applied == []
+        before = client.get("/_sim/clock").json()["now"]
+        assert other.post("/_sim/clock/advance", json={"seconds": 3600}).status_code == 200
+        applied.clear()
+        after = client.get("/_sim/clock").json()["now"]
+        assert parse_iso(after) - parse_iso(before) == timedelta(hours=1)
+        assert len(applied) == 1
+        applied.clear()
+        assert client.get(PROCESS, headers=SENT).status_code == 200
+        assert applied == []
