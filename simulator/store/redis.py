@@ -62,7 +62,7 @@ import hashlib
 import json
 import math
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -314,8 +314,9 @@ def _guarded(call: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine
     return guarded
 
 
-# A caller's commands, and where their replies go.
-_Queued = tuple[list[tuple[Any, ...]], "asyncio.Future[list[Any]]"]
+# A caller's commands, where their replies go, and whether the caller wants the one reply
+# of its one command (``call``) rather than the list of them (``call_many``).
+_Queued = tuple[list[tuple[Any, ...]], "asyncio.Future[Any]", bool]
 
 
 @dataclass
@@ -396,14 +397,14 @@ class _Clients:
         line.clients = clients
         return clients
 
-    async def call(self, *args: Any) -> Any:
+    def call(self, *args: Any) -> Awaitable[Any]:
         """One command and its reply (see :meth:`call_many`)."""
-        replies = await self.call_many([args])
-        return replies[0]
+        return self._send([args], True)
 
-    async def call_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+    def call_many(self, commands: list[tuple[Any, ...]]) -> Awaitable[list[Any]]:
         """Several commands and their replies, in order; an error reply among them is raised
-        (to this caller alone) once all of its replies were read.
+        (to this caller alone) once all of its replies were read. A lost or unreachable
+        Redis raises :class:`StoreUnavailable`.
 
         When no exchange of this event loop is in flight, the commands go at once, sent by
         the caller itself. Otherwise they wait for it to end; then all the commands that
@@ -411,20 +412,31 @@ class _Clients:
         in order and handed to each caller as soon as its own are read (see :meth:`_drain`).
         A caller's commands stay together and in their order; each script stays atomic by
         itself, as with a round trip of its own.
+
+        A call that waits is handed the future its reply goes to, to await, and no coroutine
+        of its own: most calls wait, under load.
         """
-        loop = asyncio.get_running_loop()
+        return self._send(commands, False)
+
+    def _send(self, commands: list[tuple[Any, ...]], one: bool) -> Awaitable[Any]:
         line = self._line()
-        answer: asyncio.Future[list[Any]] = loop.create_future()
         if line.busy:
-            line.waiting.append((commands, answer))
-            return await answer
+            answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            line.waiting.append((commands, answer, one))
+            return answer
+        return self._alone(line, commands, one)
+
+    async def _alone(self, line: _Line, commands: list[tuple[Any, ...]], one: bool) -> Any:
+        """The commands sent at once (no exchange of the loop in flight)."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Any] = loop.create_future()
         line.busy = True
         try:
-            await self._exchange([(commands, answer)])
+            await self._exchange([(commands, answer, one)])
         except UNAVAILABLE as exc:
             self._fail(line.waiting, exc)  # sent after it, they would find Redis lost too
             line.waiting = []
-            raise
+            raise StoreUnavailable(f"redis: {exc}") from exc
         finally:
             self._next(loop, line)
         return answer.result()
@@ -455,7 +467,7 @@ class _Clients:
                         line.waiting = []
                     self._fail(calls, exc)
         except BaseException:  # cancelled: the loop is closing
-            for _, answer in calls + line.waiting:
+            for _, answer, _ in calls + line.waiting:
                 answer.cancel()
             line.waiting = []
             raise
@@ -466,7 +478,7 @@ class _Clients:
     def _fail(calls: list[_Queued], exc: Exception) -> None:
         """Each call not answered yet fails with ``exc`` (a lost Redis: with a
         :class:`StoreUnavailable` of its own)."""
-        for _, answer in calls:
+        for _, answer, _ in calls:
             if answer.done():
                 continue
             if isinstance(exc, UNAVAILABLE):
@@ -499,9 +511,9 @@ class _Clients:
         answered = 0
         try:
             async with asyncio.timeout(SOCKET_TIMEOUT):
-                packed = [pack_command(command) for commands, _ in calls for command in commands]
+                packed = [pack_command(command) for commands, _, _ in calls for command in commands]
                 await connection.send_packed_command(packed, check_health=False)  # one write
-                for commands, answer in calls:
+                for commands, answer, one in calls:
                     replies = []
                     failed: ResponseError | None = None
                     for _ in commands:
@@ -516,7 +528,7 @@ class _Clients:
                     if failed is not None:
                         answer.set_exception(failed)
                     else:
-                        answer.set_result(replies)
+                        answer.set_result(replies[0] if one else replies)
         except BaseException as exc:
             await connection.disconnect(nowait=True)
             await pool.release(connection)
@@ -527,7 +539,10 @@ class _Clients:
                 await self._exchange(calls[answered:], fresh=True)
                 return
             raise
-        await self._keep(pool, idle, connection)
+        if len(idle) < KEPT:
+            idle.append(connection)
+        else:
+            await pool.release(connection)
 
     async def _lost(self, idle: list[Any], pool: Any) -> None:
         """Redis was lost: the connections this loop keeps idle (here and in the other
@@ -539,13 +554,6 @@ class _Clients:
             await pool.release(connection)
         other: Any = (await self._held())[0].connection_pool
         await other.disconnect(inuse_connections=False)
-
-    @staticmethod
-    async def _keep(pool: Any, idle: list[Any], connection: Any) -> None:
-        if len(idle) < KEPT:
-            idle.append(connection)
-        else:
-            await pool.release(connection)
 
     @staticmethod
     async def _hold(
@@ -694,7 +702,6 @@ class RedisStore:
 
     # -- tables ----------------------------------------------------------------------------
 
-    @_guarded
     async def get(self, table: Table[R], key: str) -> R | None:
         name = f"{self._base}{table.name}#r:{key}"
         ahead = _AHEAD.get()
@@ -710,7 +717,6 @@ class RedisStore:
     def mark(self, table: Table[Any]) -> None:
         return None  # another process's write is seen only by reading
 
-    @_guarded
     async def read_ahead(self, table: Table[R], key: str, request: str) -> R | None:
         """``get``, and in the same round trip the records the last answer to ``request``
         read (a poll reads the same ones each time), which this request's ``get`` then
@@ -756,7 +762,6 @@ class RedisStore:
             else:
                 ahead.fetched.pop(name, None)
 
-    @_guarded
     async def put(
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
     ) -> None:
@@ -765,7 +770,6 @@ class RedisStore:
         self._wrote(keys[0])
         await self._script("put", PUT, keys, [key, record])
 
-    @_guarded
     async def put_if_absent(
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
     ) -> tuple[R, bool]:
@@ -795,7 +799,6 @@ class RedisStore:
             if await self._script("swap", SWAP, [name, total], args):
                 return changed
 
-    @_guarded
     async def take(self, table: Table[R], key: str) -> R | None:
         args = [key, self._at_now()]
         name, order, expiry, _, total = self._keys(table, key)
@@ -805,14 +808,12 @@ class RedisStore:
             return None
         return table.codec.loads(record.partition(b"|")[2])
 
-    @_guarded
     async def delete(self, table: Table[R], key: str) -> bool:
         args = [key, self._at_now()]
         name, order, expiry, _, total = self._keys(table, key)
         self._wrote(name)
         return await self._script("take", TAKE, [name, order, expiry, total], args) is not None
 
-    @_guarded
     async def scan(self, table: Table[R], *, after: str | None = None, limit: int = 100) -> Page[R]:
         records, order, expiry, _, total = self._keys(table, "")
         args = [records, self._at_now(), "" if after is None else after, max(0, limit) + 1]
@@ -824,7 +825,6 @@ class RedisStore:
         items = found[:limit]
         return Page(items, items[-1][0] if len(found) > limit and items else None)
 
-    @_guarded
     async def count(self, table: Table[R]) -> int:
         records, order, expiry, _, total = self._keys(table, "")
         counted: int = await self._script(
@@ -832,7 +832,6 @@ class RedisStore:
         )
         return counted
 
-    @_guarded
     async def total(self, table: Table[int]) -> int:
         records, order, expiry, _, total = self._keys(table, "")
         summed: int = await self._script(
@@ -840,7 +839,6 @@ class RedisStore:
         )
         return summed
 
-    @_guarded
     async def add(
         self, table: Table[int], key: str, by: int = 1, *, expires_at: datetime | None = None
     ) -> int:
@@ -853,12 +851,10 @@ class RedisStore:
 
     # -- counters and rings ----------------------------------------------------------------
 
-    @_guarded
     async def incr(self, counter: str, by: int = 1) -> int:
         value: int = await self._root.clients.call("INCRBY", f"{self._base}{counter}#c", by)
         return value
 
-    @_guarded
     async def push(self, ring: Table[R], value: R, *, size: int) -> int:
         data = ring.codec.dumps(value)
         name = f"{self._base}{ring.name}#s"

@@ -7,12 +7,16 @@ client reads back are what they were before that work was spared.
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from types import FrameType
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -22,8 +26,12 @@ from simulator.journal import Recorded
 from simulator.providers.passcreator.models import TEST_ACCOUNTS
 from simulator.state import Shared, SimulatorState
 from simulator.store import open_store
+from simulator.store import redis as redis_module
 from simulator.store.redis import RedisStore
 from tests.conftest import START, store_url_maker
+from tests.store.test_round_trips import POLLS
+
+CONCURRENT = 64
 
 SHARED = ["sqlite:///{tmp}/state.db", "redis"]
 PROCESS = "/passcreator/api/v3/process/627d21f7-e1a0-4085-84cb-130906cd097c"
@@ -176,3 +184,50 @@ def test_a_poll_applies_the_shared_state_only_when_it_changed(
         applied.clear()
         assert client.get(PROCESS, headers=SENT).status_code == 200
         assert applied == []
+
+
+# The most times a poll enters the Redis store's Python code (each call of a function, each
+# resumption of a coroutine) when 64 are answered at once: its calls' own, and their share
+# of the exchanges that serve them all.
+FRAMES = {"deepvue": 26, "passcreator": 18, "helloatlas": 21, "check": 36}
+
+
+@pytest.mark.parametrize("provider", POLLS)
+def test_concurrent_redis_polls_wait_for_their_replies_without_coroutines_of_the_store(
+    redis_url: str, provider: str
+) -> None:
+    """A call made while an exchange is in flight is handed the future its reply goes to:
+    no coroutine of the store's per call to create and resume (a wrapper turning a lost
+    Redis into ``StoreUnavailable``, ``call`` around ``call_many`` around the future). The
+    polls answer as one alone does."""
+    store = open_store(redis_url)
+    app = create_app(Settings(seed=7), clock=ManualClock(START), store=store)
+    with TestClient(app) as client:
+        path, headers = POLLS[provider](client)
+        alone = client.get(path, headers=headers)
+        assert alone.status_code == 200, alone.text
+    entered = 0
+
+    def profile(frame: FrameType, event: str, arg: object) -> None:
+        nonlocal entered
+        if event == "call" and frame.f_code.co_filename == redis_module.__file__:
+            entered += 1
+
+    async def polls() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            # A first round opens this loop's connections and reads each poll's records once.
+            await asyncio.gather(*(c.get(path, headers=headers) for _ in range(CONCURRENT)))
+            sys.setprofile(profile)
+            try:
+                return list(
+                    await asyncio.gather(*(c.get(path, headers=headers) for _ in range(CONCURRENT)))
+                )
+            finally:
+                sys.setprofile(None)
+
+    answers = asyncio.run(polls())
+    assert [a.status_code for a in answers] == [200] * CONCURRENT, answers[0].text
+    if provider != "deepvue":  # each of its answers has a transaction id of its own
+        assert all(a.json() == alone.json() for a in answers)
+    assert entered / CONCURRENT <= FRAMES[provider], entered / CONCURRENT
