@@ -10,7 +10,8 @@ On a store that several processes share (``--workers``, or two servers on one SQ
 the clock (a manual instant, or the system clock's offset) and the options changed at run
 time are kept in the store too, as one :class:`Shared` record: :meth:`SimulatorState.sync`
 reads it before each request (one store read; none on SQLite when nobody wrote it since,
-and on Redis in one pipeline with the records the request will read) and writes a local
+and on Redis in one pipeline with the records the request will read; applied only when it is
+another record than the one applied last) and writes a local
 change (a clock advance, an option set) as a move of the shared record, so that concurrent
 moves add up. It also
 survives a restart. So do the fault plan (each fault a record; the plan's version, which

@@ -15,7 +15,8 @@ Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnect
   in order, each caller handed its own as soon as they are read (and its own error reply,
   raised to it alone). A caller's commands stay together and in order, and each script is
   atomic by itself as before; under load a round trip serves many requests, and a call
-  alone costs what it did.
+  alone costs what it did. A call that waits awaits the future its reply goes to, and no
+  coroutine of the store's.
 - **Read ahead.** Before each request the app reads the shared state (clock, options);
   that read also fetches, in the same pipeline, the records the last answer to the same
   request (method, path, query) read, and the request's ``get`` takes each from there once
