@@ -33,7 +33,7 @@ import anyio.to_thread
 
 from simulator.clock import format_iso, parse_iso
 from simulator.store import Codec, Store, Table
-from simulator.store.base import framed, unframed
+from simulator.store.base import FRAME, RAW, framed, json_bytes, unframed
 
 if TYPE_CHECKING:
     from contracts.validate import SpecValidator
@@ -360,7 +360,85 @@ class RecordedCodec(Codec[Recorded]):
         )
 
 
+class PublishedCodec(Codec[Entry]):
+    """How :meth:`Journal.publish` writes an entry to the shared ring: straight from the
+    :class:`Entry` to the framed value :class:`RecordedCodec` reads, the same bytes its
+    ``dumps`` gives of ``Recorded.of(entry)``, without building the :class:`Recorded` on the
+    serving path. The head's fields that are the same for every request of a provider's
+    operation (its name, its secret names and credentials) are encoded once, kept as a
+    template, and joined to each entry's own fields. It only writes: the ring is read
+    through :data:`RING`."""
+
+    def __init__(self, kind: type[Entry] = Entry) -> None:
+        self.kind = kind  # no pydantic adapter: nothing is read or validated through it
+        self._templates: dict[tuple[object, ...], bytes] = {}
+
+    def dumps(self, value: Entry) -> bytes:  # type: ignore[override]
+        validate = value.validator is not None
+        key = (
+            value.provider,
+            value.operation,
+            value.secret_fields,
+            value.secret_headers,
+            value.known_secrets,
+            validate,
+        )
+        template = self._templates.get(key)
+        if template is None:
+            if len(self._templates) >= TEMPLATES:
+                self._templates.clear()
+            constant = {
+                "provider": value.provider,
+                "operation": value.operation,
+                "secret_fields": sorted(value.secret_fields),
+                "secret_headers": sorted(value.secret_headers),
+                "validate": validate,
+                "known_secrets": sorted(value.known_secrets),
+            }
+            # The object's members without its braces, to follow the entry's own.
+            template = self._templates[key] = b"," + json_bytes(constant)[1:]
+        request_body, response_body = value.request_body, value.response_body
+        head = {
+            "time": value.time.isoformat().replace("+00:00", "Z"),
+            "method": value.method,
+            "path": value.path,
+            "query": value.query,
+            "request_headers": [
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in value.raw_request_headers
+            ],
+            "request_size": value.request_size,
+            "status": value.status,
+            "response_size": value.response_size,
+            "response_headers": [
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in value.raw_response_headers
+            ],
+            "fault": value.fault,
+            "dropped": value.dropped,
+            "local_path": value.local_path,
+            "body_seen": value.body_seen,
+            "disconnected": value.disconnected,
+            RAW: [["request_body", len(request_body)], ["response_body", len(response_body)]],
+        }
+        return b"".join(
+            (FRAME, json_bytes(head)[:-1], template, FRAME, request_body, response_body)
+        )
+
+    def loads(self, text: str | bytes) -> Entry:
+        raise TypeError("the journal's ring is read through RING")
+
+    def dump(self, value: Entry) -> object:
+        raise TypeError("the journal's ring is read through RING")
+
+    def load(self, data: object) -> Entry:
+        raise TypeError("the journal's ring is read through RING")
+
+
+# The head templates a process keeps at most (one per provider's operation, in practice).
+TEMPLATES = 1024
+
 RING = Table("journal", Recorded, RecordedCodec)
+# The same ring, as publishing writes it (see PublishedCodec).
+PUBLISHED = Table("journal", Entry, PublishedCodec)
 FLOOR = Table("journal_floor", Floor)
 
 
@@ -400,7 +478,7 @@ class Journal:
         """Write an answered entry to the shared ring (numbered by it)."""
         if self.store is None:
             return
-        entry.seq = await self.store.push(RING, Recorded.of(entry), size=self.size)
+        entry.seq = await self.store.push(PUBLISHED, entry, size=self.size)
 
     async def refresh(self) -> None:
         """Bring this copy up to date with the shared ring (every process's entries)."""

@@ -10,7 +10,8 @@ On a store that several processes share (``--workers``, or two servers on one SQ
 the clock (a manual instant, or the system clock's offset) and the options changed at run
 time are kept in the store too, as one :class:`Shared` record: :meth:`SimulatorState.sync`
 reads it before each request (one store read; none on SQLite when nobody wrote it since,
-and on Redis in one pipeline with the records the request will read) and writes a local
+and on Redis in one pipeline with the records the request will read; applied only when it is
+another record than the one applied last) and writes a local
 change (a clock advance, an option set) as a move of the shared record, so that concurrent
 moves add up. It also
 survives a restart. So do the fault plan (each fault a record; the plan's version, which
@@ -223,6 +224,8 @@ class SimulatorState:
     # The store's mark (``SqliteStore.mark``) when the shared record was last read: while it
     # stays, nobody wrote the record since, and a sync with nothing to write reads nothing.
     _mark: Hashable | None = field(default=None, init=False, repr=False)
+    # The shared record as last read and applied (the store's value, the very object).
+    _applied: Shared | None = field(default=None, init=False, repr=False)
     sharing: bool = field(default=False, init=False)
     _view: Store = field(init=False, repr=False)
 
@@ -349,6 +352,18 @@ class SimulatorState:
         else:
             held = await view.get(SHARED, "state")
         last = self._synced  # read after the store: another request may have claimed a change
+        if (
+            held is self._applied
+            and held is not None
+            and local == last
+            and held.faults == self.faults.version
+            and self._local() == last
+        ):
+            # The very record applied last (its stored form unchanged: the store hands out
+            # the value it decoded then) and nothing changed here since, nor meanwhile:
+            # applying it again would change nothing.
+            self._mark = mark
+            return
         if held is None or held.clock_kind != local.clock_kind:
             await view.put(SHARED, "state", local)
             held = local
@@ -366,6 +381,7 @@ class SimulatorState:
             await self.faults.reload()
             self.faults.version = held.faults
         self._synced = held if pending else self._local()
+        self._applied = held
         # Valid only if nothing was written meanwhile, here or elsewhere (a write moves it).
         self._mark = mark
 
@@ -430,6 +446,7 @@ class SimulatorState:
                 self._born[name] = self.clock.now()
         self._synced = None
         self._mark = None
+        self._applied = None
         held = shape.state
         if self.sharing:
             # The other processes on the store rebuild theirs too (see ``Shared.resets``).

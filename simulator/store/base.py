@@ -108,7 +108,8 @@ FRAME = b"\x00"
 RAW = "\x00raw"
 
 
-def _json_bytes(value: Any) -> bytes:
+def json_bytes(value: Any) -> bytes:
+    """``value`` as compact JSON, UTF-8 (orjson's, where it is installed)."""
     if _orjson is not None:
         found: bytes = _orjson.dumps(value)
         return found
@@ -124,7 +125,7 @@ def framed(head: dict[str, Any], raw: dict[str, bytes]) -> bytes:
     as they are. Its data (:func:`stored_data`) is ``head`` with each raw field as latin-1
     text, the form a codec of a dataclass with such fields as latin-1 text dumps."""
     head[RAW] = [[name, len(value)] for name, value in raw.items()]
-    return b"".join((FRAME, _json_bytes(head), FRAME, *raw.values()))
+    return b"".join((FRAME, json_bytes(head), FRAME, *raw.values()))
 
 
 def unframed(stored: bytes) -> tuple[dict[str, Any], dict[str, bytes]] | None:

@@ -15,7 +15,8 @@ Built on redis-py's asyncio client with a :class:`~redis.asyncio.BlockingConnect
   in order, each caller handed its own as soon as they are read (and its own error reply,
   raised to it alone). A caller's commands stay together and in order, and each script is
   atomic by itself as before; under load a round trip serves many requests, and a call
-  alone costs what it did.
+  alone costs what it did. A call that waits awaits the future its reply goes to, and no
+  coroutine of the store's.
 - **Read ahead.** Before each request the app reads the shared state (clock, options);
   that read also fetches, in the same pipeline, the records the last answer to the same
   request (method, path, query) read, and the request's ``get`` takes each from there once
@@ -62,7 +63,7 @@ import hashlib
 import json
 import math
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -314,8 +315,9 @@ def _guarded(call: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine
     return guarded
 
 
-# A caller's commands, and where their replies go.
-_Queued = tuple[list[tuple[Any, ...]], "asyncio.Future[list[Any]]"]
+# A caller's commands, where their replies go, and whether the caller wants the one reply
+# of its one command (``call``) rather than the list of them (``call_many``).
+_Queued = tuple[list[tuple[Any, ...]], "asyncio.Future[Any]", bool]
 
 
 @dataclass
@@ -324,6 +326,9 @@ class _Line:
 
     busy: bool = False  # an exchange is in flight
     waiting: list[_Queued] = field(default_factory=list)  # the calls that go next, together
+    # The loop's clients (see ``_Clients._held``), once built.
+    clients: tuple[aioredis.Redis, aioredis.Redis] | None = None
+    idle: list[Any] = field(default_factory=list)  # connections kept between calls
 
 
 @dataclass
@@ -334,18 +339,31 @@ class _Clients:
     url: str
     max_connections: int
     pool_timeout: float
+    # Per loop, what closes its clients when the loop shuts down.
     by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = field(
         default_factory=weakref.WeakKeyDictionary
     )
-    # Per loop, connections kept between calls (see ``_exchange``).
-    idle_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Any]] = field(
-        default_factory=weakref.WeakKeyDictionary
-    )
-    # Per loop, whether an exchange is in flight and the calls waiting for it to end.
+    # Per loop, its clients, the connections kept between calls (see ``_exchange``), whether
+    # an exchange is in flight and the calls waiting for it to end.
     lines_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Line] = field(
         default_factory=weakref.WeakKeyDictionary
     )
     senders: set[asyncio.Task[None]] = field(default_factory=set)
+    # The loop that called last and its line: found again without a weak mapping's lookup
+    # (three a call, before), which cost about as much as packing the command.
+    _last: tuple[weakref.ref[asyncio.AbstractEventLoop], _Line] | None = None
+
+    def _line(self) -> _Line:
+        """The running loop's line."""
+        loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0]() is loop:
+            return last[1]
+        line = self.lines_by_loop.get(loop)
+        if line is None:
+            line = self.lines_by_loop[loop] = _Line()
+        self._last = (weakref.ref(loop), line)
+        return line
 
     def build(self, socket_timeout: float | None = SOCKET_TIMEOUT) -> aioredis.Redis:
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -367,24 +385,27 @@ class _Clients:
         """This loop's client, and the one ``call_many`` takes its connections from: without
         redis-py's own socket timeout (which costs a task per command sent), since
         ``call_many`` puts one deadline on its whole exchange."""
-        loop = asyncio.get_running_loop()
-        held = self.by_loop.get(loop)
-        if held is None:
-            holder = self._hold(self.build(), self.build(socket_timeout=None))
-            clients = await anext(holder)
-            self.by_loop[loop] = (clients, holder)
-            return clients
-        found: tuple[aioredis.Redis, aioredis.Redis] = held[0]
-        return found
+        line = self._line()
+        return line.clients or await self._build(line)
 
-    async def call(self, *args: Any) -> Any:
+    async def _build(self, line: _Line) -> tuple[aioredis.Redis, aioredis.Redis]:
+        holder = self._hold(self.build(), self.build(socket_timeout=None))
+        clients = await anext(holder)
+        if line.clients is not None:  # built meanwhile by another call of the loop
+            await holder.aclose()
+            return line.clients
+        self.by_loop[asyncio.get_running_loop()] = holder
+        line.clients = clients
+        return clients
+
+    def call(self, *args: Any) -> Awaitable[Any]:
         """One command and its reply (see :meth:`call_many`)."""
-        replies = await self.call_many([args])
-        return replies[0]
+        return self._send([args], True)
 
-    async def call_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+    def call_many(self, commands: list[tuple[Any, ...]]) -> Awaitable[list[Any]]:
         """Several commands and their replies, in order; an error reply among them is raised
-        (to this caller alone) once all of its replies were read.
+        (to this caller alone) once all of its replies were read. A lost or unreachable
+        Redis raises :class:`StoreUnavailable`.
 
         When no exchange of this event loop is in flight, the commands go at once, sent by
         the caller itself. Otherwise they wait for it to end; then all the commands that
@@ -392,22 +413,31 @@ class _Clients:
         in order and handed to each caller as soon as its own are read (see :meth:`_drain`).
         A caller's commands stay together and in their order; each script stays atomic by
         itself, as with a round trip of its own.
+
+        A call that waits is handed the future its reply goes to, to await, and no coroutine
+        of its own: most calls wait, under load.
         """
-        loop = asyncio.get_running_loop()
-        line = self.lines_by_loop.get(loop)
-        if line is None:
-            line = self.lines_by_loop[loop] = _Line()
-        answer: asyncio.Future[list[Any]] = loop.create_future()
+        return self._send(commands, False)
+
+    def _send(self, commands: list[tuple[Any, ...]], one: bool) -> Awaitable[Any]:
+        line = self._line()
         if line.busy:
-            line.waiting.append((commands, answer))
-            return await answer
+            answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            line.waiting.append((commands, answer, one))
+            return answer
+        return self._alone(line, commands, one)
+
+    async def _alone(self, line: _Line, commands: list[tuple[Any, ...]], one: bool) -> Any:
+        """The commands sent at once (no exchange of the loop in flight)."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Any] = loop.create_future()
         line.busy = True
         try:
-            await self._exchange([(commands, answer)])
+            await self._exchange([(commands, answer, one)])
         except UNAVAILABLE as exc:
             self._fail(line.waiting, exc)  # sent after it, they would find Redis lost too
             line.waiting = []
-            raise
+            raise StoreUnavailable(f"redis: {exc}") from exc
         finally:
             self._next(loop, line)
         return answer.result()
@@ -438,7 +468,7 @@ class _Clients:
                         line.waiting = []
                     self._fail(calls, exc)
         except BaseException:  # cancelled: the loop is closing
-            for _, answer in calls + line.waiting:
+            for _, answer, _ in calls + line.waiting:
                 answer.cancel()
             line.waiting = []
             raise
@@ -449,7 +479,7 @@ class _Clients:
     def _fail(calls: list[_Queued], exc: Exception) -> None:
         """Each call not answered yet fails with ``exc`` (a lost Redis: with a
         :class:`StoreUnavailable` of its own)."""
-        for _, answer in calls:
+        for _, answer, _ in calls:
             if answer.done():
                 continue
             if isinstance(exc, UNAVAILABLE):
@@ -469,11 +499,9 @@ class _Clients:
         construction: it is kept only once every reply was read, and closed on any other way
         out (cancelled, lost). At most ``KEPT`` wait here; the others go back to the pool.
         """
-        client = (await self._held())[1]
-        loop = asyncio.get_running_loop()
-        idle = self.idle_by_loop.get(loop)
-        if idle is None:
-            idle = self.idle_by_loop[loop] = []
+        line = self._line()
+        client = (line.clients or await self._build(line))[1]
+        idle = line.idle
         pool: Any = client.connection_pool
         reused = bool(idle) and not fresh
         if reused:
@@ -484,9 +512,9 @@ class _Clients:
         answered = 0
         try:
             async with asyncio.timeout(SOCKET_TIMEOUT):
-                packed = [pack_command(command) for commands, _ in calls for command in commands]
+                packed = [pack_command(command) for commands, _, _ in calls for command in commands]
                 await connection.send_packed_command(packed, check_health=False)  # one write
-                for commands, answer in calls:
+                for commands, answer, one in calls:
                     replies = []
                     failed: ResponseError | None = None
                     for _ in commands:
@@ -501,7 +529,7 @@ class _Clients:
                     if failed is not None:
                         answer.set_exception(failed)
                     else:
-                        answer.set_result(replies)
+                        answer.set_result(replies[0] if one else replies)
         except BaseException as exc:
             await connection.disconnect(nowait=True)
             await pool.release(connection)
@@ -512,7 +540,10 @@ class _Clients:
                 await self._exchange(calls[answered:], fresh=True)
                 return
             raise
-        await self._keep(pool, idle, connection)
+        if len(idle) < KEPT:
+            idle.append(connection)
+        else:
+            await pool.release(connection)
 
     async def _lost(self, idle: list[Any], pool: Any) -> None:
         """Redis was lost: the connections this loop keeps idle (here and in the other
@@ -526,16 +557,9 @@ class _Clients:
         await other.disconnect(inuse_connections=False)
 
     @staticmethod
-    async def _keep(pool: Any, idle: list[Any], connection: Any) -> None:
-        if len(idle) < KEPT:
-            idle.append(connection)
-        else:
-            await pool.release(connection)
-
-    @staticmethod
     async def _hold(
         client: aioredis.Redis, hot: aioredis.Redis
-    ) -> AsyncIterator[tuple[aioredis.Redis, aioredis.Redis]]:
+    ) -> AsyncGenerator[tuple[aioredis.Redis, aioredis.Redis]]:
         try:
             yield client, hot
         finally:
@@ -543,10 +567,14 @@ class _Clients:
             await client.aclose()
 
     async def aclose(self) -> None:
-        self.idle_by_loop.pop(asyncio.get_running_loop(), None)  # closed with the pool
-        held = self.by_loop.pop(asyncio.get_running_loop(), None)
+        loop = asyncio.get_running_loop()
+        line = self.lines_by_loop.get(loop)
+        if line is not None:
+            line.idle = []  # closed with the pool
+            line.clients = None
+        held = self.by_loop.pop(loop, None)
         if held is not None:
-            await held[1].aclose()
+            await held.aclose()
 
 
 @dataclass
@@ -675,7 +703,6 @@ class RedisStore:
 
     # -- tables ----------------------------------------------------------------------------
 
-    @_guarded
     async def get(self, table: Table[R], key: str) -> R | None:
         name = f"{self._base}{table.name}#r:{key}"
         ahead = _AHEAD.get()
@@ -691,7 +718,6 @@ class RedisStore:
     def mark(self, table: Table[Any]) -> None:
         return None  # another process's write is seen only by reading
 
-    @_guarded
     async def read_ahead(self, table: Table[R], key: str, request: str) -> R | None:
         """``get``, and in the same round trip the records the last answer to ``request``
         read (a poll reads the same ones each time), which this request's ``get`` then
@@ -737,7 +763,6 @@ class RedisStore:
             else:
                 ahead.fetched.pop(name, None)
 
-    @_guarded
     async def put(
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
     ) -> None:
@@ -746,7 +771,6 @@ class RedisStore:
         self._wrote(keys[0])
         await self._script("put", PUT, keys, [key, record])
 
-    @_guarded
     async def put_if_absent(
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
     ) -> tuple[R, bool]:
@@ -776,7 +800,6 @@ class RedisStore:
             if await self._script("swap", SWAP, [name, total], args):
                 return changed
 
-    @_guarded
     async def take(self, table: Table[R], key: str) -> R | None:
         args = [key, self._at_now()]
         name, order, expiry, _, total = self._keys(table, key)
@@ -786,14 +809,12 @@ class RedisStore:
             return None
         return table.codec.loads(record.partition(b"|")[2])
 
-    @_guarded
     async def delete(self, table: Table[R], key: str) -> bool:
         args = [key, self._at_now()]
         name, order, expiry, _, total = self._keys(table, key)
         self._wrote(name)
         return await self._script("take", TAKE, [name, order, expiry, total], args) is not None
 
-    @_guarded
     async def scan(self, table: Table[R], *, after: str | None = None, limit: int = 100) -> Page[R]:
         records, order, expiry, _, total = self._keys(table, "")
         args = [records, self._at_now(), "" if after is None else after, max(0, limit) + 1]
@@ -805,7 +826,6 @@ class RedisStore:
         items = found[:limit]
         return Page(items, items[-1][0] if len(found) > limit and items else None)
 
-    @_guarded
     async def count(self, table: Table[R]) -> int:
         records, order, expiry, _, total = self._keys(table, "")
         counted: int = await self._script(
@@ -813,7 +833,6 @@ class RedisStore:
         )
         return counted
 
-    @_guarded
     async def total(self, table: Table[int]) -> int:
         records, order, expiry, _, total = self._keys(table, "")
         summed: int = await self._script(
@@ -821,7 +840,6 @@ class RedisStore:
         )
         return summed
 
-    @_guarded
     async def add(
         self, table: Table[int], key: str, by: int = 1, *, expires_at: datetime | None = None
     ) -> int:
@@ -834,12 +852,10 @@ class RedisStore:
 
     # -- counters and rings ----------------------------------------------------------------
 
-    @_guarded
     async def incr(self, counter: str, by: int = 1) -> int:
         value: int = await self._root.clients.call("INCRBY", f"{self._base}{counter}#c", by)
         return value
 
-    @_guarded
     async def push(self, ring: Table[R], value: R, *, size: int) -> int:
         data = ring.codec.dumps(value)
         name = f"{self._base}{ring.name}#s"
