@@ -227,6 +227,9 @@ class Recorded:
     disconnected: bool = False
     # The provider's credentials, so that an entry read back is masked like the one recorded.
     known_secrets: tuple[str, ...] = ()
+    # How long the answer took: an entry is published once answered, so one read back is
+    # judged against the spec whole, body and all (None: kept before this was).
+    duration_ms: float | None = None
 
     @staticmethod
     def of(entry: Entry) -> Recorded:
@@ -253,6 +256,7 @@ class Recorded:
             entry.body_seen,
             entry.disconnected,
             tuple(sorted(entry.known_secrets)),
+            entry.duration_ms,
         )
 
     def entry(self, seq: int, validator: Callable[[], SpecValidator] | None) -> Entry:
@@ -280,6 +284,7 @@ class Recorded:
             body_seen=self.body_seen,
             disconnected=self.disconnected,
             known_secrets=frozenset(self.known_secrets),
+            duration_ms=self.duration_ms,
         )
 
 
@@ -322,6 +327,7 @@ class RecordedCodec(Codec[Recorded]):
             "body_seen": value.body_seen,
             "disconnected": value.disconnected,
             "known_secrets": value.known_secrets,
+            "duration_ms": value.duration_ms,
         }
         raw = {
             "request_body": value.request_body.encode("latin-1"),
@@ -357,6 +363,7 @@ class RecordedCodec(Codec[Recorded]):
             body_seen=head["body_seen"],
             disconnected=head["disconnected"],
             known_secrets=tuple(head["known_secrets"]),
+            duration_ms=head.get("duration_ms"),
         )
 
 
@@ -417,6 +424,7 @@ class PublishedCodec(Codec[Entry]):
             "local_path": value.local_path,
             "body_seen": value.body_seen,
             "disconnected": value.disconnected,
+            "duration_ms": value.duration_ms,
             RAW: [["request_body", len(request_body)], ["response_body", len(response_body)]],
         }
         return b"".join(
