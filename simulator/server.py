@@ -290,10 +290,12 @@ class _Outbox:
     more callback for it (about 2 us). Each connection's writes keep their order, and
     closing a connection writes what waits first. Bounded: once :attr:`LIMIT` bytes wait,
     they are written at once, so a large or streamed answer meets the transport's own flow
-    control as it would without waiting.
+    control as it would without waiting. (The bound holds a turn's answers to 64
+    connections' pages of some 40 kB: below it, those are written in several goes, and
+    each go wakes the client again.)
     """
 
-    LIMIT = 64 * 1024
+    LIMIT = 4 * 1024 * 1024
 
     __slots__ = ("loop", "pending", "scheduled", "size")
 
