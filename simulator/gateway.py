@@ -735,10 +735,28 @@ def _kept(kept: bytes | bytearray, chunk: bytes | memoryview, cap: int) -> bytes
     if not kept:
         if len(chunk) <= room and isinstance(chunk, bytes):
             return chunk
-        return bytes(chunk[:room])
+        return _cut(chunk, room)
     grown = kept if isinstance(kept, bytearray) else bytearray(kept)
     grown.extend(chunk[:room])
     return grown
+
+
+# The last body cut short to keep, how short, and its cut. A page a provider keeps once it
+# can no longer change (HelloAtlas's finished pages, Check's settled results) is answered as
+# the same bytes object every time it is asked for: it is cut once, not at every answer.
+_last_cut: tuple[bytes | memoryview, int, bytes] = (b"", 0, b"")
+
+
+def _cut(chunk: bytes | memoryview, room: int) -> bytes:
+    """The first ``room`` bytes of ``chunk``, longer than that."""
+    global _last_cut
+    last, last_room, cut = _last_cut
+    if chunk is last and room == last_room:
+        return cut
+    cut = bytes(chunk[:room])
+    if isinstance(chunk, bytes):  # a buffer that may change is never taken for the same
+        _last_cut = (chunk, room, cut)
+    return cut
 
 
 async def _discard(message: Message) -> None:

@@ -118,3 +118,25 @@ def test_a_deepvue_poll_renders_without_json_dumps_and_ids_without_uuid_objects(
     assert (
         answer.content == real_dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
     )
+
+
+def test_a_page_answered_again_is_journaled_with_its_own_first_bytes(
+    client: TestClient,
+) -> None:
+    """A settled Check results page is answered as the same bytes each time: the journal
+    keeps the first 16 KiB of every answer, asked again or between others, as they are."""
+    items = [{"content": f"Claim number {i}: the sea is salty."} for i in range(100)]
+    made = client.post("/check/v1/batch", headers=CHECK_KEY, json={"items": items})
+    assert made.status_code == 202, made.text
+    client.post("/_sim/clock/advance", json={"seconds": 86_400})
+    results = f"/check/v1/batch/{made.json()['id']}/results"
+    client.delete("/_sim/journal")
+    answers = [
+        client.get(results, params={"limit": 90, "offset": offset}, headers=CHECK_KEY).text
+        for offset in (0, 0, 1, 0, 2, 2)
+    ]
+    assert len({answer[:16384] for answer in answers}) == 3
+    assert all(len(answer) > 2 * 16384 for answer in answers)
+    journal = client.get("/_sim/journal").json()["entries"]
+    kept = [entry["response"]["body"] for entry in journal]
+    assert kept == [answer[:16384] + "…" for answer in answers]
