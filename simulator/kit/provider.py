@@ -41,6 +41,7 @@ __all__ = [
     "base_url",
     "context_of",
     "endpoint_for",
+    "header_of",
     "query_of",
     "store_of",
 ]
@@ -217,7 +218,7 @@ def base_url(request: Request) -> str:
     ``request.url``, which parses a whole URL: this is on the path of every status poll.
     """
     scope = request.scope
-    host = request.headers.get("host")
+    host = header_of(request, b"host")
     if not host:
         server_host, server_port = scope.get("server") or ("localhost", 80)
         host = f"{server_host}:{server_port}"
@@ -228,6 +229,16 @@ def base_url(request: Request) -> str:
 def snake_case(name: str) -> str:
     """``getBatchStatus`` → ``get_batch_status``: how route names follow operationIds."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def header_of(request: Request, name: bytes) -> str | None:
+    """The request's header ``name`` (in lowercase), the first of that name, as
+    ``request.headers.get`` finds it (which also takes the scope's names as lowercase, as
+    servers give them), without building the headers' mapping: a poll reads one or two."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")  # type: ignore[no-any-return]
+    return None
 
 
 def query_of(request: Request) -> dict[str, str]:

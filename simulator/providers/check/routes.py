@@ -24,7 +24,7 @@ from starlette.routing import Route
 from simulator.clock import format_iso
 from simulator.ids import IdFactory
 from simulator.kit.budget import size_of
-from simulator.kit.provider import context_of, query_of, store_of
+from simulator.kit.provider import context_of, header_of, query_of, store_of
 from simulator.kit.rendering import FastJSONResponse, floats_render_alike
 from simulator.kit.uploads import read_form
 from simulator.kit.webhooks import Signing, schedule, unschedule
@@ -73,7 +73,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
         ctx = context_of(request, CheckOptions)
         try:
-            org = models.authenticate(request.headers.get("authorization"))
+            org = models.authenticate(header_of(request, b"authorization"))
         except errors.CheckError as exc:
             exc.extra_headers.update(errors.anonymous_rate_headers(ctx))
             return exc.response()

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from simulator.clock import format_iso
 from simulator.kit.budget import size_of
-from simulator.kit.provider import base_url, context_of, query_of, store_of
+from simulator.kit.provider import base_url, context_of, header_of, query_of, store_of
 from simulator.kit.rendering import FastJSONResponse
 from simulator.kit.uploads import read_form, read_upload
 from simulator.kit.webhooks import schedule
@@ -68,11 +68,11 @@ async def transaction_id(ctx: Context) -> str:
 
 
 async def authenticate(request: Request, ctx: Context, deepvue: Deepvue) -> Client:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    scheme, _, token = (header_of(request, b"authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise errors.NotAuthenticated()
     signer = await deepvue.signer.keyed(ctx.store)
-    return models.verify(signer, token.strip(), request.headers.get("x-api-key"))
+    return models.verify(signer, token.strip(), header_of(request, b"x-api-key"))
 
 
 async def load_batch(ctx: Context, deepvue: Deepvue, request_id: str) -> Batch | None:

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from simulator.kit.pagination import PageParamError, PageRequest, PageWindow, parse_page_request
-from simulator.kit.provider import endpoint_for, query_of
+from simulator.kit.provider import endpoint_for, header_of, query_of
 from simulator.providers.helloatlas import errors, models
 from simulator.providers.helloatlas.fakes import FAILED, UNIDENTIFIED
 from simulator.providers.helloatlas.models import (
@@ -45,7 +45,7 @@ endpoint = endpoint_for(HelloAtlasOptions, HelloAtlas)
 
 
 async def authenticate(request: Request, ctx: Context, helloatlas: HelloAtlas) -> Client:
-    token = request.headers.get("token", "").strip()
+    token = (header_of(request, b"token") or "").strip()
     if not token:
         raise errors.MissingToken()
     return models.verify(await helloatlas.signer.keyed(ctx.store), token)

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from simulator.kit.budget import size_of, sizes_of
-from simulator.kit.provider import base_url, endpoint_for
+from simulator.kit.provider import base_url, endpoint_for, header_of
 from simulator.kit.rendering import FastJSONResponse
 from simulator.providers.passcreator import errors, hooks, models
 from simulator.providers.passcreator.fakes import pass_links
@@ -66,7 +66,7 @@ endpoint = endpoint_for(PasscreatorOptions, Passcreator)
 
 
 def authenticate(request: Request) -> Account:
-    return models.authenticate(request.headers.get("authorization"))
+    return models.authenticate(header_of(request, b"authorization"))
 
 
 def _flag(request: Request, name: str, default: bool) -> bool:
