@@ -6,7 +6,7 @@ the items' finishing offsets and the clock's now. A batch finished as a whole is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 __all__ = ["Progress"]
@@ -18,6 +18,13 @@ class Progress:
 
     started_at: datetime
     ends: tuple[float, ...]
+    # When the last item is done: derived from the two above once, since every poll asks
+    # (not stored, not compared; a copy read back from a store derives it again).
+    finished_at: datetime = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        last = self.started_at + timedelta(seconds=max(self.ends, default=0.0))
+        object.__setattr__(self, "finished_at", last)
 
     @classmethod
     def whole(cls, started_at: datetime, seconds: float) -> Progress:
@@ -29,11 +36,6 @@ class Progress:
 
     def finishes_at(self, index: int) -> datetime:
         return self.started_at + timedelta(seconds=self.ends[index])
-
-    @property
-    def finished_at(self) -> datetime:
-        """When the last item is done."""
-        return self.started_at + timedelta(seconds=max(self.ends, default=0.0))
 
     def item_done(self, index: int, now: datetime) -> bool:
         return self.elapsed(now) >= self.ends[index]

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from simulator.kit.progress import Progress
+from simulator.store import Codec
 from tests.conftest import START
 
 
@@ -22,3 +24,16 @@ def test_work_done_as_a_whole_is_one_item() -> None:
     progress = Progress.whole(START, 30)
     assert progress.done_count(START + timedelta(seconds=29)) == 0
     assert progress.done(START + timedelta(seconds=30))
+
+
+def test_a_progress_kept_in_a_store_is_stored_as_its_start_and_ends_alone() -> None:
+    """When it is over is derived, never stored: a copy read back finishes when it did."""
+    progress = Progress(START, (3.0, 1.0, 2.0))
+    codec = Codec(Progress)
+    stored = codec.dumps(progress)
+    assert json.loads(stored) == {"started_at": "2026-03-09T08:14:08Z", "ends": [3.0, 1.0, 2.0]}
+    copy = codec.loads(stored)
+    assert copy == progress
+    assert copy.finished_at == START + timedelta(seconds=3)
+    assert copy.done(START + timedelta(seconds=3))
+    assert not copy.done(START + timedelta(seconds=2))
