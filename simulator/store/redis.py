@@ -75,11 +75,11 @@ import redis
 import redis.asyncio as aioredis
 from hiredis import pack_command
 from redis.asyncio.lock import Lock
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError, NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from simulator.clock import parse_iso
 from simulator.store.base import (
