@@ -237,7 +237,8 @@ def header_of(request: Request, name: bytes) -> str | None:
     servers give them), without building the headers' mapping: a poll reads one or two."""
     for key, value in request.scope["headers"]:
         if key == name:
-            return value.decode("latin-1")  # type: ignore[no-any-return]
+            found: str = value.decode("latin-1")
+            return found
     return None
 
 
