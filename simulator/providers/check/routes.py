@@ -476,13 +476,19 @@ async def _get_batch(request: Request, ctx: Context, check: Check, org: Org) -> 
     # A summary reads only what a stored batch's head holds: its chunks are not read.
     found, record = await load_head(ctx.store, check, request.path_params["id"])
     batch = models.owned(found, org)
+    key = (batch.id, "batch")
+    kept = settled_answer(ctx, batch, record, key)
+    if kept is not None:
+        return Response(kept, media_type="application/json")
     now = ctx.now()
     methods = dict(batch.methods)
     options = batch.options.as_json()
     head = record if isinstance(record, BatchHead) else None
     body = {**_summary(batch, now, head), "methods": methods, "options": options}
     alike = floats_render_alike([*methods.values(), *options.values()])
-    return (FastJSONResponse if alike else JSONResponse)(body)
+    response = (FastJSONResponse if alike else JSONResponse)(body)
+    keep_if_settled(ctx, batch, record, key, bytes(response.body), now)
+    return response
 
 
 async def get_batch(request: Request) -> Response:
@@ -500,7 +506,7 @@ async def get_batch_results(request: Request, ctx: Context, check: Check, org: O
     limit, offset = _page_params(request)
     found, record = await load_head(ctx.store, check, request.path_params["id"])
     batch = models.owned(found, org)
-    page = settled_page(ctx, batch, record, limit, offset)
+    page = settled_answer(ctx, batch, record, (batch.id, "results", limit, offset))
     if page is None:
         if isinstance(record, BatchHead):  # the items it shows, the others stand-ins
             read = await _with_chunks(ctx.store, record, record.chunks(offset, limit))
@@ -511,9 +517,10 @@ async def get_batch_results(request: Request, ctx: Context, check: Check, org: O
 
 @dataclass(frozen=True, slots=True)
 class _Settled:
-    """A results page once nothing on it can change: every item of the batch has ended (or
-    was skipped), so the page is a pure function of the batch's record, the ids and the
-    range, for as long as the clock stays at or past ``from_elapsed``."""
+    """An answer about a batch once nothing in it can change: every item of the batch has
+    ended (or was skipped), so the answer (its poll's body, a results page) is a pure
+    function of the batch's record, the ids and what was asked, for as long as the clock
+    stays at or past ``from_elapsed``."""
 
     record: object
     ids: IdFactory
@@ -521,20 +528,21 @@ class _Settled:
     page: bytes
 
 
-# The settled pages last encoded, by (batch id, limit, offset). An entry serves only the very
-# record it was made from (a cancelled batch is a new record) and only while the clock is
-# past the batch's last end: a clock moved back renders again.
-_SETTLED: dict[tuple[str, int, int], _Settled] = {}
+# The settled answers last encoded: by (batch id, "batch") the poll's body, by (batch id,
+# "results", limit, offset) a results page. An entry serves only the very record it was made
+# from (a cancelled batch is a new record) and only while the clock is past the batch's last
+# end: a clock moved back renders again.
+_SETTLED: dict[tuple[object, ...], _Settled] = {}
 SETTLED_PAGES = 32
 
 
-def settled_page(
-    ctx: Context, batch: Batch, record: object, limit: int, offset: int
+def settled_answer(
+    ctx: Context, batch: Batch, record: object, key: tuple[object, ...]
 ) -> bytes | None:
-    """The page kept for ``record`` (what the batch was read from: the very object in
-    memory, or an equal head read again from a shared store) if it has settled; ``batch``
-    needs only its schedule (a head's batch will do)."""
-    kept = _SETTLED.get((batch.id, limit, offset))
+    """The answer kept under ``key`` for ``record`` (what the batch was read from: the very
+    object in memory, or an equal head read again from a shared store) if it has settled;
+    ``batch`` needs only its schedule (a head's batch will do)."""
+    kept = _SETTLED.get(key)
     if (
         kept is not None
         and (kept.record is record or kept.record == record)
@@ -545,6 +553,25 @@ def settled_page(
     return None
 
 
+def keep_if_settled(
+    ctx: Context,
+    batch: Batch,
+    record: object,
+    key: tuple[object, ...],
+    page: bytes,
+    now: datetime,
+) -> None:
+    """Keep ``page``, the answer under ``key`` for ``record``, rendered as of ``now`` or
+    later (the clock read before rendering it), if the batch had settled by ``now``."""
+    # Every item over: past the last end (each item starts before it ends, and after the
+    # queue), which the batch works out once.
+    settled = max(batch.last_end, batch.queue_seconds)
+    if batch.elapsed(now) >= settled:
+        if len(_SETTLED) >= SETTLED_PAGES:
+            del _SETTLED[next(iter(_SETTLED))]
+        _SETTLED[key] = _Settled(record, ctx.ids, settled, page)
+
+
 def results_page(ctx: Context, batch: Batch, record: object, limit: int, offset: int) -> bytes:
     """The results page's JSON: rendered and encoded, or the same bytes kept from when the
     batch had settled (rendering 100 items is some 10 µs each; a settled page never changes).
@@ -552,16 +579,12 @@ def results_page(ctx: Context, batch: Batch, record: object, limit: int, offset:
     ``record`` is what the batch was read from (:func:`load_head`); ``batch`` holds at
     least the page's items (:func:`models.joined`)."""
     now = ctx.now()
-    key = (batch.id, limit, offset)
-    kept = settled_page(ctx, batch, record, limit, offset)
+    key = (batch.id, "results", limit, offset)
+    kept = settled_answer(ctx, batch, record, key)
     if kept is not None:
         return kept
     page = _encoded(render_results(ctx, batch, limit, offset))
-    settled = max(batch.last_end, batch.queue_seconds, max(batch.starts, default=0.0))
-    if batch.elapsed(now) >= settled:
-        if len(_SETTLED) >= SETTLED_PAGES:
-            del _SETTLED[next(iter(_SETTLED))]
-        _SETTLED[key] = _Settled(record, ctx.ids, settled, page)
+    keep_if_settled(ctx, batch, record, key, page, now)
     return page
 
 

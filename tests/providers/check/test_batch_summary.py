@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from simulator.kit.progress import Progress
-from simulator.providers.check import models
+from simulator.providers.check import models, routes
 from tests.providers.check.conftest import Body, advance, auth, created, get_json
 
 SIZE = 230  # three stored chunks
@@ -111,6 +111,8 @@ def test_a_batch_over_is_summarised_without_walking_its_items_on_every_poll(
 
     assert check.portal is not None
     check.portal.call(rewalk)
+    # The answer kept for the settled batch is forgotten: the first poll summarises anew.
+    routes._SETTLED.clear()
     Walked.walks = 0
     polls = [get_json(check, f"/v1/batch/{batch_id}") for _ in range(5)]
     assert polls == [before] * 5

@@ -187,3 +187,54 @@ def test_a_snapshot_with_batches_stored_whole_still_loads_and_lists(store_url: s
     assert not app.state.sim.crashes, list(app.state.sim.crashes)
     if isinstance(store, SqliteStore):
         store.close()
+
+
+def poll(check: TestClient, batch_id: str) -> tuple[bytes, dict[str, str]]:
+    response = check.get(f"/v1/batch/{batch_id}", headers=auth())
+    assert response.status_code == 200, response.text
+    return response.content, dict(response.headers)
+
+
+def test_a_settled_batchs_poll_is_rendered_once_and_follows_the_clock_back(
+    check: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose items have all ended answers its poll with the same body, rendered once
+    (its rate headers still counted per request); a clock moved back before its end shows it
+    processing again, and a cancelled batch is a new record with a new body."""
+    summarized: list[str] = []
+    real = models.summarize
+
+    def counting(batch: Any, now: Any, head: Any = None) -> Any:
+        summarized.append(batch.id)
+        return real(batch, now, head)
+
+    monkeypatch.setattr(models, "summarize", counting)
+    batch = created(check, {"items": CLAIMS, "methods": {"reasoning": 1.0}})["id"]
+    start = check.get("http://testserver/_sim/clock").json()["now"]
+    advance(check, 86_400)
+    first, headers = poll(check, batch)
+    assert check_json(first)["status"] in ("completed", "failed")
+    rendered = len(summarized)
+    answers = [poll(check, batch) for _ in range(5)]
+    assert [body for body, _ in answers] == [first] * 5
+    assert len(summarized) == rendered  # not rendered again
+    for _, kept in answers:
+        assert kept["content-type"] == headers["content-type"] == "application/json"
+        assert kept["content-length"] == headers["content-length"]
+    remaining = [int(kept["x-ratelimit-remaining"]) for _, kept in answers]
+    left = int(headers["x-ratelimit-remaining"])
+    assert remaining == [left - n for n in range(1, 6)]  # each request still counted
+    # Back to the batch's start: processing, as the clock says, not the body kept.
+    response = check.post("http://testserver/_sim/clock/set", json={"now": start})
+    assert response.status_code == 200, response.text
+    assert check_json(poll(check, batch)[0])["status"] in ("queued", "processing")
+    advance(check, 86_400)
+    assert poll(check, batch)[0] == first
+    # A cancelled batch is a new record: its own body.
+    other = created(check, {"items": CLAIMS * 20, "methods": {"reasoning": 1.0}})["id"]
+    advance(check, 1)
+    assert check.post(f"/v1/batch/{other}/cancel", headers=auth()).status_code == 200
+    advance(check, 86_400)
+    cancelled = check_json(poll(check, other)[0])
+    assert cancelled["status"] == "cancelled"
+    assert check_json(poll(check, other)[0]) == cancelled
