@@ -133,9 +133,9 @@ async def load_batch(store: Store, check: Check, batch_id: str) -> Batch | None:
 
 
 async def load_head(store: Store, check: Check, batch_id: str) -> tuple[Batch | None, object]:
-    """What a results page reads first: a seed (or its changed copy), or a stored batch's
-    head (its batch without items and outcomes); and the record read, for
-    :func:`results_page` to know it again."""
+    """What a batch's poll and its results pages read first: a seed (or its changed copy), or
+    a stored batch's head (its batch without items and outcomes); and the record read, for
+    :func:`settled_answer` to know it again."""
     seed = check.seeds.get(batch_id)
     if seed is not None:
         batch = await store.get(SEED_COPIES, batch_id) or seed
@@ -506,12 +506,16 @@ async def get_batch_results(request: Request, ctx: Context, check: Check, org: O
     limit, offset = _page_params(request)
     found, record = await load_head(ctx.store, check, request.path_params["id"])
     batch = models.owned(found, org)
-    page = settled_answer(ctx, batch, record, (batch.id, "results", limit, offset))
+    # Rendering 100 items is some 10 µs each: a page that can no longer change is kept.
+    key = (batch.id, "results", limit, offset)
+    page = settled_answer(ctx, batch, record, key)
     if page is None:
+        now = ctx.now()
         if isinstance(record, BatchHead):  # the items it shows, the others stand-ins
             read = await _with_chunks(ctx.store, record, record.chunks(offset, limit))
             batch = models.owned(read, org)
-        page = results_page(ctx, batch, record, limit, offset)
+        page = _encoded(render_results(ctx, batch, limit, offset))
+        keep_if_settled(ctx, batch, record, key, page, now)
     return Response(page, media_type="application/json")
 
 
@@ -570,22 +574,6 @@ def keep_if_settled(
         if len(_SETTLED) >= SETTLED_PAGES:
             del _SETTLED[next(iter(_SETTLED))]
         _SETTLED[key] = _Settled(record, ctx.ids, settled, page)
-
-
-def results_page(ctx: Context, batch: Batch, record: object, limit: int, offset: int) -> bytes:
-    """The results page's JSON: rendered and encoded, or the same bytes kept from when the
-    batch had settled (rendering 100 items is some 10 µs each; a settled page never changes).
-
-    ``record`` is what the batch was read from (:func:`load_head`); ``batch`` holds at
-    least the page's items (:func:`models.joined`)."""
-    now = ctx.now()
-    key = (batch.id, "results", limit, offset)
-    kept = settled_answer(ctx, batch, record, key)
-    if kept is not None:
-        return kept
-    page = _encoded(render_results(ctx, batch, limit, offset))
-    keep_if_settled(ctx, batch, record, key, page, now)
-    return page
 
 
 def _encoded(content: object) -> bytes:
