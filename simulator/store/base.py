@@ -32,6 +32,7 @@ Rules every backend keeps:
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Hashable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -103,9 +104,12 @@ class Codec(Generic[R]):
 
 # A framed value starts with this byte, which no JSON text starts with: then its head (a
 # JSON object of the other fields and ``RAW``, the raw fields' names and lengths, in order),
-# this byte again (never inside JSON text, which escapes it), and the raw fields' bytes.
+# this byte again (never inside JSON text, which escapes it), and the raw fields' bytes. A
+# raw field kept deflated (zlib) names ``DEFLATED`` after its length (that of its bytes as
+# kept); reading it inflates it.
 FRAME = b"\x00"
 RAW = "\x00raw"
+DEFLATED = "zlib"
 
 
 def json_bytes(value: Any) -> bytes:
@@ -136,8 +140,13 @@ def unframed(stored: bytes) -> tuple[dict[str, Any], dict[str, bytes]] | None:
     head: dict[str, Any] = _json_value(stored[1:end])
     raw: dict[str, bytes] = {}
     at = end + 1
-    for name, size in head.pop(RAW):
-        raw[name] = stored[at : at + size]
+    for name, size, *packing in head.pop(RAW):
+        value = stored[at : at + size]
+        if packing:
+            if packing != [DEFLATED]:
+                raise ValueError(f"a raw field packed as {packing!r}")
+            value = zlib.decompress(value)
+        raw[name] = value
         at += size
     return head, raw
 

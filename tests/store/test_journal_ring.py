@@ -5,7 +5,9 @@ back exactly, in another process's view, in a snapshot, and restored on any back
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +20,9 @@ from starlette.testclient import TestClient
 
 from simulator import ManualClock, Settings, create_app
 from simulator.providers.passcreator.models import TEST_ACCOUNTS
+from simulator.store.base import DEFLATED, FRAME, RAW, stored_data, unframed
 from tests.conftest import START, STORE_URLS, store_url_maker
+from tests.store.test_round_trips import check
 
 CAP = 512
 EVERY_BYTE = bytes(range(256))
@@ -143,3 +147,54 @@ def test_concurrent_requests_past_the_rings_size_keep_the_newest(
         answer = other.post(POST, content=bodies[0], headers=SENT)
         assert answer.status_code == 400
         assert [e["seq"] for e in entries(other)] == list(range(14, 22))
+
+
+def polled_thrice(client: TestClient) -> tuple[bytes, list[dict[str, Any]]]:
+    """A settled results page of 36 kB asked for three times; the page, and their entries."""
+    path, headers = check(client)
+    answers = [client.get(path, headers=headers) for _ in range(3)]
+    assert {a.status_code for a in answers} == {200}
+    page = answers[0].content
+    assert len(page) > 16 * 1024
+    assert {a.content for a in answers} == {page}
+    return page, entries(client)[-3:]
+
+
+@pytest.mark.parametrize("kind", SHARED)
+def test_a_page_answered_again_as_the_same_bytes_is_stored_deflated(
+    kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A settled results page is answered as the same bytes each time: its entry keeps it as
+    it is the first time and deflated from the second on (under a quarter of its 16 KiB), and
+    every entry reads back as the journal of a simulator in memory shows it, here and in
+    another process, and in a snapshot restored on another backend."""
+    with simulator("memory") as alone:
+        _, expected = polled_thrice(alone)
+    url = store_url_maker(kind, request, tmp_path_factory)()
+    with simulator(url) as client:
+        page, shown = polled_thrice(client)
+        taken = client.get("/_sim/snapshot").json()
+    assert shown == expected
+    first, second, third = stored_sizes(url)[-3:]
+    assert first > 16 * 1024
+    assert second < 16 * 1024 // 4
+    assert third < 16 * 1024 // 4
+    kept = [value["response_body"] for _, value in ring(taken)[-3:]]
+    assert kept == [page[: 16 * 1024].decode("latin-1")] * 3
+    with simulator(url) as other:
+        assert entries(other)[-3:] == shown
+    with simulator("memory") as restored:
+        assert restored.post("/_sim/snapshot", json=taken).status_code == 200
+        assert ring(restored.get("/_sim/snapshot").json())[-3:] == ring(taken)[-3:]
+
+
+def test_a_framed_field_reads_back_inflated_and_an_unknown_packing_is_refused() -> None:
+    body = b'{"page": 1}' * 200
+    deflated = zlib.compress(body, 1)
+    head = {"n": 1, RAW: [["body", len(deflated), DEFLATED]]}
+    stored = FRAME + json.dumps(head).encode() + FRAME + deflated
+    assert unframed(stored) == ({"n": 1}, {"body": body})
+    assert stored_data(stored) == {"n": 1, "body": body.decode("latin-1")}
+    head[RAW] = [["body", len(deflated), "lz4"]]
+    with pytest.raises(ValueError, match="lz4"):
+        unframed(FRAME + json.dumps(head).encode() + FRAME + deflated)
