@@ -45,10 +45,13 @@
 
 - **Cheap when nothing changed**: :meth:`SqliteStore.mark` (SQLite's ``data_version`` of the
   writer's connection, which moves on any other connection's commit, and this process's own
-  writes per table) tells the state whether the shared record may have changed since it
-  read it; a record read again unchanged is not decoded again. It reads the writer's
-  connection under the writer's lock, which the writer holds for one write of a group at a
-  time: a request waits for at most one write in progress, never for a whole group.
+  writes per table, counted when made and again once committed) tells whether a table may
+  have changed since a record of it was read. ``get`` reads a record from the file again
+  only then (a poll of an unchanged batch reads nothing), and the state reads the shared
+  record only then; a record read again unchanged is not decoded again. The data_version is
+  read once per turn of the event loop, for every request of the turn, under the writer's
+  lock, which the writer holds for one write of a group at a time: a request waits for at
+  most one write in progress, never for a whole group.
 
 Records are stored as JSON through their table's codec; a codec that frames its values
 (the journal's: bodies kept as bytes) stores a BLOB.
@@ -178,11 +181,22 @@ class _Database:
         # connection, they tell a reader whether a record may have changed (``mark``).
         self.writes: dict[str, int] = {}
         self.wipes = 0
+        # Units of work this thread or another of this process ended (each transaction it
+        # opened itself, committed or rolled back): what another thread may have read while
+        # one was open is not kept past it.
+        self.units = 0
+        # Held to count (writes and units are counted by the writer thread too).
+        self._counting = threading.Lock()
         # The size each ring was last pushed with here, and the rings that may hold values
         # in slots no push writes now (see ``SqliteStore.push``).
         self.ring_sizes: dict[str, int] = {}
         self.loose_rings: set[str] = set()
         self.decoded = Decoded()
+        # The records read last, with the mark they were read under (see ``SqliteStore.get``).
+        self.reads = _Reads()
+        # The writer's data_version as an event loop read it in its current turn (see
+        # ``writer_version``): the loop, and the version with the writer's generation.
+        self._turn: tuple[asyncio.AbstractEventLoop, tuple[int, int]] | None = None
         # Writes made outside a unit of work wait here for the writer thread, off the event
         # loop, which commits those waiting together (see ``_write_groups``); started with
         # the first of them, and stopped by ``close`` (or when the database is collected).
@@ -264,11 +278,14 @@ class _Database:
             self._all.append(connection)
         return connection
 
-    def submit(self, call: Callable[[], R]) -> asyncio.Future[R]:
-        """``call`` (one write) queued for the writer thread: its outcome, once committed."""
+    def submit(self, call: Callable[[], R], name: str) -> asyncio.Future[R]:
+        """``call`` (one write to table ``name``, its full name) queued for the writer
+        thread: its outcome, once committed. The write is counted now, and again when its
+        outcome comes back, before its caller is woken (see ``mark``)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
-        self._queue(call, future, loop)
+        self.wrote(name)
+        self._queue(call, _Counted(future, self, name), loop)
         return future
 
     def _queue(
@@ -314,7 +331,20 @@ class _Database:
         commit of any other connection (this process's other threads', other processes'),
         not on the writer's own. Read under the writer's lock, which the writer holds for
         one write of a group at a time (or its BEGIN, or its COMMIT), never for the whole
-        group: this waits for at most one of them."""
+        group: this waits for at most one of them.
+
+        Read once per turn of an event loop, for every request the turn serves: a request
+        that reached this process because another process had answered (a client that
+        polls here what it created there) was read from its socket in this turn or a later
+        one, so that commit came before the turn and its first reading of the version.
+        This process's own writes are counted apart (``mark``)."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        turn = self._turn
+        if turn is not None and turn[0] is loop:
+            return turn[1]
         connection = self.writer_connection
         if connection is None:
             self._start_writer()
@@ -322,7 +352,23 @@ class _Database:
             assert connection is not None
         with self.writer_lock:
             version = connection.execute("PRAGMA data_version").fetchone()[0]
-        return self.generation, int(version)
+        found = self.generation, int(version)
+        if loop is not None:
+            self._turn = (loop, found)
+            loop.call_soon(self._turn_ended, loop)
+        return found
+
+    def _turn_ended(self, loop: asyncio.AbstractEventLoop) -> None:
+        turn = self._turn
+        if turn is not None and turn[0] is loop:
+            self._turn = None
+
+    def mark(self, name: str) -> Hashable:
+        """What changes whenever table ``name`` (its full name) may have changed since: the
+        writer's data_version (other connections' commits), this process's writes to it,
+        counted when made and again once committed (a thread may read the record meanwhile),
+        its views wiped, and its units of work ended."""
+        return self.writer_version(), self.writes.get(name, 0), self.wipes, self.units
 
     def _start_writer(self) -> None:
         with self._starting:
@@ -344,7 +390,15 @@ class _Database:
             self._writer = writer
 
     def wrote(self, name: str) -> None:
-        self.writes[name] = self.writes.get(name, 0) + 1
+        with self._counting:
+            self.writes[name] = self.writes.get(name, 0) + 1
+
+    def _ended(self, connection: sqlite3.Connection) -> None:
+        """A transaction opened on ``connection`` ended. The writer thread's are not counted:
+        its writes to tables are, each once committed (``submit``)."""
+        if connection is not self.writer_connection:
+            with self._counting:
+                self.units += 1
 
     @contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:
@@ -358,8 +412,10 @@ class _Database:
             yield connection
         except BaseException:
             connection.execute("ROLLBACK")
+            self._ended(connection)
             raise
         connection.execute("COMMIT")
+        self._ended(connection)
 
     def close(self) -> None:
         """Commit the writes waiting, stop the writer thread, close every connection (a
@@ -384,6 +440,53 @@ class _Settled(Protocol):
     def set_result(self, result: Any, /) -> None: ...
 
     def set_exception(self, exception: BaseException, /) -> None: ...
+
+
+class _Counted:
+    """A write's future, its table counted once more when its outcome comes back: a record
+    read while it was being committed is read again."""
+
+    __slots__ = ("_db", "_future", "_name")
+
+    def __init__(self, future: asyncio.Future[Any], db: _Database, name: str) -> None:
+        self._future = future
+        self._db = db
+        self._name = name
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, result: Any) -> None:
+        self._db.wrote(self._name)
+        if not self._future.done():
+            self._future.set_result(result)
+
+    def set_exception(self, exception: BaseException) -> None:
+        self._db.wrote(self._name)
+        if not self._future.done():
+            self._future.set_exception(exception)
+
+
+class _Reads:
+    """The records a process read last, each with the mark it was read under (see
+    ``SqliteStore.get``): its value (the one :class:`Decoded` holds) and its expiry, or None
+    for a record absent then. Keeps the last :attr:`SIZE`."""
+
+    SIZE = 128
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[str, str], tuple[Hashable, Any, int | None]] = {}
+
+    def get(self, name: str, key: str, mark: Hashable) -> tuple[Any, int | None] | None:
+        held = self._held.get((name, key))
+        if held is None or held[0] != mark:
+            return None
+        return held[1], held[2]
+
+    def keep(self, name: str, key: str, mark: Hashable, value: Any, expires_at: int | None) -> None:
+        if len(self._held) >= self.SIZE:
+            self._held.pop(next(iter(self._held), (name, key)), None)  # the oldest
+        self._held[(name, key)] = (mark, value, expires_at)
 
 
 class _Together:
@@ -540,12 +643,14 @@ class SqliteStore:
         """Close this process's connections to the file (every view's)."""
         self._db.close()
 
-    async def _written(self, call: Callable[[], R]) -> R:
-        """``call`` (one write) on the writer thread; in place inside a unit of work, which
-        holds this thread's connection in its transaction."""
+    async def _written(self, call: Callable[[], R], name: str) -> R:
+        """``call`` (one write to table ``name``, its full name) on the writer thread; in
+        place inside a unit of work, which holds this thread's connection in its
+        transaction (and is counted when it ends)."""
         if self._db.connection().in_transaction:
+            self._db.wrote(name)
             return call()
-        return await self._db.submit(call)
+        return await self._db.submit(call, name)
 
     def _live(self, expires_at: int | None) -> bool:
         return expires_at is None or expires_at > _micros(self._now())
@@ -562,9 +667,7 @@ class SqliteStore:
         of the writer thread's connection (it moves on each commit of any other connection,
         of this process or another), and the writes this process made (counted when made)
         through its own ones. Waits for at most one write of a group in progress."""
-        name = self._prefix + table.name
-        db = self._db
-        return db.writer_version(), db.writes.get(name, 0), db.wipes
+        return self._db.mark(self._prefix + table.name)
 
     async def read_ahead(self, table: Table[R], key: str, request: str) -> R | None:
         return await self.get(table, key)  # a read costs no round trip: nothing to save
@@ -575,16 +678,31 @@ class SqliteStore:
     # -- tables ----------------------------------------------------------------------------
 
     async def get(self, table: Table[R], key: str) -> R | None:
+        """The record, read again only if the table may have changed since it was read last
+        (its ``mark`` moved: read before the record, so that a write committed after the
+        mark was read moves it again); its expiry judged on the clock at each call. A unit
+        of work reads through its transaction, what it wrote included, and keeps nothing."""
         name = self._prefix + table.name
-        row = (
-            self._db.connection()
-            .execute("SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?", (name, key))
-            .fetchone()
-        )
-        if row is None or not self._live(row[1]):
+        db = self._db
+        connection = db.connection()
+        mark = None if connection.in_transaction else db.mark(name)
+        if mark is not None:
+            held = db.reads.get(name, key, mark)
+            if held is not None:
+                value, expires_at = held
+                return value if value is not None and self._live(expires_at) else None
+        row = connection.execute(
+            "SELECT value, expires_at FROM records WHERE tbl = ? AND key = ?", (name, key)
+        ).fetchone()
+        if row is None:
+            if mark is not None:
+                db.reads.keep(name, key, mark, None, None)
             return None
         text: str = row[0]
-        return self._db.decoded.value(table, f"{name}\x00{key}", text, text)
+        found: R = db.decoded.value(table, f"{name}\x00{key}", text, text)
+        if mark is not None:
+            db.reads.keep(name, key, mark, found, row[1])
+        return found if self._live(row[1]) else None
 
     async def put(
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
@@ -592,7 +710,6 @@ class SqliteStore:
         name = self._prefix + table.name
         data = table.codec.dumps(value)
         at = None if expires_at is None else _micros(expires_at)
-        self._db.wrote(name)
 
         def write() -> None:
             with self._db.writing() as connection:
@@ -604,7 +721,7 @@ class SqliteStore:
                     (name, key, data, at),
                 )
 
-        await self._written(write)
+        await self._written(write, name)
 
     async def put_if_absent(
         self, table: Table[R], key: str, value: R, *, expires_at: datetime | None = None
@@ -612,7 +729,6 @@ class SqliteStore:
         name = self._prefix + table.name
         data = table.codec.dumps(value)
         at = None if expires_at is None else _micros(expires_at)
-        self._db.wrote(name)
 
         def write() -> tuple[R, bool]:
             with self._db.writing() as connection:
@@ -630,11 +746,10 @@ class SqliteStore:
                 )
                 return value, True
 
-        return await self._written(write)
+        return await self._written(write, name)
 
     async def update(self, table: Table[R], key: str, change: Callable[[R], R]) -> R | None:
         name = self._prefix + table.name
-        self._db.wrote(name)
 
         def write() -> R | None:
             with self._db.writing() as connection:
@@ -650,7 +765,7 @@ class SqliteStore:
                 )
                 return value
 
-        return await self._written(write)
+        return await self._written(write, name)
 
     async def take(self, table: Table[R], key: str) -> R | None:
         row = await self._removed(table, key)
@@ -665,7 +780,6 @@ class SqliteStore:
     async def _removed(self, table: Table[Any], key: str) -> tuple[str, int | None] | None:
         """Remove the record under ``key`` in one statement: its value and expiry, if any."""
         name = self._prefix + table.name
-        self._db.wrote(name)
 
         def write() -> tuple[str, int | None] | None:
             row: tuple[str, int | None] | None = (
@@ -678,7 +792,7 @@ class SqliteStore:
             )
             return row
 
-        return await self._written(write)
+        return await self._written(write, name)
 
     async def scan(self, table: Table[R], *, after: str | None = None, limit: int = 100) -> Page[R]:
         name = self._prefix + table.name
@@ -728,13 +842,13 @@ class SqliteStore:
     async def add(
         self, table: Table[int], key: str, by: int = 1, *, expires_at: datetime | None = None
     ) -> int:
-        return await self._written(lambda: self._add(table, key, by, expires_at))
+        name = self._prefix + table.name
+        return await self._written(lambda: self._add(table, key, by, expires_at), name)
 
     def _add(self, table: Table[int], key: str, by: int, expires_at: datetime | None) -> int:
         name = self._prefix + table.name
         now = _micros(self._now())
         at = None if expires_at is None else _micros(expires_at)
-        self._db.wrote(name)
         connection = self._db.connection()
         # One statement: a live record is added to and keeps its expiry; an expired one
         # starts again from ``by`` with the new expiry (SET reads the row as it was).

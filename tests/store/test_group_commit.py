@@ -209,7 +209,7 @@ def test_close_commits_the_writes_waiting_and_stops_the_writer(tmp_path: Path) -
         return view._incr(db.connection(), "p/n", 1)
 
     async def scenario() -> list[int]:
-        pending = [db.submit(incr) for _ in range(20)]  # queued: close commits them first
+        pending = [db.submit(incr, "p/n") for _ in range(20)]  # queued: close commits them first
         writer = db._writer
         store.close()
         assert writer is not None

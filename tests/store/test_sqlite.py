@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from itertools import pairwise
@@ -17,6 +18,7 @@ import pytest
 from simulator import Settings, create_app
 from simulator.clock import ManualClock
 from simulator.store import SqliteStore, StoreError, open_store
+from simulator.store import sqlite as sqlite_module
 from tests.store.test_store import RING, START, THINGS, run, thing
 
 
@@ -333,4 +335,122 @@ def test_a_request_writes_to_the_file_off_the_event_loop(tmp_path: Path) -> None
     loop_thread = run(scenario())
     assert writes, "the request wrote nothing"
     assert [s for s, thread in writes if thread == loop_thread] == []
+    store.close()
+
+
+def _check_key(app: Any) -> dict[str, str]:
+    runtime = app.state.sim.runtimes["check"]
+    key: str = runtime.provider.credentials(runtime.context)["api_key"]
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_a_poll_reads_its_record_again_only_once_it_may_have_changed(tmp_path: Path) -> None:
+    """A batch polled again is not read from the file while nothing was written to its
+    table; a cancel made through another process's store, and one made through this
+    process, are each seen by the very next poll."""
+    path = tmp_path / "state.db"
+    here_store, there_store = SqliteStore(path), SqliteStore(path)
+    here = create_app(Settings(seed=7), clock=ManualClock(START), store=here_store)
+    there = create_app(Settings(seed=7), clock=ManualClock(START), store=there_store)
+    headers = _check_key(here)
+    items = [{"content": f"Claim {i}: the sea is salty."} for i in range(3)]
+    statements: list[str] = []
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        one = httpx.AsyncClient(transport=httpx.ASGITransport(here), base_url="http://a")
+        two = httpx.AsyncClient(transport=httpx.ASGITransport(there), base_url="http://b")
+        async with one, two:
+
+            async def status(client: httpx.AsyncClient, path: str) -> str:
+                answer = await client.get(path, headers=headers)
+                assert answer.status_code == 200, answer.text
+                found: str = answer.json()["status"]
+                return found
+
+            polls = []
+            for cancel_through in (two, one):
+                created = await one.post("/check/v1/batch", headers=headers, json={"items": items})
+                assert created.status_code == 202, created.text
+                path = f"/check/v1/batch/{created.json()['id']}"
+                polls.append(await status(one, path))
+                here_store._db.connection().set_trace_callback(statements.append)
+                polls.append(await status(one, path))
+                here_store._db.connection().set_trace_callback(None)
+                cancelled = await cancel_through.post(f"{path}/cancel", headers=headers)
+                assert cancelled.status_code == 200, cancelled.text
+                polls.append(await status(one, path))
+            return polls[:3], polls[3:]
+
+    elsewhere, here_too = run(scenario())
+    for polls in (elsewhere, here_too):
+        assert polls[0] == polls[1] != "cancelled", polls
+        assert polls[2] == "cancelled", polls
+    assert not [s for s in statements if "check/batches" in s], statements
+    here_store.close()
+    there_store.close()
+
+
+def test_a_record_read_while_its_write_commits_is_read_again_once_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read made while the writer thread is committing a write to the record's table
+    finds the record as it was (the write is not committed yet), and the first read once
+    the write is answered finds it written: what was read meanwhile is not kept past it.
+    A write of this process's own is seen by its next read (its commit does not move
+    data_version, which counts only other connections')."""
+    store = SqliteStore(tmp_path / "state.db")
+    view = store.scoped("p")
+    go = threading.Event()
+    commit = sqlite_module._commit
+
+    def held_back(*args: Any) -> Any:
+        go.wait(timeout=30)
+        return commit(*args)
+
+    async def scenario() -> list[int]:
+        await view.put(THINGS, "x", thing("x", 1))
+        sizes = [(await view.get(THINGS, "x") or thing("gone", 0)).size]
+        await view.put(THINGS, "x", thing("x", 2))
+        sizes.append((await view.get(THINGS, "x") or thing("gone", 0)).size)
+        monkeypatch.setattr(sqlite_module, "_commit", held_back)
+        writing = asyncio.ensure_future(view.put(THINGS, "x", thing("x", 3)))
+        await asyncio.sleep(0)  # its turn ends: the write goes to the writer thread
+        sizes.append((await view.get(THINGS, "x") or thing("gone", 0)).size)
+        go.set()
+        await writing
+        sizes.append((await view.get(THINGS, "x") or thing("gone", 0)).size)
+        return sizes
+
+    assert run(scenario()) == [1, 2, 2, 3]
+    store.close()
+
+
+def test_concurrent_polls_read_the_data_version_once_a_turn(tmp_path: Path) -> None:
+    """64 polls answered at once read SQLite's data_version (whether another process wrote)
+    once for every turn of the event loop that serves them, not once each, and answer as
+    one alone does."""
+    store = SqliteStore(tmp_path / "state.db")
+    app = create_app(Settings(seed=7), clock=ManualClock(START), store=store)
+    headers = {"Authorization": _passcreator_key(app)}
+    statements: list[str] = []
+
+    async def scenario() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://a") as client:
+            await client.get(PROCESS, headers=headers)
+            writer = store._db.writer_connection
+            assert writer is not None
+            writer.set_trace_callback(statements.append)
+            answers = await asyncio.gather(
+                *(client.get(PROCESS, headers=headers) for _ in range(64))
+            )
+            writer.set_trace_callback(None)
+            answers.append(await client.get(PROCESS, headers=headers))
+            return answers
+
+    answers = run(scenario())
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1
+    versions = [s for s in statements if "data_version" in s]
+    assert 1 <= len(versions) <= 8, len(versions)
     store.close()
