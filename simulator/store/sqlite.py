@@ -26,7 +26,8 @@
   wake-up of the writer for them all, which would otherwise take each one as it comes (a
   statement on the loop's thread lets it run). Of those, the values pushed to one ring (the
   journal's entries) are one write, one statement for them all, and so are the additions
-  to one counter (a provider's ids): each caller still gets its own number, as if each
+  to one counter (a provider's ids) or to one record (``add``: Check's requests counted in
+  their rate window): each caller still gets its own number, as if each
   were made in turn. Under concurrent requests a commit, and a wake-up of each thread,
   serve many writes; a write alone runs as before, in a transaction of its own.
 - **Expiry on the simulator's clock**: ``expires_at`` is stored as microseconds since the
@@ -300,12 +301,17 @@ class _Database:
         batch.append((call, settled, loop))
 
     def together(
-        self, key: Hashable, item: Any, write: Callable[[list[Any]], list[Any]]
+        self,
+        key: Hashable,
+        item: Any,
+        write: Callable[[list[Any]], list[Any]],
+        table: str | None = None,
     ) -> asyncio.Future[Any]:
         """``item`` written with the others of this event loop's pass under ``key`` (values
-        pushed to one ring, increments of one counter) in one write, ``write(items)``, queued
-        with the first of them, which gives each item's result in order. This item's result,
-        once committed."""
+        pushed to one ring, increments of one counter, additions to one record) in one
+        write, ``write(items)``, queued with the first of them, which gives each item's
+        result in order. This item's result, once committed. A write to a table (``table``,
+        its full name) is counted as ``submit`` counts one."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         batches = self._together.get(loop)
@@ -313,7 +319,9 @@ class _Database:
             batches = self._together[loop] = {}
         batch = batches.get(key)
         if batch is None:
-            batch = batches[key] = _Together()
+            batch = batches[key] = _Together(self, table)
+            if table is not None:
+                self.wrote(table)
             items = batch.items
             self._queue(lambda: write(items), batch, loop)
         batch.items.append(item)
@@ -492,11 +500,14 @@ class _Reads:
 class _Together:
     """Items of one pass written in one write (see ``_Database.together``): its outcome
     (each item's result, in order, or its error) goes to each caller's own future (one whose
-    caller went away is skipped; the others are answered all the same)."""
+    caller went away is skipped; the others are answered all the same); a write to a table
+    is counted once more first, as :class:`_Counted` counts one."""
 
-    __slots__ = ("futures", "items")
+    __slots__ = ("_db", "_table", "futures", "items")
 
-    def __init__(self) -> None:
+    def __init__(self, db: _Database, table: str | None) -> None:
+        self._db = db
+        self._table = table
         self.items: list[Any] = []
         self.futures: list[asyncio.Future[Any]] = []
 
@@ -504,11 +515,15 @@ class _Together:
         return False
 
     def set_result(self, results: list[Any]) -> None:
+        if self._table is not None:
+            self._db.wrote(self._table)
         for future, result in zip(self.futures, results, strict=True):
             if not future.done():
                 future.set_result(result)
 
     def set_exception(self, exception: BaseException) -> None:
+        if self._table is not None:
+            self._db.wrote(self._table)
         for future in self.futures:
             if not future.done():
                 future.set_exception(exception)
@@ -609,6 +624,16 @@ def _settle(settled: list[tuple[_Settled, bool, Any]]) -> None:
             future.set_result(outcome)
         else:
             future.set_exception(outcome)
+
+
+def _in_turn(last: int, bys: list[int]) -> list[int]:
+    """The values a count ending at ``last`` after adding ``bys`` in one go went through, as
+    if each had been added in turn."""
+    seen, value = [], last - sum(bys)
+    for by in bys:
+        value += by
+        seen.append(value)
+    return seen
 
 
 class SqliteStore:
@@ -843,7 +868,25 @@ class SqliteStore:
         self, table: Table[int], key: str, by: int = 1, *, expires_at: datetime | None = None
     ) -> int:
         name = self._prefix + table.name
-        return await self._written(lambda: self._add(table, key, by, expires_at), name)
+        if self._db.connection().in_transaction:  # in a unit of work: in its transaction
+            self._db.wrote(name)
+            return self._add(table, key, by, expires_at)
+        # The additions of one pass to one record (requests counted in one rate window):
+        # one statement for them all.
+        value: int = await self._db.together(
+            ("add", name, key, expires_at),
+            by,
+            lambda bys: self._adds(table, key, bys, expires_at),
+            table=name,
+        )
+        return value
+
+    def _adds(
+        self, table: Table[int], key: str, bys: list[int], expires_at: datetime | None
+    ) -> list[int]:
+        """The additions of one pass, in one statement: the value each caller sees, as if
+        each were added in turn (an expired record starts again from the first)."""
+        return _in_turn(self._add(table, key, sum(bys), expires_at), bys)
 
     def _add(self, table: Table[int], key: str, by: int, expires_at: datetime | None) -> int:
         name = self._prefix + table.name
@@ -887,13 +930,7 @@ class SqliteStore:
     def _incrs(self, name: str, bys: list[int]) -> list[int]:
         """The increments of one pass, in one statement: the value each caller sees, as if
         each were added in turn."""
-        total = sum(bys)
-        last = self._incr(self._db.connection(), name, total)
-        seen, value = [], last - total
-        for by in bys:
-            value += by
-            seen.append(value)
-        return seen
+        return _in_turn(self._incr(self._db.connection(), name, sum(bys)), bys)
 
     async def push(self, ring: Table[R], value: R, *, size: int) -> int:
         name = self._prefix + ring.name

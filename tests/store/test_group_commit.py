@@ -226,3 +226,52 @@ def test_close_commits_the_writes_waiting_and_stops_the_writer(tmp_path: Path) -
     store.close()
     assert writer is not None
     assert not writer.is_alive()
+
+
+def test_concurrent_check_requests_count_in_their_rate_window_in_one_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """16 Check polls at once each count in their organisation's rate window: the 16
+    additions to the one record, made in one pass of the event loop, are one write (one
+    statement), and each poll is told a remaining count of its own, as if counted in turn.
+    The next poll counts on from there."""
+    store = SqliteStore(tmp_path / "state.db")
+    held = Held()
+    monkeypatch.setattr(store._db, "_writes", held)
+    app = create_app(Settings(seed=7), clock=ManualClock(START), store=store)
+    runtime = app.state.sim.runtimes["check"]
+    key = runtime.provider.credentials(runtime.context)["api_key"]
+    headers = {"Authorization": f"Bearer {key}"}
+    poll = "/check/v1/batch/batch_does_not_exist"
+
+    async def scenario() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+            first = await client.get(poll, headers=headers)
+            assert first.status_code == 404, first.text
+            statements: list[str] = []
+            writer = store._db.writer_connection
+            assert writer is not None
+            writer.set_trace_callback(statements.append)
+            held.arm(1)
+            answers = await asyncio.gather(
+                *(client.get(poll, headers=headers) for _ in range(POLLS))
+            )
+            assert held.held, "the writer was never held while the writes came"
+            writer.set_trace_callback(None)
+            # The additions, and then the journal's entries: one write each.
+            assert held.writes == 1 + 1
+            # (SQLite reports a statement again for each trigger it fires.)
+            additions = {s for s in statements if "INSERT INTO records" in s}
+            assert len(additions) == 1, additions
+            assert "rate_counts" in additions.pop()
+            return [first, *answers, await client.get(poll, headers=headers)]
+
+    answers = run(scenario())
+    assert {a.status_code for a in answers} == {404}
+    limit = int(answers[0].headers["x-ratelimit-limit"])
+    remaining = [int(a.headers["x-ratelimit-remaining"]) for a in answers]
+    assert sorted(remaining[1:-1], reverse=True) == list(range(limit - 2, limit - 2 - POLLS, -1))
+    assert remaining[0] == limit - 1
+    assert remaining[-1] == limit - 2 - POLLS
+    store.close()
