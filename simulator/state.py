@@ -226,6 +226,11 @@ class SimulatorState:
     _mark: Hashable | None = field(default=None, init=False, repr=False)
     # The shared record as last read and applied (the store's value, the very object).
     _applied: Shared | None = field(default=None, init=False, repr=False)
+    # Each sync's read (or write) of the shared record is numbered as it is made, and the
+    # number of the one applied last kept: concurrent requests' reads come back in any
+    # order, and one made before another that was applied may hold an older record.
+    _reads: int = field(default=0, init=False, repr=False)
+    _applied_read: int = field(default=0, init=False, repr=False)
     sharing: bool = field(default=False, init=False)
     _view: Store = field(init=False, repr=False)
 
@@ -347,11 +352,14 @@ class SimulatorState:
         if mark is not None and mark == self._mark and local == self._synced:
             return  # nothing changed here, and nobody wrote the record since it was read
         self._mark = None
+        read = self._reads = self._reads + 1
         if request is not None:
             held = await view.read_ahead(SHARED, "state", request)
         else:
             held = await view.get(SHARED, "state")
-        last = self._synced  # read after the store: another request may have claimed a change
+        # Both read after the store: meanwhile another request of this process may have
+        # claimed a change, or applied a record it read (which is no change made here).
+        last, local = self._synced, self._local()
         if (
             held is self._applied
             and held is not None
@@ -365,14 +373,21 @@ class SimulatorState:
             self._mark = mark
             return
         if held is None or held.clock_kind != local.clock_kind:
+            read = self._reads = self._reads + 1
             await view.put(SHARED, "state", local)
             held = local
         elif last is not None and local != last:
             # Claimed before awaiting the store: a request of this process that syncs
             # meanwhile writes only what it changed itself, and no change is counted twice.
             self._synced = local
+            read = self._reads = self._reads + 1
             moved = await view.update(SHARED, "state", lambda now: now.moved(last, local))
             held = moved or local
+        if read < self._applied_read:
+            # A read made after this one was applied meanwhile: this record may be older
+            # than what this process holds. The next sync reads the store again.
+            return
+        self._applied_read = read
         # A change made here while the store was awaited stays, to be written next.
         base, now = self._synced, self._local()
         pending = base is not None and now != base
