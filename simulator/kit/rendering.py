@@ -14,14 +14,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from starlette.background import BackgroundTask
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 try:
     import orjson
 except ImportError:  # pragma: no cover - where it cannot be installed
     orjson = None  # type: ignore[assignment]
 
-__all__ = ["FastJSONResponse", "floats_render_alike"]
+__all__ = ["EncodedJSONResponse", "FastJSONResponse", "floats_render_alike"]
 
 _CONTENT_TYPE = (b"content-type", JSONResponse.media_type.encode("latin-1"))
 
@@ -60,6 +60,19 @@ class FastJSONResponse(JSONResponse):
             except TypeError:
                 pass
         return super().render(content)
+
+
+class EncodedJSONResponse(Response):
+    """A JSON body already encoded (a page a provider keeps): ``Response(body,
+    media_type="application/json")``, its two headers made straight away, in that order."""
+
+    media_type = JSONResponse.media_type
+
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [(b"content-length", b"%d" % len(body)), _CONTENT_TYPE]
 
 
 def floats_render_alike(values: Iterable[object]) -> bool:

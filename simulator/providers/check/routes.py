@@ -25,7 +25,7 @@ from simulator.clock import format_iso
 from simulator.ids import IdFactory
 from simulator.kit.budget import size_of
 from simulator.kit.provider import context_of, header_of, query_of, store_of
-from simulator.kit.rendering import FastJSONResponse, floats_render_alike
+from simulator.kit.rendering import EncodedJSONResponse, FastJSONResponse, floats_render_alike
 from simulator.kit.uploads import read_form
 from simulator.kit.webhooks import Signing, schedule, unschedule
 from simulator.providers.check import endpoints, errors, fakes, models
@@ -193,7 +193,26 @@ def _iso(instant: datetime | None) -> str | None:
     return None if instant is None else format_iso(instant)
 
 
+# The limit and offset of the queries read last (a client polls with the same query), by the
+# query's bytes and the default limit: a pure function of them. Valid ones only, the last few.
+_PAGE_PARAMS: dict[tuple[bytes, int], tuple[int, int]] = {}
+PAGE_PARAMS_KEPT = 64
+
+
 def _page_params(request: Request, default_limit: int = 20) -> tuple[int, int]:
+    """The page's ``limit`` (1 to 100, ``default_limit`` when absent) and ``offset`` (from 0),
+    or Check's 422 naming each that is not such an integer."""
+    key = (request.scope["query_string"], default_limit)
+    found = _PAGE_PARAMS.get(key)
+    if found is None:
+        found = _parsed_page_params(request, default_limit)
+        if len(_PAGE_PARAMS) >= PAGE_PARAMS_KEPT:
+            del _PAGE_PARAMS[next(iter(_PAGE_PARAMS))]
+        _PAGE_PARAMS[key] = found
+    return found
+
+
+def _parsed_page_params(request: Request, default_limit: int) -> tuple[int, int]:
     problems: list[errors.Detail] = []
     values = []
     query = query_of(request)
@@ -479,7 +498,7 @@ async def _get_batch(request: Request, ctx: Context, check: Check, org: Org) -> 
     key = (batch.id, "batch")
     kept = settled_answer(ctx, batch, record, key)
     if kept is not None:
-        return Response(kept, media_type="application/json")
+        return EncodedJSONResponse(kept)
     now = ctx.now()
     methods = dict(batch.methods)
     options = batch.options.as_json()
@@ -516,7 +535,7 @@ async def get_batch_results(request: Request, ctx: Context, check: Check, org: O
             batch = models.owned(read, org)
         page = _encoded(render_results(ctx, batch, limit, offset))
         keep_if_settled(ctx, batch, record, key, page, now)
-    return Response(page, media_type="application/json")
+    return EncodedJSONResponse(page)
 
 
 @dataclass(frozen=True, slots=True)

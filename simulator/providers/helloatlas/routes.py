@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from simulator.kit.pagination import PageParamError, PageRequest, PageWindow, parse_page_request
 from simulator.kit.provider import endpoint_for, header_of, query_of
+from simulator.kit.rendering import EncodedJSONResponse
 from simulator.providers.helloatlas import errors, models
 from simulator.providers.helloatlas.fakes import FAILED, UNIDENTIFIED
 from simulator.providers.helloatlas.models import (
@@ -132,7 +133,7 @@ async def get_bulk_extracts(request: Request, ctx: Context, helloatlas: HelloAtl
         page = parse_page_request(params.get("page"), params.get("per_page"), ctx.options.rules)
     except PageParamError as exc:
         raise errors.InvalidPageParameter(field=exc.param, reason=exc.reason) from None
-    return Response(page_bytes(ctx, helloatlas, batch, page), media_type="application/json")
+    return EncodedJSONResponse(page_bytes(ctx, helloatlas, batch, page))
 
 
 # -- rendering the extracts page -------------------------------------------------------------
