@@ -20,7 +20,7 @@ import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from simulator.ids import IdFactory
 from simulator.kit import credentials
@@ -580,12 +580,13 @@ def schedule(
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """One minute of the clock, in which an organisation's requests are counted; it ends
-    at ``reset`` (epoch seconds), the instant ``ends_at``."""
+    """One minute of the clock, in which an organisation's requests are counted; it starts
+    at ``starts_at`` and ends at ``reset`` (epoch seconds), the instant ``ends_at``."""
 
     minute: int
     reset: int
     ends_at: datetime
+    starts_at: datetime
 
     def key(self, org: Org) -> str:
         """Where the organisation's count in this window is kept (in ``WINDOWS``)."""
@@ -597,7 +598,8 @@ def window(minute: int) -> Window:
     """The window of minute ``minute`` since the epoch (a pure function of it: the latest
     few kept, so that a request need not work out its end again)."""
     reset = (minute + 1) * 60
-    return Window(minute, reset, datetime.fromtimestamp(reset, UTC))
+    starts_at = datetime.fromtimestamp(minute * 60, UTC)
+    return Window(minute, reset, datetime.fromtimestamp(reset, UTC), starts_at)
 
 
 # An organisation's requests in one window, under ``Window.key``: a counter that expires
@@ -605,9 +607,8 @@ def window(minute: int) -> Window:
 WINDOWS = Table("rate_counts", int)
 
 
-@dataclass(frozen=True, slots=True)
-class RateWindow:
-    """What the ``X-RateLimit-*`` headers say."""
+class RateWindow(NamedTuple):
+    """What the ``X-RateLimit-*`` headers say (a tuple: one is made for every request)."""
 
     limit: int
     remaining: int
@@ -650,7 +651,16 @@ def minute_of(now: datetime) -> int:
 
 
 def window_of(now: datetime) -> Window:
-    return window(minute_of(now))
+    """The window ``now`` is in: the last one found, while ``now`` is still in it."""
+    global _last_window
+    last = _last_window
+    if last.starts_at <= now < last.ends_at:
+        return last
+    found = _last_window = window(minute_of(now))
+    return found
+
+
+_last_window = window(0)
 
 
 def counted(window: Window, count: int, now: datetime, limit: int, enforce: bool) -> RateWindow:
