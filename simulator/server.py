@@ -321,11 +321,24 @@ class _Outbox:
         self.flush()
 
     def flush(self) -> None:
-        """Write what waits, each connection's in order (a closed one's is dropped)."""
+        """Write what waits, each connection's in order (a closed one's is dropped). A
+        connection's parts that wait one after another (an answer's head and body) go in
+        one ``writelines``: one system call for them (uvloop's is a ``writev``), not one
+        each."""
         pending, self.pending, self.size = self.pending, [], 0
-        for transport, chunk in pending:
+        end = len(pending)
+        at = 0
+        while at < end:
+            transport, chunk = pending[at]
+            after = at + 1
+            while after < end and pending[after][0] is transport:
+                after += 1
             if not transport.is_closing():
-                transport.write(chunk)
+                if after == at + 1:
+                    transport.write(chunk)
+                else:
+                    transport.writelines([part for _, part in pending[at:after]])
+            at = after
 
 
 class _Batched:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 import httpx
 import pytest
 
 from simulator import Settings, create_app
-from simulator.server import HEAD_LIMIT, ConnectionLimits, HttpKind, running_in_thread
+from simulator.server import HEAD_LIMIT, ConnectionLimits, HttpKind, _Outbox, running_in_thread
 from tests.conftest import START
 
 
@@ -263,3 +265,46 @@ def test_slow_and_idle_connections_are_closed_and_a_normal_client_is_still_serve
         finally:
             for conn in slow:
                 conn.close()
+
+
+class RecordingTransport:
+    """A connection's transport that records what it is asked to write, and how."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> None:
+        self.calls.append(("write", data))
+
+    def writelines(self, parts: Iterable[bytes]) -> None:
+        self.calls.append(("writelines", list(parts)))
+
+
+def test_what_a_turn_answers_a_connection_is_written_in_one_call_in_order() -> None:
+    """The parts one connection is answered one after another in a turn of the loop (an
+    answer's head and body) are written in one call (one system call on uvloop, not one a
+    part); each connection's parts keep their order among the others'."""
+    loop = asyncio.new_event_loop()
+    try:
+        outbox = _Outbox(loop)
+        first, second = RecordingTransport(), RecordingTransport()
+        for transport, part in [
+            (first, b"head 1"),
+            (first, b"body 1"),
+            (second, b"head 2"),
+            (first, b"head 3"),
+            (first, b"body 3"),
+            (first, b"end 3"),
+        ]:
+            outbox.put(cast(asyncio.Transport, transport), part)
+        outbox.flush()
+    finally:
+        loop.close()
+    assert first.calls == [
+        ("writelines", [b"head 1", b"body 1"]),
+        ("writelines", [b"head 3", b"body 3", b"end 3"]),
+    ]
+    assert second.calls == [("write", b"head 2")]
