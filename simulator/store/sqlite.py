@@ -186,7 +186,8 @@ class _Database:
         # opened itself, committed or rolled back): what another thread may have read while
         # one was open is not kept past it.
         self.units = 0
-        # Held to count (writes and units are counted by the writer thread too).
+        # Held to count (writes and units may be counted from several threads: each event
+        # loop's, and a unit of work's).
         self._counting = threading.Lock()
         # The size each ring was last pushed with here, and the rings that may hold values
         # in slots no push writes now (see ``SqliteStore.push``).
