@@ -352,7 +352,7 @@ class SimulatorState:
         if mark is not None and mark == self._mark and local == self._synced:
             return  # nothing changed here, and nobody wrote the record since it was read
         self._mark = None
-        read = self._reads = self._reads + 1
+        read = self._numbered()
         if request is not None:
             held = await view.read_ahead(SHARED, "state", request)
         else:
@@ -373,14 +373,14 @@ class SimulatorState:
             self._mark = mark
             return
         if held is None or held.clock_kind != local.clock_kind:
-            read = self._reads = self._reads + 1
+            read = self._numbered()
             await view.put(SHARED, "state", local)
             held = local
         elif last is not None and local != last:
             # Claimed before awaiting the store: a request of this process that syncs
             # meanwhile writes only what it changed itself, and no change is counted twice.
             self._synced = local
-            read = self._reads = self._reads + 1
+            read = self._numbered()
             moved = await view.update(SHARED, "state", lambda now: now.moved(last, local))
             held = moved or local
         if read < self._applied_read:
@@ -399,6 +399,11 @@ class SimulatorState:
         self._applied = held
         # Valid only if nothing was written meanwhile, here or elsewhere (a write moves it).
         self._mark = mark
+
+    def _numbered(self) -> int:
+        """The number of a read (or write) of the shared record about to be made."""
+        self._reads += 1
+        return self._reads
 
     def answered(self) -> None:
         """The request the last :meth:`sync` was for is over (its answer sent or failed)."""

@@ -45,13 +45,7 @@ class FastJSONResponse(JSONResponse):
         if headers is not None or media_type is not None or background is not None:
             super().__init__(content, status_code, headers, media_type, background)
             return
-        self.status_code = status_code
-        self.background = None
-        self.body = body = self.render(content)
-        if status_code < 200 or status_code in (204, 304):
-            self.raw_headers = [_CONTENT_TYPE]
-        else:
-            self.raw_headers = [(b"content-length", b"%d" % len(body)), _CONTENT_TYPE]
+        _made(self, self.render(content), status_code)
 
     def render(self, content: Any) -> bytes:
         if orjson is not None:
@@ -69,10 +63,19 @@ class EncodedJSONResponse(Response):
     media_type = JSONResponse.media_type
 
     def __init__(self, body: bytes, status_code: int = 200) -> None:
-        self.status_code = status_code
-        self.background = None
-        self.body = body
-        self.raw_headers = [(b"content-length", b"%d" % len(body)), _CONTENT_TYPE]
+        _made(self, body, status_code)
+
+
+def _made(response: Response, body: bytes, status_code: int) -> None:
+    """``response`` made as Starlette makes a JSON answer of ``body`` without headers of its
+    own or a background task: its status, body, and the same headers in the same order."""
+    response.status_code = status_code
+    response.background = None
+    response.body = body
+    if status_code < 200 or status_code in (204, 304):
+        response.raw_headers = [_CONTENT_TYPE]
+    else:
+        response.raw_headers = [(b"content-length", b"%d" % len(body)), _CONTENT_TYPE]
 
 
 def floats_render_alike(values: Iterable[object]) -> bool:
