@@ -41,6 +41,8 @@ def test_the_store_comes_from_the_flag_else_the_environment() -> None:
         ("postgres://db/x", "bulksim: store 'postgres://db/x' is not a store URL: use memory, "),
         ("sqlite:///{tmp}/nowhere/state.db", "the directory {tmp}/nowhere does not exist"),
         ("sqlite:///{tmp}", "is a directory, not a database file"),
+        ("sqlite:///{tmp}/state.db?synchronous=yes", "?synchronous=off (the default), normal or"),
+        ("sqlite:///{tmp}/state.db?journal=wal", "the one option a SQLite store takes is"),
         ("redis://127.0.0.1:1/0", "bulksim: store 'redis://127.0.0.1:1/0': cannot reach Redis"),
     ],
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from simulator.store.base import Codec, Page, Snapshot, Store, StoreUnavailable, Table
 from simulator.store.memory import MemoryStore
@@ -56,7 +57,9 @@ def open_store(url: str) -> Store:
 
     For SQLite, as in SQLAlchemy's URLs, ``sqlite:///state.db`` is relative to the working
     directory and ``sqlite:////var/lib/bulksim/state.db`` (four slashes) absolute. The file
-    is created (with its schema) when missing; its directory must exist.
+    is created (with its schema) when missing; its directory must exist. ``?synchronous=normal``
+    (or ``full``) makes SQLite fsync its WAL at checkpoints (or at each commit), for a file
+    that must also survive an OS crash; the default, ``off``, survives the process's crash.
     """
     text = url.strip()
     scheme, sep, rest = text.partition("://")
@@ -75,11 +78,19 @@ def shared(store: Store) -> bool:
 
 
 def _open_sqlite(url: str, rest: str) -> Store:
-    if not rest.startswith("/") or rest == "/":
+    location, _, query = rest.partition("?")
+    if not location.startswith("/") or location == "/":
         raise StoreError(
             f"store {url!r}: give a file, as sqlite:///state.db or sqlite:////abs/path.db"
         )
-    path = Path(rest[1:])
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    synchronous = options.pop("synchronous", "off").lower()
+    if options or synchronous not in ("off", "normal", "full"):
+        raise StoreError(
+            f"store {url!r}: the one option a SQLite store takes is "
+            "?synchronous=off (the default), normal or full"
+        )
+    path = Path(location[1:])
     if path.is_dir():
         raise StoreError(f"store {url!r}: {path} is a directory, not a database file")
     folder = path.parent
@@ -90,7 +101,7 @@ def _open_sqlite(url: str, rest: str) -> Store:
     from simulator.store.sqlite import SqliteStore
 
     try:
-        return SqliteStore(path)
+        return SqliteStore(path, synchronous=synchronous)
     except sqlite3.Error as exc:
         raise StoreError(
             f"store {url!r}: cannot use {path} as a SQLite database, read and written: {exc}"

@@ -53,6 +53,22 @@ def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
+@pytest.mark.parametrize(
+    ("query", "level"), [("", 0), ("?synchronous=normal", 1), ("?synchronous=FULL", 2)]
+)
+def test_the_url_says_whether_sqlite_fsyncs(tmp_path: Path, query: str, level: int) -> None:
+    """Off by default (a process's crash loses nothing); normal or full when asked, on every
+    connection the store opens: the one that reads and the writer thread's."""
+    store = open_store(f"sqlite:///{tmp_path}/state.db{query}")
+    assert isinstance(store, SqliteStore)
+    run(store.put(THINGS, "k", thing("k")))  # through the writer thread
+    database = store._db
+    assert database.writer_connection is not None
+    for connection in (database.connection(), database.writer_connection):
+        assert connection.execute("PRAGMA synchronous").fetchone() == (level,)
+    store.close()
+
+
 def test_expired_records_leave_the_file_as_new_ones_come(tmp_path: Path) -> None:
     clock = ManualClock(START)
     store = SqliteStore(tmp_path / "state.db").scoped("p", now=clock.now)
