@@ -19,6 +19,7 @@ its bodies as the bytes they are, after a small JSON head.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -34,7 +35,7 @@ import anyio.to_thread
 
 from simulator.clock import format_iso, parse_iso
 from simulator.store import Codec, Store, Table
-from simulator.store.base import DEFLATED, FRAME, RAW, framed, json_bytes, unframed
+from simulator.store.base import DEFLATED, FRAME, RAW, Shared, framed, json_bytes, unframed
 
 if TYPE_CHECKING:
     from contracts.validate import SpecValidator
@@ -385,6 +386,14 @@ class PublishedCodec(Codec[Entry]):
         self._deflated = _Deflated()
 
     def dumps(self, value: Entry) -> bytes:  # type: ignore[override]
+        shared = self.dumps_shared(value)
+        assert isinstance(shared.head, bytes)
+        return shared.head + shared.tail
+
+    def dumps_shared(self, value: Entry) -> Shared:
+        """The entry's frame, its response body apart (the frame's last field): a body
+        answered again as the very same bytes is a tail other entries share, under its
+        digest (a store may keep it once for all of them)."""
         validate = value.validator is not None
         key = (
             value.provider,
@@ -409,7 +418,7 @@ class PublishedCodec(Codec[Entry]):
             # The object's members without its braces, to follow the entry's own.
             template = self._templates[key] = b"," + json_bytes(constant)[1:]
         request_body = value.request_body
-        response_body, packing = self._deflated.kept(value.response_body)
+        response_body, packing, digest = self._deflated.kept(value.response_body)
         head = {
             "time": value.time.isoformat().replace("+00:00", "Z"),
             "method": value.method,
@@ -435,9 +444,8 @@ class PublishedCodec(Codec[Entry]):
                 ["response_body", len(response_body), *packing],
             ],
         }
-        return b"".join(
-            (FRAME, json_bytes(head)[:-1], template, FRAME, request_body, response_body)
-        )
+        frame = b"".join((FRAME, json_bytes(head)[:-1], template, FRAME, request_body))
+        return Shared(frame, response_body, digest)
 
     def loads(self, text: str | bytes) -> Entry:
         raise TypeError("the journal's ring is read through RING")
@@ -457,9 +465,10 @@ class _Deflated:
     """Response bodies as the shared ring keeps them. A body is kept as it is the first time;
     the same bytes object seen again (a kept page, cut once for the journal) is deflated then,
     once, and kept deflated from then on: a poll of a settled page writes some 2 kB to the
-    store instead of 16 kB, for no more work than the first. A body rendered anew each time
-    is never deflated, which would cost more than writing it. Holds the last :attr:`SIZE`
-    bodies seen (each at most ``journal_body_bytes``) and those deflated."""
+    store instead of 16 kB, for no more work than the first, and names it by its digest (a
+    store may keep it once for every entry). A body rendered anew each time is never
+    deflated, which would cost more than writing it. Holds the last :attr:`SIZE` bodies seen
+    (each at most ``journal_body_bytes``) and those deflated."""
 
     SIZE = 8
     # Smaller bodies are written as they are: deflating them saves less than it costs.
@@ -468,27 +477,30 @@ class _Deflated:
     __slots__ = ("_seen",)
 
     def __init__(self) -> None:
-        # By the body's id: the body itself (kept alive, so the id is not reused meanwhile)
-        # and its deflated bytes once seen twice.
-        self._seen: dict[int, tuple[bytes, bytes | None]] = {}
+        # By the body's id: the body itself (kept alive, so the id is not reused meanwhile),
+        # and once seen twice its deflated bytes and their digest.
+        self._seen: dict[int, tuple[bytes, tuple[bytes, bytes] | None]] = {}
 
-    def kept(self, body: bytes) -> tuple[bytes, list[str]]:
-        """What to store of ``body``, and how it is packed (``[DEFLATED]``, or as it is)."""
+    def kept(self, body: bytes) -> tuple[bytes, list[str], bytes]:
+        """What to store of ``body``, how it is packed (``[DEFLATED]``, or as it is), and
+        the digest that names it when it is answered again (else ``b""``)."""
         if len(body) < self.SMALLEST:
-            return body, []
+            return body, [], b""
         seen = self._seen.get(id(body))
         if seen is not None and seen[0] is body:
-            deflated = seen[1]
-            if deflated is None:
+            again = seen[1]
+            if again is None:
                 deflated = zlib.compress(body, 1)
                 if len(deflated) >= len(body):  # nothing to gain: kept as it is
                     deflated = body
-                self._seen[id(body)] = (body, deflated)
-            return deflated, [] if deflated is body else [DEFLATED]
+                again = (deflated, hashlib.blake2b(deflated, digest_size=16).digest())
+                self._seen[id(body)] = (body, again)
+            deflated, digest = again
+            return deflated, [] if deflated is body else [DEFLATED], digest
         if len(self._seen) >= self.SIZE:
             del self._seen[next(iter(self._seen))]
         self._seen[id(body)] = (body, None)
-        return body, []
+        return body, [], b""
 
 
 RING = Table("journal", Recorded, RecordedCodec)

@@ -38,7 +38,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 _orjson: Any
 try:
@@ -100,6 +100,22 @@ class Codec(Generic[R]):
     def loads(self, text: str | bytes) -> R:
         """The value of JSON text: ``load(json.loads(text))``, parsed and checked in one step."""
         return self._adapter.validate_json(text)
+
+    def dumps_shared(self, value: R) -> Shared:
+        """``dumps(value)`` as a head and a tail that other values may end with too, which a
+        store may keep once for all of them (under the tail's key). None here."""
+        return Shared(self.dumps(value))
+
+
+class Shared(NamedTuple):
+    """A value's text (``dumps``) as ``head + tail``: ``tail``, when ``key`` is not empty,
+    is bytes that other values may end with too (a response body answered again as the
+    very same bytes), named by ``key`` (a digest of them), which a store may keep once for
+    every value that names it."""
+
+    head: str | bytes
+    tail: bytes = b""
+    key: bytes = b""
 
 
 # A framed value starts with this byte, which no JSON text starts with: then its head (a

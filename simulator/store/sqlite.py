@@ -58,7 +58,12 @@
   most one write in progress, never for a whole group.
 
 Records are stored as JSON through their table's codec; a codec that frames its values
-(the journal's: bodies kept as bytes) stores a BLOB.
+(the journal's: bodies kept as bytes) stores a BLOB. A ring's value whose tail other values
+share (:meth:`Codec.dumps_shared <simulator.store.base.Codec.dumps_shared>`: the journal's
+entries of a page answered again as the very same bytes) is stored as its head, naming the
+tail kept once for all of them: a poll of a settled page writes some 1 kB, not 3 kB, and its
+entry shares a page of the file with three others instead of filling one (HelloAtlas pages
+and Check results pages: some 10 % of a poll's throughput).
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from simulator.clock import parse_iso
-from simulator.store.base import Decoded, Page, Snapshot, Store, Table, stored_data
+from simulator.store.base import Decoded, Page, Shared, Snapshot, Store, Table, stored_data
 
 __all__ = ["SqliteStore"]
 
@@ -139,17 +144,29 @@ CREATE TABLE IF NOT EXISTS counters (
 -- A ring's values, each in the slot its number modulo the ring's size names: once the ring
 -- is full, a push rewrites the oldest value's row in place (no row deleted, no page freed
 -- and allocated again, which cost most of a push with large values).
+-- A value's tail that values share (a response body answered again as the very same bytes)
+-- is kept once, in ring_parts under its key, which the value's ``part`` names; its value is
+-- its head then that tail. A part goes once no value in the ring names it: ``last``, the
+-- newest number that named it, is older than the ring's newest ``size``.
 CREATE TABLE IF NOT EXISTS ring_slots (
     name TEXT NOT NULL,
     slot INTEGER NOT NULL,
     number INTEGER NOT NULL,
     value TEXT NOT NULL,
+    part BLOB,
     PRIMARY KEY (name, slot)
+);
+CREATE TABLE IF NOT EXISTS ring_parts (
+    name TEXT NOT NULL,
+    key BLOB NOT NULL,
+    last INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (name, key)
 );
 """
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _statements(script: str) -> list[str]:
@@ -242,6 +259,9 @@ class _Database:
             )
             for statement in _statements(SCHEMA):
                 connection.execute(statement)
+            slot_columns = {row[1] for row in connection.execute("PRAGMA table_info(ring_slots)")}
+            if "part" not in slot_columns:  # a file from before the parts
+                connection.execute("ALTER TABLE ring_slots ADD COLUMN part BLOB")
             if version is not None and int(version[0]) < SCHEMA_VERSION:
                 # A file from before the aggregates: count what it holds, once.
                 connection.execute("DELETE FROM aggregates")
@@ -944,7 +964,7 @@ class SqliteStore:
 
     async def push(self, ring: Table[R], value: R, *, size: int) -> int:
         name = self._prefix + ring.name
-        data = ring.codec.dumps(value)
+        data = ring.codec.dumps_shared(value)
         width = max(1, size)
         if self._db.connection().in_transaction:  # in a unit of work: in its transaction
             return self._push(name, width, [data])[0]
@@ -953,21 +973,33 @@ class SqliteStore:
         )
         return number
 
-    def _push(self, name: str, width: int, values: list[str | bytes]) -> list[int]:
-        """Append ``values`` to the ring ``name`` (in one statement): their numbers."""
+    def _push(self, name: str, width: int, values: list[Shared]) -> list[int]:
+        """Append ``values`` to the ring ``name`` (in one statement, and one for the tails
+        they share): their numbers."""
         with self._db.writing() as connection:
             # The ring's last number is a counter under the ring's own name (cleared with it).
             last = self._incr(connection, name + RING_HEAD, len(values))
             first = last - len(values) + 1
+            # Only the newest ``width`` of them are kept: the others would be rewritten.
+            kept = [
+                (number, data)
+                for number, data in zip(range(first, last + 1), values, strict=True)
+                if number > last - width
+            ]
+            parts = {data.key: (number, data.tail) for number, data in kept if data.key}
+            if parts:
+                connection.executemany(
+                    "INSERT INTO ring_parts (name, key, last, value) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (name, key) DO UPDATE SET last = excluded.last",
+                    ((name, key, number, tail) for key, (number, tail) in parts.items()),
+                )
             connection.executemany(
-                "INSERT INTO ring_slots (name, slot, number, value) VALUES (?, ?, ?, ?)"
+                "INSERT INTO ring_slots (name, slot, number, value, part) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (name, slot) DO UPDATE"
-                " SET number = excluded.number, value = excluded.value",
-                # Only the newest ``width`` of them are kept: the others would be rewritten.
+                " SET number = excluded.number, value = excluded.value, part = excluded.part",
                 (
-                    (name, number % width, number, data)
-                    for number, data in zip(range(first, last + 1), values, strict=True)
-                    if number > last - width
+                    (name, number % width, number, *_apart(data.head, data.tail, data.key))
+                    for number, data in kept
                 ),
             )
             db = self._db
@@ -981,6 +1013,9 @@ class SqliteStore:
                 connection.execute(
                     "DELETE FROM ring_slots WHERE name = ? AND number <= ?",
                     (name, last - width),
+                )
+                connection.execute(
+                    "DELETE FROM ring_parts WHERE name = ? AND last <= ?", (name, last - width)
                 )
                 if name in db.loose_rings:
                     left = connection.execute(
@@ -996,14 +1031,14 @@ class SqliteStore:
         rows = (
             self._db.connection()
             .execute(
-                "SELECT number, value FROM ring_slots WHERE name = ? AND number > ?"
-                " ORDER BY number",
+                f"SELECT s.number, s.value, p.value FROM {RING_VALUES}"
+                " WHERE s.name = ? AND s.number > ? ORDER BY s.number",
                 (self._prefix + ring.name, after),
             )
             .fetchall()
         )
         loads = ring.codec.loads
-        return [(int(number), loads(data)) for number, data in rows]
+        return [(int(number), loads(_whole(head, tail))) for number, head, tail in rows]
 
     # -- the whole view --------------------------------------------------------------------
 
@@ -1021,6 +1056,7 @@ class SqliteStore:
                 ("aggregates", "tbl"),
                 ("counters", "name"),
                 ("ring_slots", "name"),
+                ("ring_parts", "name"),
             )
             for table, column in tables:
                 connection.execute(
@@ -1041,8 +1077,8 @@ class SqliteStore:
                 "SELECT name, value FROM counters WHERE name >= ? AND name < ?", (low, high)
             ).fetchall()
             rings = connection.execute(
-                "SELECT name, number, value FROM ring_slots WHERE name >= ? AND name < ?"
-                " ORDER BY name, number",
+                f"SELECT s.name, s.number, s.value, p.value FROM {RING_VALUES}"
+                " WHERE s.name >= ? AND s.name < ? ORDER BY s.name, s.number",
                 (low, high),
             ).fetchall()
         heads = {name: value for name, value in counters if name.endswith(RING_HEAD)}
@@ -1050,8 +1086,8 @@ class SqliteStore:
             name.removesuffix(RING_HEAD)[cut:]: {"last": last, "values": []}
             for name, last in heads.items()
         }
-        for name, number, value in rings:
-            ring_data[name[cut:]]["values"].append([number, stored_data(value)])
+        for name, number, head, tail in rings:
+            ring_data[name[cut:]]["values"].append([number, stored_data(_whole(head, tail))])
         return {
             "records": [
                 [tbl[cut:], key, stored_data(value), None if at is None else _instant(at)]
@@ -1086,6 +1122,26 @@ class SqliteStore:
                 "INSERT INTO counters (name, value) VALUES (?, ?)",
                 ((prefix + name, int(value)) for name, value in counters.items()),
             )
+
+
+# A ring's values (``s``) with the tails they share (``p``).
+RING_VALUES = "ring_slots AS s LEFT JOIN ring_parts AS p ON p.name = s.name AND p.key = s.part"
+
+
+def _apart(head: str | bytes, tail: bytes, key: bytes) -> tuple[str | bytes, bytes | None]:
+    """What a ring's slot holds of a value (see :class:`Shared`): its head and the key of
+    the tail it shares; or all of it, and no key, when it shares none."""
+    if key:
+        return head, key
+    return _whole(head, tail or None), None
+
+
+def _whole(head: str | bytes, tail: bytes | None) -> str | bytes:
+    """A ring's value: its head, then the tail it shares with others (kept apart), if any."""
+    if tail is None:
+        return head
+    assert isinstance(head, bytes)  # only framed values (bytes) share tails
+    return head + tail
 
 
 def _instant(micros: int) -> str:

@@ -198,3 +198,51 @@ def test_a_framed_field_reads_back_inflated_and_an_unknown_packing_is_refused() 
     head[RAW] = [["body", len(deflated), "lz4"]]
     with pytest.raises(ValueError, match="lz4"):
         unframed(FRAME + json.dumps(head).encode() + FRAME + deflated)
+
+
+def file_rows(path: Path, query: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as db:
+        return db.execute(query).fetchall()
+
+
+def test_a_page_answered_again_is_kept_once_in_the_file_while_an_entry_names_it(
+    tmp_path: Path,
+) -> None:
+    """On SQLite the entries of a page answered again as the same bytes name one copy of it
+    (deflated), kept apart from their heads: the file holds it once for all of them, every
+    entry reads back whole, and the copy goes once no entry in the ring names it."""
+    path = tmp_path / "state.db"
+    with simulator(f"sqlite:///{path}", journal_size=8) as client:
+        page_path, headers = check(client)
+        answers = [client.get(page_path, headers=headers) for _ in range(6)]
+        page = answers[0].content
+        assert {a.content for a in answers} == {page}
+        shown = entries(client)[-6:]
+        kept = ring(client.get("/_sim/snapshot").json())[-6:]
+        assert [value["response_body"] for _, value in kept] == [page[: 16 * 1024].decode()] * 6
+
+        parts = file_rows(path, "SELECT key, length(value) FROM ring_parts")
+        assert len(parts) == 1  # the five entries after the first name the same copy
+        assert parts[0][1] < 16 * 1024 // 4  # deflated
+        named = file_rows(
+            path, "SELECT length(CAST(value AS BLOB)) FROM ring_slots WHERE part IS NOT NULL"
+        )
+        assert len(named) == 5
+        assert all(size < 2048 for (size,) in named)  # each entry's own fields alone
+
+        with simulator(f"sqlite:///{path}", journal_size=8) as other:
+            assert entries(other)[-6:] == shown
+
+        for _ in range(16):  # the ring turns twice: no entry names the page any more
+            assert client.post(POST, content=b"{", headers=SENT).status_code == 400
+        assert file_rows(path, "SELECT count(*) FROM ring_parts") == [(0,)]
+        assert file_rows(path, "SELECT count(*) FROM ring_slots WHERE part IS NOT NULL") == [(0,)]
+
+        # Loading a snapshot clears the copies with the rest, and stores its entries whole.
+        taken = client.get("/_sim/snapshot").json()
+        for _ in range(3):
+            client.get(page_path, headers=headers)
+        assert file_rows(path, "SELECT count(*) FROM ring_parts") == [(1,)]
+        assert client.post("/_sim/snapshot", json=taken).status_code == 200
+        assert file_rows(path, "SELECT count(*) FROM ring_parts") == [(0,)]
+        assert ring(client.get("/_sim/snapshot").json()) == ring(taken)

@@ -195,7 +195,9 @@ def test_a_full_ring_rewrites_its_oldest_value_in_place(tmp_path: Path) -> None:
     run(pushes(26, 40))
     writer.set_trace_callback(None)
     deletes = [s for s in statements if s.lstrip().upper().startswith("DELETE")]
-    assert len(deletes) == 4  # one a turn of 10, of 40 pushes
+    # One a turn of 10, of 40 pushes: of the slots another size or a restore left, and of
+    # the tails shared by no value left.
+    assert [d.split()[2] for d in deletes] == ["ring_slots", "ring_parts"] * 4
     held = run(view.recent(RING))
     assert [n for n, _ in held] == list(range(56, 66))
     assert [value.partition(":")[0] for _, value in held] == [str(n) for n in range(56, 66)]
@@ -291,6 +293,21 @@ def test_a_smaller_ring_or_a_restored_one_keeps_only_its_newest_values(tmp_path:
     store.close()
 
 
+def assert_rings_carried_over(path: Path) -> None:
+    """The file at ``path``, whose ring of size 3 held values 4 to 6 in an older schema,
+    reads them back opened now, and pushes go on."""
+    store = SqliteStore(path)
+    view = store.scoped("_sim")
+
+    async def scenario() -> None:
+        assert await view.recent(RING) == [(4, "4"), (5, "5"), (6, "6")]
+        assert await view.push(RING, "7", size=3) == 7
+        assert await view.recent(RING) == [(5, "5"), (6, "6"), (7, "7")]
+
+    run(scenario())
+    store.close()
+
+
 def test_a_file_from_before_the_ring_slots_keeps_its_rings(tmp_path: Path) -> None:
     """A file whose rings are in the table of before (one row a value, deleted as it left
     the ring) is carried over when opened: the values, their numbers, what comes next."""
@@ -308,16 +325,29 @@ def test_a_file_from_before_the_ring_slots_keeps_its_rings(tmp_path: Path) -> No
     old.execute("INSERT INTO counters VALUES (?, 6)", ("_sim/ring\x00ring",))
     old.execute("UPDATE meta SET value = '2' WHERE name = 'schema'")
     old.close()
-    store = SqliteStore(path)
-    view = store.scoped("_sim")
+    assert_rings_carried_over(path)
 
-    async def scenario() -> None:
-        assert await view.recent(RING) == [(4, "4"), (5, "5"), (6, "6")]
-        assert await view.push(RING, "7", size=3) == 7
-        assert await view.recent(RING) == [(5, "5"), (6, "6"), (7, "7")]
 
-    run(scenario())
-    store.close()
+def test_a_file_from_before_the_shared_tails_keeps_its_rings(tmp_path: Path) -> None:
+    """A file whose ring slots have no column naming a shared tail gains it when opened:
+    its values read back, and pushes go on."""
+    path = tmp_path / "state.db"
+    SqliteStore(path).close()
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("DROP TABLE ring_slots")
+    old.execute("DROP TABLE ring_parts")
+    old.execute(
+        "CREATE TABLE ring_slots (name TEXT NOT NULL, slot INTEGER NOT NULL,"
+        " number INTEGER NOT NULL, value TEXT NOT NULL, PRIMARY KEY (name, slot))"
+    )
+    old.executemany(
+        "INSERT INTO ring_slots VALUES ('_sim/ring', ?, ?, ?)",
+        [(n % 3, n, f'"{n}"') for n in (4, 5, 6)],
+    )
+    old.execute("INSERT INTO counters VALUES (?, 6)", ("_sim/ring\x00ring",))
+    old.execute("UPDATE meta SET value = '3' WHERE name = 'schema'")
+    old.close()
+    assert_rings_carried_over(path)
 
 
 def test_a_request_writes_to_the_file_off_the_event_loop(tmp_path: Path) -> None:
