@@ -932,6 +932,8 @@ def main() -> None:
         return
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is missing (make bench installs it: scripts/system-packages.sh bench)")
+    if args.peers and (problem := peers.missing()):
+        sys.exit(problem)
     top = header()
     print(top, flush=True)
     table, facts = Table(), Facts()

@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 
 CACHE = Path(".cache/bench-peers")
+JAR = "node_modules/wiremock/build/wiremock-standalone-*.jar"
+PRISM = "node_modules/.bin/prism"
 PATH = "/deepvue/v1/verification/batch-processing-status"
 BODY = {
     "code": 200,
@@ -68,8 +70,15 @@ def _running(command: list[str], url: str) -> Iterator[Running]:
         process.wait(timeout=30)
 
 
+def missing() -> str | None:
+    """What to do first when a peer is not installed, else None."""
+    if not glob.glob(str(CACHE / JAR)) or not (CACHE / PRISM).exists():
+        return "bench: WireMock and Prism are not installed: run make bench-peers"
+    return None
+
+
 def wiremock_jar() -> str:
-    jars = sorted(glob.glob(str(CACHE / "node_modules/wiremock/build/wiremock-standalone-*.jar")))
+    jars = sorted(glob.glob(str(CACHE / JAR)))
     if not jars:
         raise RuntimeError("WireMock is not installed: run make bench-peers")
     return jars[-1]
@@ -100,7 +109,7 @@ def wiremock(*options: str) -> Callable[[list[str]], AbstractContextManager[Runn
 
 @contextmanager
 def prism(prefix: list[str]) -> Iterator[Running]:
-    binary = CACHE / "node_modules/.bin/prism"
+    binary = CACHE / PRISM
     if not binary.exists():
         raise RuntimeError("Prism is not installed: run make bench-peers")
     spec = {
