@@ -219,6 +219,8 @@ class Table:
         if "rss_mb" in r:
             notes.append(f"peak RSS {r['rss_mb']:.0f} MB")
         notes.append(f"wrk CPU {r['wrk_cpu'] * 100:.0f} %")
+        if "ratio_low" in r:
+            notes.append(f"x{r['ratio_low']:.2f} to x{r['ratio_high']:.2f} by round")
         cpu = r.get("server_cpu_us", 0.0)
         base_cpu = self.base.get("server_cpu_us", 0.0) if self.base else cpu
         by_cpu = f"{base_cpu / cpu:.2f}" if cpu and base_cpu else "-"
@@ -360,20 +362,23 @@ def measured(server: Server, prepared: Prepared, seconds: float) -> dict[str, fl
     return result
 
 
-def throughput(table: Table, seconds: float, with_peers: bool) -> None:
-    print(f"throughput: wrk -t1 -c64 on core {LOAD_CORE}, server on core {SERVER_CORE}")
-    print(table.markdown().split("\n", 2)[0])
-    with serve("baseline") as base:
-        url, pid = base.origin + "/fixed", base.process.pid
-        wrk(url, {}, 1)
-        table.base = wrk(url, {}, seconds, pid=pid)
-        table.add("bare Starlette, uvicorn with uvloop + httptools (1.00)", table.base)
-        table.add("  the same, wrk -t2 -c64 (ceiling check)", wrk(url, {}, seconds, 2, pid=pid))
-        table.add("  the same, wrk -t1 -c128 (ceiling check)", wrk(url, {}, seconds, 1, 128, pid))
-    with serve("baseline", "--slow") as slow:
-        wrk(slow.origin + "/fixed", {}, 1)
-        slow_result = wrk(slow.origin + "/fixed", {}, seconds, pid=slow.process.pid)
-        table.add("bare Starlette, uvicorn with asyncio + h11", slow_result)
+def median_of(results: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over rounds (peak RSS: the highest)."""
+    merged = {key: statistics.median(r[key] for r in results) for key in results[0]}
+    if "rss_mb" in merged:
+        merged["rss_mb"] = max(r["rss_mb"] for r in results)
+    return merged
+
+
+def throughput(table: Table, seconds: float, with_peers: bool, rounds: int = 3) -> None:
+    """The baseline and each poll, ``rounds`` times over, each round's poll after its own
+    baseline: each figure is the median of the rounds, and each ratio is given with its
+    range over the rounds (a disturbed round moves the median little)."""
+    print(
+        f"throughput: wrk -t1 -c64 on core {LOAD_CORE}, server on core {SERVER_CORE}; "
+        f"{rounds} rounds, the medians",
+        flush=True,
+    )
     cases: list[tuple[str, tuple[str, ...], Callable[[Server], Prepared]]] = [
         ("bulksim Deepvue status poll", (), deepvue_poll),
         ("bulksim Passcreator process poll", (), passcreator_poll),
@@ -382,9 +387,47 @@ def throughput(table: Table, seconds: float, with_peers: bool) -> None:
         ("bulksim Check results page of 100", (), check_results_page),
         ("bulksim Deepvue poll, journal off", ("--no-journal",), deepvue_poll),
     ]
-    for name, args, prepare in cases:
-        with serve("bulksim", *args) as server:
-            table.add(name, measured(server, prepare(server), seconds))
+    bases: list[dict[str, float]] = []
+    ceilings: list[tuple[str, dict[str, float]]] = []
+    results: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in cases}
+    for round_ in range(rounds):
+        with serve("baseline") as base:
+            url, pid = base.origin + "/fixed", base.process.pid
+            wrk(url, {}, 1)
+            bases.append(wrk(url, {}, seconds, pid=pid))
+            if not round_:
+                ceilings.append(
+                    ("  the same, wrk -t2 -c64 (ceiling check)", wrk(url, {}, seconds, 2, pid=pid))
+                )
+                ceilings.append(
+                    (
+                        "  the same, wrk -t1 -c128 (ceiling check)",
+                        wrk(url, {}, seconds, 1, 128, pid),
+                    )
+                )
+        for name, args, prepare in cases:
+            with serve("bulksim", *args) as server:
+                result = measured(server, prepare(server), seconds)
+            result["ratio"] = result["rps"] / bases[-1]["rps"]
+            results[name].append(result)
+            print(
+                f"  round {round_ + 1}: {name}: {result['rps']:,.0f} req/s, x{result['ratio']:.2f}",
+                flush=True,
+            )
+    print(table.markdown().split("\n", 2)[0], flush=True)
+    table.base = median_of(bases)
+    table.add("bare Starlette, uvicorn with uvloop + httptools (1.00)", table.base)
+    for name, result in ceilings:
+        table.add(name, result)
+    with serve("baseline", "--slow") as slow:
+        wrk(slow.origin + "/fixed", {}, 1)
+        slow_result = wrk(slow.origin + "/fixed", {}, seconds, pid=slow.process.pid)
+        table.add("bare Starlette, uvicorn with asyncio + h11", slow_result)
+    for name, rounds_of in results.items():
+        merged = median_of(rounds_of)
+        merged["ratio_low"] = min(r["ratio"] for r in rounds_of)
+        merged["ratio_high"] = max(r["ratio"] for r in rounds_of)
+        table.add(name, merged)
     if with_peers:
         for name, peer in peers.PEERS.items():
             with peer(pinned(SERVER_CORE, [])) as (url, pid):
@@ -900,6 +943,9 @@ def webhooks(facts: Facts, seconds: float, count: int = 10_000) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of the throughput table (medians)"
+    )
     parser.add_argument("--peers", action="store_true", help="add WireMock and Prism")
     parser.add_argument(
         "--only",
@@ -963,7 +1009,7 @@ def main() -> None:
             again = wrk(url, {}, args.seconds, pid=base.process.pid)
             table.add("bare Starlette again, at the end (drift check)", again)
     else:
-        throughput(table, args.seconds, args.peers)
+        throughput(table, args.seconds, args.peers, args.rounds)
     if args.only == "all":
         startup(facts)
         soak(facts)
