@@ -285,18 +285,20 @@ class Gateway:
                 headers = outlet.whole(answer.status_code, headers, body)
             started = False
             try:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": answer.status_code,
-                        "headers": headers,
-                    }
-                )
-                started = True
+                start = {
+                    "type": "http.response.start",
+                    "status": answer.status_code,
+                    "headers": headers,
+                }
                 message = {"type": "http.response.body", "body": body}
-                if outlet is not None and outlet.hold:
-                    outlet.held = message  # sent once the journal's entry is published
+                if isinstance(outlet, _Tap) and outlet.hold:
+                    # Sent whole once the journal's entry is published: its head and body
+                    # in one write, where a head sent now would leave alone.
+                    outlet.held = [start, message]
+                    started = True
                 else:
+                    await send(start)
+                    started = True
                     await send(message)
                 if answer.background is not None:
                     await answer.background()
@@ -594,9 +596,10 @@ class _Tap:
         hold: bool = False,
     ) -> None:
         self.entry = entry
-        # With ``hold``, the answer's last part waits in ``held`` until :meth:`release`.
+        # With ``hold``, the answer's last part (a whole answer: both its messages) waits in
+        # ``held`` until :meth:`release`.
         self.hold = hold
-        self.held: Message | None = None
+        self.held: list[Message] = []
         self._receive = receive
         self._send = send
         self._date = date
@@ -644,7 +647,7 @@ class _Tap:
                 self.entry.response_size += len(chunk)
                 self.response = _kept(self.response, chunk, self.cap)
             if self.hold and not message.get("more_body", False):
-                self.held = message
+                self.held = [message]
                 return
         elif kind == "http.response.start":
             headers = message.get("headers", [])
@@ -658,7 +661,7 @@ class _Tap:
         self, status: int, headers: list[tuple[bytes, bytes]], body: bytes | memoryview
     ) -> list[tuple[bytes, bytes]]:
         """Record a whole answer, as :meth:`send` records its two messages; the headers to
-        send (dated). Its body is then held (``hold``) by whoever sends it."""
+        send (dated). With ``hold``, whoever sends it holds it whole until :meth:`release`."""
         entry = self.entry
         if entry.disconnected:
             self.hold = False  # a client that has left: nothing recorded, nothing held
@@ -693,10 +696,10 @@ class _Tap:
         self.entry.body_seen = self.body_whole
 
     async def release(self) -> None:
-        """Send the answer's last part, held back until the entry was published."""
-        held, self.held = self.held, None
-        if held is not None:
-            await self._send(held)
+        """Send what was held back until the entry was published."""
+        held, self.held = self.held, []
+        for message in held:
+            await self._send(message)
 
 
 class _Dated:
@@ -706,7 +709,6 @@ class _Dated:
     __slots__ = ("_date", "_send")
 
     hold = False
-    held: Message | None = None
 
     def __init__(self, send: Send, date: HttpDate) -> None:
         self._send = send

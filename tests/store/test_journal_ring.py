@@ -23,6 +23,7 @@ from simulator.providers.passcreator.models import TEST_ACCOUNTS
 from simulator.store.base import DEFLATED, FRAME, RAW, stored_data, unframed
 from tests.conftest import START, STORE_URLS, store_url_maker
 from tests.store.test_round_trips import check
+from tests.store.test_sqlite import PROCESS
 
 CAP = 512
 EVERY_BYTE = bytes(range(256))
@@ -246,3 +247,34 @@ def test_a_page_answered_again_is_kept_once_in_the_file_while_an_entry_names_it(
         assert client.post("/_sim/snapshot", json=taken).status_code == 200
         assert file_rows(path, "SELECT count(*) FROM ring_parts") == [(0,)]
         assert ring(client.get("/_sim/snapshot").json()) == ring(taken)
+
+
+def test_a_whole_answer_leaves_in_one_piece_once_its_entry_is_published(tmp_path: Path) -> None:
+    """On a shared store an answer waits until its journal entry is published (a client
+    that has its answer finds the request in any process's journal); its head waits with
+    its body, so that both leave together, in one write, not the head first and alone."""
+    path = tmp_path / "state.db"
+    app = create_app(Settings(seed=7, store=f"sqlite:///{path}"), clock=ManualClock(START))
+    sent: list[tuple[str, int]] = []
+
+    def published() -> int:
+        return int(file_rows(path, "SELECT count(*) FROM ring_slots")[0][0])
+
+    async def observed(scope: Any, receive: Any, send: Any) -> None:
+        async def recorded(message: Any) -> None:
+            sent.append((message["type"], published()))
+            await send(message)
+
+        await app(scope, receive, recorded)
+
+    async def scenario() -> int:
+        transport = httpx.ASGITransport(observed)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+            answer = await client.get(
+                PROCESS,
+                headers={"Authorization": TEST_ACCOUNTS[0].api_key},
+            )
+            return answer.status_code
+
+    assert asyncio.run(scenario()) == 200
+    assert sent == [("http.response.start", 1), ("http.response.body", 1)]
