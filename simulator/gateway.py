@@ -708,8 +708,6 @@ class _Dated:
 
     __slots__ = ("_date", "_send")
 
-    hold = False
-
     def __init__(self, send: Send, date: HttpDate) -> None:
         self._send = send
         self._date = date

@@ -83,9 +83,13 @@ def _open_sqlite(url: str, rest: str) -> Store:
         raise StoreError(
             f"store {url!r}: give a file, as sqlite:///state.db or sqlite:////abs/path.db"
         )
+    import sqlite3
+
+    from simulator.store.sqlite import SYNCHRONOUS, SqliteStore
+
     options = dict(parse_qsl(query, keep_blank_values=True))
     synchronous = options.pop("synchronous", "off").lower()
-    if options or synchronous not in ("off", "normal", "full"):
+    if options or synchronous not in SYNCHRONOUS:
         raise StoreError(
             f"store {url!r}: the one option a SQLite store takes is "
             "?synchronous=off (the default), normal or full"
@@ -96,10 +100,6 @@ def _open_sqlite(url: str, rest: str) -> Store:
     folder = path.parent
     if not folder.is_dir():
         raise StoreError(f"store {url!r}: the directory {folder} does not exist")
-    import sqlite3
-
-    from simulator.store.sqlite import SqliteStore
-
     try:
         return SqliteStore(path, synchronous=synchronous)
     except sqlite3.Error as exc:

@@ -61,9 +61,9 @@ Records are stored as JSON through their table's codec; a codec that frames its 
 (the journal's: bodies kept as bytes) stores a BLOB. A ring's value whose tail other values
 share (:meth:`Codec.dumps_shared <simulator.store.base.Codec.dumps_shared>`: the journal's
 entries of a page answered again as the very same bytes) is stored as its head, naming the
-tail kept once for all of them: a poll of a settled page writes some 1 kB, not 3 kB, and its
-entry shares a page of the file with three others instead of filling one (HelloAtlas pages
-and Check results pages: some 10 % of a poll's throughput).
+tail kept once for all of them: a poll of a settled page writes some 1 kB, not 3 to 5 kB,
+and its entry shares a page of the file with three others instead of filling one or two
+(Check's results page: some 15 % of a poll's throughput).
 """
 
 from __future__ import annotations
@@ -167,6 +167,8 @@ CREATE TABLE IF NOT EXISTS ring_parts (
 
 
 SCHEMA_VERSION = 4
+# The schema that brought the aggregates (4 brought ring_parts and the slots' ``part``).
+AGGREGATES_SINCE = 3
 
 
 def _statements(script: str) -> list[str]:
@@ -262,7 +264,7 @@ class _Database:
             slot_columns = {row[1] for row in connection.execute("PRAGMA table_info(ring_slots)")}
             if "part" not in slot_columns:  # a file from before the parts
                 connection.execute("ALTER TABLE ring_slots ADD COLUMN part BLOB")
-            if version is not None and int(version[0]) < SCHEMA_VERSION:
+            if version is not None and int(version[0]) < AGGREGATES_SINCE:
                 # A file from before the aggregates: count what it holds, once.
                 connection.execute("DELETE FROM aggregates")
                 connection.execute(
