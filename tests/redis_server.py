@@ -47,6 +47,8 @@ class RedisServer:
 
     directory: Path
     port: int = field(default_factory=free_port)
+    # What runs it (``taskset -c 0``: the bench keeps it off the measured server's core).
+    prefix: list[str] = field(default_factory=list)
     process: subprocess.Popen[str] | None = None
     drain: threading.Thread | None = None
 
@@ -65,7 +67,7 @@ class RedisServer:
             "--dir", str(self.directory),
             "--loglevel", "notice",
         ]  # fmt: skip
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        process = subprocess.Popen([*self.prefix, *command], stdout=subprocess.PIPE, text=True)
         assert process.stdout is not None
         seen = []
         # Its log says when it listens; an early exit ends the output instead.
@@ -97,8 +99,8 @@ class RedisServer:
 
 
 @contextmanager
-def running_redis(directory: Path) -> Iterator[RedisServer]:
-    server = RedisServer(directory)
+def running_redis(directory: Path, prefix: list[str] | None = None) -> Iterator[RedisServer]:
+    server = RedisServer(directory, prefix=prefix or [])
     server.start()
     try:
         yield server

@@ -488,7 +488,12 @@ def backend_store(backend: str) -> Iterator[str | None]:
         print("Redis store: skipped, redis-server is not installed", flush=True)
         yield None
         return
-    with tempfile.TemporaryDirectory() as folder, running_redis(Path(folder)) as server:
+    # On the load generator's core: the server measured keeps its core to itself, as it
+    # would with Redis on another host.
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        running_redis(Path(folder), pinned(LOAD_CORE, [])) as server,
+    ):
         yield server.url
 
 
@@ -538,7 +543,7 @@ def backends(table: Table, facts: Facts, seconds: float) -> None:
     Deepvue batches (retention keeps 10,000), and RSS over 100,000 requests."""
     layouts = scale_out_layouts(os.cpu_count() or 1)
     print(
-        f"store backends: wrk on core {LOAD_CORE}; "
+        f"store backends: wrk (and redis-server) on core {LOAD_CORE}; "
         + "; ".join(f"{layout} on cores {core}" for layout, _, core in layouts),
         flush=True,
     )
