@@ -12,7 +12,7 @@ answer (``make bench-peers`` installs them into ``.cache/bench-peers``).
 Nothing here asserts: the machine is shared and noisy, the figures are for reading. The
 table is printed in markdown, and written as JSON with ``--json PATH``.
 
-    python -m tests.bench [--seconds 5] [--peers] [--json bench.json]
+    python -m tests.bench [--seconds 5] [--rounds 3] [--peers] [--json bench.json]
         [--only throughput|sandboxes|backends|webhooks|stalls|startup|all] [--webhooks 10000]
 """
 
