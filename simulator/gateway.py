@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import marshal
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
@@ -461,8 +462,14 @@ class Gateway:
             )
             return
 
-        operation = found.operation
         state = self.state
+        journal = state.journal
+        declared, chunked = _framing(scope["headers"])
+        bodiless = declared is None and chunked is None
+        if bodiless and fault is None and not drifts and not journal.shared:
+            await self._sketched(found, scope, receive, send, date)
+            return
+        operation = found.operation
         started = perf_counter()
         entry = Entry(
             seq=state.journal.next_seq(),
@@ -480,18 +487,14 @@ class Gateway:
             secret_fields=self.secret_fields,
             known_secrets=self.known_secrets,
             local_path=scope["path"][len(scope.get("root_path", "")) :] or "/",
-            validator=(
-                self._validator
-                if state.settings.validate_requests and operation != SPEC_ROUTE
-                else None
-            ),
+            validator=self._validator_for(operation),
         )
-        journal = state.journal
         # On a shared store the entry is published before the answer's last part leaves, so
         # that a client that has its answer finds the request in the journal of any process.
         tap = _Tap(
             entry,
-            scope["headers"],
+            declared,
+            chunked,
             receive,
             send,
             state.settings.journal_body_bytes,
@@ -529,6 +532,29 @@ class Gateway:
                     await journal.publish(entry)
                 await tap.release()
 
+    async def _sketched(
+        self, found: _Route, scope: Scope, receive: Receive, send: Send, date: HttpDate | None
+    ) -> None:
+        """Answer a request with no body, fault or drift, on a journal of this process's own:
+        recorded as a sketch (its entry is made when the journal is read), which is also the
+        way its answer leaves."""
+        state = self.state
+        started = perf_counter()
+        sketch = _Sketch(self, found.operation, scope, state.journal.next_seq(), send, date)
+        state.journal.sketch(sketch)
+        try:
+            produced = await self._produce(found, scope, receive, sketch.send)
+            if produced is not None:
+                await self._respond(produced[0], produced[1], send, sketch)
+        finally:
+            sketch.done((perf_counter() - started) * 1000)
+
+    def _validator_for(self, operation: str) -> Callable[[], SpecValidator] | None:
+        """What checks a journal entry of ``operation`` against the spec (None: not checked)."""
+        if self.state.settings.validate_requests and operation != SPEC_ROUTE:
+            return self._validator
+        return None
+
     async def _answer(
         self, found: _Route, fault: Fault | None, scope: Scope, receive: Receive, send: Send
     ) -> None:
@@ -561,7 +587,52 @@ class Gateway:
         await response(scope, receive, send)
 
 
-class _Tap:
+class _Keeping:
+    """An answer's way out that keeps what leaves (its status and headers, and at most
+    ``journal_body_bytes`` of its body) and gives it the simulator's ``Date`` on its way;
+    what keeps it is the subclass's (:meth:`_started`, :meth:`_keep`)."""
+
+    __slots__ = ()
+    _send: Send
+    _date: HttpDate | None
+
+    def _started(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        raise NotImplementedError
+
+    def _keep(self, chunk: bytes | memoryview) -> None:
+        raise NotImplementedError
+
+    def _holds(self, message: Message) -> bool:
+        """Whether the body's ``message`` waits instead of leaving now."""
+        return False
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.body":
+            chunk = message.get("body", b"")
+            if chunk:
+                self._keep(chunk)
+            if self._holds(message):
+                return
+        elif kind == "http.response.start":
+            headers = message.get("headers", [])
+            self._started(message["status"], headers)
+            if self._date is not None:
+                message = self._date.dated(message, headers)
+        await self._send(message)
+
+    def whole(
+        self, status: int, headers: list[tuple[bytes, bytes]], body: bytes | memoryview
+    ) -> list[tuple[bytes, bytes]]:
+        """Keep a whole answer, as :meth:`send` keeps its two messages; the headers to send
+        (dated)."""
+        self._started(status, headers)
+        if body:
+            self._keep(body)
+        return headers if self._date is None else self._date.added(headers)
+
+
+class _Tap(_Keeping):
     """One request's taps into the journal: what the client sent, and what it was answered.
 
     Its ``receive`` and ``send`` stand between the app and the server, keeping at most
@@ -588,7 +659,8 @@ class _Tap:
     def __init__(
         self,
         entry: Entry,
-        headers: list[tuple[bytes, bytes]],
+        declared: str | None,
+        chunked: bytes | None,
         receive: Receive,
         send: Send,
         cap: int,
@@ -606,17 +678,10 @@ class _Tap:
         self.cap = cap
         self.request: bytes | bytearray = b""
         self.response: bytes | bytearray = b""
-        # The body's declared length, or its chunked encoding; a request that declares
-        # neither has an empty body: nothing of it will come.
-        self.declared: str | None = None
-        self.chunked: bytes | None = None
-        for key, value in headers:
-            name = key.lower()
-            if name == b"content-length":
-                self.declared = value.decode("latin-1").strip()
-            elif name == b"transfer-encoding":
-                self.chunked = value
-        bodiless = self.declared is None and self.chunked is None
+        # The body's framing (see :func:`_framing`).
+        self.declared = declared
+        self.chunked = chunked
+        bodiless = declared is None and chunked is None
         self.body_done = bodiless  # nothing more of the body will come
         self.body_whole = bodiless  # the body's last part came
 
@@ -640,38 +705,31 @@ class _Tap:
             # Whatever the app answers a client that has left never reaches it: not recorded.
             await self._send(message)
             return
-        kind = message["type"]
-        if kind == "http.response.body":
-            chunk = message.get("body", b"")
-            if chunk:
-                self.entry.response_size += len(chunk)
-                self.response = _kept(self.response, chunk, self.cap)
-            if self.hold and not message.get("more_body", False):
-                self.held = [message]
-                return
-        elif kind == "http.response.start":
-            headers = message.get("headers", [])
-            self.entry.status = message["status"]
-            self.entry.raw_response_headers = headers
-            if self._date is not None:
-                message = self._date.dated(message, headers)
-        await self._send(message)
+        await super().send(message)
+
+    def _started(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.entry.status = status
+        self.entry.raw_response_headers = headers
+
+    def _keep(self, chunk: bytes | memoryview) -> None:
+        self.entry.response_size += len(chunk)
+        self.response = _kept(self.response, chunk, self.cap)
+
+    def _holds(self, message: Message) -> bool:
+        if self.hold and not message.get("more_body", False):
+            self.held = [message]
+            return True
+        return False
 
     def whole(
         self, status: int, headers: list[tuple[bytes, bytes]], body: bytes | memoryview
     ) -> list[tuple[bytes, bytes]]:
-        """Record a whole answer, as :meth:`send` records its two messages; the headers to
-        send (dated). With ``hold``, whoever sends it holds it whole until :meth:`release`."""
-        entry = self.entry
-        if entry.disconnected:
-            self.hold = False  # a client that has left: nothing recorded, nothing held
-        else:
-            entry.status = status
-            entry.raw_response_headers = headers
-            if body:
-                entry.response_size += len(body)
-                self.response = _kept(self.response, body, self.cap)
-        return headers if self._date is None else self._date.added(headers)
+        """As :meth:`_Keeping.whole`; with ``hold``, whoever sends it holds it whole until
+        :meth:`release`. A client that has left: nothing recorded, nothing held."""
+        if self.entry.disconnected:
+            self.hold = False
+            return headers if self._date is None else self._date.added(headers)
+        return super().whole(status, headers, body)
 
     async def read_unread(self) -> None:
         """Read a body nobody read (a fault answered, or the handler had no use for it): it
@@ -702,6 +760,117 @@ class _Tap:
             await self._send(message)
 
 
+class _Sketch(_Keeping):
+    """A request with no body, fault or drift, on a journal of this process's own: the
+    journal's sketch of it (the parts at hand; its :class:`~simulator.journal.Entry` is made
+    when the journal is read, see :meth:`entry`), and its answer's way out, as a
+    :class:`_Tap` is (at most ``journal_body_bytes`` of the body kept; the answer dated)."""
+
+    __slots__ = (
+        "_date",
+        "_send",
+        "body",
+        "duration_ms",
+        "gateway",
+        "headers",
+        "method",
+        "operation",
+        "packed",
+        "path",
+        "query",
+        "request_headers",
+        "root",
+        "seq",
+        "size",
+        "status",
+        "time",
+    )
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        operation: str,
+        scope: Scope,
+        seq: int,
+        send: Send,
+        date: HttpDate | None,
+    ) -> None:
+        self.gateway = gateway
+        self.operation = operation
+        self.seq = seq
+        self.time = gateway.state.clock.now()
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.query: bytes = scope.get("query_string", b"")
+        self.root: str = scope.get("root_path", "")
+        self.request_headers: list[tuple[bytes, bytes]] = scope["headers"]
+        self.status: int | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: bytes | bytearray = b""
+        self.size = 0
+        self.duration_ms: float | None = None
+        self.packed = b""  # the request's parts, once answered (see :meth:`done`)
+        self._send = send
+        self._date = date
+
+    @property
+    def answered(self) -> bool:
+        return self.duration_ms is not None
+
+    def _started(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.status = status
+        self.headers = headers
+
+    def _keep(self, chunk: bytes | memoryview) -> None:
+        self.size += len(chunk)
+        self.body = _kept(self.body, chunk, self.gateway.state.settings.journal_body_bytes)
+
+    def done(self, duration_ms: float) -> None:
+        """The answer is done: nothing more leaves (the server's ``send`` is let go of), and
+        the request's parts are packed into one object.
+
+        A ring of a thousand sketches would otherwise hold some twenty thousand small objects
+        (each header a tuple of two bytes), each freed a thousand requests later, long out of
+        every cache: packing them while they are fresh costs less than freeing them then."""
+        self.duration_ms = duration_ms
+        del self._send
+        parts = (self.path, self.query, self.root, self.request_headers, self.headers)
+        self.packed = marshal.dumps(parts, 2)
+        self.path = self.root = ""
+        self.query = b""
+        self.request_headers = self.headers = []
+
+    def entry(self) -> Entry:
+        gateway = self.gateway
+        if self.packed:
+            path, query, root, request_headers, headers = marshal.loads(self.packed)
+        else:
+            path, query, root = self.path, self.query, self.root
+            request_headers, headers = self.request_headers, self.headers
+        return Entry(
+            seq=self.seq,
+            time=self.time,
+            provider=gateway.runtime.provider.name,
+            operation=self.operation,
+            method=self.method,
+            path=path,
+            query=query.decode("latin-1"),
+            raw_request_headers=request_headers,
+            secret_headers=gateway.secret_headers,
+            request_body=b"",
+            request_size=0,
+            status=self.status,
+            response_size=self.size,
+            raw_response_headers=headers,
+            response_body=bytes(self.body),
+            secret_fields=gateway.secret_fields,
+            known_secrets=gateway.known_secrets,
+            local_path=path[len(root) :] or "/",
+            validator=gateway._validator_for(self.operation),
+            duration_ms=self.duration_ms,
+        )
+
+
 class _Dated:
     """An answer's way out when the journal is off: the simulator's ``Date`` added (an
     outlet as :class:`_Tap` is, recording nothing)."""
@@ -723,7 +892,21 @@ class _Dated:
         return self._date.added(headers)
 
 
-_Outlet = _Tap | _Dated
+_Outlet = _Tap | _Sketch | _Dated
+
+
+def _framing(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, bytes | None]:
+    """A request's body framing: its declared length and its transfer encoding, each None
+    when the request names none (a request that names neither has no body)."""
+    declared: str | None = None
+    chunked: bytes | None = None
+    for key, value in headers:
+        name = key.lower()
+        if name == b"content-length":
+            declared = value.decode("latin-1").strip()
+        elif name == b"transfer-encoding":
+            chunked = value
+    return declared, chunked
 
 
 def _kept(kept: bytes | bytearray, chunk: bytes | memoryview, cap: int) -> bytes | bytearray:

@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 from urllib.parse import parse_qsl, urlencode
 
 import anyio.to_thread
@@ -40,7 +40,7 @@ from simulator.store.base import DEFLATED, FRAME, RAW, Shared, framed, json_byte
 if TYPE_CHECKING:
     from contracts.validate import SpecValidator
 
-__all__ = ["Entry", "Journal", "credential_values", "mask"]
+__all__ = ["Entry", "Journal", "Sketch", "credential_values", "mask"]
 
 ALWAYS_SECRET_HEADERS = frozenset({"authorization", "cookie", "x-bulksim-token"})
 ALWAYS_SECRET_FIELDS = frozenset({"access_token", "client_secret", "token", "api_key", "password"})
@@ -517,6 +517,20 @@ def _raw_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
 
 
+class Sketch(Protocol):
+    """A request recorded as the parts its server had at hand (:meth:`Journal.sketch`): an
+    :class:`Entry` is made of it when the journal is read, not while it is answered."""
+
+    seq: int
+
+    @property
+    def answered(self) -> bool:
+        """Whether its answer is done (its entry will not change again)."""
+
+    def entry(self) -> Entry:
+        """Its entry as of now."""
+
+
 class Journal:
     """A ring of the last ``size`` entries; sequence numbers keep counting across evictions.
 
@@ -530,7 +544,8 @@ class Journal:
         store: Store | None = None,
         validators: Mapping[str, Callable[[], SpecValidator]] | None = None,
     ) -> None:
-        self._entries: deque[Entry] = deque(maxlen=size)
+        self._entries: deque[Entry | Sketch] = deque(maxlen=size)
+        self._sketched = False  # whether the ring may hold sketches not made entries yet
         self._seq = 0
         self._read = 0  # the number of the newest entry read from a shared ring
         self.store = store
@@ -590,8 +605,35 @@ class Journal:
     def record(self, entry: Entry) -> None:
         self._entries.append(entry)
 
+    def sketch(self, sketch: Sketch) -> None:
+        """Record a request as a sketch: its entry is made when the journal is first read
+        once it is answered (one still being answered is shown as it stands)."""
+        self._entries.append(sketch)
+        self._sketched = True
+
+    def _settled(self) -> list[Entry]:
+        """The entries, oldest first: each answered sketch made its entry, once."""
+        if not self._sketched:
+            return cast(list[Entry], list(self._entries))
+        kept: list[Entry | Sketch] = []
+        shown: list[Entry] = []
+        for item in self._entries:
+            if isinstance(item, Entry):
+                entry = item
+            else:
+                entry = item.entry()
+                if not item.answered:
+                    kept.append(item)  # made again when next read
+                    shown.append(entry)
+                    continue
+            kept.append(entry)
+            shown.append(entry)
+        self._entries = deque(kept, maxlen=self._entries.maxlen)
+        self._sketched = any(not isinstance(item, Entry) for item in kept)
+        return shown
+
     def __iter__(self) -> Iterator[Entry]:
-        return iter(list(self._entries))
+        return iter(self._settled())
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -605,7 +647,7 @@ class Journal:
     ) -> list[Entry]:
         """Entries matching every filter given; ``since`` is a sequence number or an instant,
         ``tail`` keeps only the last so many."""
-        picked: Iterable[Entry] = list(self._entries)
+        picked: Iterable[Entry] = self._settled()
         if provider:
             picked = (e for e in picked if e.provider == provider)
         if operation:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -140,3 +142,105 @@ def test_a_page_answered_again_is_journaled_with_its_own_first_bytes(
     journal = client.get("/_sim/journal").json()["entries"]
     kept = [entry["response"]["body"] for entry in journal]
     assert kept == [answer[:16384] + "…" for answer in answers]
+
+
+def test_a_request_without_a_body_is_journaled_as_one_with_a_body_is(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request with no body and no fault is kept as the parts at hand while it is answered
+    (no entry is built on the serving path); its entry, made when the journal is read,
+    shows what the same request sent the other way shows."""
+    from simulator.journal import Entry
+
+    built: list[int] = []
+    real = Entry.__init__
+
+    def counting(self: Entry, *args: Any, **kwargs: Any) -> None:
+        built.append(kwargs["seq"])
+        real(self, *args, **kwargs)
+
+    path = f"/check/v1/batch/{SEEDED[0]}"
+    client.delete("/_sim/journal")
+    monkeypatch.setattr(Entry, "__init__", counting)
+    sketched = client.get(path, params={"fields": "id"}, headers=CHECK_KEY)
+    assert built == []  # answered without an entry
+    whole = client.request(
+        "GET", path, params={"fields": "id"}, headers={**CHECK_KEY, "content-length": "0"}
+    )
+    assert len(built) == 1  # a request that names a body length is recorded the full way
+    assert sketched.content == whole.content
+    entries = client.get("/_sim/journal").json()["entries"]
+    assert len(built) == 2  # the sketch made its entry when the journal was read
+    assert len(entries) == 2
+    assert entries[1]["request"]["headers"]["content-length"] == "0"
+    shown = []
+    for entry in entries:
+        for varies in ("seq", "time", "epoch_ms", "duration_ms"):
+            assert entry.pop(varies) is not None
+        entry["request"]["headers"].pop("content-length", None)
+        entry["response"]["headers"].pop("x-ratelimit-remaining")  # one call fewer left
+        shown.append(entry)
+    assert shown[0] == shown[1]
+    assert shown[0]["request"]["headers"]["authorization"] == "Bearer ***7e35"
+    assert shown[0]["query"] == "fields=id"
+    assert shown[0]["response"]["body"] == sketched.json()
+    assert shown[0]["violations"] == []
+    client.get("/_sim/journal")
+    assert len(built) == 2  # made once: read again, it is the same entry
+
+
+def test_a_sandboxs_request_without_a_body_is_judged_at_its_own_path(client: TestClient) -> None:
+    made = client.post("/_sim/sandboxes", json={"name": "ci"})
+    assert made.status_code == 201, made.text
+    sandbox = made.json()
+    base = f"/sandboxes/{sandbox['id']}"
+    assert client.get(f"{base}/check/v1/batch/nope", headers=CHECK_KEY).status_code == 404
+    assert client.get(f"{base}/check/v1/nowhere", headers=CHECK_KEY).status_code == 404
+    entries = client.get(f"/_sim/sandboxes/{sandbox['id']}/journal").json()["entries"]
+    assert [e["path"] for e in entries] == [
+        f"{base}/check/v1/batch/nope",
+        f"{base}/check/v1/nowhere",
+    ]
+    assert entries[0]["violations"] == []
+    assert entries[1]["violations"] != []
+
+
+def test_a_request_still_being_answered_is_in_the_journal_as_it_stands(
+    app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recorded when it arrives, not when it is answered: read meanwhile, the journal shows
+    it unanswered; read after, answered (no body, no fault: the sketched way)."""
+    from simulator.providers.check import routes
+
+    entered, release = asyncio.Event(), asyncio.Event()
+    real = routes.load_head
+
+    async def held(*args: Any) -> Any:
+        entered.set()
+        await release.wait()
+        return await real(*args)
+
+    monkeypatch.setattr(routes, "load_head", held)
+
+    async def run() -> tuple[list[Any], httpx.Response, list[Any]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            results = f"/check/v1/batch/{SEEDED[0]}/results"
+            poll = asyncio.create_task(client.get(results, headers=CHECK_KEY))
+            await entered.wait()
+            during = (await client.get("/_sim/journal")).json()["entries"]
+            release.set()
+            answer = await poll
+            after = (await client.get("/_sim/journal")).json()["entries"]
+        return during, answer, after
+
+    during, answer, after = asyncio.run(run())
+    assert answer.status_code == 200, answer.text
+    assert [(e["seq"], e["response"]["status"], e["duration_ms"]) for e in during] == [
+        (1, None, None)
+    ]
+    ((seq, status, body),) = [
+        (e["seq"], e["response"]["status"], e["response"]["body"]) for e in after
+    ]
+    assert (seq, status, body) == (1, 200, answer.json())
+    assert after[0]["duration_ms"] is not None
