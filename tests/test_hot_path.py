@@ -244,3 +244,23 @@ def test_a_request_still_being_answered_is_in_the_journal_as_it_stands(
     ]
     assert (seq, status, body) == (1, 200, answer.json())
     assert after[0]["duration_ms"] is not None
+
+
+def test_a_crash_answering_a_request_without_a_body_is_its_500_in_the_journal(
+    app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simulator.providers.check import routes
+
+    async def crash(*args: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(routes, "load_head", crash)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get(f"/check/v1/batch/{SEEDED[0]}/results", headers=CHECK_KEY)
+        assert answer.status_code == 500
+        assert [str(c) for c in app.state.sim.crashes] == ["boom"]
+        (entry,) = client.get("/_sim/journal").json()["entries"]
+    assert entry["operation"] == "get_batch_results"
+    assert entry["response"]["status"] == 500
+    assert entry["response"]["body"] == answer.json()
+    assert entry["duration_ms"] is not None
