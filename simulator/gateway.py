@@ -487,7 +487,7 @@ class Gateway:
             secret_fields=self.secret_fields,
             known_secrets=self.known_secrets,
             local_path=scope["path"][len(scope.get("root_path", "")) :] or "/",
-            validator=self._validator_for(operation),
+            validator=self.validator_for(operation),
         )
         # On a shared store the entry is published before the answer's last part leaves, so
         # that a client that has its answer finds the request in the journal of any process.
@@ -549,7 +549,7 @@ class Gateway:
         finally:
             sketch.done((perf_counter() - started) * 1000)
 
-    def _validator_for(self, operation: str) -> Callable[[], SpecValidator] | None:
+    def validator_for(self, operation: str) -> Callable[[], SpecValidator] | None:
         """What checks a journal entry of ``operation`` against the spec (None: not checked)."""
         if self.state.settings.validate_requests and operation != SPEC_ROUTE:
             return self._validator
@@ -866,7 +866,7 @@ class _Sketch(_Keeping):
             secret_fields=gateway.secret_fields,
             known_secrets=gateway.known_secrets,
             local_path=path[len(root) :] or "/",
-            validator=gateway._validator_for(self.operation),
+            validator=gateway.validator_for(self.operation),
             duration_ms=self.duration_ms,
         )
 

@@ -9,11 +9,13 @@ Headers named as secret by the provider (and a few universal ones), and secret f
 JSON and form bodies, are masked whenever an entry is read: nothing leaves the journal
 unmasked, and the serving path does no masking work.
 
-On a store of one process's own the ring is kept here. On a store several processes share, it
-is a ring in the store (on Redis a capped stream): each process writes its entries there when
-it has answered (:meth:`Journal.publish`), and a read first brings this process's copy up to
-date with what every process wrote (:meth:`Journal.refresh`); the entries are numbered by
-the ring, one sequence for all. There an entry is stored framed (:class:`RecordedCodec`):
+On a store of one process's own the ring is kept here, and the serving path may record a
+request as a :class:`Sketch` (the parts it had at hand), of which the ring makes the entry
+when it is first read. On a store several processes share, it is a ring in the store (on
+Redis a capped stream): each process writes its entries there when it has answered
+(:meth:`Journal.publish`), and a read first brings this process's copy up to date with what
+every process wrote (:meth:`Journal.refresh`); the entries are numbered by the ring, one
+sequence for all. There an entry is stored framed (:class:`RecordedCodec`):
 its bodies as the bytes they are, after a small JSON head.
 """
 
@@ -617,6 +619,7 @@ class Journal:
             return cast(list[Entry], list(self._entries))
         kept: list[Entry | Sketch] = []
         shown: list[Entry] = []
+        pending = False
         for item in self._entries:
             if isinstance(item, Entry):
                 entry = item
@@ -625,11 +628,12 @@ class Journal:
                 if not item.answered:
                     kept.append(item)  # made again when next read
                     shown.append(entry)
+                    pending = True
                     continue
             kept.append(entry)
             shown.append(entry)
         self._entries = deque(kept, maxlen=self._entries.maxlen)
-        self._sketched = any(not isinstance(item, Entry) for item in kept)
+        self._sketched = pending
         return shown
 
     def __iter__(self) -> Iterator[Entry]:
