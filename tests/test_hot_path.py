@@ -1,4 +1,5 @@
-"""What a repeated poll does not pay again: the route match; and what serving sets up once."""
+"""What a poll does not pay for: its route matched again, its journal entry built while it is
+answered; and what serving sets up once."""
 
 from __future__ import annotations
 
