@@ -472,7 +472,7 @@ class Gateway:
         operation = found.operation
         started = perf_counter()
         entry = Entry(
-            seq=state.journal.next_seq(),
+            seq=journal.next_seq(),
             time=state.clock.now(),
             provider=self.runtime.provider.name,
             operation=operation,
