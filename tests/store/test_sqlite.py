@@ -384,6 +384,69 @@ def test_a_request_writes_to_the_file_off_the_event_loop(tmp_path: Path) -> None
     store.close()
 
 
+def test_the_writer_waits_for_another_writer_in_short_pauses_then_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another connection (another worker's) holds the file's write lock, the writer
+    thread tries again after pauses that double from 50 µs, not after SQLite's whole
+    millisecond; it commits once the lock is free, and the event loop's reads of the writer's
+    connection never wait for its pauses."""
+    path = tmp_path / "state.db"
+    store = SqliteStore(path).scoped("p")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    pauses: list[float] = []
+    free: list[bool] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        lock = store._db.writer_lock
+        free.append(lock.acquire(blocking=False))
+        lock.release()
+        if len(pauses) == 4:
+            other.execute("COMMIT")
+
+    monkeypatch.setattr(sqlite_module, "sleep", pause)
+
+    async def scenario() -> None:
+        await store.put(THINGS, "k", thing("k"))
+        assert await store.get(THINGS, "k") == thing("k")
+
+    run(scenario())
+    first = sqlite_module.FIRST_PAUSE
+    assert pauses == [first, 2 * first, 4 * first, 8 * first]
+    assert free == [True] * 4
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM records").fetchone() == (1,)
+    other.close()
+    store.close()
+
+
+def test_a_writer_that_never_gets_its_turn_fails_as_sqlite_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's pauses stop at ``BUSY_TIMEOUT_MS`` (here on a clock that jumps 4 s a
+    read), and the write's caller gets SQLite's own error."""
+    path = tmp_path / "state.db"
+    store = SqliteStore(path).scoped("p")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    pauses: list[float] = []
+    ticks = iter(range(0, 1000, 4))
+    monkeypatch.setattr(sqlite_module, "sleep", pauses.append)
+    monkeypatch.setattr(sqlite_module, "monotonic", lambda: float(next(ticks)))
+
+    async def scenario() -> None:
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            await store.put(THINGS, "k", thing("k"))
+
+    run(scenario())
+    assert len(pauses) == 3  # tried at 0, 4 and 8 s: at 12 s the 10 s were up
+    assert pauses[-1] <= sqlite_module.LONGEST_PAUSE
+    other.execute("ROLLBACK")
+    other.close()
+    store.close()
+
+
 def _check_key(app: Any) -> dict[str, str]:
     runtime = app.state.sim.runtimes["check"]
     key: str = runtime.provider.credentials(runtime.context)["api_key"]
