@@ -456,7 +456,8 @@ class _Database:
         if connection.in_transaction:
             yield connection
             return
-        _begin(connection)
+        # Never the writer's (whose groups are in a transaction it began): SQLite's own wait.
+        connection.execute("BEGIN IMMEDIATE")
         try:
             yield connection
         except BaseException:
@@ -645,19 +646,17 @@ def _commit(
     return outcomes
 
 
-def _begin(connection: sqlite3.Connection, lock: threading.Lock | None = None) -> None:
-    """``BEGIN IMMEDIATE`` on ``connection``, holding ``lock`` while it runs. A connection
-    that SQLite does not make wait (the writer thread's) tries again while another holds the
-    write lock, after a pause that doubles from ``FIRST_PAUSE`` to ``LONGEST_PAUSE``, for up
-    to ``BUSY_TIMEOUT_MS``; then it fails as SQLite's own wait would."""
+def _begin(connection: sqlite3.Connection, lock: threading.Lock) -> None:
+    """``BEGIN IMMEDIATE`` on the writer's connection (on which SQLite does not wait),
+    holding ``lock`` while it runs: tried again while another connection holds the write
+    lock, after a pause that doubles from ``FIRST_PAUSE`` to ``LONGEST_PAUSE`` (``lock``
+    free meanwhile), for up to ``BUSY_TIMEOUT_MS``; then it fails as SQLite's own wait
+    would."""
     pause, deadline = FIRST_PAUSE, None
     while True:
         try:
-            if lock is None:
+            with lock:
                 connection.execute("BEGIN IMMEDIATE")
-            else:
-                with lock:
-                    connection.execute("BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as error:
             if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
