@@ -416,7 +416,7 @@ def test_the_writer_waits_for_another_writer_in_short_pauses_then_commits(
     first = sqlite_module.FIRST_PAUSE
     assert pauses == [first, 2 * first, 4 * first, 8 * first]
     assert free == [True] * 4
-    assert sqlite3.connect(path).execute("SELECT count(*) FROM records").fetchone() == (1,)
+    assert other.execute("SELECT count(*) FROM records").fetchone() == (1,)  # committed
     other.close()
     store.close()
 
