@@ -219,6 +219,8 @@ class Table:
         if "rss_mb" in r:
             notes.append(f"peak RSS {r['rss_mb']:.0f} MB")
         notes.append(f"wrk CPU {r['wrk_cpu'] * 100:.0f} %")
+        if "store_cpu" in r:
+            notes.append(f"redis-server CPU {r['store_cpu'] * 100:.0f} %")
         if "ratio_low" in r:
             notes.append(f"x{r['ratio_low']:.2f} to x{r['ratio_high']:.2f} by round")
         cpu = r.get("server_cpu_us", 0.0)
@@ -350,14 +352,25 @@ def check_results_page(server: Server) -> Prepared:
     return f"/check/v1/batch/{batch_id}/results?limit=100", headers
 
 
-def measured(server: Server, prepared: Prepared, seconds: float) -> dict[str, float]:
+def measured(
+    server: Server,
+    prepared: Prepared,
+    seconds: float,
+    store_cpu: Callable[[], float] | None = None,
+) -> dict[str, float]:
+    """wrk's figures for one poll, after a warm-up, with the server's peak RSS; with
+    ``store_cpu`` (the CPU seconds a store's server has spent so far) its share of a core
+    meanwhile."""
     path, headers = prepared
     url = server.origin + path
     answer = httpx.get(url, headers=headers)
     if answer.status_code != 200:
         raise RuntimeError(f"{path}: {answer.status_code} {answer.text[:200]}")
     wrk(url, headers, 1)  # warm-up
+    store_before = store_cpu() if store_cpu else 0.0
     result = wrk(url, headers, seconds, pid=server.process.pid)
+    if store_cpu:
+        result["store_cpu"] = (store_cpu() - store_before) / seconds
     result["rss_mb"] = server.peak_kb() / 1024
     return result
 
@@ -510,6 +523,18 @@ def emptied(url: str) -> str:
     return url
 
 
+def redis_cpu(url: str) -> Callable[[], float]:
+    """The CPU seconds (user and system) the Redis server at ``url`` has spent so far."""
+    import redis
+
+    def spent() -> float:
+        with redis.Redis.from_url(url) as client:
+            cpu = client.info("cpu")
+        return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+    return spent
+
+
 def store_size(url: str) -> int:
     """Bytes the store holds: the SQLite file with its WAL, or Redis's used_memory."""
     if url.startswith("sqlite:"):
@@ -557,10 +582,11 @@ def backends(table: Table, facts: Facts, seconds: float) -> None:
                     # One worker, the targets' figure and the scale-out's base: the median
                     # of three (each on a store emptied first).
                     results = []
+                    spent = redis_cpu(url) if backend == "Redis" else None
                     for _ in range(3 if workers == "1" else 1):
                         args = ("--store", emptied(url), "--workers", workers)
                         with serve("bulksim", *args, core=core) as server:
-                            results.append(measured(server, prepare(server), seconds))
+                            results.append(measured(server, prepare(server), seconds, spent))
                     result = median_of(results)
                     table.add(f"bulksim {poll}, {backend}, {layout}", result)
                     rates[(poll, layout)] = result["rps"]
